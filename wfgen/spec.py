@@ -1,0 +1,514 @@
+"""The job spec: a short YAML file describing one container job.
+
+One declarative table (`JOB_FIELDS`) drives three things, so they never
+disagree: loading and checking a job.yaml (every error names file, line,
+column and field path, unknown keys get a "did you mean"), filling defaults,
+and the JSON Schema that `wfgen schema` prints for editors.
+
+Loading uses ruamel.yaml's round-trip loader because it keeps the line and
+column of every key and value."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wfgen.errors import Location, SpecError
+
+# ---------------------------------------------------------------------------
+# Field table
+
+Check = Callable[[Any], str | None]  # returns an error message, or None when fine
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of the job spec: its type, default, documentation and checks."""
+
+    name: str
+    kind: str  # str, int, bool, duration, strlist, strmap, object
+    doc: str
+    default: Any = None
+    required: bool = False
+    children: tuple[Field, ...] = ()
+    check: Check | None = None
+    pattern: str | None = None  # for the JSON Schema (the check enforces it)
+    minimum: int | None = None
+    maximum: int | None = None
+    example: Any = None
+
+
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_PATTERN = r"^([0-9]+[dhms])+$"
+MAX_TIMEOUT_S = 100 * 86400  # below Compute Engine's maxRunDuration limit (120 days)
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds from `90s`, `10m`, `36h`, `7d`, `1h30m` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 10m, 36h or 7d")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a duration like 90s, 10m, 36h or 7d")
+    text = value.strip()
+    match = _DURATION_RE.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 10m, 36h, 7d or 1h30m")
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest spec spelling of a number of seconds (604800 -> 7d)."""
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out += f"{seconds // size}{unit}"
+            seconds %= size
+    return out or "0s"
+
+
+def _regex(pattern: str, what: str) -> Check:
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> str | None:
+        return None if compiled.fullmatch(value) else f"{value!r} is not {what}"
+
+    return check
+
+
+_NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
+_ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
+_REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
+_LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
+_LABEL_VALUE_RE = r"[a-z0-9_-]{0,63}"
+_ENV_KEY_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+_GCE_NAME_RE = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _check_labels(value: dict[str, str]) -> str | None:
+    for key, item in value.items():
+        if not re.fullmatch(_LABEL_KEY_RE, key):
+            return f"label key {key!r} must be lowercase letters, digits, - or _, start with a letter"
+        if key.startswith("wfgen-"):
+            return f"label key {key!r}: the wfgen- prefix is reserved for wfgen's own labels"
+        if not re.fullmatch(_LABEL_VALUE_RE, item):
+            return f"label value {item!r} must be lowercase letters, digits, - or _ (at most 63)"
+    return None
+
+
+def _check_env(value: dict[str, str]) -> str | None:
+    for key in value:
+        if not re.fullmatch(_ENV_KEY_RE, key):
+            return f"environment variable name {key!r} must be letters, digits and _"
+    return None
+
+
+def _check_tags(value: list[str]) -> str | None:
+    for tag in value:
+        if not re.fullmatch(_GCE_NAME_RE, tag):
+            return f"network tag {tag!r} must be lowercase letters, digits and -"
+    return None
+
+
+def _check_command(value: list[str]) -> str | None:
+    return "command must name at least the program to run" if not value else None
+
+
+JOB_FIELDS: tuple[Field, ...] = (
+    Field("name", "str", "Workflow name, and prefix of the VM names.", default=None,
+          check=_regex(_NAME_RE, "a valid name (a letter, then letters, digits, - or _)"),
+          pattern=f"^{_NAME_RE}$", example="resnet-train"),
+    Field("project", "str", "GCP project of the VMs (default: the workflow's own project).",
+          check=_regex(r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]",
+                       "a GCP project id"), example="my-project"),
+    Field("location", "str", "Region where the workflow lives.", default="us-central1",
+          check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
+    Field("zone", "str", "Zone of the VMs (default: LOCATION-a).",
+          check=_regex(_ZONE_RE, "a zone such as us-central1-a"), pattern=f"^{_ZONE_RE}$"),
+    Field("container", "object", "The container to run.", required=True, children=(
+        Field("image", "str", "Container image to run.", required=True,
+              check=lambda v: None if v.strip() and not any(c.isspace() for c in v)
+              else f"{v!r} is not an image reference",
+              example="us-docker.pkg.dev/my-project/ml/train:1.4"),
+        Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
+              check=_check_command, example=["python", "train.py"]),
+        Field("args", "strlist", "Arguments, as an argv list; never split on spaces.",
+              default=[], example=["--epochs", "90"]),
+        Field("script", "str", "Or: a shell script run with `sh -c` inside the container."),
+        Field("env", "strmap", "Environment variables of the container.", default={},
+              check=_check_env, example={"WANDB_MODE": "offline"}),
+    )),
+    Field("machine", "object", "The VM.", default={}, children=(
+        Field("type", "str", "Machine type.", default="n1-standard-4",
+              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
+        Field("accelerator", "object", "GPUs to attach.", children=(
+            Field("type", "str", "Accelerator type.", required=True,
+                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
+            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
+        )),
+        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted).", default=False),
+        Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
+        Field("image_family", "str", "Boot image family (Container-Optimized OS).",
+              default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
+        Field("image_project", "str", "Project of the boot image family.", default="cos-cloud",
+              check=_regex(r"[a-z][-a-z0-9.:]*", "a project id")),
+        Field("image", "str", "A pinned boot image (a URL or projects/P/global/images/NAME); "
+              "overrides image_family."),
+    )),
+    Field("network", "object", "Networking of the VM.", default={}, children=(
+        Field("network", "str", "VPC network.", default="default",
+              check=_regex(_GCE_NAME_RE, "a network name")),
+        Field("subnetwork", "str", "Subnetwork (in the zone's region).",
+              check=_regex(_GCE_NAME_RE, "a subnetwork name")),
+        Field("external_ip", "bool", "Give the VM an external IP (needed without Cloud NAT).",
+              default=True),
+        Field("tags", "strlist", "Network tags.", default=[], check=_check_tags),
+    )),
+    Field("service_account", "str", "Service account of the VM (default: Compute default).",
+          check=_regex(r"default|[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com|"
+                       r"[0-9]+-compute@developer\.gserviceaccount\.com",
+                       "a service account email"), example="runner@my-project.iam.gserviceaccount.com"),
+    Field("timeout", "duration", "Whole job, all attempts (at most 100d).", default="7d"),
+    Field("heartbeat", "duration", "How often the workflow checks that the VM is alive.",
+          default="10m"),
+    Field("retries", "int", "New attempts after a preemption or a lost VM.", default=2,
+          minimum=0, maximum=100),
+    Field("retry_on_failure", "bool", "Also retry when the container exits non-zero.",
+          default=False),
+    Field("labels", "strmap", "Labels for the VMs.", default={}, check=_check_labels),
+)
+
+_KIND_NAMES = {
+    "str": "a string", "int": "an integer", "bool": "true or false",
+    "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
+    "strmap": "a map of strings", "object": "a map",
+}
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+@dataclass
+class JobSpec:
+    """A checked job spec with every default filled in (plain data for templates)."""
+
+    data: dict[str, Any]
+    path: str = "<job>"
+    seconds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def timeout_s(self) -> int:
+        return self.seconds["timeout"]
+
+    @property
+    def heartbeat_s(self) -> int:
+        return self.seconds["heartbeat"]
+
+
+def _position(node: Any, key: Any, *, value: bool) -> tuple[int, int]:
+    """1-based (line, column) of a key (or its value) in a ruamel container."""
+    try:
+        if isinstance(key, int):
+            line, col = node.lc.item(key)
+        elif value:
+            line, col = node.lc.value(key)
+        else:
+            line, col = node.lc.key(key)
+        return line + 1, col + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        line = getattr(getattr(node, "lc", None), "line", None)
+        return (line + 1, 1) if isinstance(line, int) else (0, 0)
+
+
+class _Loader:
+    """Walks the YAML tree against JOB_FIELDS, raising the first SpecError."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, message: str, node: Any, key: Any, field_path: str, *, value: bool = True
+             ) -> SpecError:
+        line, col = _position(node, key, value=value) if node is not None else (0, 0)
+        return SpecError(message, Location(self.path, line, col, field_path))
+
+    def load_object(self, node: Any, fields: tuple[Field, ...], prefix: str,
+                    parent: Any, parent_key: Any) -> dict[str, Any]:
+        if not isinstance(node, dict):
+            raise self.fail(f"expected {_KIND_NAMES['object']}, got {_describe(node)}",
+                            parent, parent_key, prefix.rstrip(".") or "(top level)")
+        by_name = {f.name: f for f in fields}
+        out: dict[str, Any] = {}
+        for key in node:
+            path = f"{prefix}{key}"
+            if not isinstance(key, str) or key not in by_name:
+                hint = difflib.get_close_matches(str(key), list(by_name), n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else (
+                    f"; known keys: {', '.join(by_name)}")
+                raise self.fail(f"unknown key {key!r}{extra}", node, key, path, value=False)
+        for f in fields:
+            path = f"{prefix}{f.name}"
+            if f.name not in node or node[f.name] is None:
+                if f.required:
+                    if f.name in node:
+                        raise self.fail(f"{f.name!r} needs a value", node, f.name, path)
+                    raise self.fail(f"missing required key {f.name!r}", parent, parent_key,
+                                    path, value=False)
+                if f.kind == "object" and f.default is not None:
+                    out[f.name] = self.load_object({}, f.children, path + ".", node, f.name)
+                else:
+                    out[f.name] = _copy(f.default)
+                continue
+            out[f.name] = self.load_value(node[f.name], f, path, node, f.name)
+        return out
+
+    def load_value(self, value: Any, f: Field, path: str, node: Any, key: Any) -> Any:
+        kind = f.kind
+        if kind == "object":
+            return self.load_object(value, f.children, path + ".", node, key)
+        if kind == "duration":
+            try:
+                parse_duration(value)
+            except ValueError as exc:
+                raise self.fail(str(exc), node, key, path) from None
+            return value
+        if kind == "str":
+            result = self.text(value, path, node, key, f.kind)
+        elif kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}",
+                                node, key, path)
+            if f.minimum is not None and value < f.minimum:
+                raise self.fail(f"must be at least {f.minimum}", node, key, path)
+            if f.maximum is not None and value > f.maximum:
+                raise self.fail(f"must be at most {f.maximum}", node, key, path)
+            result = int(value)
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}",
+                                node, key, path)
+            result = bool(value)
+        elif kind == "strlist":
+            if not isinstance(value, list):
+                hint = " (write a YAML list: [\"a\", \"b\"]; a string is never split)" if (
+                    isinstance(value, str)) else ""
+                raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}{hint}",
+                                node, key, path)
+            result = [self.text(item, f"{path}[{i}]", value, i, "str", scalar_ok=True)
+                      for i, item in enumerate(value)]
+        elif kind == "strmap":
+            if not isinstance(value, dict):
+                raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}",
+                                node, key, path)
+            result = {}
+            for k, item in value.items():
+                if not isinstance(k, str):
+                    raise self.fail(f"key {k!r} must be a string", value, k, f"{path}.{k}",
+                                    value=False)
+                result[k] = self.text(item, f"{path}.{k}", value, k, "str", scalar_ok=True)
+        else:  # pragma: no cover - the table only uses the kinds above
+            raise AssertionError(kind)
+        if f.check is not None:
+            message = f.check(result)
+            if message:
+                raise self.fail(message, node, key, path)
+        return result
+
+    def text(self, value: Any, path: str, node: Any, key: Any, kind: str,
+             *, scalar_ok: bool = False) -> str:
+        """A string value; in lists and maps integers are accepted as their decimal text."""
+        if scalar_ok and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            hint = ' (quote it: "...")' if scalar_ok and isinstance(value, bool | float) else ""
+            raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}{hint}",
+                            node, key, path)
+        value = str(value)
+        if "\x00" in value:
+            raise self.fail("text may not contain the NUL character", node, key, path)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.fail("text is not valid Unicode", node, key, path) from None
+        return value
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a map"
+    return type(value).__name__
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def default_name(path: str) -> str:
+    """A job name from the file name: `train-job.yaml` -> `train-job`."""
+    stem = Path(path).stem if path and not path.startswith("<") else "job"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_") or "job"
+    if not name[0].isalpha():
+        name = "job-" + name
+    return name[:63]
+
+
+def load_spec_text(text: str, path: str = "<job>") -> JobSpec:
+    """Parse and check a job spec; raises SpecError naming file, line and field."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    if not text.strip():
+        raise SpecError("the file is empty; a job spec needs at least container.image",
+                        Location(path, 1, 1))
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem = exc.problem or exc.context or "not valid YAML"
+        raise SpecError(f"not valid YAML: {problem}", Location(path, line, col)) from None
+    except (YAMLError, ValueError, TypeError) as exc:
+        raise SpecError(f"not valid YAML: {exc}", Location(path, 1, 1)) from None
+    if tree is None:
+        raise SpecError("the file holds no YAML document; a job spec needs container.image",
+                        Location(path, 1, 1))
+    loader = _Loader(path)
+    if not isinstance(tree, dict):
+        raise SpecError(f"a job spec is a YAML map, got {_describe(tree)}", Location(path, 1, 1))
+    data = loader.load_object(tree, JOB_FIELDS, "", None, None)
+    return _finish(data, tree, loader)
+
+
+def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
+    """Cross-field rules and derived defaults."""
+    container = data["container"]
+    ctree = tree["container"]
+    if container["script"] is not None and "args" in ctree and ctree["args"] is not None:
+        raise loader.fail("give either args (exec form) or script (shell form), not both",
+                          ctree, "script", "container.script", value=False)
+    if container["script"] is not None and container["command"] is not None:
+        raise loader.fail("script runs with `sh -c`; it cannot be combined with command",
+                          ctree, "script", "container.script", value=False)
+    if data["name"] is None:
+        data["name"] = default_name(loader.path)
+    if data["zone"] is None:
+        data["zone"] = f"{data['location']}-a"
+    seconds = {k: parse_duration(data[k]) for k in ("timeout", "heartbeat")}
+    if seconds["timeout"] > MAX_TIMEOUT_S:
+        raise loader.fail("timeout may be at most 100d (Compute Engine stops a VM after "
+                          "120 days at the latest)", tree, "timeout", "timeout")
+    if seconds["heartbeat"] >= seconds["timeout"]:
+        where = "heartbeat" if "heartbeat" in tree else "timeout"
+        raise loader.fail(f"heartbeat ({data['heartbeat']}) must be shorter than timeout "
+                          f"({data['timeout']})", tree, where, where)
+    if seconds["heartbeat"] < 1:
+        raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
+    return JobSpec(data=data, path=loader.path, seconds=seconds)
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and check a job spec file."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", Location(name)) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, not a job spec", Location(name)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(name)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", Location(name)) from None
+    return load_spec_text(text, name)
+
+
+# ---------------------------------------------------------------------------
+# JSON Schema (for yaml-language-server and other editors)
+
+def _field_schema(f: Field) -> dict[str, Any]:
+    schema: dict[str, Any] = {"description": f.doc}
+    if f.kind == "object":
+        schema.update(_object_schema(f.children))
+    elif f.kind == "str":
+        schema["type"] = "string"
+        if f.pattern:
+            schema["pattern"] = f.pattern
+    elif f.kind == "int":
+        schema["type"] = "integer"
+        if f.minimum is not None:
+            schema["minimum"] = f.minimum
+        if f.maximum is not None:
+            schema["maximum"] = f.maximum
+    elif f.kind == "bool":
+        schema["type"] = "boolean"
+    elif f.kind == "duration":
+        schema["anyOf"] = [{"type": "string", "pattern": _DURATION_PATTERN},
+                           {"type": "integer", "minimum": 1}]
+    elif f.kind == "strlist":
+        schema["type"] = "array"
+        schema["items"] = {"type": ["string", "integer"]}
+    elif f.kind == "strmap":
+        schema["type"] = "object"
+        schema["additionalProperties"] = {"type": ["string", "integer"]}
+    if f.default not in (None, {}) and f.kind != "object":
+        schema["default"] = f.default
+    if f.example is not None:
+        schema["examples"] = [f.example]
+    return schema
+
+
+def _object_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {f.name: _field_schema(f) for f in fields},
+    }
+    required = [f.name for f in fields if f.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def json_schema() -> dict[str, Any]:
+    """The job spec's JSON Schema (draft 2020-12)."""
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/wfgen/wfgen/job.schema.json",
+        "title": "wfgen job spec",
+        "description": "One container job run on a throw-away Compute Engine VM by a "
+                       "Cloud Workflows workflow that wfgen generates.",
+        **_object_schema(JOB_FIELDS),
+    }
+    container = schema["properties"]["container"]
+    container["not"] = {"required": ["args", "script"]}
+    return schema

@@ -1,0 +1,73 @@
+"""`wfgen validate`: job specs get the spec checks (and their generated workflow
+the workflow checks); any other YAML is checked as a Cloud Workflows definition
+by the engine's parser (wfgen.lint)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wfgen.errors import Location, SpecError, WfgenError
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", Location(path)) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory", Location(path)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", Location(path)) from None
+
+
+def classify(text: str) -> str:
+    """'workflow' or 'job': a workflow is a list of steps or has a `main` block."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        tree = YAML(typ="safe", pure=True).load(text)
+    except (YAMLError, ValueError, TypeError):
+        return "job"  # the spec loader explains YAML errors with line numbers
+    if isinstance(tree, list):
+        return "workflow"
+    if isinstance(tree, dict) and "container" not in tree and (
+            "main" in tree or any(isinstance(v, dict) and "steps" in v for v in tree.values())):
+        return "workflow"
+    return "job"
+
+
+def looks_like_workflow(path: str) -> bool:
+    return classify(_read(path)) == "workflow"
+
+
+def validate_text(text: str, path: str) -> list[str]:
+    """Findings for one file, each 'file:line:col: message'."""
+    if classify(text) == "workflow":
+        from wfgen.lint import lint_workflow_text
+
+        return [str(f) for f in lint_workflow_text(text, path)]
+    from wfgen.render import render_workflow
+    from wfgen.spec import load_spec_text
+
+    try:
+        spec = load_spec_text(text, path)
+    except SpecError as exc:
+        return [str(exc)]
+    from wfgen.lint import lint_workflow_text
+
+    rendered = render_workflow(spec)
+    return [f"{path}: generated workflow: {f}" for f in
+            lint_workflow_text(rendered, f"{Path(path).name} (generated)")]
+
+
+def validate_paths(paths: list[str]) -> list[str]:
+    findings: list[str] = []
+    for path in paths:
+        try:
+            findings.extend(validate_text(_read(path), path))
+        except WfgenError as exc:
+            findings.append(str(exc))
+    return findings
