@@ -99,7 +99,8 @@ _GCE_NAME_RE = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 def _check_labels(value: dict[str, str]) -> str | None:
     for key, item in value.items():
         if not re.fullmatch(_LABEL_KEY_RE, key):
-            return f"label key {key!r} must be lowercase letters, digits, - or _, start with a letter"
+            return (f"label key {key!r} must be lowercase letters, digits, - or _, "
+                    "starting with a letter")
         if key.startswith("wfgen-"):
             return f"label key {key!r}: the wfgen- prefix is reserved for wfgen's own labels"
         if not re.fullmatch(_LABEL_VALUE_RE, item):
@@ -178,7 +179,8 @@ JOB_FIELDS: tuple[Field, ...] = (
     Field("service_account", "str", "Service account of the VM (default: Compute default).",
           check=_regex(r"default|[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com|"
                        r"[0-9]+-compute@developer\.gserviceaccount\.com",
-                       "a service account email"), example="runner@my-project.iam.gserviceaccount.com"),
+                       "a service account email"),
+          example="runner@my-project.iam.gserviceaccount.com"),
     Field("timeout", "duration", "Whole job, all attempts (at most 100d).", default="7d"),
     Field("heartbeat", "duration", "How often the workflow checks that the VM is alive.",
           default="10m"),
@@ -243,7 +245,7 @@ class _Loader:
 
     def fail(self, message: str, node: Any, key: Any, field_path: str, *, value: bool = True
              ) -> SpecError:
-        line, col = _position(node, key, value=value) if node is not None else (0, 0)
+        line, col = _position(node, key, value=value) if node is not None else (1, 1)
         return SpecError(message, Location(self.path, line, col, field_path))
 
     def load_object(self, node: Any, fields: tuple[Field, ...], prefix: str,
@@ -340,10 +342,13 @@ class _Loader:
         value = str(value)
         if "\x00" in value:
             raise self.fail("text may not contain the NUL character", node, key, path)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise self.fail("text is not valid Unicode", node, key, path) from None
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            # JSON-style "\ud83d\ude00" escapes reach us as two surrogates: join them.
+            try:
+                value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError:
+                raise self.fail("text is not valid Unicode (a lone surrogate)", node, key,
+                                path) from None
         return value
 
 

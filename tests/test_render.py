@@ -1,0 +1,151 @@
+"""The generated workflow: valid by the independent schema, deterministic, the
+VM body a real compute_v1.Instance, and user strings carried exactly as data."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import jsonschema
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import EXAMPLES, SHARED
+from wfgen.init import starter_job
+from wfgen.render import render_workflow, vm_prefix
+from wfgen.spec import load_spec, load_spec_text
+
+SCHEMA = json.loads((SHARED / "reference" / "workflows.schema.json").read_text())
+_yaml = YAML(typ="safe", pure=True)
+
+
+def steps_by_name(steps, found=None):
+    """Every step of a workflow tree by name (nested steps, try bodies, switch branches)."""
+    found = {} if found is None else found
+    for item in steps:
+        (name, body), = item.items()
+        found[name] = body
+        for block in (body.get("steps"), (body.get("try") or {}).get("steps") if isinstance(
+                body.get("try"), dict) else None, (body.get("except") or {}).get("steps"),
+                (body.get("for") or {}).get("steps")):
+            if block:
+                steps_by_name(block, found)
+        if isinstance(body.get("try"), dict) and "call" in body["try"]:
+            found[name + ".try"] = body["try"]
+        for cond in body.get("switch") or []:
+            if cond.get("steps"):
+                steps_by_name(cond["steps"], found)
+    return found
+
+
+def generated(text: str, name: str = "job.yaml") -> dict:
+    return _yaml.load(render_workflow(load_spec_text(text, name)))
+
+
+def container_of(workflow: dict) -> dict:
+    init = steps_by_name(workflow["main"]["steps"])["init"]["assign"]
+    b64 = next(a["spec_b64"] for a in init if "spec_b64" in a)
+    return json.loads(base64.b64decode(b64))
+
+
+SPEC_TEXTS = [p.read_text() for p in EXAMPLES] + [starter_job("my-job")]
+
+
+@pytest.mark.parametrize("text", SPEC_TEXTS, ids=[p.name for p in EXAMPLES] + ["init"])
+def test_generated_workflow_matches_the_independent_schema(text):
+    errors = list(jsonschema.Draft7Validator(SCHEMA).iter_errors(generated(text)))
+    assert not errors, [e.message for e in errors[:3]]
+
+
+def test_output_is_deterministic():
+    spec = load_spec(EXAMPLES[0])
+    assert render_workflow(spec) == render_workflow(load_spec(EXAMPLES[0]))
+
+
+def _sample(value, key=""):
+    if isinstance(value, dict):
+        return {k: _sample(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sample(v, key) for v in value]
+    if isinstance(value, str) and value.startswith("${"):
+        return 3600 if key == "seconds" else "sample-value"
+    return value
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_vm_body_is_a_compute_instance(path):
+    from google.cloud import compute_v1
+
+    wf = _yaml.load(render_workflow(load_spec(path)))
+    insert = steps_by_name(wf["main"]["steps"])["create_vm"]
+    assert insert["call"] == "googleapis.compute.v1.instances.insert"
+    body = _sample(insert["args"]["body"])
+    instance = compute_v1.Instance.from_json(json.dumps(body), ignore_unknown_fields=False)
+    assert instance.scheduling.instance_termination_action == "DELETE"
+    assert instance.scheduling.max_run_duration.seconds == 3600
+    keys = {item.key for item in instance.metadata.items}
+    assert {"startup-script", "shutdown-script", "wfgen-callback-url", "wfgen-args",
+            "wfgen-env", "wfgen-image", "wfgen-command"} <= keys
+    assert instance.labels["wfgen-job"]
+
+
+def test_gpu_spot_and_network_settings_reach_the_body():
+    wf = _yaml.load(render_workflow(load_spec(next(p for p in EXAMPLES if "gpu" in p.name))))
+    body = steps_by_name(wf["main"]["steps"])["create_vm"]["args"]["body"]
+    assert body["scheduling"]["provisioningModel"] == "SPOT"
+    assert body["guestAccelerators"] == [{
+        "acceleratorType": "zones/us-central1-a/acceleratorTypes/nvidia-tesla-t4",
+        "acceleratorCount": 1}]
+    assert body["tags"] == {"items": ["ml-training"]}
+    assert body["serviceAccounts"][0]["email"] == "runner@my-project.iam.gserviceaccount.com"
+    assert body["labels"]["team"] == "ml"
+
+
+ADVERSARIAL = [
+    'quote " and \' and `back`', "colon: space", "# not a comment", "{}", "[1, 2]",
+    "line1\nline2\n\n", "${HOME}", "${1+1}", "$(rm -rf /)", "--leading-dash",
+    "unicode é 中文 😀 \u2028 \x85", "x" * 10240, "   ", "",
+    "\\backslash\\n", "tab\there", "'${\"a: \" + b}'",
+]
+
+
+def test_adversarial_strings_come_out_exactly():
+    spec_text = json.dumps({
+        "name": "adv",
+        "container": {"image": "alpine", "args": ADVERSARIAL,
+                      "env": {f"V{i}": v for i, v in enumerate(ADVERSARIAL)}},
+    })
+    wf = generated(spec_text)
+    container = container_of(wf)
+    assert container["args"] == ADVERSARIAL
+    assert container["env"] == {f"V{i}": v for i, v in enumerate(ADVERSARIAL)}
+    script = "echo \"${HOME}\" '$(x)'\n# comment: yes\n${1+1}\n\n"
+    wf = generated(json.dumps({"container": {"image": "alpine", "script": script}}))
+    assert container_of(wf)["script"] == script
+
+
+def test_no_user_string_reaches_the_yaml_outside_comments():
+    marker = "MARKER-${HOME}-x"
+    wf_text = render_workflow(load_spec_text(json.dumps(
+        {"container": {"image": "alpine", "args": [marker], "env": {"A": marker}}})))
+    code_lines = [line for line in wf_text.splitlines() if not line.lstrip().startswith("#")]
+    assert not any(marker in line for line in code_lines)
+
+
+def test_every_expression_is_short_and_names_are_valid():
+    for path in EXAMPLES:
+        text = render_workflow(load_spec(path))
+        for expr in re.findall(r"\$\{.*\}", text):
+            assert len(expr) <= 403, expr
+    assert vm_prefix("My_Job.v2") == "my-job-v2"
+    assert vm_prefix("123") == "wf-123"
+    assert len(vm_prefix("a" * 100)) <= 46
+
+
+def test_step_count_of_the_success_path_is_small():
+    """Point 10: the steps the success path runs, counted from the definition."""
+    wf = generated("container: {image: a}\n")
+    top = [next(iter(s)) for s in wf["main"]["steps"]]
+    assert top == ["init", "resolve_container", "merge_env", "boot_image", "run_attempt",
+                   "delete_vm", "decide", "succeed", "fail"]

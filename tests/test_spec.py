@@ -1,0 +1,109 @@
+"""The job spec: defaults, durations, and one clear located error per mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from wfgen.errors import SpecError
+from wfgen.spec import format_duration, json_schema, load_spec_text, parse_duration
+
+MINIMAL = "container:\n  image: alpine\n"
+
+
+def error_of(text: str) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, "job.yaml")
+    return info.value
+
+
+def test_only_image_is_required_and_defaults_are_filled():
+    spec = load_spec_text(MINIMAL, "train-job.yaml")
+    assert spec.name == "train-job"
+    assert spec.data["zone"] == "us-central1-a"
+    assert spec.data["container"]["args"] == []
+    assert spec.data["machine"]["image_family"] == "cos-stable"
+    assert spec.data["retries"] == 2
+    assert spec.timeout_s == 7 * 86400 and spec.heartbeat_s == 600
+
+
+def test_zone_defaults_from_location():
+    spec = load_spec_text("location: europe-west4\n" + MINIMAL)
+    assert spec.data["zone"] == "europe-west4-a"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90s", 90), ("10m", 600), ("36h", 129600), ("7d", 604800), ("1h30m", 5400), (45, 45)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "5x", "10 m", "-3s", "0s", "m", 0, True, 1.5, "1m1h"])
+def test_bad_durations_are_rejected(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_format_duration_round_trips():
+    for seconds in (1, 59, 60, 3600, 5400, 86400, 604800, 90061):
+        assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_integers_in_args_and_env_become_text():
+    spec = load_spec_text("container:\n  image: a\n  args: [--epochs, 90]\n  env: {SEED: 42}\n")
+    assert spec.data["container"]["args"] == ["--epochs", "90"]
+    assert spec.data["container"]["env"] == {"SEED": "42"}
+
+
+@pytest.mark.parametrize(("text", "line", "field", "words"), [
+    ("container:\n  image: a\n  argz: [x]\n", 3, "container.argz", "did you mean 'args'"),
+    ("contaner:\n  image: a\n", 1, "contaner", "did you mean 'container'"),
+    ("container:\n  image: a\ntimeout: 5x\n", 3, "timeout", "not a duration"),
+    ("container:\n  args: [a]\n", 1, "container.image", "missing required key 'image'"),
+    ("name: x\n", 1, "container", "missing required key 'container'"),
+    ("container:\n  image: a\n  args: --epochs 90\n", 3, "container.args", "never split"),
+    ("container:\n  image: a\nretries: two\n", 3, "retries", "expected an integer"),
+    ("container:\n  image: a\nretries: -1\n", 3, "retries", "at least 0"),
+    ("container:\n  image: a\nmachine: {spot: yes}\n", 3, "machine.spot", "true or false"),
+    ("container:\n  image: a\n  env: {A: 1.5}\n", 3, "container.env.A", "quote it"),
+    ("container:\n  image: a\n  env: {1BAD: x}\n", 3, "container.env", "environment variable"),
+    ("container:\n  image: a\n  args: [x]\n  script: echo\n", 4, "container.script", "not both"),
+    ("container:\n  image: a\nheartbeat: 8d\n", 3, "heartbeat", "shorter than timeout"),
+    ("container:\n  image: a\nlabels: {Team: x}\n", 3, "labels", "lowercase"),
+    ("container:\n  image: a\nzone: mars\n", 3, "zone", "not a zone"),
+    ("container:\n  image: a\ntimeout: 200d\n", 3, "timeout", "at most 100d"),
+    ("container: [1, 2]\n", 1, "container", "expected a map"),
+    ("container:\n  image: a\n  image: b\n", 3, "", "duplicate key"),
+    ("container: {image: 'a\n", 2, "", "not valid YAML"),
+    ("- just\n- a list\n", 1, "", "a YAML map"),
+])
+def test_each_mistake_gives_one_located_message(text, line, field, words):
+    err = error_of(text)
+    assert err.location is not None and err.location.file == "job.yaml"
+    assert err.location.line == line, str(err)
+    assert err.location.field == field, str(err)
+    assert words in str(err)
+    assert str(err).startswith(f"job.yaml:{line}")
+
+
+def test_empty_file_and_comment_only_file():
+    assert "empty" in str(error_of(""))
+    assert "no YAML document" in str(error_of("# just a comment\n"))
+
+
+def test_nul_in_text_is_rejected():
+    err = error_of('container:\n  image: a\n  args: ["a\\0b"]\n')
+    assert "NUL" in str(err) and err.location.field == "container.args[0]"
+
+
+def test_json_schema_accepts_examples_and_rejects_unknown_keys():
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from tests.conftest import EXAMPLES
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    for path in EXAMPLES:
+        assert not list(validator.iter_errors(YAML(typ="safe").load(path.read_text())))
+    assert list(validator.iter_errors({"container": {"image": "a", "argz": []}}))
+    assert list(validator.iter_errors({"container": {"image": "a", "args": [], "script": "x"}}))
+    assert list(validator.iter_errors({"name": "x"}))
