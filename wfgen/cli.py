@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_workflow_command(args.file, args.data, stats=args.stats)
     from wfgen.local.runner import run_job_command
 
-    return run_job_command(args.file, args.data, stats=args.stats, faults=args.fault)
+    return run_job_command(args.file, args.data, stats=args.stats, faults=args.fault,
+                           heartbeat=args.heartbeat, timeout=args.timeout)
 
 
 # ---------------------------------------------------------------------------
@@ -99,7 +100,13 @@ EXAMPLES = {
               "  # yaml-language-server: $schema=./job.schema.json",
     "run": "examples:\n  wfgen run --local examples/hello.yaml\n"
            "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
-           "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'",
+           "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
+           "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n\n"
+           "faults (--fault, repeatable; each acts on the first VM of the run):\n"
+           "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
+           "  vanish@DELAY         the VM disappears without a word\n"
+           "  refuse-callbacks=N   the callback endpoint answers 503 to the first N requests\n"
+           "  insert-fail[=MSG]    instances.insert fails (e.g. quota)",
 }
 
 
@@ -144,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", action="store_true",
                    help="print the billed steps and what they would cost in Cloud Workflows")
     p.add_argument("--fault", action="append", default=[], metavar="FAULT",
-                   help="inject a fault into the local run (see `wfgen run --help`)")
+                   help="inject a fault into a local job run (list below)")
+    p.add_argument("--heartbeat", metavar="DURATION",
+                   help="override the job's heartbeat for a local run (e.g. 2s)")
+    p.add_argument("--timeout", metavar="DURATION",
+                   help="override the job's timeout for a local run (e.g. 1m)")
     return parser
 
 

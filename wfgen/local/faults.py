@@ -1,0 +1,58 @@
+"""Fault injection for `wfgen run --local --fault ...`.
+
+Faults make the reliability paths of a generated workflow testable by running
+them. Each acts on the first VM of the run, so the retry can succeed:
+
+  preempt@DELAY        preempt the VM DELAY after it boots (shutdown script runs,
+                       the metadata server says preempted, the Spot VM is deleted)
+  vanish@DELAY         the VM disappears without a word (no shutdown script)
+  refuse-callbacks=N   the callback endpoint answers 503 to the first N requests
+  insert-fail[=MSG]    instances.insert fails as an operation error (e.g. quota)
+
+DELAY is a number with a unit: 500ms, 5s, 2m."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from wfgen.errors import UsageError
+
+FAULT_HELP = __doc__.split("\n\n", 2)[2] if __doc__ else ""
+_DELAY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)$")
+
+
+def parse_delay(text: str) -> float:
+    match = _DELAY.match(text.strip())
+    if not match:
+        raise UsageError(f"{text!r} is not a delay; write e.g. 500ms, 5s or 2m")
+    number, unit = float(match.group(1)), match.group(2)
+    return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
+
+
+@dataclass
+class Faults:
+    preempt_after: float | None = None
+    vanish_after: float | None = None
+    refuse_callbacks: int = 0
+    fail_insert: str | None = None
+
+    @classmethod
+    def parse(cls, specs: list[str]) -> Faults:
+        faults = cls()
+        for spec in specs:
+            name, sep, value = spec.partition("@") if "@" in spec else spec.partition("=")
+            name = name.strip().lower()
+            if name == "preempt" and sep == "@":
+                faults.preempt_after = parse_delay(value)
+            elif name == "vanish" and sep == "@":
+                faults.vanish_after = parse_delay(value)
+            elif name == "refuse-callbacks" and sep == "=" and value.isdigit():
+                faults.refuse_callbacks = int(value)
+            elif name == "insert-fail":
+                faults.fail_insert = value or (
+                    "QUOTA_EXCEEDED: Quota 'CPUS' exceeded. Limit: 0.0 in region local.")
+            else:
+                raise UsageError(f"unknown fault {spec!r}; known: preempt@DELAY, vanish@DELAY, "
+                                 "refuse-callbacks=N, insert-fail[=MESSAGE]")
+        return faults

@@ -1,0 +1,218 @@
+"""`wfgen run --local JOB.yaml`: the whole lifecycle of a job on this machine.
+
+Generates the job's workflow, runs that very YAML on wfgen's engine with local
+Compute Engine (wfgen.local.compute) and callbacks (wfgen.local.callbacks)
+plugged in, streams the lifecycle and the job's output to stderr, prints the
+result JSON on stdout and exits as DESIGN.md says: 0 on success, the
+container's exit code when it ran and failed, 125 otherwise. Ctrl-C deletes
+every local VM before exiting; so does any error."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from wfgen.errors import EXIT_NOT_RUN, UsageError
+from wfgen.local.faults import Faults
+
+JOB_ARGUMENT_KEYS = {"image": "a string", "command": "a list of strings",
+                     "args": "a list of strings", "script": "a string",
+                     "env": "a map of strings"}
+# Cloud Workflows list prices beyond the free tier (PLATFORM.md, "Pricing").
+PRICE_INTERNAL = 0.01 / 1000
+PRICE_EXTERNAL = 0.025 / 1000
+
+
+def parse_job_argument(data: str | None) -> dict[str, Any] | None:
+    """The --data JSON for a job: an object of known keys with the right types."""
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise UsageError(f"--data is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError('--data must be a JSON object, e.g. {"args": ["--lr", "0.1"]}')
+    for key, item in value.items():
+        if key not in JOB_ARGUMENT_KEYS:
+            raise UsageError(f"--data: unknown key {key!r}; known: {', '.join(JOB_ARGUMENT_KEYS)}")
+        kind = JOB_ARGUMENT_KEYS[key]
+        ok = (isinstance(item, str) if kind == "a string" else
+              isinstance(item, list) and all(isinstance(x, str) for x in item)
+              if kind == "a list of strings" else
+              isinstance(item, dict) and all(isinstance(x, str) for x in item.values()))
+        if not ok:
+            raise UsageError(f"--data: {key} must be {kind}")
+        if "\x00" in json.dumps(item, ensure_ascii=False) or "\\u0000" in json.dumps(item):
+            raise UsageError(f"--data: {key} may not contain the NUL character")
+    if "args" in value and "script" in value:
+        raise UsageError("--data may give args or script, not both")
+    return value
+
+
+@dataclass
+class Console:
+    """Lifecycle lines and the VM's output, to stderr, one writer at a time."""
+
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    started: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def notify(self, message: str) -> None:
+        with self.lock:
+            print(f"wfgen [{time.monotonic() - self.started:7.2f}s] {message}", file=self.stream,
+                  flush=True)
+
+    def output(self, vm: str, line: str) -> None:
+        with self.lock:
+            print(f"  {vm} | {line}", file=self.stream, flush=True)
+
+
+def exit_status(state: str, result: Any, error: Any) -> int:
+    """0 success; the container's exit code when it ran and failed; else 125."""
+    if state == "SUCCEEDED":
+        return 0
+    job = error.get("result") if isinstance(error, dict) else None
+    if isinstance(job, dict) and job.get("status") == "failed":
+        code = job.get("exit_code")
+        if isinstance(code, int) and not isinstance(code, bool) and 0 < code < 256:
+            return code
+    return EXIT_NOT_RUN
+
+
+def run_job_command(path: str, data: str | None, *, stats: bool = False,
+                    faults: list[str] | None = None, heartbeat: str | None = None,
+                    timeout: str | None = None, console: Console | None = None) -> int:
+    from wfgen.render import render_workflow
+    from wfgen.spec import load_spec, parse_duration
+
+    spec = load_spec(path)
+    for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
+        if value is not None:
+            try:
+                spec.seconds[key] = parse_duration(value)
+            except ValueError as exc:
+                raise UsageError(f"--{key}: {exc}") from None
+            spec.data[key] = value
+    if spec.heartbeat_s >= spec.timeout_s:
+        raise UsageError("the heartbeat must be shorter than the timeout")
+    argument = parse_job_argument(data)
+    parsed_faults = Faults.parse(faults or [])
+    text = render_workflow(spec)
+    outcome = run_generated(text, spec, argument, parsed_faults, console or Console())
+    state, result, error, steps = outcome
+    job = result if state == "SUCCEEDED" else (
+        error.get("result") if isinstance(error, dict) else None)
+    if isinstance(job, dict):
+        print(json.dumps(job, indent=2, ensure_ascii=False))
+    if stats:
+        internal, external = steps
+        cost = internal * PRICE_INTERNAL + external * PRICE_EXTERNAL
+        print(f"wfgen: billed steps: {internal} internal + {external} external = "
+              f"{internal + external}; ${cost:.6f} at Cloud Workflows list prices "
+              "(beyond the free tier)", file=sys.stderr)
+    return exit_status(state, result, error)
+
+
+def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: Console
+                  ) -> tuple[str, Any, Any, tuple[int, int]]:
+    """Run a generated workflow with the local services; always deletes every VM."""
+    from wfgen.engine import execute, load_workflow
+    from wfgen.engine.connectors import ConnectorRegistry
+    from wfgen.engine.services import RealClock, Services, default_env
+    from wfgen.local.callbacks import CallbackServer
+    from wfgen.local.compute import LocalCompute
+    from wfgen.local.vm import container_engine_works
+
+    workflow = load_workflow(text, f"{spec.path} (generated)")
+    use_engine = container_engine_works()
+    if not use_engine:
+        console.notify(f"no container engine here: the image {spec.data['container']['image']} "
+                       "is not used; the command runs as a host process in a scratch directory")
+    compute = LocalCompute(notify=console.notify, output=console.output, faults=faults,
+                           use_container_engine=use_engine)
+
+    def token_ok(token: str) -> bool:
+        return any(vm.metadata.check_token(token) for vm in list(compute.all_vms))
+
+    def on_report(url: str, event: dict[str, Any]) -> None:
+        body = event["http_request"]["body"]
+        if isinstance(body, dict):
+            console.notify(f"report received: status {body.get('status')}, "
+                           f"exit code {body.get('exit_code')}")
+
+    callbacks = CallbackServer(token_ok, refuse_first=faults.refuse_callbacks,
+                               on_request=on_report).start()
+    env = default_env(project_id=spec.data["project"] or "local-project",
+                      location=spec.data["location"], workflow_id=spec.name,
+                      execution_id=str(uuid.uuid4()))
+    services = Services(clock=RealClock(), env=env, log_sink=lambda entry: console.notify(
+        f"log {entry.get('severity', 'DEFAULT')}: "
+        f"{json.dumps({k: v for k, v in entry.items() if k != 'severity'}, default=str)}"))
+    registry = ConnectorRegistry()
+    compute.register(registry)
+    registry.register("events.create_callback_endpoint",
+                      lambda rt, connector_params=None, http_callback_method="POST", **_:
+                      callbacks.create_endpoint(rt.env, http_callback_method))
+    registry.register("events.await_callback",
+                      lambda rt, connector_params=None, callback=None, timeout=43200, **_:
+                      callbacks.await_request(callback, timeout))
+
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["execution"] = execute(workflow, argument, services=services,
+                                       connectors=registry)
+        except BaseException as exc:  # reported by the main thread
+            box["exception"] = exc
+
+    console.notify(f"running {spec.name} locally (execution {env['GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID']})")
+    worker = threading.Thread(target=work, name="wfgen-execution", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(timeout=0.2)
+    except KeyboardInterrupt:
+        console.notify("interrupted: deleting every local VM")
+        left = compute.shutdown_all()
+        callbacks.stop()
+        if left:
+            console.notify(f"deleted {', '.join(left)}")
+        raise
+    finally:
+        left = compute.shutdown_all()
+        callbacks.stop()
+        if left:
+            console.notify(f"deleted VM(s) left by the workflow: {', '.join(left)}")
+    if "exception" in box:
+        raise box["exception"]
+    execution = box["execution"]
+    error = execution.error
+    if execution.state != "SUCCEEDED":
+        console.notify(f"execution failed: {_describe_error(error)}")
+    else:
+        console.notify("execution succeeded")
+    return (execution.state, execution.result, _error_value(error),
+            (execution.steps_internal, execution.steps_external))
+
+
+def _error_value(error: Any) -> Any:
+    """The raised value, whether the engine hands it over bare or wrapped."""
+    if error is None:
+        return None
+    if isinstance(error, dict) and "value" in error and ("step" in error or "step_name" in error):
+        return error["value"]
+    return getattr(error, "value", error)
+
+
+def _describe_error(error: Any) -> str:
+    value = _error_value(error)
+    message = value.get("message") if isinstance(value, dict) else value
+    step = (error.get("step") if isinstance(error, dict) else getattr(error, "step", None))
+    return f"{message}" + (f" (step {step})" if step else "")

@@ -1,0 +1,193 @@
+"""A local "VM": the real startup script under bash, in its own process group.
+
+Each VM gets a scratch directory, its own metadata server (serving exactly the
+metadata the workflow put in the insert body), and a PATH where stand-ins
+answer for `toolbox`, `cos-extensions`, `docker-credential-gcr` and, unless a
+container engine truly works here, `docker` (which then runs the container's
+argv as a host process in the scratch directory). Deleting the VM runs its
+shutdown script, as Compute Engine does, then ends the whole process group:
+nothing it started survives."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from wfgen.local.metadata import MetadataServer
+
+Notify = Callable[[str], None]
+SHUTDOWN_GRACE_S = 30.0  # Compute Engine gives a shutdown script about this long
+
+
+def standins_dir() -> Path:
+    return Path(__file__).resolve().parent / "standins"
+
+
+@cache
+def container_engine_works() -> bool:
+    """True only when a docker client reaches a running daemon (a client alone is not enough)."""
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    try:
+        probe = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"],
+                               capture_output=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0 and bool(probe.stdout.strip())
+
+
+class LocalVM:
+    """One instance: metadata server + startup script process group."""
+
+    def __init__(self, name: str, zone: str, project: str, metadata: dict[str, str],
+                 *, output: Callable[[str, str], None], notify: Notify,
+                 use_container_engine: bool, extra_env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.zone = zone
+        self.project = project
+        self.status = "PROVISIONING"
+        self.created = time.time()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"wfgen-vm-{name}-"))
+        self.metadata = MetadataServer(name, zone, project, metadata)
+        self._output = output
+        self._notify = notify
+        self._use_engine = use_container_engine
+        self._extra_env = dict(extra_env or {})
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._readers: list[threading.Thread] = []
+
+    # -- environment of the scripts ---------------------------------------
+    def _env(self) -> dict[str, str]:
+        shims = self.scratch / "bin"
+        shims.mkdir(exist_ok=True)
+        for tool in standins_dir().iterdir():
+            if tool.name.startswith((".", "_")) or not tool.is_file():
+                continue
+            if tool.name == "docker" and self._use_engine:
+                continue
+            target = shims / tool.name
+            if not target.exists():
+                target.symlink_to(tool)
+        env = {
+            "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": str(self.scratch / "home"),
+            "TMPDIR": str(self.scratch / "tmp"),
+            "GCE_METADATA_HOST": self.metadata.host,
+            "WFGEN_STATE_DIR": str(self.scratch / "state"),
+            "WFGEN_STANDIN_WORKDIR": str(self.scratch / "work"),
+            "WFGEN_STANDIN_LOG": str(self.scratch / "standins.log"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+        }
+        for key in ("home", "tmp", "state", "work"):
+            (self.scratch / key).mkdir(exist_ok=True)
+        env.update(self._extra_env)
+        return env
+
+    def _script(self, key: str) -> Path:
+        path = self.scratch / f"{key}.sh"
+        path.write_text(self.metadata.attributes.get(key, ""), encoding="utf-8")
+        return path
+
+    # -- lifecycle ---------------------------------------------------------
+    def boot(self) -> None:
+        """Start the metadata server and the startup script (a new process group)."""
+        self.metadata.start()
+        script = self._script("startup-script")
+        self._proc = subprocess.Popen(
+            ["bash", str(script)], cwd=self.scratch / "work", env=self._env(),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.status = "RUNNING"
+        reader = threading.Thread(target=self._pump, args=(self._proc,), daemon=True,
+                                  name=f"vm-{self.name}-output")
+        reader.start()
+        self._readers.append(reader)
+
+    def _pump(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            self._output(self.name, raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+    def run_shutdown_script(self, timeout: float = SHUTDOWN_GRACE_S) -> None:
+        """Run the shutdown script, best effort, as Compute Engine does on stop/delete."""
+        script = self._script("shutdown-script")
+        if not script.read_text().strip():
+            return
+        try:
+            proc = subprocess.Popen(["bash", str(script)], cwd=self.scratch / "work",
+                                    env=self._env(), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as exc:
+            self._notify(f"{self.name}: shutdown script did not start: {exc}")
+            return
+        reader = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.wait()
+        reader.join(timeout=1)
+
+    def power_off(self, *, run_shutdown: bool) -> None:
+        """Stop everything the VM runs; idempotent."""
+        with self._lock:
+            if self.status == "TERMINATED":
+                return
+            self.status = "STOPPING"
+        if run_shutdown:
+            self.run_shutdown_script()
+        if self._proc is not None:
+            _kill_group(self._proc.pid)
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        for reader in self._readers:
+            reader.join(timeout=1)
+        self.metadata.stop()
+        self.status = "TERMINATED"
+
+    def destroy(self) -> None:
+        """Power off (if needed) and remove the scratch directory."""
+        self.power_off(run_shutdown=False)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def processes_alive(self) -> bool:
+        """Does any process of this VM's process group still run?"""
+        if self._proc is None:
+            return False
+        try:
+            os.killpg(self._proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after a moment."""
+    for sig, pause in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + pause
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
