@@ -8,6 +8,7 @@ before the workflow awaits are held for it, in order, as the service does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import secrets
@@ -118,7 +119,8 @@ class CallbackServer:
         if not token or not self.check_token(token):
             return 401, {"error": {"code": 401, "message": "missing or invalid bearer token"}}
         if method != endpoint.method:
-            return 405, {"error": {"code": 405, "message": f"this callback takes {endpoint.method}"}}
+            message = f"this callback takes {endpoint.method}"
+            return 405, {"error": {"code": 405, "message": message}}
         with self._lock:
             if self.refuse_remaining > 0:
                 self.refuse_remaining -= 1
@@ -130,10 +132,8 @@ class CallbackServer:
         raw = handler.rfile.read(length) if length else b""
         body: Any = raw.decode("utf-8", errors="replace")
         if "json" in (handler.headers.get("Content-Type") or "").lower() and raw:
-            try:
+            with contextlib.suppress(ValueError):
                 body = json.loads(raw)
-            except ValueError:
-                pass
         headers = {k: v for k, v in handler.headers.items() if k.lower() != "authorization"}
         event = {
             "http_request": {

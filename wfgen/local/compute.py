@@ -72,7 +72,8 @@ class LocalCompute:
     def _find(self, project: str, zone: str, instance: str) -> LocalVM:
         vm = self.instances.get((project, zone, instance))
         if vm is None:
-            raise _not_found("gce_instance", f"projects/{project}/zones/{zone}/instances/{instance}")
+            raise _not_found("gce_instance",
+                             f"projects/{project}/zones/{zone}/instances/{instance}")
         return vm
 
     # -- connectors ------------------------------------------------------
@@ -90,10 +91,10 @@ class LocalCompute:
                 raise make_error("HttpError", message, code=409)
         if first and self.faults.fail_insert:
             self.notify(f"insert of {name} fails (fault injection: {self.faults.fail_insert})")
-            raise make_error("OperationError", self.faults.fail_insert,
-                             operation=self._operation("insert", project, zone, name) | {
-                                 "status": "DONE", "error": {"errors": [{
-                                     "code": "QUOTA_EXCEEDED", "message": self.faults.fail_insert}]}})
+            operation = self._operation("insert", project, zone, name)
+            operation["error"] = {"errors": [{"code": "QUOTA_EXCEEDED",
+                                              "message": self.faults.fail_insert}]}
+            raise make_error("OperationError", self.faults.fail_insert, operation=operation)
         items = (body.get("metadata") or {}).get("items") or []
         metadata = {str(i.get("key")): str(i.get("value")) for i in items if isinstance(i, dict)}
         vm = LocalVM(name, zone, project, metadata, output=self.output, notify=self.notify,

@@ -172,7 +172,8 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
         except BaseException as exc:  # reported by the main thread
             box["exception"] = exc
 
-    console.notify(f"running {spec.name} locally (execution {env['GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID']})")
+    execution_id = env["GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"]
+    console.notify(f"running {spec.name} locally (execution {execution_id})")
     worker = threading.Thread(target=work, name="wfgen-execution", daemon=True)
     worker.start()
     try:

@@ -10,6 +10,7 @@ nothing it started survives."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -150,10 +151,8 @@ class LocalVM:
             self.run_shutdown_script()
         if self._proc is not None:
             _kill_group(self._proc.pid)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
         for reader in self._readers:
             reader.join(timeout=1)
         self.metadata.stop()
