@@ -85,10 +85,14 @@ class LocalVM:
             "TMPDIR": str(self.scratch / "tmp"),
             "GCE_METADATA_HOST": self.metadata.host,
             "WFGEN_STATE_DIR": str(self.scratch / "state"),
-            "WFGEN_STANDIN_WORKDIR": str(self.scratch / "work"),
-            "WFGEN_STANDIN_LOG": str(self.scratch / "standins.log"),
+            "WFGEN_STANDIN_RECORD": str(self.scratch / "standins.jsonl"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
+        # The agent's own knobs (WFGEN_REPORT_DEADLINE, WFGEN_BACKOFF_MS, ...) pass
+        # through, so users and tests can tune a local VM from the environment.
+        for key, value in os.environ.items():
+            if key.startswith("WFGEN_") and key not in env and key != "WFGEN_DEBUG":
+                env[key] = value
         for key in ("home", "tmp", "state", "work"):
             (self.scratch / key).mkdir(exist_ok=True)
         env.update(self._extra_env)
