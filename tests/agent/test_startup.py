@@ -77,7 +77,8 @@ def test_missing_attribute_is_reported(bed: Bed) -> None:
 
 def test_output_tail_is_bounded_and_valid_utf8(bed: Bed) -> None:
     # 20 000 lines of output, then bytes that are not UTF-8, a control char, quotes.
-    bed.job(["sh", "-c", r"""seq 1 20000; printf 'caf\303\251 \377\376 \001 "q" \\ end\n'; exit 3"""])
+    script = r"""seq 1 20000; printf 'caf\303\251 \377\376 \001 "q" \\ end\n'; exit 3"""
+    bed.job(["sh", "-c", script])
     proc = bed.run()
     tail = only_report(bed)["output_tail"]
     assert len(tail.encode()) <= 4096 + 16

@@ -286,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         md = self.metadata
         with md._cond:
-            md.requests.append((time.time(), parts.path + ("?" + parts.query if parts.query else "")))
+            md.requests.append((time.time(), self.path))
         if self.headers.get("Metadata-Flavor") != "Google" or self.headers.get("X-Forwarded-For"):
             self._send(403, "Missing required header: Metadata-Flavor: Google\n",
                        "text/html", send_body)
@@ -294,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not parts.path.startswith(PREFIX) and parts.path != PREFIX.rstrip("/"):
             self._send(404, "Not Found\n", "text/html", send_body)
             return
-        path = parts.path[len(PREFIX) :]
+        path = parts.path[len(PREFIX) :] if parts.path.startswith(PREFIX) else ""
         status, body, ctype = md._respond(path, parse_qs(parts.query))
         self._send(status, body, ctype, send_body)
 
@@ -309,5 +309,5 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request list on the server is the log."""

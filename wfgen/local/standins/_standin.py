@@ -23,6 +23,7 @@ group is killed, as when a container's PID 1 exits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -134,18 +135,14 @@ def docker_run(args: list[bytes]) -> int:
         return 126
 
     def forward(signum: int, _frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signum)
-        except ProcessLookupError:
-            pass
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, forward)
     rc = proc.wait()
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # PID 1 gone: the container goes
-    except ProcessLookupError:
-        pass
     return 128 - rc if rc < 0 else rc
 
 
