@@ -9,6 +9,11 @@ import pytest
 from agentbed import Bed
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: long-running agent checks (still run by default; -m 'not slow' skips)")
+
+
 @pytest.fixture
 def bed(tmp_path: Path) -> Iterator[Bed]:
     b = Bed(tmp_path)

@@ -159,6 +159,7 @@ def test_token_never_in_logs_or_command_lines(bed: Bed, tmp_path: Path) -> None:
     assert "Authorization" not in argv_log.read_text()
 
 
+@pytest.mark.slow
 def test_slow_toolbox_does_not_delay_the_report(bed: Bed) -> None:
     marker = bed.tmp / "exited"
     bed.job(["sh", "-c", f"sleep 0.3; date +%s.%N > {marker}"])
