@@ -273,6 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     metadata: MetadataServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small replies: no 40 ms delayed-ACK stalls
     server_version = "Metadata Server for VM"
     sys_version = ""
 
