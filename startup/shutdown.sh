@@ -44,17 +44,23 @@ else
   log "startup.sh is reporting the stop"; exit 0
 fi
 
+# post: a fresh token (in this subshell only, never traced, never on a command
+# line) and one POST; prints the HTTP status.
+post() {
+  set +x
+  local j
+  j=$(md instance/service-accounts/default/token) || return 0
+  [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]] || return 0
+  printf 'Authorization: Bearer %s\n' "${BASH_REMATCH[1]}" | curl -sS -o /dev/null \
+    -w '%{http_code}' --connect-timeout 3 --max-time 10 -H @- \
+    -H 'Content-Type: application/json' --data-binary "@$body" "$url"
+}
+
 url=$(md instance/attributes/wfgen-callback-url)
 while [[ ! -e $STATE/reported ]]; do
-  code=000
-  if j=$(md instance/service-accounts/default/token) \
-    && [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]]; then
-    code=$(printf 'Authorization: Bearer %s\n' "${BASH_REMATCH[1]}" | curl -sS -o /dev/null \
-      -w '%{http_code}' --connect-timeout 3 --max-time 10 -H @- \
-      -H 'Content-Type: application/json' --data-binary "@$body" "$url") || code=000
-  fi
+  code=$(post) || true
   if [[ $code == 2?? ]]; then : >"$STATE/reported"; log "reported"; exit 0; fi
-  ((SECONDS + DELAY / 1000 < END)) || { log "report NOT delivered ($code)"; exit 1; }
+  ((SECONDS + DELAY / 1000 < END)) || { log "report NOT delivered (${code:-000})"; exit 1; }
   printf -v s '%d.%03d' $((DELAY / 1000)) $((DELAY % 1000)); sleep "$s"
   DELAY=$((DELAY * 2 > ${WFGEN_BACKOFF_MAX_MS:-30000} ? ${WFGEN_BACKOFF_MAX_MS:-30000} : DELAY * 2))
 done

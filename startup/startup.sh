@@ -150,34 +150,37 @@ report_json() {
   printf '%s}\n' "$json" >"$1.tmp" && mv -f "$1.tmp" "$1"
 }
 
-# token: a fresh access token on stdout. jq (from toolbox) once it is ready,
-# else a regex: the token is [A-Za-z0-9._~+/=-], never escaped.
-token() {
-  local j t=
-  j=$(md instance/service-accounts/default/token) || return 1
+# post FILE: fetch a fresh token and POST FILE to the callback; prints the
+# HTTP status (000: no answer). Run as $(post FILE): the token lives only in
+# that subshell, with tracing off, and reaches curl on stdin, never on a
+# command line. jq (from toolbox) parses it once ready, else a regex does:
+# access tokens are [A-Za-z0-9._~+/=-], never escaped.
+post() {
+  set +x
+  local j t=''
+  j=$(md instance/service-accounts/default/token) || { echo 000; return; }
   if [[ -e $STATE/jq.ready ]]; then
-    t=$(timeout 10 toolbox jq -r .access_token <<<"$j" 2>/dev/null) || t=
+    t=$(timeout 10 toolbox jq -r .access_token <<<"$j" 2>/dev/null) || t=''
   fi
-  [[ -n $t ]] || { [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]] \
-    && t=${BASH_REMATCH[1]}; }
-  [[ $t =~ ^[[:alnum:]._~+/=-]+$ ]] && printf '%s' "$t"
+  if [[ -z $t && $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then
+    t=${BASH_REMATCH[1]}
+  fi
+  [[ $t =~ ^[[:alnum:]._~+/=-]+$ ]] || { log "no usable token"; echo 000; return; }
+  printf 'Authorization: Bearer %s\n' "$t" | curl -sS -o /dev/null -w '%{http_code}' \
+    --connect-timeout 5 --max-time 30 -H @- -H 'Content-Type: application/json' \
+    --data-binary "@$1" "$CALLBACK"
 }
 
-# send FILE SECONDS: POST FILE to the callback with a token fetched per try
-# (passed on stdin, never on a command line), backing off, until accepted.
+# send FILE SECONDS: post FILE until the callback accepts it (2xx) or SECONDS
+# pass, backing off from WFGEN_BACKOFF_MS up to WFGEN_BACKOFF_MAX_MS.
 send() {
-  local end=$((SECONDS + $2)) delay=$BACKOFF tok code
+  local end=$((SECONDS + $2)) delay=$BACKOFF code s
   while [[ ! -e $STATE/reported ]]; do
-    code=000
-    if tok=$(token); then
-      code=$(printf 'Authorization: Bearer %s\n' "$tok" | curl -sS -o /dev/null \
-        -w '%{http_code}' --connect-timeout 5 --max-time 30 -H @- \
-        -H 'Content-Type: application/json' --data-binary "@$1" "$CALLBACK") || code=000
-    fi
+    code=$(post "$1") || true
     if [[ $code == 2?? ]]; then : >"$STATE/reported"; log "report delivered"; return 0; fi
     if ((SECONDS + delay / 1000 >= end)); then log "report NOT delivered"; return 1; fi
-    log "callback answered $code; retrying in ${delay}ms"
-    printf -v tok '%d.%03d' $((delay / 1000)) $((delay % 1000)); sleep "$tok"
+    log "callback answered ${code:-000}; retrying in ${delay}ms"
+    printf -v s '%d.%03d' $((delay / 1000)) $((delay % 1000)); sleep "$s"
     delay=$((delay * 2 > BACKOFF_MAX ? BACKOFF_MAX : delay * 2))
   done
 }
@@ -208,7 +211,8 @@ on_signal() {
 # on_exit: the one place a report is made, whatever ended the script.
 on_exit() {
   local rc=$?
-  trap '' TERM INT HUP; set +e
+  set +e  # a signal now (the VM stops) ends the retries; shutdown.sh takes over
+  trap 'log "stopped while reporting"; exit 143' TERM INT HUP
   [[ -n $CALLBACK ]] || CALLBACK=$(md instance/attributes/wfgen-callback-url)
   if [[ -n $STOP ]]; then stop_report; return; fi
   [[ -n $STATUS ]] || STATUS=error CODE=125 MSG="agent failed while $STEP (exit $rc)"

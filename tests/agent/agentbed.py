@@ -200,9 +200,10 @@ class Bed:
         self.md.set_attribute("wfgen-env", json.dumps(env or {}))
         self.md.set_attribute("wfgen-accelerator-count", str(accelerators))
 
-    def start(self, script: str = "startup.sh", **env: str) -> Proc:
+    def start(self, script: str = "startup.sh", bash_args: tuple[str, ...] = (),
+              **env: str) -> Proc:
         self._n += 1
-        proc = Proc(["bash", str(startup_dir() / script)], {**self.env, **env},
+        proc = Proc(["bash", *bash_args, str(startup_dir() / script)], {**self.env, **env},
                     self.tmp / f"{script}.{self._n}.log")
         self.procs.append(proc)
         return proc

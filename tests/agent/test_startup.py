@@ -159,6 +159,21 @@ def test_token_never_in_logs_or_command_lines(bed: Bed, tmp_path: Path) -> None:
     assert "Authorization" not in argv_log.read_text()
 
 
+def test_token_not_in_xtrace_output(bed: Bed) -> None:
+    """Even `bash -x startup.sh` (debugging) and shutdown.sh never trace a token."""
+    bed.job(["sh", "-c", "sleep 0.3"])  # with jq ready too
+    proc = bed.start(bash_args=("-x",))
+    proc.wait(20)
+    (bed.state / "reported").unlink()
+    (bed.state / "report.json").unlink()
+    shutdown = bed.start("shutdown.sh", bash_args=("-x",))
+    shutdown.wait(10)
+    assert len(bed.receiver.accepted) == 2
+    assert "+ main" in proc.log and "+ post" in shutdown.log  # it did trace
+    for post in bed.receiver.posts:
+        assert post.token not in proc.log + shutdown.log
+
+
 @pytest.mark.slow
 def test_slow_toolbox_does_not_delay_the_report(bed: Bed) -> None:
     marker = bed.tmp / "exited"
