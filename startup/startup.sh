@@ -248,7 +248,7 @@ main() {
     -f -H 'Metadata-Flavor: Google' "${a[@]}" "$MD/instance/name" -o "$STATE/md.name" \
     "$MD/instance/zone" -o "$STATE/md.zone" || true
   for k in image command args env accelerator-count callback-url name zone; do
-    [[ -f $STATE/md.$k ]] || { MSG="metadata $k missing"; STATUS=error CODE=125; exit 1; }
+    [[ -f $STATE/md.$k ]] || fail "metadata $k missing"
     IFS= read -r -d '' v <"$STATE/md.$k" || true
     m[$k]=$v
   done
@@ -329,5 +329,6 @@ main() {
   esac
 }
 
-# Sourcing (tests) defines the functions only; running it runs the job.
-if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
+# Sourcing (tests) defines the functions only; running it (as a file, with
+# bash -c or on stdin) runs the job.
+if [[ ${BASH_SOURCE[0]:-$0} == "$0" ]]; then main "$@"; fi

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from agentbed import Bed, wait_for_file
+from agentbed import Bed, Proc, wait_for_file
+
+from wfgen.resources import startup_dir, startup_script
 
 REPORT_KEYS = {"status", "exit_code", "started_at", "finished_at", "instance", "zone",
                "restarts", "output_tail", "message"}
@@ -43,6 +45,18 @@ def test_exit_code_reaches_callback_once(bed: Bed, script: str, status: str, cod
     assert report["output_tail"] == "working\n"
     assert report["started_at"].endswith("Z") and report["finished_at"] >= report["started_at"]
     assert len(bed.calls("docker", "run")) == 1
+
+
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_runs_as_a_string_or_on_stdin(bed: Bed, how: str) -> None:
+    """The metadata runner runs a file; the local runtime may pass the text."""
+    text = startup_script("startup.sh")
+    argv = ["bash", "-c", text] if how == "-c" else ["bash", "-c", 'bash -s < "$0"',
+                                                     str(startup_dir() / "startup.sh")]
+    proc = Proc(argv, bed.env, bed.tmp / "log")
+    bed.procs.append(proc)
+    assert proc.wait(20) == 0, proc.log
+    assert only_report(bed)["status"] == "succeeded"
 
 
 def test_docker_run_125_is_an_error(bed: Bed) -> None:
