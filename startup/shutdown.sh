@@ -1,0 +1,66 @@
+#!/bin/bash
+# wfgen VM agent: the shutdown script. Compute Engine runs it, best effort and
+# with about 30 s, when the VM stops or is preempted. It tells the workflow at
+# once instead of leaving it to notice the VM is gone; see docs/vm-agent.md.
+#
+# - marks the state dir "stopping", so startup.sh does not report the container
+#   that the shutdown kills as a failed job;
+# - does nothing if a report was already delivered ("reported");
+# - a finished job whose report is still being retried: sends that report;
+# - else (unless startup.sh already claimed it) POSTs {"status": "preempted"}
+#   when instance/preempted is TRUE, else "stopped", with exit_code null.
+# Self-contained (shares no file with startup.sh). Knobs, as in startup.sh:
+# GCE_METADATA_HOST, WFGEN_STATE_DIR, WFGEN_STOP_DEADLINE (seconds, 20),
+# WFGEN_BACKOFF_MS, WFGEN_BACKOFF_MAX_MS.
+set -euo pipefail
+export LC_ALL=C TZ=UTC
+
+MD=http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1
+STATE=${WFGEN_STATE_DIR:-/var/lib/wfgen}
+END=$((SECONDS + ${WFGEN_STOP_DEADLINE:-20}))
+DELAY=${WFGEN_BACKOFF_MS:-1000}
+
+log() { printf 'wfgen-shutdown: %s\n' "$*" >&2; }
+md() { curl -sSf --connect-timeout 2 --max-time 5 -H 'Metadata-Flavor: Google' "$MD/$1"; }
+
+mkdir -p "$STATE"
+: >"$STATE/stopping"
+[[ ! -e $STATE/reported ]] || { log "already reported"; exit 0; }
+if [[ -e $STATE/report.json ]]; then
+  body=$STATE/report.json  # finished; its delivery may not be done yet
+elif mkdir "$STATE/stop-claim" 2>/dev/null; then
+  st=stopped
+  [[ $(md instance/preempted || true) != TRUE ]] || st=preempted
+  name=$(md instance/name || true) zone=$(md instance/zone || true)
+  printf -v now '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+  started=$(cat "$STATE/started" 2>/dev/null || echo "$now")
+  # Instance and zone names are [a-z0-9-]: no JSON escaping needed.
+  printf '{"status": "%s", "exit_code": null, "started_at": "%s", "finished_at": "%s",
+ "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": "", "message": "VM %s"}\n' \
+    "$st" "$started" "$now" "${name//[^a-z0-9-]/}" "${zone##*/}" \
+    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$st" >"$STATE/stop.json"
+  body=$STATE/stop.json
+else
+  log "startup.sh is reporting the stop"; exit 0
+fi
+
+# post: a fresh token (in this subshell only, never traced, never on a command
+# line) and one POST; prints the HTTP status.
+post() {
+  set +x
+  local j
+  j=$(md instance/service-accounts/default/token) || return 0
+  [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]] || return 0
+  printf 'Authorization: Bearer %s\n' "${BASH_REMATCH[1]}" | curl -sS -o /dev/null \
+    -w '%{http_code}' --connect-timeout 3 --max-time 10 -H @- \
+    -H 'Content-Type: application/json' --data-binary "@$body" "$url"
+}
+
+url=$(md instance/attributes/wfgen-callback-url)
+while [[ ! -e $STATE/reported ]]; do
+  code=$(post) || true
+  if [[ $code == 2?? ]]; then : >"$STATE/reported"; log "reported"; exit 0; fi
+  ((SECONDS + DELAY / 1000 < END)) || { log "report NOT delivered (${code:-000})"; exit 1; }
+  printf -v s '%d.%03d' $((DELAY / 1000)) $((DELAY % 1000)); sleep "$s"
+  DELAY=$((DELAY * 2 > ${WFGEN_BACKOFF_MAX_MS:-30000} ? ${WFGEN_BACKOFF_MAX_MS:-30000} : DELAY * 2))
+done

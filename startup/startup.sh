@@ -1,0 +1,334 @@
+#!/bin/bash
+# wfgen VM agent: the startup script of a throw-away Container-Optimized OS VM.
+# It runs the one container job described in metadata and POSTs one JSON report
+# to the workflow's callback, whatever happens; see docs/vm-agent.md.
+#
+# Metadata (instance/attributes/...): wfgen-image (text), wfgen-command and
+# wfgen-args (JSON arrays of strings), wfgen-env (JSON object string->string),
+# wfgen-accelerator-count ("0" = no GPU), wfgen-callback-url. The container runs
+# as `docker run [--entrypoint=COMMAND[0]] IMAGE COMMAND[1:] ARGS`; script jobs
+# arrive as command ["sh", "-c", SCRIPT] with args [] and need nothing special.
+#
+# Knobs (environment; defaults are for a real VM):
+#   GCE_METADATA_HOST      metadata server host:port  (metadata.google.internal)
+#   WFGEN_STATE_DIR        state kept across reboots   (/var/lib/wfgen)
+#   WFGEN_REPORT_DEADLINE  seconds to keep retrying the callback POST (600)
+#   WFGEN_BACKOFF_MS       first retry delay in ms (1000); doubles up to
+#   WFGEN_BACKOFF_MAX_MS   the cap in ms (30000)
+#   WFGEN_STOP_DEADLINE    seconds of retries for a stop report (20)
+#   WFGEN_TAIL_BYTES       bytes of output kept for the report (4096)
+#   WFGEN_PULL_TRIES       docker pull attempts (3)
+#   WFGEN_NVIDIA_REMOUNT   1: bind-mount /var/lib/nvidia exec for the driver (1)
+# docker, toolbox, cos-extensions and docker-credential-gcr are found on PATH.
+#
+# State files in WFGEN_STATE_DIR: started (the container was started once),
+# restarts (count), report.json (the job's final report: never rerun),
+# reported (the callback accepted a report: do nothing more), stopping (set by
+# shutdown.sh), stop-claim (whichever script takes it sends the stop report).
+set -euo pipefail
+export LC_ALL=C TZ=UTC  # byte-wise string handling; timestamps in UTC
+
+MD=http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1
+STATE=${WFGEN_STATE_DIR:-/var/lib/wfgen}
+DEADLINE=${WFGEN_REPORT_DEADLINE:-600}
+BACKOFF=${WFGEN_BACKOFF_MS:-1000}
+BACKOFF_MAX=${WFGEN_BACKOFF_MAX_MS:-30000}
+STOP_DEADLINE=${WFGEN_STOP_DEADLINE:-20}
+TAIL_BYTES=${WFGEN_TAIL_BYTES:-4096}
+BS=\\ RS=$'\x1e' US=$'\x1f' GS=$'\x1d'  # never raw in JSON: safe placeholders
+
+now() { printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
+log() { local t; printf -v t '%(%Y-%m-%dT%H:%M:%SZ)T' -1; printf '%s wfgen-agent: %s\n' "$t" "$*" >&2; }
+
+# md PATH: one metadata value on stdout (fails on 404 or when unreachable).
+md() {
+  curl -sSf --connect-timeout 2 --max-time 10 --retry 3 --retry-connrefused \
+    --retry-delay 1 -H 'Metadata-Flavor: Google' "$MD/$1"
+}
+
+# --- JSON in: decode arrays/objects of strings in pure bash -----------------
+
+# json_strings JSON KIND: decode a JSON array of strings (KIND "[") or an object
+# of string values (KIND "{", giving key, value, key, value...) into array J.
+# With \\ and \" hidden behind placeholders every remaining '"' delimits a
+# string, so splitting at '"' leaves strings at odd indexes and the structure
+# (brackets, commas, colons, whitespace) at even ones, where it is checked.
+json_strings() {
+  local t=$1 open=$2 close=']' want i n p
+  [[ $open == '{' ]] && close='}'
+  t=${t//"$BS$BS"/"$RS"}; t=${t//"$BS\""/"$US"}
+  mapfile -d '"' -t p <<<"$t"
+  n=${#p[@]} J=()
+  ((n % 2 == 1)) || return 1
+  [[ $open == '[' ]] || (((n - 1) % 4 == 0)) || return 1
+  for ((i = 0; i < n; i += 2)); do
+    if ((i == 0)); then want=$open; elif [[ $open == '{' ]] && ((i % 4 == 2)); then
+      want=:; else want=,; fi
+    if ((i == n - 1)); then ((i == 0)) || want=; want+=$close; fi
+    [[ ${p[i]//[$' \t\r\n']/} == "$want" ]] || return 1
+    if ((i + 1 < n)); then json_unescape "${p[i + 1]}" || return 1; J+=("$REPLY"); fi
+  done
+}
+
+# json_unescape RAW: the text of one JSON string body (placeholders for \\ and
+# \") into REPLY. Whole-string replacements do the short escapes; each \uXXXX
+# becomes a GS byte to split at, so the loop runs once per \u escape on short
+# pieces (a 30 KB all-\u value stays fast).
+json_unescape() {
+  local s=$1 p i c f
+  s=${s//"$BS/"/"/"}; s=${s//"${BS}n"/$'\n'}; s=${s//"${BS}t"/$'\t'}
+  s=${s//"${BS}r"/$'\r'}; s=${s//"${BS}b"/$'\b'}; s=${s//"${BS}f"/$'\f'}
+  s=${s//"${BS}u"/"$GS"}
+  [[ $s != *"$BS"* ]] || return 1  # an unknown escape
+  s=${s//"$RS"/"$BS"}; s=${s//"$US"/\"}
+  mapfile -d "$GS" -t p <<<"$s"
+  p[-1]=${p[-1]%$'\n'} REPLY=${p[0]}
+  for ((i = 1; i < ${#p[@]}; i++)); do
+    [[ ${p[i]} =~ ^[0-9a-fA-F]{4} ]] || return 1
+    c=$((16#${p[i]:0:4}))
+    if ((c >> 10 == 54 && ${#p[i]} == 4)) && [[ ${p[i + 1]-} =~ ^[dD][c-fC-F][0-9a-fA-F]{2} ]]; then
+      c=$((0x10000 + ((c - 0xD800) << 10) + 16#${p[i + 1]:0:4} - 0xDC00)) i=$((i + 1))
+    elif ((c >> 11 == 27)); then c=0xFFFD  # a lone surrogate
+    fi
+    ((c)) || return 1  # NUL cannot travel in argv or env
+    if [[ -z ${UTF8[c]-} ]]; then
+      if ((c < 0x80)); then printf -v f '\\x%02x' "$c"
+      elif ((c < 0x800)); then printf -v f '\\x%02x\\x%02x' $((192 | c >> 6)) $((128 | (c & 63)))
+      elif ((c < 0x10000)); then
+        printf -v f '\\x%02x\\x%02x\\x%02x' $((224 | c >> 12)) $((128 | (c >> 6 & 63))) \
+          $((128 | (c & 63)))
+      else
+        printf -v f '\\x%02x\\x%02x\\x%02x\\x%02x' $((240 | c >> 18)) \
+          $((128 | (c >> 12 & 63))) $((128 | (c >> 6 & 63))) $((128 | (c & 63)))
+      fi
+      printf -v 'UTF8[c]' '%b' "$f"
+    fi
+    REPLY+=${UTF8[c]}${p[i]:4}
+  done
+}
+UTF8=()  # code point -> its UTF-8 bytes, filled as met
+
+# --- JSON out: a string literal, valid UTF-8 whatever the bytes --------------
+
+# U8: one UTF-8 character (RFC 3629: no overlongs, no surrogates), byte-wise.
+printf -v B '%b' '[\x80-\xbf]'
+printf -v U8 '%b' "([\\x01-\\x7f]|[\\xc2-\\xdf]$B|\\xe0[\\xa0-\\xbf]$B|[\\xe1-\\xec\\xee\\xef]$B$B|" \
+  "\\xed[\\x80-\\x9f]$B|\\xf0[\\x90-\\xbf]$B$B|[\\xf1-\\xf3]$B$B$B|\\xf4[\\x80-\\x8f]$B$B)"
+
+# json_quote TEXT: TEXT as a JSON string literal in REPLY; bytes that are not
+# UTF-8 become U+FFFD (output tails may hold anything).
+json_quote() {
+  local s=$1 c h out=
+  s=${s//"$BS"/"$BS$BS"}; s=${s//\"/"$BS\""}; s=${s//$'\n'/'\n'}
+  s=${s//$'\t'/'\t'}; s=${s//$'\r'/'\r'}
+  while [[ $s =~ [$'\x01'-$'\x1f'] ]]; do
+    c=${BASH_REMATCH[0]}; printf -v h '\\u%04x' "'$c"; s=${s//"$c"/"$h"}
+  done
+  if ! [[ $s =~ ^$U8*$ ]]; then
+    while [[ -n $s ]]; do
+      [[ $s =~ ^$U8+ ]] && out+=${BASH_REMATCH[0]} s=${s:${#BASH_REMATCH[0]}}
+      [[ -z $s ]] || out+='\ufffd' s=${s:1}
+    done
+    s=$out
+  fi
+  REPLY=\"$s\"
+}
+
+# --- the report ---------------------------------------------------------------
+
+# report_json FILE STATUS EXIT_CODE MESSAGE: write the report atomically.
+report_json() {
+  local tail='' k json
+  [[ -f $STATE/tail ]] && tail=$(tr -d '\000' <"$STATE/tail"; echo .) && tail=${tail%.}
+  [[ $tail =~ ^$B+ ]] && tail=${tail:${#BASH_REMATCH[0]}}  # a character cut in two
+  json="{\"status\": \"$2\", \"exit_code\": $3"
+  for k in started_at:"${STARTED_AT:-$(now)}" finished_at:"$(now)" instance:"${NAME:-}" \
+    zone:"${ZONE:-}" restarts:"${RESTARTS:-0}" output_tail:"$tail" message:"$4"; do
+    if [[ $k == restarts:* ]]; then json+=", \"restarts\": ${k#*:}"; continue; fi
+    json_quote "${k#*:}"; json+=", \"${k%%:*}\": $REPLY"
+  done
+  printf '%s}\n' "$json" >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
+
+# post FILE: fetch a fresh token and POST FILE to the callback; prints the
+# HTTP status (000: no answer). Run as $(post FILE): the token lives only in
+# that subshell, with tracing off, and reaches curl on stdin, never on a
+# command line. jq (from toolbox) parses it once ready, else a regex does:
+# access tokens are [A-Za-z0-9._~+/=-], never escaped.
+post() {
+  set +x
+  local j t=''
+  j=$(md instance/service-accounts/default/token) || { echo 000; return; }
+  if [[ -e $STATE/jq.ready ]]; then
+    t=$(timeout 10 toolbox jq -r .access_token <<<"$j" 2>/dev/null) || t=''
+  fi
+  if [[ -z $t && $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then
+    t=${BASH_REMATCH[1]}
+  fi
+  [[ $t =~ ^[[:alnum:]._~+/=-]+$ ]] || { log "no usable token"; echo 000; return; }
+  printf 'Authorization: Bearer %s\n' "$t" | curl -sS -o /dev/null -w '%{http_code}' \
+    --connect-timeout 5 --max-time 30 -H @- -H 'Content-Type: application/json' \
+    --data-binary "@$1" "$CALLBACK"
+}
+
+# send FILE SECONDS: post FILE until the callback accepts it (2xx) or SECONDS
+# pass, backing off from WFGEN_BACKOFF_MS up to WFGEN_BACKOFF_MAX_MS.
+send() {
+  local end=$((SECONDS + $2)) delay=$BACKOFF code s
+  while [[ ! -e $STATE/reported ]]; do
+    code=$(post "$1") || true
+    if [[ $code == 2?? ]]; then : >"$STATE/reported"; log "report delivered"; return 0; fi
+    if ((SECONDS + delay / 1000 >= end)); then log "report NOT delivered"; return 1; fi
+    log "callback answered ${code:-000}; retrying in ${delay}ms"
+    printf -v s '%d.%03d' $((delay / 1000)) $((delay % 1000)); sleep "$s"
+    delay=$((delay * 2 > BACKOFF_MAX ? BACKOFF_MAX : delay * 2))
+  done
+}
+
+# stop_report: the VM is stopping. shutdown.sh reports once it has started;
+# before that, whoever takes stop-claim first sends "preempted" or "stopped".
+stop_report() {
+  [[ ! -e $STATE/stopping ]] || { log "VM stopping: shutdown.sh reports"; return 0; }
+  mkdir "$STATE/stop-claim" 2>/dev/null || return 0
+  local st=stopped
+  [[ $(md instance/preempted 2>/dev/null) != TRUE ]] || st=preempted
+  report_json "$STATE/stop.json" "$st" null "VM $st while the job ran"
+  send "$STATE/stop.json" "$STOP_DEADLINE"
+}
+
+# --- exits and signals ----------------------------------------------------------
+
+STEP=starting STATUS='' CODE='' MSG='' STOP='' DOCKER_PID='' CALLBACK=''
+
+fail() { STATUS=error CODE=125 MSG=$1; exit 1; }
+
+on_signal() {
+  STOP=$1
+  [[ -z $DOCKER_PID ]] || kill -s "$1" "$DOCKER_PID" 2>/dev/null || true
+  exit $((128 + $2))
+}
+
+# on_exit: the one place a report is made, whatever ended the script.
+on_exit() {
+  local rc=$?
+  set +e  # a signal now (the VM stops) ends the retries; shutdown.sh takes over
+  trap 'log "stopped while reporting"; exit 143' TERM INT HUP
+  [[ -n $CALLBACK ]] || CALLBACK=$(md instance/attributes/wfgen-callback-url)
+  if [[ -n $STOP ]]; then stop_report; return; fi
+  [[ -n $STATUS ]] || STATUS=error CODE=125 MSG="agent failed while $STEP (exit $rc)"
+  log "job $STATUS: $MSG"
+  report_json "$STATE/report.json" "$STATUS" "$CODE" "$MSG"
+  send "$STATE/report.json" "$DEADLINE"
+}
+
+# --- the job ----------------------------------------------------------------------
+
+main() {
+  mkdir -p "$STATE"
+  rm -rf "$STATE/stopping" "$STATE/stop-claim" "$STATE/jq.ready"
+  if [[ -e $STATE/reported ]]; then log "already reported; nothing to do"; return 0; fi
+  [[ -n ${HOME:-} && -w $HOME ]] || export HOME=$STATE/home  # COS: /root is read-only
+  mkdir -p "$HOME"
+  { toolbox apt-get install -y jq && : >"$STATE/jq.ready"; } </dev/null >&2 2>&1 &
+  if [[ -e $STATE/report.json ]]; then  # finished before a reboot: deliver, never rerun
+    CALLBACK=$(md instance/attributes/wfgen-callback-url)
+    send "$STATE/report.json" "$DEADLINE"; return
+  fi
+  trap on_exit EXIT
+  trap 'on_signal TERM 15' TERM; trap 'on_signal INT 2' INT; trap 'on_signal HUP 1' HUP
+
+  STEP="reading metadata"
+  local k a=() v image n i run=(run --rm --network=host) rc=0
+  local -A m=()
+  for k in image command args env accelerator-count callback-url; do
+    a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
+  done
+  rm -f "$STATE"/md.*
+  curl -sS --connect-timeout 2 --max-time 30 --retry 5 --retry-connrefused --retry-delay 1 \
+    -f -H 'Metadata-Flavor: Google' "${a[@]}" "$MD/instance/name" -o "$STATE/md.name" \
+    "$MD/instance/zone" -o "$STATE/md.zone" || true
+  for k in image command args env accelerator-count callback-url name zone; do
+    [[ -f $STATE/md.$k ]] || fail "metadata $k missing"
+    IFS= read -r -d '' v <"$STATE/md.$k" || true
+    m[$k]=$v
+  done
+  CALLBACK=${m[callback-url]%$'\n'} NAME=${m[name]%$'\n'} ZONE=${m[zone]##*/}
+  image=${m[image]%$'\n'}
+  RESTARTS=$(cat "$STATE/restarts" 2>/dev/null || echo 0)
+  if [[ -e $STATE/started ]]; then RESTARTS=$((RESTARTS + 1)); echo "$RESTARTS" >"$STATE/restarts"; fi
+
+  STEP="decoding the container description"
+  [[ -n $image && $image != -* ]] || fail "bad wfgen-image"
+  json_strings "${m[env]}" '{' || fail "bad wfgen-env: not a JSON object of strings"
+  for ((i = 0; i < ${#J[@]}; i += 2)); do
+    [[ -n ${J[i]} && ${J[i]} != *=* ]] || fail "bad wfgen-env: key ${J[i]}"
+    run+=("--env=${J[i]}=${J[i + 1]}")
+  done
+  json_strings "${m[command]}" '[' || fail "bad wfgen-command: not a JSON array of strings"
+  local cmd=("${J[@]}")
+  json_strings "${m[args]}" '[' || fail "bad wfgen-args: not a JSON array of strings"
+  local args=("${J[@]}")
+  ((${#cmd[@]} == 0)) || run+=("--entrypoint=${cmd[0]}")
+  n=${m[accelerator-count]//[$' \t\r\n']/}
+  [[ $n =~ ^[0-9]+$ ]] || fail "bad wfgen-accelerator-count"
+
+  if ((n > 0)); then
+    STEP="installing the GPU driver"
+    cos-extensions install gpu >&2 || fail "cos-extensions install gpu failed"
+    if [[ ${WFGEN_NVIDIA_REMOUNT:-1} == 1 ]]; then
+      { mount --bind /var/lib/nvidia /var/lib/nvidia && mount -o remount,exec /var/lib/nvidia; } \
+        || fail "could not mount /var/lib/nvidia"
+    fi
+    run+=(--volume=/var/lib/nvidia/lib64:/usr/local/nvidia/lib64
+      --volume=/var/lib/nvidia/bin:/usr/local/nvidia/bin
+      --device=/dev/nvidia-uvm --device=/dev/nvidiactl)
+    for ((i = 0; i < n; i++)); do run+=("--device=/dev/nvidia$i"); done
+  fi
+
+  STEP="pulling the image"
+  k=${image%%/*}
+  if [[ $image == */* && ($k == gcr.io || $k == *.gcr.io || $k == *-docker.pkg.dev) ]]; then
+    docker-credential-gcr configure-docker --registries="$k" >&2 \
+      || fail "docker-credential-gcr configure-docker failed for $k"
+  fi
+  for ((i = 1; ; i++)); do
+    docker pull "$image" >&2 && break
+    ((i < ${WFGEN_PULL_TRIES:-3})) || fail "docker pull failed: $image"
+    sleep "$i"
+  done
+
+  # Run. Output goes to our stdout (the VM's log) through tee, which also
+  # feeds a FIFO that `tail -c` reads, keeping the last bytes for the report.
+  # docker runs in the background so that `wait` returns at once on a signal.
+  STEP="running the container"
+  rm -f "$STATE/out.fifo" "$STATE/tail"; mkfifo "$STATE/out.fifo"
+  tail -c "$TAIL_BYTES" <"$STATE/out.fifo" >"$STATE/tail" &
+  local tail_pid=$!
+  STARTED_AT=$(now)
+  echo "$STARTED_AT" >"$STATE/started"
+  log "docker run (restarts: $RESTARTS)"
+  docker "${run[@]}" "$image" "${cmd[@]:1}" "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &
+  DOCKER_PID=$!
+  wait "$DOCKER_PID" || rc=$?
+  DOCKER_PID=
+  wait "$tail_pid" || true
+  log "container exited $rc"
+
+  if ((rc != 0)) && [[ -e $STATE/stopping ]]; then
+    STOP=shutdown; exit 0  # killed by the shutdown: shutdown.sh reports
+  fi
+  if ((rc > 128)) && [[ $(md instance/preempted 2>/dev/null) == TRUE ]]; then
+    STOP=preempted; exit 0
+  fi
+  CODE=$rc
+  case $rc in
+    0) STATUS=succeeded MSG="container exited 0" ;;
+    125) STATUS=error MSG="docker run could not run the container (exit 125)" ;;
+    *) STATUS=failed MSG="container exited $rc"
+      ((rc <= 128)) || MSG+=" (killed by signal $((rc - 128)))" ;;
+  esac
+}
+
+# Sourcing (tests) defines the functions only; running it (as a file, with
+# bash -c or on stdin) runs the job.
+if [[ ${BASH_SOURCE[0]:-$0} == "$0" ]]; then main "$@"; fi

@@ -1,0 +1,320 @@
+"""The startup script end to end: exit statuses, reporting, retries, tokens,
+toolbox, reboots, GPUs and registries (the stand-ins record every call)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from agentbed import Bed, Proc, wait_for_file
+
+from wfgen.resources import startup_dir, startup_script
+
+REPORT_KEYS = {"status", "exit_code", "started_at", "finished_at", "instance", "zone",
+               "restarts", "output_tail", "message"}
+
+
+def only_report(bed: Bed) -> dict:
+    """The one accepted report (and assert there was exactly one)."""
+    accepted = bed.receiver.accepted
+    assert len(accepted) == 1, accepted
+    assert set(accepted[0]) == REPORT_KEYS
+    return accepted[0]
+
+
+@pytest.mark.parametrize(("script", "status", "code"), [
+    ("exit 0", "succeeded", 0),
+    ("exit 1", "failed", 1),
+    ("exit 7", "failed", 7),
+    ("kill -9 $$", "failed", 137),
+    ("exit 127", "failed", 127),
+])
+def test_exit_code_reaches_callback_once(bed: Bed, script: str, status: str, code: int) -> None:
+    bed.job(["sh", "-c", "echo working; " + script])
+    proc = bed.run()
+    assert proc.popen.returncode == 0, proc.log
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == (status, code)
+    assert report["instance"] == "wfgen-test-vm"
+    assert report["zone"] == "us-central1-a"
+    assert report["restarts"] == 0
+    assert report["output_tail"] == "working\n"
+    assert report["started_at"].endswith("Z") and report["finished_at"] >= report["started_at"]
+    assert len(bed.calls("docker", "run")) == 1
+
+
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_runs_as_a_string_or_on_stdin(bed: Bed, how: str) -> None:
+    """The metadata runner runs a file; the local runtime may pass the text."""
+    text = startup_script("startup.sh")
+    argv = ["bash", "-c", text] if how == "-c" else ["bash", "-c", 'bash -s < "$0"',
+                                                     str(startup_dir() / "startup.sh")]
+    proc = Proc(argv, bed.env, bed.tmp / "log")
+    bed.procs.append(proc)
+    assert proc.wait(20) == 0, proc.log
+    assert only_report(bed)["status"] == "succeeded"
+
+
+def test_docker_run_125_is_an_error(bed: Bed) -> None:
+    bed.run(WFGEN_STANDIN_FAIL="docker:run")
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("error", 125)
+
+
+def test_failed_pull_is_an_error_and_is_retried(bed: Bed) -> None:
+    bed.run(WFGEN_STANDIN_FAIL="docker:pull", WFGEN_PULL_TRIES="2")
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("error", 125)
+    assert "pull" in report["message"]
+    assert len(bed.calls("docker", "pull")) == 2
+    assert bed.calls("docker", "run") == []
+
+
+def test_bad_description_is_reported_not_run(bed: Bed) -> None:
+    bed.md.set_attribute("wfgen-args", '["unterminated]')
+    bed.run()
+    report = only_report(bed)
+    assert report["status"] == "error" and "wfgen-args" in report["message"]
+    assert bed.calls("docker", "run") == []
+
+
+def test_missing_attribute_is_reported(bed: Bed) -> None:
+    bed.md.set_attribute("wfgen-image", None)
+    bed.run()
+    report = only_report(bed)
+    assert report["status"] == "error" and "image" in report["message"]
+
+
+def test_output_tail_is_bounded_and_valid_utf8(bed: Bed) -> None:
+    # 20 000 lines of output, then bytes that are not UTF-8, a control char, quotes.
+    script = r"""seq 1 20000; printf 'caf\303\251 \377\376 \001 "q" \\ end\n'; exit 3"""
+    bed.job(["sh", "-c", script])
+    proc = bed.run()
+    tail = only_report(bed)["output_tail"]
+    assert len(tail.encode()) <= 4096 + 16
+    assert tail.endswith('café \ufffd\ufffd \x01 "q" \\ end\n')
+    assert "\n19999\n20000\n" in tail
+    assert "20000" in proc.log  # the output also streamed to the VM's log
+
+
+def test_script_job_runs_with_sh_c(bed: Bed) -> None:
+    script = 'for a in "$@"; do printf "<%s>" "$a"; done; echo " $0"'
+    bed.job(["sh", "-c", script + "\n", "name0", "x y", "$(z)"])
+    bed.run()
+    assert only_report(bed)["output_tail"] == "<x y><$(z)> name0\n"
+    run = bed.calls("docker", "run")[0]
+    assert "--entrypoint=sh" in run and run[-5:] == ["-c", script + "\n", "name0", "x y", "$(z)"]
+
+
+def test_receiver_503_and_refused_delay_but_do_not_lose(tmp_path: Path) -> None:
+    bed = Bed(tmp_path)
+    try:
+        bed.receiver.fail_first = 3
+        bed.receiver.start(delay=1.0)  # connection refused for the first second
+        bed.job(["sh", "-c", "exit 0"])
+        bed.run()
+        report = only_report(bed)
+        assert report["status"] == "succeeded"
+        assert [p.status for p in bed.receiver.posts] == [503, 503, 503, 200]
+        assert "callback answered 000" in bed.procs[0].log  # refused at first
+    finally:
+        bed.close()
+
+
+def test_rejected_token_is_replaced_by_a_fresh_one(bed: Bed) -> None:
+    bed.receiver.revoke_first = True
+    bed.run()
+    posts = bed.receiver.posts
+    assert [p.status for p in posts] == [401, 200]
+    assert posts[0].token != posts[1].token
+    assert bed.md.check_token(posts[1].token) and not bed.md.check_token(posts[0].token)
+    assert only_report(bed)["status"] == "succeeded"
+
+
+def test_wrong_token_refused_by_receiver(bed: Bed) -> None:
+    assert not bed.md.check_authorization("Bearer ya29.not-issued")
+    assert not bed.md.check_authorization(None)
+    assert bed.md.check_authorization("Bearer " + bed.md.issue_token())
+
+
+def test_report_gives_up_after_deadline(tmp_path: Path) -> None:
+    bed = Bed(tmp_path)  # receiver never listens
+    try:
+        start = time.monotonic()
+        proc = bed.run(WFGEN_REPORT_DEADLINE="2")
+        assert time.monotonic() - start < 8
+        assert "report NOT delivered" in proc.log
+        assert not (bed.state / "reported").exists()
+        assert (bed.state / "report.json").exists()
+    finally:
+        bed.close()
+
+
+def test_token_never_in_logs_or_command_lines(bed: Bed, tmp_path: Path) -> None:
+    # A curl wrapper records every command line the scripts give curl.
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    argv_log = tmp_path / "curl-argv"
+    (wrap / "curl").write_text(f'#!/bin/bash\nprintf "%s\\n" "$*" >> {argv_log}\n'
+                               'exec /usr/bin/curl "$@"\n')
+    (wrap / "curl").chmod(0o755)
+    bed.receiver.revoke_first = True
+    proc = bed.run(PATH=f"{wrap}:{bed.env['PATH']}")
+    tokens = [p.token for p in bed.receiver.posts]
+    assert len(tokens) == 2 and all(tokens)
+    seen = proc.log + argv_log.read_text() + bed.record.read_text()
+    seen += "".join(f.read_text(errors="replace") for f in bed.state.glob("*") if f.is_file())
+    for token in tokens:
+        assert token not in seen
+    assert "Authorization" not in argv_log.read_text()
+
+
+def test_token_not_in_xtrace_output(bed: Bed) -> None:
+    """Even `bash -x startup.sh` (debugging) and shutdown.sh never trace a token."""
+    bed.job(["sh", "-c", "sleep 0.3"])  # with jq ready too
+    proc = bed.start(bash_args=("-x",))
+    proc.wait(20)
+    (bed.state / "reported").unlink()
+    (bed.state / "report.json").unlink()
+    shutdown = bed.start("shutdown.sh", bash_args=("-x",))
+    shutdown.wait(10)
+    assert len(bed.receiver.accepted) == 2
+    assert "+ main" in proc.log and "+ post" in shutdown.log  # it did trace
+    for post in bed.receiver.posts:
+        assert post.token not in proc.log + shutdown.log
+
+
+@pytest.mark.slow
+def test_slow_toolbox_does_not_delay_the_report(bed: Bed) -> None:
+    marker = bed.tmp / "exited"
+    bed.job(["sh", "-c", f"sleep 0.3; date +%s.%N > {marker}"])
+    proc = bed.start(WFGEN_STANDIN_SLOW="toolbox:apt-get=30")
+    bed.receiver.wait_accepted(1, timeout=10)
+    proc.wait(5)  # the script itself does not wait for toolbox either
+    exited = float(marker.read_text())
+    delay = bed.receiver.posts[0].time - exited
+    assert delay < 1.0, delay
+    assert ["jq", "-r", ".access_token"] not in bed.calls("toolbox")  # fallback parser
+
+
+def test_failing_toolbox_uses_fallback_parser(bed: Bed) -> None:
+    bed.run(WFGEN_STANDIN_FAIL="toolbox")
+    assert only_report(bed)["status"] == "succeeded"
+    assert bed.calls("toolbox") == [["apt-get", "install", "-y", "jq"]]
+
+
+def test_ready_jq_parses_the_token(bed: Bed) -> None:
+    bed.job(["sh", "-c", "sleep 0.5"])  # time for the toolbox install
+    bed.run()
+    assert only_report(bed)["status"] == "succeeded"
+    assert ["jq", "-r", ".access_token"] in bed.calls("toolbox")
+
+
+def test_reboot_after_finished_job_neither_reruns_nor_reports(bed: Bed) -> None:
+    bed.run()
+    assert only_report(bed)["status"] == "succeeded"
+    proc = bed.run()
+    assert "already reported" in proc.log
+    assert len(bed.calls("docker", "run")) == 1
+    assert len(bed.receiver.posts) == 1
+
+
+def test_reboot_before_delivery_delivers_without_rerun(tmp_path: Path) -> None:
+    bed = Bed(tmp_path)
+    try:
+        bed.job(["sh", "-c", "exit 4"])
+        bed.run(WFGEN_REPORT_DEADLINE="1")  # receiver down: not delivered
+        bed.receiver.start()
+        bed.run()
+        report = only_report(bed)
+        assert (report["status"], report["exit_code"]) == ("failed", 4)
+        assert len(bed.calls("docker", "run")) == 1
+    finally:
+        bed.close()
+
+
+def test_reboot_during_job_reruns_once_and_counts(bed: Bed) -> None:
+    pidfile = bed.tmp / "job.pid"
+    bed.job(["sh", "-c", f"echo $$ > {pidfile}; exec sleep 20"])
+    first = bed.start()
+    job_pid = int(wait_for_file(pidfile))
+    first.kill_group()  # power loss: no trap runs ...
+    os.kill(job_pid, signal.SIGKILL)  # ... and the container dies with the VM
+    assert bed.receiver.posts == []
+    bed.job(["sh", "-c", "echo resumed"])
+    bed.run()
+    report = only_report(bed)
+    assert (report["status"], report["restarts"]) == ("succeeded", 1)
+    assert report["output_tail"] == "resumed\n"
+    assert len(bed.calls("docker", "run")) == 2
+    bed.run()  # and a third boot does nothing
+    assert len(bed.calls("docker", "run")) == 2 and len(bed.receiver.posts) == 1
+
+
+def test_sigterm_reports_stopped_once_and_stops_the_container(bed: Bed) -> None:
+    pidfile = bed.tmp / "job.pid"
+    bed.job(["sh", "-c", f"echo $$ > {pidfile}; exec sleep 20"])
+    proc = bed.start()
+    job_pid = int(wait_for_file(pidfile))
+    proc.signal(signal.SIGTERM)
+    proc.wait(10)
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("stopped", None)
+    time.sleep(0.2)
+    assert not Path(f"/proc/{job_pid}").exists()
+
+
+def test_gpu_job_installs_driver_and_adds_devices(bed: Bed) -> None:
+    bed.job(["sh", "-c", "exit 0"], accelerators=2)
+    bed.run()
+    assert only_report(bed)["status"] == "succeeded"
+    assert bed.calls("cos-extensions") == [["install", "gpu"]]
+    run = bed.calls("docker", "run")[0]
+    for flag in ("--device=/dev/nvidia0", "--device=/dev/nvidia1", "--device=/dev/nvidiactl",
+                 "--device=/dev/nvidia-uvm",
+                 "--volume=/var/lib/nvidia/lib64:/usr/local/nvidia/lib64"):
+        assert flag in run
+    assert "--device=/dev/nvidia2" not in run
+
+
+def test_no_gpu_no_driver(bed: Bed) -> None:
+    bed.run()
+    assert bed.calls("cos-extensions") == []
+    assert not any(a.startswith("--device") for a in bed.calls("docker", "run")[0])
+
+
+def test_gpu_driver_failure_is_an_error(bed: Bed) -> None:
+    bed.job(["sh", "-c", "exit 0"], accelerators=1)
+    bed.run(WFGEN_STANDIN_FAIL="cos-extensions")
+    report = only_report(bed)
+    assert report["status"] == "error" and "cos-extensions" in report["message"]
+
+
+@pytest.mark.parametrize(("image", "host"), [
+    ("us-docker.pkg.dev/p/repo/train:1.4", "us-docker.pkg.dev"),
+    ("europe-west4-docker.pkg.dev/p/r/i@sha256:" + "a" * 64, "europe-west4-docker.pkg.dev"),
+    ("gcr.io/p/img", "gcr.io"),
+    ("eu.gcr.io/p/img:2", "eu.gcr.io"),
+    ("alpine:3.20", None),
+    ("docker.io/library/python:3.12", None),
+    ("ghcr.io/o/i", None),
+])
+def test_private_registry_configures_credential_helper(bed: Bed, image: str,
+                                                       host: str | None) -> None:
+    bed.job(["sh", "-c", "exit 0"], image=image)
+    bed.run()
+    expected = [["configure-docker", f"--registries={host}"]] if host else []
+    assert bed.calls("docker-credential-gcr") == expected
+    assert bed.calls("docker", "pull") == [["pull", image]]
+    assert only_report(bed)["status"] == "succeeded"
+
+
+def test_report_is_the_saved_file(bed: Bed) -> None:
+    bed.job(["sh", "-c", "exit 2"])
+    bed.run()
+    saved = json.loads((bed.state / "report.json").read_text())
+    assert saved == only_report(bed)

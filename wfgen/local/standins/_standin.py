@@ -1,0 +1,181 @@
+"""Stand-ins for the COS tools the VM agent calls: docker, toolbox,
+cos-extensions and docker-credential-gcr.
+
+The agent's tests and the local runtime put this directory first on PATH, so
+the real startup script runs unchanged. Every call is appended as one JSON line
+to $WFGEN_STANDIN_RECORD (when set): {"tool", "argv", "time", "pid"}.
+
+Knobs (environment):
+  WFGEN_STANDIN_RECORD   JSON-lines file of calls.
+  WFGEN_STANDIN_FAIL     words "TOOL" or "TOOL:SUBCOMMAND", optionally "=CODE":
+                         those calls fail (e.g. "docker:pull toolbox:apt-get=100").
+  WFGEN_STANDIN_SLOW     words "TOOL[:SUBCOMMAND]=SECONDS": those calls sleep first.
+  WFGEN_STANDIN_INHERIT_ENV=1  the "container" sees the caller's whole
+                         environment (default: PATH and HOME only, plus --env).
+
+`docker run` runs the container's argv as a host process (in its own process
+group, output streamed, signals forwarded), with exactly the --env values
+given, --entrypoint honoured, and docker's exit status: the process's own, or
+128+N when killed by signal N; 125 for a bad invocation, 126/127 when the
+command cannot be executed. When the process exits, the rest of its process
+group is killed, as when a container's PID 1 exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+OK_SUBCOMMANDS = {"version", "info", "rm", "ps", "images", "inspect", "login", "logs", "stop"}
+
+
+def record(tool: str, argv: list[str]) -> None:
+    path = os.environ.get("WFGEN_STANDIN_RECORD")
+    if not path:
+        return
+    line = json.dumps({"tool": tool, "argv": argv, "time": time.time(), "pid": os.getpid()})
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def _matches(spec: str, tool: str, sub: str) -> tuple[bool, str]:
+    """Whether a knob word names this call; returns (match, value after '=')."""
+    name, _, value = spec.partition("=")
+    return name in (tool, f"{tool}:{sub}"), value
+
+
+def knob_fail(tool: str, sub: str) -> int | None:
+    """The exit status this call must fail with, or None."""
+    for spec in os.environ.get("WFGEN_STANDIN_FAIL", "").split():
+        hit, value = _matches(spec, tool, sub)
+        if hit:
+            return int(value) if value else (125 if (tool, sub) == ("docker", "run") else 1)
+    return None
+
+
+def knob_slow(tool: str, sub: str) -> float:
+    for spec in os.environ.get("WFGEN_STANDIN_SLOW", "").split():
+        hit, value = _matches(spec, tool, sub)
+        if hit and value:
+            return float(value)
+    return 0.0
+
+
+def parse_run(args: list[bytes]) -> tuple[dict[str, object], list[bytes]] | str:
+    """Split `docker run` arguments into options and [IMAGE, ARG...].
+
+    Returns an error text for flags the stand-in does not know, so a change in
+    the startup script cannot silently pass the tests.
+    """
+    with_value = {b"--env", b"-e", b"--entrypoint", b"--volume", b"-v", b"--device",
+                  b"--name", b"--network", b"--workdir", b"-w", b"--gpus", b"--user", b"-u"}
+    flags = {b"--rm", b"-i", b"-t", b"-it", b"--init", b"--privileged", b"--interactive"}
+    opts: dict[str, object] = {"env": [], "entrypoint": None, "workdir": None}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith(b"-") or a == b"--":
+            return opts, args[i + (a == b"--") :]
+        name, eq, value = a.partition(b"=")
+        if name in with_value:
+            if not eq:
+                i += 1
+                if i >= len(args):
+                    return f"flag needs a value: {os.fsdecode(name)}"
+                value = args[i]
+            if name in (b"--env", b"-e"):
+                opts["env"].append(value)  # type: ignore[union-attr]
+            elif name == b"--entrypoint":
+                opts["entrypoint"] = value
+            elif name in (b"--workdir", b"-w"):
+                opts["workdir"] = value
+        elif a not in flags:
+            return f"unknown flag: {os.fsdecode(a)}"
+        i += 1
+    return "no image given"
+
+
+def container_env(pairs: list[bytes]) -> dict[bytes, bytes]:
+    if os.environ.get("WFGEN_STANDIN_INHERIT_ENV") == "1":
+        env = dict(os.environb)
+    else:
+        env = {k: os.environb[k] for k in (b"PATH", b"HOME") if k in os.environb}
+    for pair in pairs:
+        key, eq, value = pair.partition(b"=")
+        if eq:
+            env[key] = value
+        elif key in os.environb:  # docker: `--env KEY` passes the caller's value
+            env[key] = os.environb[key]
+    return env
+
+
+def docker_run(args: list[bytes]) -> int:
+    parsed = parse_run(args)
+    if isinstance(parsed, str):
+        print(f"docker (stand-in): {parsed}", file=sys.stderr)
+        return 125
+    opts, rest = parsed
+    entry = opts["entrypoint"]
+    argv = ([entry] if entry else []) + rest[1:]  # rest[0] is the image
+    if not argv:
+        print("docker (stand-in): the image's own command is unknown here", file=sys.stderr)
+        return 125
+    try:
+        proc = subprocess.Popen(argv, env=container_env(opts["env"]),  # type: ignore[arg-type]
+                                cwd=opts["workdir"], start_new_session=True)  # type: ignore[arg-type]
+    except FileNotFoundError:
+        return 127
+    except PermissionError:
+        return 126
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, forward)
+    rc = proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # PID 1 gone: the container goes
+    return 128 - rc if rc < 0 else rc
+
+
+def main(tool: str) -> None:
+    argv = sys.argv[1:]
+    record(tool, argv)
+    sub = argv[0] if argv else ""
+    if tool == "docker-credential-gcr" or tool == "cos-extensions":
+        pass
+    elif tool == "toolbox" and sub and sub != "apt-get":
+        delay = knob_slow(tool, sub)
+        if delay:
+            time.sleep(delay)
+        fail = knob_fail(tool, sub)
+        if fail is not None:
+            sys.exit(fail)
+        exe = shutil.which(sub)  # toolbox CMD: run CMD here, as toolbox would inside
+        if exe is None:
+            sys.exit(127)
+        os.execv(exe, [exe, *argv[1:]])
+    delay = knob_slow(tool, sub)
+    if delay:
+        time.sleep(delay)
+    fail = knob_fail(tool, sub)
+    if fail is not None:
+        print(f"{tool} (stand-in): failing {sub or tool} as told", file=sys.stderr)
+        sys.exit(fail)
+    if tool == "docker":
+        if sub == "run":
+            sys.exit(docker_run([os.fsencode(a) for a in argv[1:]]))
+        if sub == "pull" and len(argv) > 1:
+            print(f"{argv[-1]}: pulled (stand-in)")
+        elif sub not in OK_SUBCOMMANDS and sub != "pull":
+            print(f"docker (stand-in): unsupported command {sub!r}", file=sys.stderr)
+            sys.exit(1)
+    sys.exit(0)
