@@ -1,0 +1,203 @@
+"""text.*: values from the function reference pages where they give one."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_split_on_separator(call):
+    assert call("text.split", "a,b,c", ",") == ["a", "b", "c"]
+
+
+def test_split_named_args(call):
+    assert call("text.split", source="x--y", separator="--") == ["x", "y"]
+
+
+def test_split_keeps_empty_fields(call):
+    assert call("text.split", ",a,,b,", ",") == ["", "a", "", "b", ""]
+
+
+def test_split_without_separator_in_source(call):
+    assert call("text.split", "abc", ",") == ["abc"]
+
+
+def test_split_empty_separator_gives_code_points(call):
+    assert call("text.split", "añb", "") == ["a", "ñ", "b"]
+
+
+def test_split_wrong_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.split", 5, ",")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (0, 5, "Hello"),
+        (6, 11, "World"),
+        (6, 100, "World"),  # end past the string: up to the end
+        (-3, 5, "Hello"),  # negative start: from the beginning
+        (4, 2, ""),  # empty range
+        (20, 30, ""),  # start past the end
+        (0, -1, ""),
+    ],
+)
+def test_substring_clamps_indexes(call, start, end, expected):
+    assert call("text.substring", "Hello World", start, end) == expected
+
+
+def test_substring_counts_code_points(call):
+    assert call("text.substring", "héllo✓", 1, 6) == "éllo✓"
+
+
+def test_substring_index_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.substring", "abc", 0.5, 2)
+
+
+def test_find_all_doc_examples(call):
+    assert call("text.find_all", "00000", "00") == [0, 2]
+    assert call("text.find_all", "Hello World", "l") == [2, 3, 9]
+
+
+def test_find_all_no_match(call):
+    assert call("text.find_all", "abc", "z") == []
+
+
+def test_find_all_indexes_are_code_points(call):
+    assert call("text.find_all", "ééxéx", "x") == [2, 4]
+
+
+def test_find_all_wrong_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.find_all", "abc", None)
+
+
+def test_find_all_regex_doc_example(call):
+    assert call("text.find_all_regex", "HelloWorld", "Hello|World") == [
+        {"index": 0, "match": "Hello"},
+        {"index": 5, "match": "World"},
+    ]
+
+
+def test_find_all_regex_no_match(call):
+    assert call("text.find_all_regex", "abc", "[0-9]+") == []
+
+
+def test_find_all_regex_invalid_regex(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.find_all_regex", "abc", "(")
+
+
+def test_regex_backreference_is_rejected_as_in_re2(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.match_regex", "aa", r"(a)\1")
+    with raises_tag("ValueError"):
+        call("text.match_regex", "ab", r"a(?=b)")
+
+
+def test_regex_digit_class_is_ascii_as_in_re2(call):
+    assert call("text.match_regex", "٣", r"\d") is False
+    assert call("text.match_regex", "3", r"\d") is True
+
+
+def test_match_regex(call):
+    assert call("text.match_regex", "hello world", "w.rld") is True
+    assert call("text.match_regex", "hello world", "^world") is False
+    assert call("text.match_regex", source="abc123", regexp=r"^[a-z]+\d+$") is True
+
+
+def test_match_regex_wrong_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.match_regex", "abc", 1)
+
+
+def test_replace_all_doc_example(call):
+    assert call("text.replace_all", "Hello World", "Hello", "Goodbye") == "Goodbye World"
+
+
+def test_replace_all_leftmost_non_overlapping(call):
+    assert call("text.replace_all", "aaa", "aa", "b") == "ba"
+
+
+def test_replace_all_empty_substr_matches_around_code_points(call):
+    assert call("text.replace_all", "ab", "", "-") == "-a-b-"
+
+
+def test_replace_all_wrong_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.replace_all", "abc", "a", 1)
+
+
+def test_replace_all_regex_doc_example(call):
+    assert call("text.replace_all_regex", "one two", "one|two", "three") == "three three"
+
+
+def test_replace_all_regex_replacement_is_literal(call):
+    assert call("text.replace_all_regex", "ab", "(a)", r"\1$1") == r"\1$1b"
+
+
+def test_replace_all_regex_empty_expression(call):
+    assert call("text.replace_all_regex", "ab", "", "-") == "-a-b-"
+
+
+def test_replace_all_regex_invalid(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.replace_all_regex", "ab", "[", "x")
+
+
+def test_to_lower_and_upper(call):
+    assert call("text.to_lower", "HeLLo ÄÖ") == "hello äö"
+    assert call("text.to_upper", "HeLLo äö") == "HELLO ÄÖ"
+
+
+def test_to_lower_wrong_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.to_lower", 1)
+
+
+def test_encode_decode_utf8(call):
+    data = call("text.encode", "héllo")
+    assert data == "héllo".encode()
+    assert isinstance(data, bytes)
+    assert call("text.decode", data) == "héllo"
+
+
+def test_encode_other_charset(call):
+    assert call("text.encode", "é", "ISO-8859-1") == b"\xe9"
+    assert call("text.decode", b"\xe9", charset="ISO-8859-1") == "é"
+
+
+def test_decode_invalid_utf8_is_value_error(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.decode", b"\xff\xfe\xfd")
+
+
+def test_encode_unknown_charset_is_value_error(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.encode", "x", "NO-SUCH-CHARSET")
+
+
+def test_decode_needs_bytes(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.decode", "not bytes")
+
+
+def test_url_encode(call):
+    assert call("text.url_encode", "a b&c=d/é~_.-") == "a%20b%26c%3Dd%2F%C3%A9~_.-"
+
+
+def test_url_encode_plus(call):
+    assert call("text.url_encode_plus", "a b&c") == "a+b%26c"
+
+
+def test_url_decode(call):
+    assert call("text.url_decode", "a%20b%26c%3Dd%2F%C3%A9") == "a b&c=d/é"
+    assert call("text.url_decode", "a+b") == "a+b"
+
+
+def test_url_decode_malformed(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.url_decode", "100%")
+    with raises_tag("ValueError"):
+        call("text.url_decode", "%ff")
