@@ -21,7 +21,7 @@ def test_default_keeps_falsy_non_null_values(call):
 
 def test_default_with_map_get_named_args(call):
     m = {"a": 1}
-    assert call("default", val=call("map.get", m, "b"), default_val="none") == "none"
+    assert call("default", val=call("map.get", m, "b"), defaultVal="none") == "none"
 
 
 def test_keys_lists_map_keys(call):

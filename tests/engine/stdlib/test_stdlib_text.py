@@ -183,12 +183,21 @@ def test_decode_needs_bytes(call, raises_tag):
         call("text.decode", "not bytes")
 
 
-def test_url_encode(call):
-    assert call("text.url_encode", "a b&c=d/é~_.-") == "a%20b%26c%3Dd%2F%C3%A9~_.-"
+def test_url_encode_doc_example(call):
+    assert call("text.url_encode", "a/b/c?item=d+e f") == "a%2Fb%2Fc%3Fitem%3Dd%2Be%20f"
 
 
-def test_url_encode_plus(call):
-    assert call("text.url_encode_plus", "a b&c") == "a+b%26c"
+def test_url_encode_keeps_only_letters_digits_dot_dash_underscore(call):
+    assert call("text.url_encode", "aZ09.-_~é") == "aZ09.-_%7E%C3%A9"
+
+
+def test_url_encode_plus_doc_example(call):
+    assert call("text.url_encode_plus", "a/b/c?item=d+e f") == "a%2Fb%2Fc%3Fitem%3Dd%2Be+f"
+
+
+def test_url_encode_wrong_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("text.url_encode", 1)
 
 
 def test_url_decode(call):

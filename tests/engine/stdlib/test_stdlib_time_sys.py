@@ -38,7 +38,9 @@ def test_time_format_wrong_type(call, raises_tag):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("2024-05-08T12:01:00.000000Z", 1715169660.0),  # the docs' example
         ("2024-07-12T12:50:33Z", 1720788633.0),
+        ("2024-07-12t12:50:33z", 1720788633.0),
         ("2024-07-12T12:50:33.000000Z", 1720788633.0),
         ("2024-07-12T14:50:33+02:00", 1720788633.0),
         ("2024-01-10T16:15:54.615087Z", 1704903354.615087),
@@ -49,11 +51,23 @@ def test_time_parse(call, text, expected):
     assert call("time.parse", text) == pytest.approx(expected, abs=1e-6)
 
 
+def test_time_parse_returns_a_double(call):
+    assert isinstance(call("time.parse", "2024-05-08T12:01:00Z"), float)
+
+
+def test_time_parse_wrong_type(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("time.parse", 1715169660)
+
+
 def test_time_parse_format_round_trip(call):
     assert call("time.parse", call("time.format", 1720788633, "Asia/Tokyo")) == 1720788633.0
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2024-13-01T00:00:00Z", "2024-07-12T12:50:33"])
+@pytest.mark.parametrize(
+    "text",
+    ["yesterday", "2024-13-01T00:00:00Z", "2024-07-12T12:50:33", "2024-07-12 12:50:33Z"],
+)
 def test_time_parse_invalid(call, raises_tag, text):
     with raises_tag("ValueError"):
         call("time.parse", text)

@@ -24,9 +24,9 @@ _DOUBLE_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)
 
 
 @builtin("default")
-def default(rt: Any, val: Any, default_val: Any) -> Any:
-    """`val` unless it is null, then `default_val` (pairs with map.get)."""
-    return default_val if val is None else val
+def default(rt: Any, val: Any, defaultVal: Any) -> Any:
+    """`val` unless it is null, then `defaultVal` (the documented parameter name)."""
+    return defaultVal if val is None else val
 
 
 @builtin("keys")

@@ -163,14 +163,16 @@ def decode(rt: Any, data: Any, charset: Any = "UTF-8") -> str:
 
 @builtin("text.url_encode")
 def url_encode(rt: Any, source: Any) -> str:
-    """Percent-encode everything but RFC 3986 unreserved characters (space -> %20)."""
-    return urllib.parse.quote(want_str("text.url_encode", "source", source), safe="~")
+    """Percent-encode all but letters, digits and ".-_" (space -> %20, "~" -> %7E)."""
+    text = want_str("text.url_encode", "source", source)
+    return urllib.parse.quote(text, safe="").replace("~", "%7E")
 
 
 @builtin("text.url_encode_plus")
 def url_encode_plus(rt: Any, source: Any) -> str:
     """Like url_encode, but a space becomes "+" (form encoding)."""
-    return urllib.parse.quote_plus(want_str("text.url_encode_plus", "source", source), safe="~")
+    text = want_str("text.url_encode_plus", "source", source)
+    return urllib.parse.quote_plus(text, safe="").replace("~", "%7E")
 
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

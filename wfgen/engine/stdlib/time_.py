@@ -13,10 +13,10 @@ from wfgen.engine.stdlib._values import type_error, want_number
 
 _UTC = _dt.UTC
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-# RFC 3339: date "T" time, optional fraction (any digits), then Z or +hh:mm.
+# RFC 3339 section 5.6: date "T" time, optional fraction, then Z or +hh:mm.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))\Z"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
 )
 
 
