@@ -45,6 +45,7 @@ __all__ = [
     "WorkflowSyntaxError",
     "execute",
     "load_workflow",
+    "loopback_rewriter",
     "make_error",
     "parse_definition",
 ]

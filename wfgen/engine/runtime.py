@@ -870,7 +870,7 @@ class Execution:
 
     def call_subworkflow(self, name: str, pos: list[Any] | None, named: dict | None,
                          ctx: Ctx) -> Any:
-        sub, block, params = self.program.subs[name]
+        _sub, block, params = self.program.subs[name]
         if ctx.depth + 1 >= limits.MAX_CALL_DEPTH:
             raise make_error("RecursionError",
                              f"maximum call depth {limits.MAX_CALL_DEPTH} exceeded calling {name}")
@@ -962,7 +962,7 @@ class Execution:
             for k, v in local.items():
                 dict.__setitem__(bv, k, v)
             c = Ctx(self, bv, ctx.limit - base, depth=ctx.depth, pdepth=ctx.pdepth + 1)
-            c.frames = list(ctx.frames) + [parent_vars]
+            c.frames = [*ctx.frames, parent_vars]
             ctxs.append(c)
         errors: list[tuple[float, int, WorkflowError]] = []
         stop = threading.Event()
@@ -1031,7 +1031,7 @@ class Execution:
 
     def run(self, argument: Any) -> ExecutionResult:
         start = time.monotonic()
-        sub, block, params = self.program.subs["main"]
+        _sub, block, params = self.program.subs["main"]
         frame: dict[str, Any] = {}
         if params:
             frame[params[0][0]] = V.from_data(argument)
