@@ -19,7 +19,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from wfgen.engine.errors import make_error
+from wfgen.engine.errors import WorkflowError, make_error
 from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import format_double, is_number, type_error, type_name
 
@@ -108,7 +108,7 @@ def _decode_body(data: bytes, headers: dict[str, str]) -> Any:
 
         try:
             return from_json_text(data.decode("utf-8"))
-        except (UnicodeDecodeError, Exception):  # malformed JSON: keep the text
+        except (UnicodeDecodeError, WorkflowError):  # malformed JSON: keep the text
             pass
     try:
         return data.decode("utf-8")

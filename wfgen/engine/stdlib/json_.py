@@ -7,7 +7,6 @@ without a decimal point, doubles always with one or an exponent ("1.0",
 from __future__ import annotations
 
 import json as _json
-import math
 from typing import Any
 
 from wfgen.engine.errors import make_error
@@ -15,24 +14,8 @@ from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import INT64_MAX, INT64_MIN, type_name
 
 
-def _check(value: Any) -> None:
-    """Reject what JSON cannot carry (bytes, functions, NaN) with a ValueError."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise make_error("ValueError", f"json: cannot encode {value}")
-        return
-    if isinstance(value, list):
-        for item in value:
-            _check(item)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise make_error("ValueError", f"json: map key {key!r} is not a string")
-            _check(item)
-        return
+def _reject(value: Any) -> Any:
+    """json.dumps fallback: bytes, functions etc. cannot be JSON-encoded."""
     raise make_error("ValueError", f"json: cannot encode a value of type {type_name(value)}")
 
 
@@ -56,12 +39,23 @@ def _indent_options(indent: Any) -> tuple[str, str] | None:
 
 def to_json_text(data: Any, indent: Any = None) -> str:
     """Encode a Workflows value as JSON text (shared with http.* bodies)."""
-    _check(data)
     options = _indent_options(indent)
-    if options is None:
-        return _json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    prefix, unit = options
-    text = _json.dumps(data, ensure_ascii=False, indent=unit, separators=(",", ": "))
+    try:
+        if options is None:
+            return _json.dumps(
+                data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_reject
+            )
+        prefix, unit = options
+        text = _json.dumps(
+            data,
+            ensure_ascii=False,
+            indent=unit,
+            separators=(",", ": "),
+            allow_nan=False,
+            default=_reject,
+        )
+    except ValueError as exc:  # NaN / Infinity, or a circular structure
+        raise make_error("ValueError", f"json: cannot encode: {exc}") from None
     # Each element starts a new line that begins with prefix (JSON strings hold
     # no raw newlines, so every "\n" here is structural).
     return text.replace("\n", "\n" + prefix) if prefix else text
