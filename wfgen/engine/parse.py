@@ -17,7 +17,6 @@ import re
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from wfgen.engine import limits
@@ -121,12 +120,12 @@ class Parser:
 
     def template(self, v: Any, pos: tuple[int, int]) -> Any:
         """Definition data -> template (Expr for every `${...}` string, str map keys)."""
-        if isinstance(v, CommentedMap) or isinstance(v, dict):
+        if isinstance(v, dict):  # CommentedMap too
             out: dict[str, Any] = {}
             for k, x in v.items():
                 out[key_string(_scalar(k))] = self.template(x, _vpos(v, k))
             return out
-        if isinstance(v, CommentedSeq) or isinstance(v, list):
+        if isinstance(v, list):  # CommentedSeq too
             return [self.template(x, _pos(v, index=i)) for i, x in enumerate(v)]
         v = _scalar(v)
         if is_expression(v):
@@ -239,6 +238,9 @@ class Parser:
         if not kind:
             self.err(pos, f"step '{name}' has no action (assign, call, switch, for, parallel, "
                           "try, raise, return, steps, next)")
+            for k in body:
+                if k not in ALL_STEP_KEYS:
+                    self.err(_pos(body, k), f"unknown key '{k}' in step '{name}'")
             return None
         allowed = ALLOWED[kind]
         for k in body:
@@ -380,7 +382,7 @@ class Parser:
         return Loop(value, index, items, rng, steps)
 
     def k_for(self, step: Step, body: dict) -> None:
-        step.loop = self.loop(body["for"], _vpos(body, "for"), step.name)
+        step.loop = self.loop(body["for"], _pos(body, "for"), step.name)
 
     def k_parallel(self, step: Step, body: dict) -> None:
         raw = body["parallel"]
