@@ -210,3 +210,30 @@ def test_url_decode_malformed(call, raises_tag):
         call("text.url_decode", "100%")
     with raises_tag("ValueError"):
         call("text.url_decode", "%ff")
+
+
+def test_find_all_regex_longest_of_matches_at_same_index(call):
+    # docs: overlapping matches starting at the same index -> the longest one
+    assert call("text.find_all_regex", "HelloWorld", "Hello|HelloWorld") == [
+        {"index": 0, "match": "HelloWorld"}
+    ]
+    assert call("text.find_all_regex", "x ab y", "(?i)A|AB") == [{"index": 2, "match": "ab"}]
+    assert call("text.find_all_regex", "a|b", r"[|]|a\|b") == [{"index": 0, "match": "a|b"}]
+
+
+def test_replace_all_regex_longest_of_matches_at_same_index(call):
+    assert call("text.replace_all_regex", "HelloWorld!", "Hello|HelloWorld", "X") == "X!"
+
+
+def test_regex_empty_match_after_a_match_is_not_reported(call):
+    # RE2: no empty match right after the previous match ("x*" on "abxd")
+    assert call("text.replace_all_regex", "abxd", "x*", "-") == "-a-b-d-"
+    assert call("text.find_all_regex", "ab", "x*") == [
+        {"index": 0, "match": ""},
+        {"index": 1, "match": ""},
+        {"index": 2, "match": ""},
+    ]
+
+
+def test_regex_anchors_keep_leftmost_first(call):
+    assert call("text.find_all_regex", "abc", "a|ab$") == [{"index": 0, "match": "a"}]

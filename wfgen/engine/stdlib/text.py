@@ -4,9 +4,14 @@ Regular expressions: the docs specify RE2 syntax. Python's `re` is used with
 re.ASCII (RE2's \\d, \\w, \\s and \\b are ASCII-only). Differences that remain:
 RE2 rejects backreferences and lookaround, so we reject them too (ValueError);
 RE2's \\pL / \\p{Greek} classes and POSIX [[:alpha:]] classes are not
-supported by `re` (they raise ValueError here); where alternatives match at the
-same position, Python picks the first alternative while the docs describe
-leftmost-longest for find_all_regex / replace_all_regex."""
+supported by `re` (they raise ValueError here).
+
+Matching all occurrences (find_all_regex, replace_all_regex) follows the docs:
+leftmost matches, and of the matches starting at one index the longest. Here
+"longest" is applied across the pattern's top-level alternatives (`a|ab`
+matches "ab"); inside groups and for lazy quantifiers Python's first-match
+choice remains. As in RE2, an empty match right after the previous match is
+not reported."""
 
 from __future__ import annotations
 
@@ -40,6 +45,84 @@ def _compile(fn: str, pattern: str) -> re.Pattern[str]:
 
 def _regex(fn: str, pattern: Any) -> re.Pattern[str]:
     return _compile(fn, want_str(fn, "regexp", pattern))
+
+
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+
+
+def _top_level_branches(pattern: str) -> list[str]:
+    """Split a pattern at the `|` that are outside groups and character classes."""
+    branches: list[str] = []
+    depth = 0
+    in_class = False
+    begin = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a leading "]" is a literal
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            branches.append(pattern[begin:i])
+            begin = i + 1
+        i += 1
+    branches.append(pattern[begin:])
+    return branches
+
+
+@functools.lru_cache(maxsize=256)
+def _alternatives(pattern: str) -> tuple[re.Pattern[str], ...]:
+    """The top-level alternatives of a pattern, compiled, when there are several."""
+    flags = _GLOBAL_FLAGS.match(pattern)
+    prefix = flags.group(0) if flags else ""
+    parts = _top_level_branches(pattern[len(prefix):])
+    if len(parts) < 2:
+        return ()
+    try:
+        return tuple(re.compile(prefix + part, re.ASCII) for part in parts)
+    except re.error:
+        return ()
+
+
+def _spans(pattern: re.Pattern[str], source: str) -> list[tuple[int, int]]:
+    """(start, end) of every match, leftmost-longest, RE2's rule for empty matches."""
+    alternatives = _alternatives(pattern.pattern)
+    n = len(source)
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    prev_end = -1
+    while pos <= n:
+        m = pattern.search(source, pos)
+        if m is None:
+            break
+        start, end = m.span()
+        for alternative in alternatives:  # the longest of the alternatives here
+            other = alternative.match(source, start)
+            if other is not None and other.end() > end:
+                end = other.end()
+        if end == pos:  # empty match where the search began
+            accept = start != prev_end
+            pos += 1
+        else:
+            accept = True
+            pos = end
+        prev_end = end
+        if accept:
+            spans.append((start, end))
+    return spans
 
 
 @builtin("text.split")
@@ -89,7 +172,7 @@ def find_all_regex(rt: Any, source: Any, regexp: Any) -> list[dict[str, Any]]:
     """Every match as {"index": int, "match": str}, sorted by index."""
     want_str("text.find_all_regex", "source", source)
     pattern = _regex("text.find_all_regex", regexp)
-    return [{"index": m.start(), "match": m.group(0)} for m in pattern.finditer(source)]
+    return [{"index": a, "match": source[a:b]} for a, b in _spans(pattern, source)]
 
 
 @builtin("text.match_regex")
@@ -115,7 +198,14 @@ def replace_all_regex(rt: Any, source: Any, regexp: Any, repl: Any) -> str:
     want_str("text.replace_all_regex", "source", source)
     want_str("text.replace_all_regex", "repl", repl)
     pattern = _regex("text.replace_all_regex", regexp)
-    return pattern.sub(lambda _m: repl, source)
+    out: list[str] = []
+    last = 0
+    for start, end in _spans(pattern, source):
+        out.append(source[last:start])
+        out.append(repl)
+        last = end
+    out.append(source[last:])
+    return "".join(out)
 
 
 @builtin("text.to_lower")
