@@ -1,0 +1,224 @@
+"""Conformance: parallel branches and loops, shared variables, exception policies."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+from conftest import error_of, result_of, run
+
+from wfgen.engine import RealClock, Services
+
+
+def wf(text: str) -> str:
+    return textwrap.dedent(text)
+
+
+def test_branches_shared_and_local_variables() -> None:
+    """Docs sample: shared variables are writable; others stay local to the branch."""
+    src = wf("""
+    - assignStep:
+        assign:
+          - input: ["apples", "oranges"]
+          - my_result: {}
+    - parallelStep:
+        parallel:
+          shared: [my_result]
+          branches:
+            - getStock:
+                steps:
+                  - s1:
+                      assign:
+                        - local_result: ${"stock of " + input[0]}
+                        - my_result["getStock"]: ${local_result}
+                        - temp: 1
+            - orderStock:
+                steps:
+                  - s2:
+                      assign:
+                        - local_result: ${"order of " + input[1]}
+                        - my_result["orderStock"]: ${local_result}
+    - r:
+        return: ${my_result}
+    """)
+    assert result_of(src) == {"getStock": "stock of apples", "orderStock": "order of oranges"}
+    for name in ("local_result", "temp"):
+        err = error_of(src.replace("return: ${my_result}", f"return: ${{{name}}}"))
+        assert "KeyError" in err.tags
+
+
+def test_parallel_for_sums_into_shared_variable() -> None:
+    src = wf("""
+    - init:
+        assign:
+          - total: 0
+    - p:
+        parallel:
+          shared: [total]
+          for:
+            value: v
+            range: [1, 100]
+            steps:
+              - add:
+                  assign:
+                    - total: ${total + v}
+    - r:
+        return: ${total}
+    """)
+    assert result_of(src) == 5050
+    err = error_of(src.replace("return: ${total}", "return: ${v}"))
+    assert "KeyError" in err.tags
+
+
+def test_branches_really_run_concurrently() -> None:
+    src = wf("""
+    - p:
+        parallel:
+          branches:
+            - a:
+                steps:
+                  - s:
+                      call: sys.sleep
+                      args:
+                        seconds: 0.3
+            - b:
+                steps:
+                  - s:
+                      call: sys.sleep
+                      args:
+                        seconds: 0.3
+            - c:
+                steps:
+                  - s:
+                      call: sys.sleep
+                      args:
+                        seconds: 0.3
+    """)
+    t = time.monotonic()
+    res = run(src, services=Services(clock=RealClock()))
+    elapsed = time.monotonic() - t
+    assert res.state == "SUCCEEDED", res.error
+    assert elapsed < 0.7, elapsed
+
+
+def test_concurrency_limit_one_serializes() -> None:
+    src = wf("""
+    - init:
+        assign:
+          - order: []
+    - p:
+        parallel:
+          shared: [order]
+          concurrency_limit: 1
+          for:
+            value: v
+            in: [1, 2, 3, 4]
+            steps:
+              - add:
+                  assign:
+                    - order: ${order + [v]}
+    - r:
+        return: ${order}
+    """)
+    assert result_of(src) == [1, 2, 3, 4]
+
+
+PARALLEL_FAIL = wf("""
+- init:
+    assign:
+      - done: []
+- p:
+    parallel:
+      shared: [done]
+      POLICY
+      branches:
+        - failing:
+            steps:
+              - boom:
+                  raise: {"message": "branch failed", "tags": ["MyError"]}
+        - slow:
+            steps:
+              - wait:
+                  call: sys.sleep
+                  args:
+                    seconds: 0.2
+              - spin:
+                  for:
+                    value: i
+                    range: [1, 200]
+                    steps:
+                      - nothing:
+                          assign:
+                            - x: ${i}
+              - mark:
+                  assign:
+                    - done: ${done + ["slow"]}
+- r:
+    return: ${done}
+""")
+
+
+def test_unhandled_branch_error_cancels_the_others() -> None:
+    src = PARALLEL_FAIL.replace("      POLICY\n", "")
+    res = run(src, services=Services(clock=RealClock()))
+    assert res.state == "FAILED"
+    assert res.error.value["tags"] == ["MyError"] and res.error.step == "boom"
+    # the slow branch was stopped before its 200-iteration loop finished
+    assert res.steps_internal < 150
+
+
+def test_continue_all_lets_others_finish_then_raises() -> None:
+    src = PARALLEL_FAIL.replace("POLICY", "exception_policy: continueAll")
+    res = run(src, services=Services(clock=RealClock()))
+    assert res.state == "FAILED" and res.error.value["tags"] == ["MyError"]
+    assert res.steps_internal > 200  # the slow branch ran to the end
+
+
+def test_parallel_errors_are_catchable() -> None:
+    """Docs sample: try/except around a parallel step."""
+    src = wf("""
+    - catchErrors:
+        try:
+          steps:
+            - failOdd:
+                parallel:
+                  for:
+                    value: num
+                    range: [0, 5]
+                    steps:
+                      - checkEven:
+                          switch:
+                            - condition: ${num % 2 != 0}
+                              raise: "how odd!"
+        except:
+          as: e
+          steps:
+            - returnError:
+                return: ${e}
+    """)
+    assert result_of(src) == "how odd!"
+
+
+def test_nesting_depth_limit() -> None:
+    inner = wf("""
+    - p1:
+        parallel:
+          branches:
+            - b1:
+                steps:
+                  - p2:
+                      parallel:
+                        branches:
+                          - b2:
+                              steps:
+                                - p3:
+                                    parallel:
+                                      branches:
+                                        - b3:
+                                            steps:
+                                              - s:
+                                                  assign:
+                                                    - x: 1
+    """)
+    err = error_of(inner)
+    assert err.step == "p3" and "ParallelNestingError" in err.tags
