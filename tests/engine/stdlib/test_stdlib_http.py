@@ -52,7 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps(reply).encode(), "application/json; charset=utf-8")
         elif parts.path == "/json":
             self._send(200, b'{"ok": true, "n": 1, "x": 1.5}', "application/json",
-                       {"X-Test": "yes"})
+                       {"X-Test": "yes", "x-lower-case": "v"})
         elif parts.path == "/text":
             self._send(200, "héllo".encode(), "text/plain; charset=utf-8")
         elif parts.path == "/binary":
@@ -112,6 +112,7 @@ def test_get_decodes_json_body(http):
     assert resp["body"] == {"ok": True, "n": 1, "x": 1.5}
     assert isinstance(resp["body"]["n"], int)
     assert resp["headers"]["X-Test"] == "yes"
+    assert resp["headers"]["X-Lower-Case"] == "v"  # names in canonical form
     assert set(resp) == {"body", "code", "headers"}
 
 

@@ -237,3 +237,7 @@ def test_regex_empty_match_after_a_match_is_not_reported(call):
 
 def test_regex_anchors_keep_leftmost_first(call):
     assert call("text.find_all_regex", "abc", "a|ab$") == [{"index": 0, "match": "a"}]
+
+
+def test_find_all_empty_substr_matches_at_every_index(call):
+    assert call("text.find_all", "abc", "") == [0, 1, 2, 3]

@@ -8,7 +8,8 @@ application/json is then set unless the caller set one). `auth: {type: OAuth2
 local engine has no Google credentials, so by default no header is sent.
 `private_service_name` and `ca_certificate` are accepted and ignored locally.
 
-Response: a map {body, code, headers}; a JSON Content-Type body is decoded,
+Response: a map {body, code, headers} (header names in canonical form,
+"Content-Type"); a JSON Content-Type body is decoded,
 other bodies become a string when they are UTF-8 text and bytes otherwise.
 Status >= 400 raises an error tagged HttpError that carries code, headers and
 body. No response at all: ConnectionError / ConnectionFailedError /
@@ -34,6 +35,11 @@ def _header(headers: dict[str, str], name: str) -> str | None:
         if key.lower() == lower:
             return value
     return None
+
+
+def _canonical(name: str) -> str:
+    """Header name in canonical MIME form ("content-type" -> "Content-Type")."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 def _query_text(value: Any) -> str:
@@ -171,7 +177,7 @@ def _request(
         timeout=float(timeout),
     )
     response = rt.http_transport.send(request)
-    resp_headers = dict(response.headers)
+    resp_headers = {_canonical(k): v for k, v in response.headers.items()}
     result_body = _decode_body(response.body, resp_headers)
     if response.status >= 400:
         raise make_error(
