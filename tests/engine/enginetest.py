@@ -1,4 +1,4 @@
-"""Shared fixtures for engine tests: a loopback HTTP server and a run helper.
+"""Helpers for engine tests: a loopback HTTP server and run helpers.
 
 Tests never reach the network: every URL is rewritten to 127.0.0.1."""
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import Loopback, services
+from enginetest import Loopback, services
 
 from wfgen.engine import execute, load_workflow
 
