@@ -250,7 +250,11 @@ def test_invalid_url_is_value_error(http, raises_tag):
 
 def test_auth_sends_bearer_token_from_services(http):
     resp = http("http.get", "https://example.com/echo", auth={"type": "OAuth2"})
-    assert resp["body"]["headers"]["authorization"] == "Bearer OAuth2-token:None"
+    assert resp["body"]["headers"]["authorization"] == (
+        "Bearer OAuth2-token:['https://www.googleapis.com/auth/cloud-platform']"
+    )
+    resp = http("http.get", "https://example.com/echo", auth={"type": "OIDC"})
+    assert resp["body"]["headers"]["authorization"] == "Bearer OIDC-token:https://example.com/echo"
     resp = http("http.get", "https://example.com/echo",
                 auth={"type": "OIDC", "audience": "https://svc"})
     assert resp["body"]["headers"]["authorization"] == "Bearer OIDC-token:https://svc"

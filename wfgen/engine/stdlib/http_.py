@@ -4,8 +4,10 @@ Request: `query` is URL-encoded and appended to `url`; `body` is sent as-is
 when it is bytes, as text for a text/* Content-Type, form-encoded for
 application/x-www-form-urlencoded, and JSON-encoded otherwise (Content-Type
 application/json is then set unless the caller set one). `auth: {type: OAuth2
-| OIDC}` asks rt.token() for a token and sends `Authorization: Bearer ...`; the
-local engine has no Google credentials, so by default no header is sent.
+| OIDC}` asks rt.token(type, scopes | audience) for a token (scopes default to
+cloud-platform, the audience to the URL) and sends `Authorization: Bearer
+...`; the local engine has no Google credentials, so by default (no token
+provider) no header is sent.
 `private_service_name` and `ca_certificate` are accepted and ignored locally.
 
 Response: a map {body, code, headers} (header names in canonical form,
@@ -27,6 +29,7 @@ from wfgen.engine.stdlib._values import format_double, is_number, type_error, ty
 DEFAULT_TIMEOUT = 300
 MAX_TIMEOUT = 1800
 _AUTH_TYPES = ("OAuth2", "OIDC")
+_CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
@@ -164,7 +167,10 @@ def _request(
         kind = auth.get("type")
         if kind not in _AUTH_TYPES:
             raise make_error("ValueError", f"http: auth.type must be OAuth2 or OIDC, got {kind!r}")
-        detail = auth.get("audience") if kind == "OIDC" else auth.get("scopes", auth.get("scope"))
+        if kind == "OIDC":  # the audience defaults to the URL being called
+            detail = auth.get("audience") or url
+        else:
+            detail = auth.get("scopes") or auth.get("scope") or [_CLOUD_PLATFORM_SCOPE]
         token = rt.token(kind, detail)
         if token and _header(out_headers, "Authorization") is None:
             out_headers["Authorization"] = f"Bearer {token}"
