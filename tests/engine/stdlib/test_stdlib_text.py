@@ -176,6 +176,24 @@ def test_decode_invalid_utf8_is_value_error(call, raises_tag):
 def test_encode_unknown_charset_is_value_error(call, raises_tag):
     with raises_tag("ValueError"):
         call("text.encode", "x", "NO-SUCH-CHARSET")
+    with raises_tag("ValueError"):
+        call("text.encode", "x", "base64")  # a codec, but not a character set
+    with raises_tag("ValueError"):
+        call("text.decode", b"x", "rot13")
+
+
+def test_encode_charset_is_case_insensitive(call):
+    assert call("text.encode", "Hello World", "utf-8") == b"Hello World"
+    assert call("text.encode", "abc", "us-ascii") == b"abc"
+
+
+def test_encode_unrepresentable_is_value_error(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.encode", "é", "US-ASCII")
+
+
+def test_encode_doc_example_base64(call):
+    assert call("base64.encode", call("text.encode", "Hello World", "UTF-8")) == "SGVsbG8gV29ybGQ="
 
 
 def test_decode_needs_bytes(call, raises_tag):

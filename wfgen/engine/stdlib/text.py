@@ -223,9 +223,12 @@ def to_upper(rt: Any, source: Any) -> str:
 def _codec(fn: str, charset: Any) -> str:
     want_str(fn, "charset", charset)
     try:
-        return codecs.lookup(charset).name
+        info = codecs.lookup(charset)
     except LookupError:
-        raise make_error("ValueError", f"{fn}: unknown charset {charset!r}") from None
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise make_error("ValueError", f"{fn}: unsupported charset {charset!r}")
+    return info.name
 
 
 @builtin("text.encode")
