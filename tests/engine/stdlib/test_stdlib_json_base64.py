@@ -68,6 +68,10 @@ def test_decode_bytes(call):
     assert call("json.decode", '{"k": "é"}'.encode()) == {"k": "é"}
 
 
+def test_decode_bytes_reads_them_as_text_decode_does(call):
+    assert call("json.decode", b'"a\xffb"') == "a\ufffdb"
+
+
 def test_decode_integer_beyond_int64_becomes_double(call):
     value = call("json.decode", "9223372036854775808")
     assert isinstance(value, float)

@@ -168,9 +168,13 @@ def test_encode_other_charset(call):
     assert call("text.decode", b"\xe9", charset="ISO-8859-1") == "é"
 
 
-def test_decode_invalid_utf8_is_value_error(call, raises_tag):
-    with raises_tag("ValueError"):
-        call("text.decode", b"\xff\xfe\xfd")
+def test_decode_replaces_each_undecodable_byte(call):
+    assert call("text.decode", b"\xff\xfe\xfd") == "\ufffd\ufffd\ufffd"
+    assert call("text.decode", b"a\xe2\x82b") == "a\ufffd\ufffdb"  # one per byte
+
+
+def test_decode_doc_example(call):
+    assert call("text.decode", call("base64.decode", "SGVsbG8gV29ybGQ="), "UTF-8") == "Hello World"
 
 
 def test_encode_unknown_charset_is_value_error(call, raises_tag):

@@ -93,12 +93,11 @@ def from_json_text(text: str) -> Any:
 
 @builtin("json.decode")
 def decode(rt: Any, data: Any) -> Any:
-    """Decode JSON given as bytes (UTF-8) or a string."""
+    """Decode JSON given as a string, or as bytes read as by text.decode(data, "UTF-8")."""
     if isinstance(data, (bytes, bytearray)):
-        try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise make_error("ValueError", f"json.decode: not UTF-8: {exc}") from None
+        from wfgen.engine.stdlib.text import decode_bytes
+
+        data = decode_bytes(bytes(data))
     elif not isinstance(data, str):
         raise make_error(
             "TypeError", f"json.decode: data must be bytes or a string, got {type_name(data)}"

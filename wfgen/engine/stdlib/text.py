@@ -242,16 +242,28 @@ def encode(rt: Any, text: Any, charset: Any = "UTF-8") -> bytes:
         raise make_error("ValueError", f"text.encode: {exc}") from None
 
 
+def _one_per_byte(exc: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: one U+FFFD for each byte that does not decode."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "\ufffd" * (exc.end - exc.start), exc.end
+
+
+codecs.register_error("wfgen-replace-bytes", _one_per_byte)
+
+
+def decode_bytes(data: bytes, codec: str = "utf-8") -> str:
+    """Bytes to text; each undecodable byte becomes U+FFFD (as the docs say)."""
+    return data.decode(codec, errors="wfgen-replace-bytes")
+
+
 @builtin("text.decode")
 def decode(rt: Any, data: Any, charset: Any = "UTF-8") -> str:
-    """Bytes to string in the given charset (default UTF-8); invalid input is a ValueError."""
+    """Bytes to string in the given charset (default UTF-8); bytes that do not
+    decode become U+FFFD; only an unsupported charset is an error."""
     if not isinstance(data, (bytes, bytearray)):
         type_error("text.decode", "data", "bytes", data)
-    name = _codec("text.decode", charset)
-    try:
-        return bytes(data).decode(name)
-    except UnicodeDecodeError as exc:
-        raise make_error("ValueError", f"text.decode: {exc}") from None
+    return decode_bytes(bytes(data), _codec("text.decode", charset))
 
 
 @builtin("text.url_encode")
