@@ -21,8 +21,22 @@ def test_split_without_separator_in_source(call):
     assert call("text.split", "abc", ",") == ["abc"]
 
 
-def test_split_empty_separator_gives_code_points(call):
-    assert call("text.split", "añb", "") == ["a", "ñ", "b"]
+def test_split_empty_separator_is_value_error(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.split", "abc", "")
+
+
+@pytest.mark.parametrize(
+    ("source", "separator", "expected"),
+    [
+        ("baaab", "aa", ["b", "ab"]),  # overlapping: leftmost match
+        ("abc", "a", ["", "bc"]),
+        ("abc", "c", ["ab", ""]),
+        ("abbc", "b", ["a", "", "c"]),
+    ],
+)
+def test_split_doc_examples(call, source, separator, expected):
+    assert call("text.split", source, separator) == expected
 
 
 def test_split_wrong_type(call, raises_tag):

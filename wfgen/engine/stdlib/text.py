@@ -127,11 +127,12 @@ def _spans(pattern: re.Pattern[str], source: str) -> list[tuple[int, int]]:
 
 @builtin("text.split")
 def split(rt: Any, source: Any, separator: Any) -> list[str]:
-    """Split at every separator; an empty separator splits into code points."""
+    """Substrings between the separators (leftmost, non-overlapping; empty ones
+    kept); an empty separator is a ValueError."""
     want_str("text.split", "source", source)
     want_str("text.split", "separator", separator)
     if separator == "":
-        return list(source)
+        raise make_error("ValueError", "text.split: separator must not be empty")
     return source.split(separator)
 
 
