@@ -44,19 +44,27 @@ def test_split_wrong_type(call, raises_tag):
         call("text.split", 5, ",")
 
 
+def test_substring_doc_examples(call):
+    assert call("text.substring", "hello", 2, 4) == "ll"
+    # negative index is an offset from the end, then clamped to the string
+    assert call("text.substring", "hello", -10, 10) == "hello"
+
+
 @pytest.mark.parametrize(
     ("start", "end", "expected"),
     [
         (0, 5, "Hello"),
         (6, 11, "World"),
-        (6, 100, "World"),  # end past the string: up to the end
-        (-3, 5, "Hello"),  # negative start: from the beginning
+        (6, 100, "World"),  # end past the string: clamped
+        (-5, 11, "World"),  # negative: from the end
+        (0, -6, "Hello"),
+        (-5, -1, "Worl"),
         (4, 2, ""),  # empty range
-        (20, 30, ""),  # start past the end
-        (0, -1, ""),
+        (20, 30, ""),  # both past the end
+        (-100, -50, ""),
     ],
 )
-def test_substring_clamps_indexes(call, start, end, expected):
+def test_substring_indexes(call, start, end, expected):
     assert call("text.substring", "Hello World", start, end) == expected
 
 

@@ -138,17 +138,19 @@ def split(rt: Any, source: Any, separator: Any) -> list[str]:
 
 @builtin("text.substring")
 def substring(rt: Any, source: Any, start: Any, end: Any) -> str:
-    """Code points [start, end); indexes are clamped into the string, an empty
-    range gives "" (never negative-from-the-end as in Python slicing)."""
+    """Code points [start, end). A negative index counts from the end of the
+    string; indexes outside the string are clamped to it; an empty range is ""."""
     want_str("text.substring", "source", source)
     want_int("text.substring", "start", start)
     want_int("text.substring", "end", end)
     n = len(source)
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
     start = min(max(start, 0), n)
     end = min(max(end, 0), n)
-    if start >= end:
-        return ""
-    return source[start:end]
+    return source[start:end] if start < end else ""
 
 
 @builtin("text.find_all")
