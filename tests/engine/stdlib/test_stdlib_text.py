@@ -123,6 +123,11 @@ def test_regex_digit_class_is_ascii_as_in_re2(call):
     assert call("text.match_regex", "3", r"\d") is True
 
 
+def test_match_regex_doc_examples(call):
+    assert call("text.match_regex", "HelloWorld", "Hello|Goodbye") is True
+    assert call("text.match_regex", "HelloWorld", "Goodbye") is False
+
+
 def test_match_regex(call):
     assert call("text.match_regex", "hello world", "w.rld") is True
     assert call("text.match_regex", "hello world", "^world") is False
@@ -166,6 +171,10 @@ def test_replace_all_regex_empty_expression(call):
 def test_replace_all_regex_invalid(call, raises_tag):
     with raises_tag("ValueError"):
         call("text.replace_all_regex", "ab", "[", "x")
+
+
+def test_to_lower_doc_example(call):
+    assert call("text.to_lower", "Hello World") == "hello world"
 
 
 def test_to_lower_and_upper(call):
@@ -244,16 +253,25 @@ def test_url_encode_wrong_type(call, raises_tag):
         call("text.url_encode", 1)
 
 
-def test_url_decode(call):
-    assert call("text.url_decode", "a%20b%26c%3Dd%2F%C3%A9") == "a b&c=d/é"
-    assert call("text.url_decode", "a+b") == "a+b"
+def test_url_decode_doc_example(call):
+    assert call("text.url_decode", "a%2Fb%2Fc%3Fitem%3Dd%2Be") == "a/b/c?item=d+e"
+
+
+def test_url_decode_plus_is_space_and_utf8(call):
+    assert call("text.url_decode", "a+b%20c%C3%A9") == "a b cé"
+    assert call("text.url_decode", "x%FFy") == "x\ufffdy"
+
+
+def test_url_decode_inverts_url_encode_plus(call):
+    text = "a/b c+d&é"
+    assert call("text.url_decode", call("text.url_encode_plus", text)) == text
 
 
 def test_url_decode_malformed(call, raises_tag):
     with raises_tag("ValueError"):
         call("text.url_decode", "100%")
     with raises_tag("ValueError"):
-        call("text.url_decode", "%ff")
+        call("text.url_decode", "%zz")
 
 
 def test_find_all_regex_longest_of_matches_at_same_index(call):

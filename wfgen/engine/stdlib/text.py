@@ -288,12 +288,10 @@ _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 @builtin("text.url_decode")
 def url_decode(rt: Any, source: Any) -> str:
-    """Undo percent-encoding; a malformed escape or non-UTF-8 result is a ValueError.
-    "+" is kept as is (it is only a space in form encoding)."""
+    """Undo percent-encoding and turn "+" into a space; the bytes are read as
+    UTF-8 (a byte that does not decode becomes U+FFFD). A "%" not followed by
+    two hex digits is a ValueError."""
     want_str("text.url_decode", "source", source)
     if _BAD_PERCENT.search(source):
         raise make_error("ValueError", f"text.url_decode: malformed escape in {source!r}")
-    try:
-        return urllib.parse.unquote(source, errors="strict")
-    except UnicodeDecodeError as exc:
-        raise make_error("ValueError", f"text.url_decode: {exc}") from None
+    return urllib.parse.unquote_plus(source, errors="wfgen-replace-bytes")
