@@ -127,3 +127,28 @@ def test_math_max_needs_numbers(call, raises_tag):
         call("math.max", 1, "2")
     with raises_tag("TypeError"):
         call("math.min", True, 2)
+
+
+def test_doc_examples_list(call):
+    my_list = ["zero", "one", "two"]
+    assert call("list.concat", my_list, "three") == ["zero", "one", "two", "three"]
+    assert call("list.prepend", my_list, "three") == ["three", "zero", "one", "two"]
+
+
+def test_doc_examples_map(call):
+    m1 = {"key1": "hello", "key2": "world"}
+    assert call("map.merge", m1, {"key3": "good", "key4": "morning"}) == {
+        "key1": "hello", "key2": "world", "key3": "good", "key4": "morning"
+    }
+    assert call("map.merge", m1, {"key1": "good", "key2": "morning"}) == {
+        "key1": "good", "key2": "morning"
+    }
+    assert call("map.merge_nested", {"key1": {"key2": "value2"}}, {"key1": {"key3": "value3"}}) == {
+        "key1": {"key2": "value2", "key3": "value3"}
+    }
+    assert call("map.delete", m1, "key2") == {"key1": "hello"}
+    assert call("map.delete", m1, "key3") == m1
+
+
+def test_doc_example_math_abs(call):
+    assert call("math.abs", -123) == 123
