@@ -238,9 +238,13 @@ class Parser:
         if not kind:
             self.err(pos, f"step '{name}' has no action (assign, call, switch, for, parallel, "
                           "try, raise, return, steps, next)")
+            owners = {"args": "call", "result": "call", "retry": "try", "except": "try"}
             for k in body:
                 if k not in ALL_STEP_KEYS:
                     self.err(_pos(body, k), f"unknown key '{k}' in step '{name}'")
+                elif k in owners:
+                    self.err(_pos(body, k), f"'{k}' is not allowed in step '{name}' without "
+                                            f"'{owners[k]}'")
             return None
         allowed = ALLOWED[kind]
         for k in body:
@@ -284,7 +288,7 @@ class Parser:
         pass
 
     def k_assign(self, step: Step, body: dict) -> None:
-        step.assign = self.assignments(body["assign"], _vpos(body, "assign"), step.name)
+        step.assign = self.assignments(body["assign"], _pos(body, "assign"), step.name)
 
     def k_call(self, step: Step, body: dict) -> None:
         call = _scalar(body["call"])
@@ -315,7 +319,7 @@ class Parser:
 
     def k_switch(self, step: Step, body: dict) -> None:
         raw = body["switch"]
-        pos = _vpos(body, "switch")
+        pos = _pos(body, "switch")
         if not isinstance(raw, list) or not raw:
             self.err(pos, f"switch in step '{step.name}' must be a non-empty list of conditions")
             return
@@ -340,7 +344,7 @@ class Parser:
             if "steps" in c:
                 cond.steps = self.steps(c["steps"], _vpos(c, "steps"))
             if "assign" in c:
-                cond.assign = self.assignments(c["assign"], _vpos(c, "assign"), step.name)
+                cond.assign = self.assignments(c["assign"], _pos(c, "assign"), step.name)
             if "return" in c:
                 cond.has_return = True
                 cond.return_value = self.template(c["return"], _vpos(c, "return"))
@@ -386,7 +390,7 @@ class Parser:
 
     def k_parallel(self, step: Step, body: dict) -> None:
         raw = body["parallel"]
-        pos = _vpos(body, "parallel")
+        pos = _pos(body, "parallel")
         if not isinstance(raw, dict):
             self.err(pos, f"parallel in step '{step.name}' must be a map (branches or for)")
             return
@@ -414,7 +418,7 @@ class Parser:
         loop = None
         if has_b:
             b = raw["branches"]
-            bpos = _vpos(raw, "branches")
+            bpos = _pos(raw, "branches")
             branches = []
             if not isinstance(b, list) or not b:
                 self.err(bpos, "branches must be a non-empty list of - name: {steps: [...]}")
@@ -442,7 +446,7 @@ class Parser:
 
     def k_try(self, step: Step, body: dict) -> None:
         raw = body["try"]
-        pos = _vpos(body, "try")
+        pos = _pos(body, "try")
         if not isinstance(raw, dict):
             self.err(pos, f"try in step '{step.name}' must be a map (steps, or a call/assign)")
             step.try_body = []
