@@ -116,6 +116,14 @@ def test_math_max_min(call):
     assert call("math.min", x=-1.5, y=3) == -1.5
 
 
+def test_math_max_doc_example_and_result_type(call):
+    result = call("math.max", 123, -456.7)  # docs: returns 123
+    assert result == 123
+    assert isinstance(result, float)  # docs: a double unless both are integers
+    assert isinstance(call("math.max", 1, 2), int)
+    assert isinstance(call("math.min", 1, 2.0), float)
+
+
 @pytest.mark.parametrize("name", ["math.abs", "math.floor"])
 def test_math_needs_numbers(call, raises_tag, name):
     with raises_tag("TypeError"):

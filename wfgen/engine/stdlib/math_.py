@@ -29,17 +29,22 @@ def floor(rt: Any, x: Any) -> int:
     return check_int64("math.floor", math.floor(x))
 
 
+def _same_kind(x: int | float, y: int | float, result: int | float) -> int | float:
+    """Documented: an integer when both arguments are integers, else a double."""
+    return result if is_int(x) and is_int(y) else float(result)
+
+
 @builtin("math.max")
 def max_(rt: Any, x: Any, y: Any) -> int | float:
-    """The larger of x and y (x when equal), keeping its type."""
+    """The larger of x and y."""
     want_number("math.max", "x", x)
     want_number("math.max", "y", y)
-    return y if y > x else x
+    return _same_kind(x, y, y if y > x else x)
 
 
 @builtin("math.min")
 def min_(rt: Any, x: Any, y: Any) -> int | float:
-    """The smaller of x and y (x when equal), keeping its type."""
+    """The smaller of x and y."""
     want_number("math.min", "x", x)
     want_number("math.min", "y", y)
-    return y if y < x else x
+    return _same_kind(x, y, y if y < x else x)
