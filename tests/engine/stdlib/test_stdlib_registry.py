@@ -104,6 +104,19 @@ def test_hash_checksum_and_hmac(call):
     assert mac.hex().startswith("f7bc83f4")
 
 
+def test_hash_checksum_doc_example(call):
+    checksum = call("hash.compute_checksum", call("text.encode", "Hello World", "UTF-8"), "SHA256")
+    assert call("base64.encode", checksum) == "pZGm1Av0IEBKARczz7exkNYsZb8LzaMrV7J32a2fFG4="
+    assert len(call("hash.compute_checksum", b"x", "SHA224")) == 28
+
+
+def test_hash_wrong_types(call, raises_tag):
+    with raises_tag("TypeError"):
+        call("hash.compute_checksum", "text", "SHA256")
+    with raises_tag("TypeError"):
+        call("hash.compute_checksum", b"x", 256)
+
+
 def test_hash_unknown_algorithm(call, raises_tag):
     with raises_tag("ValueError"):
         call("hash.compute_checksum", b"abc", "CRC32")

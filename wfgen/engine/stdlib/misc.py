@@ -8,8 +8,8 @@ from wfgen.engine.errors import make_error
 from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import type_error
 
-_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA384": "sha384",
-               "SHA512": "sha512"}
+_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA224": "sha224", "SHA256": "sha256",
+               "SHA384": "sha384", "SHA512": "sha512"}
 
 
 @builtin("uuid.generate")
@@ -37,7 +37,7 @@ def _bytes(fn: str, arg: str, value: Any) -> bytes:
 
 @builtin("hash.compute_checksum")
 def compute_checksum(rt: Any, data: Any, algorithm: Any) -> bytes:
-    """Digest of bytes with MD5/SHA1/SHA256/SHA384/SHA512, as bytes."""
+    """Digest of bytes with MD5/SHA1/SHA224/SHA256/SHA384/SHA512, as bytes."""
     import hashlib
 
     name = _algorithm("hash.compute_checksum", algorithm)
