@@ -591,3 +591,19 @@ def test_syntax_errors_name_the_line(src: str, line: int, fragment: str) -> None
     assert any(i.line == line and fragment in i.message for i in info.value.issues), (
         info.value.issues)
     assert str(info.value).startswith("w.yaml:")
+
+
+def test_dynamic_map_keys() -> None:
+    """Docs (maps): keys written as expressions are evaluated."""
+    src = wf("""
+    - createMap:
+        assign:
+          - dynamicKey: "myKey"
+          - myMap: {"${dynamicKey}": "myValue"}
+          - myMap2: {'${dynamicKey + "Apple"}': "myValue", "plain": 1}
+    - r:
+        return: ${[myMap, myMap2]}
+    """)
+    assert result_of(src) == [{"myKey": "myValue"}, {"myKeyApple": "myValue", "plain": 1}]
+    bad = src.replace('"${dynamicKey}"', '"${1 + 1}"')
+    assert "TypeError" in error_of(bad).tags

@@ -24,7 +24,17 @@ from wfgen.engine.expr.ast import Attr, Index, Node, Var
 from wfgen.engine.expr.lexer import ExprSyntaxError
 from wfgen.engine.expr.parser import parse_expression
 from wfgen.engine.syntax import Issue, WorkflowSyntaxError
-from wfgen.engine.tree import Condition, Expr, Loop, Parallel, Step, Subworkflow, Target, Workflow
+from wfgen.engine.tree import (
+    Condition,
+    DynMap,
+    Expr,
+    Loop,
+    Parallel,
+    Step,
+    Subworkflow,
+    Target,
+    Workflow,
+)
 from wfgen.engine.values import key_string
 
 STEP_KINDS = ("assign", "call", "switch", "for", "parallel", "try", "raise", "return", "steps")
@@ -122,8 +132,17 @@ class Parser:
         """Definition data -> template (Expr for every `${...}` string, str map keys)."""
         if isinstance(v, dict):  # CommentedMap too
             out: dict[str, Any] = {}
+            dynamic: list[tuple[Any, Any]] = []
             for k, x in v.items():
-                out[key_string(_scalar(k))] = self.template(x, _vpos(v, k))
+                ks = key_string(_scalar(k))
+                val = self.template(x, _vpos(v, k))
+                if is_expression(ks):
+                    dynamic.append((self.expr(ks, _pos(v, k)), val))
+                else:
+                    out[ks] = val
+                    dynamic.append((ks, val))
+            if len(dynamic) != len(out):
+                return DynMap(dynamic)
             return out
         if isinstance(v, list):  # CommentedSeq too
             return [self.template(x, _pos(v, index=i)) for i, x in enumerate(v)]

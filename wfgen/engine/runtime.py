@@ -43,7 +43,7 @@ from wfgen.engine.errors import WorkflowError, make_error
 from wfgen.engine.expr.compile import CompileEnv, call_python, compile_expr
 from wfgen.engine.services import FunctionRef, HttpRequest, HttpResponse, Services
 from wfgen.engine.syntax import WorkflowSyntaxError
-from wfgen.engine.tree import Condition, Expr, Loop, Step, Subworkflow, Target, Workflow
+from wfgen.engine.tree import Condition, DynMap, Expr, Loop, Step, Subworkflow, Target, Workflow
 
 Op = Callable[["Ctx"], Any]
 
@@ -239,7 +239,7 @@ class _CState:
 
 
 def _const_template(t: Any) -> bool:
-    if isinstance(t, Expr):
+    if isinstance(t, Expr | DynMap):
         return False
     if type(t) is dict:
         return all(_const_template(v) for v in t.values())
@@ -255,6 +255,20 @@ def compile_template(t: Any, env: CompileEnv) -> Op:
             return compile_expr(t.node, env)
         except WorkflowError as exc:
             raise WorkflowSyntaxError(exc.message, t.line, t.column) from None
+    if isinstance(t, DynMap):
+        entries = [(compile_template(k, env), compile_template(v, env)) for k, v in t.entries]
+
+        def dyn_map(ctx: Ctx) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for kf, vf in entries:
+                k = kf(ctx)
+                if type(k) is not str:
+                    raise make_error("TypeError", f"map keys must be strings, got "
+                                                  f"{V.type_name(k)}")
+                out[k] = vf(ctx)
+            return out
+
+        return dyn_map
     if _const_template(t):
         if type(t) in _CONTAINERS:
             deep = V.deep_copy

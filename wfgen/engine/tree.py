@@ -21,6 +21,13 @@ class Expr:
     column: int
 
 
+@dataclass
+class DynMap:
+    """A map in the definition with at least one `${...}` key (docs: dynamic keys)."""
+
+    entries: list[tuple[Any, Any]]  # (str | Expr key, template value)
+
+
 # A "template" is definition data in which every `${...}` string was replaced by
 # an Expr: dict/list/scalars/Expr, evaluated afresh each time the step runs.
 Template = Any
