@@ -1,4 +1,4 @@
-"""default, keys, len, int, double, string, get_type."""
+"""default, keys, len, int, double, string."""
 
 from __future__ import annotations
 
@@ -123,20 +123,3 @@ def test_string(call, value, expected):
 def test_string_of_wrong_type_is_type_error(call, raises_tag, value):
     with raises_tag("TypeError"):
         call("string", value)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (True, "boolean"),
-        (b"x", "bytes"),
-        (1.5, "double"),
-        (3, "integer"),
-        ([1], "list"),
-        ({"a": 1}, "map"),
-        ("s", "string"),
-        (None, "null"),
-    ],
-)
-def test_get_type(call, value, expected):
-    assert call("get_type", value) == expected

@@ -14,7 +14,7 @@ INT64_MAX = 2**63 - 1
 
 
 def type_name(value: Any) -> str:
-    """The Workflows name of a value's type, for error messages and get_type."""
+    """The Workflows name of a value's type, for error messages."""
     if value is None:
         return "null"
     if value is True or value is False:

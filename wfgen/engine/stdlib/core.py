@@ -1,4 +1,5 @@
-"""Top-level functions: default, keys, len, int, double, string, get_type.
+"""Top-level functions (the docs' "expression helpers"): default, keys, len,
+int, double, string.
 
 Conversions follow the documented argument types and raise TypeError for the
 wrong type and ValueError for a value that does not convert."""
@@ -16,7 +17,6 @@ from wfgen.engine.stdlib._values import (
     format_double,
     is_int,
     type_error,
-    type_name,
 )
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+\Z")
@@ -94,9 +94,3 @@ def string(rt: Any, arg: Any) -> str:
     if isinstance(arg, float):
         return format_double(arg)
     type_error("string", "arg", "an integer, double, boolean or string", arg)
-
-
-@builtin("get_type")
-def get_type(rt: Any, arg: Any) -> str:
-    """Name of the value's type: boolean, bytes, double, integer, list, map, string, null."""
-    return type_name(arg)
