@@ -4,6 +4,7 @@ encoding, time.format/parse, string/int/double."""
 from __future__ import annotations
 
 import math
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -108,3 +109,21 @@ def test_split_then_join_restores_source(source, separator):
 def test_find_all_indexes_point_at_substr(source, substr):
     for index in call("text.find_all", source, substr):
         assert source[index : index + len(substr)] == substr
+
+
+@FAST
+@given(TEXT, TEXT.filter(bool), TEXT)
+def test_replace_all_is_split_then_join(source, substr, repl):
+    assert call("text.replace_all", source, substr, repl) == repl.join(
+        call("text.split", source, substr)
+    )
+
+
+@FAST
+@given(st.text(alphabet="ab.c", max_size=12), st.text(alphabet="ab.c", min_size=1, max_size=3))
+def test_regex_on_a_literal_agrees_with_find_all(source, substr):
+    found = call("text.find_all_regex", source, re.escape(substr))
+    assert [m["index"] for m in found] == call("text.find_all", source, substr)
+    assert call("text.replace_all_regex", source, re.escape(substr), "X") == call(
+        "text.replace_all", source, substr, "X"
+    )
