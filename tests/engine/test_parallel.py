@@ -222,3 +222,44 @@ def test_nesting_depth_limit() -> None:
     """)
     err = error_of(inner)
     assert err.step == "p3" and "ParallelNestingError" in err.tags
+
+
+def test_shared_assign_calling_a_parallel_subworkflow_does_not_deadlock() -> None:
+    src = wf("""
+    main:
+      steps:
+        - init:
+            assign:
+              - results: []
+        - p:
+            parallel:
+              shared: [results]
+              for:
+                value: v
+                in: [1, 2, 3]
+                steps:
+                  - add:
+                      assign:
+                        - results: ${list.concat(results, inner(v))}
+        - r:
+            return: ${len(results)}
+    inner:
+      params: [n]
+      steps:
+        - init:
+            assign:
+              - acc: 0
+        - q:
+            parallel:
+              shared: [acc]
+              for:
+                value: k
+                range: [1, 3]
+                steps:
+                  - s:
+                      assign:
+                        - acc: ${acc + k * n}
+        - r:
+            return: ${acc}
+    """)
+    assert result_of(src) == 3

@@ -40,6 +40,7 @@ from wfgen.engine.connectors import (
     missing_connector,
 )
 from wfgen.engine.errors import WorkflowError, make_error
+from wfgen.engine.expr.ast import Call
 from wfgen.engine.expr.compile import CompileEnv, call_python, compile_expr
 from wfgen.engine.services import FunctionRef, HttpRequest, HttpResponse, Services
 from wfgen.engine.syntax import WorkflowSyntaxError
@@ -353,8 +354,31 @@ class Program:
 
             op = assign
         if any(t.root in st.shared for t, _, _ in s.assign):
+            if any(_has_call(v) for _, v, _ in s.assign):
+                # Calls may block or start parallel work: lock only each store.
+                return self.s_assign_store_locked(s, st, nxt)
             return _locked(op)
         return op
+
+    def s_assign_store_locked(self, s: Step, st: _CState, nxt: Any) -> Op:
+        pairs = []
+        for target, tmpl, _line in s.assign:
+            val = compile_template(tmpl, self.env)
+            holder: list[Any] = []
+
+            def pre(ctx: Ctx, holder: list[Any] = holder) -> Any:
+                return holder.pop()
+
+            pairs.append((val, self.setter(target, pre), holder))
+
+        def assign_locked_stores(ctx: Ctx) -> Any:
+            for val, setter, holder in pairs:
+                holder.append(val(ctx))
+                with ctx.exe.lock:
+                    setter(ctx)
+            return nxt
+
+        return assign_locked_stores
 
     def assignments(self, items: list[tuple[Target, Any, int]], st: _CState) -> list[Op]:
         out: list[Op] = []
@@ -713,6 +737,36 @@ def _retry_policy(p: Any) -> tuple[Any, int, float, float, float]:
         if type(x) not in (int, float) or x < 0:
             raise make_error("TypeError", f"retry backoff {name} must be a non-negative number")
     return pred, max_retries, float(init), float(max_delay), float(mult)
+
+
+def _has_call(t: Any) -> bool:
+    """Does a template contain a function call (which may block or run steps)?"""
+    if isinstance(t, Expr):
+        return _node_has_call(t.node)
+    if isinstance(t, DynMap):
+        return any(_has_call(k) or _has_call(v) for k, v in t.entries)
+    if type(t) is dict:
+        return any(_has_call(v) for v in t.values())
+    if type(t) is list:
+        return any(_has_call(v) for v in t)
+    return False
+
+
+def _node_has_call(n: Any) -> bool:
+    if isinstance(n, Call):
+        return True
+    for f in getattr(n, "__slots__", ()):
+        v = getattr(n, f, None)
+        if isinstance(v, tuple):
+            for x in v:
+                if isinstance(x, tuple):
+                    if any(_node_has_call(y) for y in x):
+                        return True
+                elif _node_has_call(x):
+                    return True
+        elif hasattr(v, "__slots__") and not isinstance(v, str) and _node_has_call(v):
+            return True
+    return False
 
 
 def _locked(op: Op, only_store: bool = False) -> Op:

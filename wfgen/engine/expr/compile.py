@@ -234,12 +234,10 @@ def _call(node: Call, env: CompileEnv) -> Fn:
             return ctx.exe.call_subworkflow(name, [a(ctx) for a in args], None, ctx)
 
         return call_sub
-    cache: list[Any] = []
-
     def call_builtin(ctx: Any) -> Any:
-        if not cache:
-            cache.append(ctx.exe.resolve_function(name))
-        return call_python(cache[0], name, ctx.rt, [a(ctx) for a in args], None)
+        # Resolved per execution (each may bring its own connectors), cached there.
+        fn = ctx.exe.resolve_function(name)
+        return call_python(fn, name, ctx.rt, [a(ctx) for a in args], None)
 
     return call_builtin
 
