@@ -25,6 +25,7 @@ from typing import Any
 from wfgen.engine.errors import WorkflowError, make_error
 from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import format_double, is_number, type_error, type_name
+from wfgen.engine.stdlib.json_ import from_json_text, to_json_text
 
 DEFAULT_TIMEOUT = 300
 MAX_TIMEOUT = 1800
@@ -87,8 +88,6 @@ def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
         return None
     if isinstance(body, (bytes, bytearray)):
         return bytes(body)
-    from wfgen.engine.stdlib.json_ import to_json_text
-
     content_type = (_header(headers, "Content-Type") or "").lower()
     if content_type.startswith("text/"):
         if not isinstance(body, str):
@@ -113,8 +112,6 @@ def _decode_body(data: bytes, headers: dict[str, str]) -> Any:
     if mime == "application/json" or mime.endswith("+json"):
         if not data.strip():
             return None
-        from wfgen.engine.stdlib.json_ import from_json_text
-
         try:
             return from_json_text(data.decode("utf-8"))
         except (UnicodeDecodeError, WorkflowError):  # malformed JSON: keep the text
