@@ -73,7 +73,7 @@ def test_stdlib_in_a_workflow():
         ["a", "b", "c"], 3, "1.7/2/2.5", 7, "fallback", ["x", "y"], 1005.0, ["ValueError"],
         '{"a":1.0}',
     ]
-    assert rt.log_entries == [{"severity": "INFO", "text": "n=3"}]
+    assert res.logs == [{"severity": "INFO", "text": "n=3"}]
     assert rt.clock.slept == [5]
 
 
