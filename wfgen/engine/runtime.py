@@ -40,7 +40,6 @@ from wfgen.engine.connectors import (
     missing_connector,
 )
 from wfgen.engine.errors import WorkflowError, make_error
-from wfgen.engine.expr.ast import Call
 from wfgen.engine.expr.compile import CompileEnv, call_python, compile_expr
 from wfgen.engine.services import FunctionRef, HttpRequest, HttpResponse, Services
 from wfgen.engine.syntax import WorkflowSyntaxError
@@ -353,32 +352,10 @@ class Program:
                 return nxt
 
             op = assign
-        if any(t.root in st.shared for t, _, _ in s.assign):
-            if any(_has_call(v) for _, v, _ in s.assign):
-                # Calls may block or start parallel work: lock only each store.
-                return self.s_assign_store_locked(s, st, nxt)
-            return _locked(op)
+        roots = sorted({t.root for t, _, _ in s.assign if t.root in st.shared})
+        if roots:
+            return _locked(op, roots)
         return op
-
-    def s_assign_store_locked(self, s: Step, st: _CState, nxt: Any) -> Op:
-        pairs = []
-        for target, tmpl, _line in s.assign:
-            val = compile_template(tmpl, self.env)
-            holder: list[Any] = []
-
-            def pre(ctx: Ctx, holder: list[Any] = holder) -> Any:
-                return holder.pop()
-
-            pairs.append((val, self.setter(target, pre), holder))
-
-        def assign_locked_stores(ctx: Ctx) -> Any:
-            for val, setter, holder in pairs:
-                holder.append(val(ctx))
-                with ctx.exe.lock:
-                    setter(ctx)
-            return nxt
-
-        return assign_locked_stores
 
     def assignments(self, items: list[tuple[Target, Any, int]], st: _CState) -> list[Op]:
         out: list[Op] = []
@@ -442,8 +419,8 @@ class Program:
                 ctx.vars[result] = v
             return nxt
 
-        if result is not None and result in st.shared:
-            return _locked(call, only_store=True)
+        # A shared `result` is stored by one dict assignment (atomic); the call
+        # itself runs unlocked because it may block or start parallel work.
         return call
 
     def s_raise(self, s: Step, st: _CState, nxt: Any, resolve: Any) -> Op:
@@ -491,18 +468,17 @@ class Program:
         ret = compile_template(c.return_value, self.env) if c.has_return else None
         rai = compile_template(c.raise_value, self.env) if c.has_raise else None
         target = resolve(c.next) if c.next is not None else default_next
-        locked = c.assign is not None and any(t.root in st.shared for t, _, _ in c.assign)
-        lock_holder: list[Any] = []
+        roots = sorted({t.root for t, _, _ in (c.assign or []) if t.root in st.shared})
+
+        def run_assign(ctx: Ctx) -> None:
+            for a in assign:
+                a(ctx)
+
+        do_assign: Op = _locked(run_assign, roots) if roots else run_assign
 
         def action(ctx: Ctx) -> Any:
             if assign:
-                if locked:
-                    with ctx.exe.lock:
-                        for a in assign:
-                            a(ctx)
-                else:
-                    for a in assign:
-                        a(ctx)
+                do_assign(ctx)
             if block is not None:
                 sig = block.run(ctx)
                 if sig is not None:
@@ -513,7 +489,6 @@ class Program:
                 raise WorkflowError(V.deep_copy(rai(ctx)))
             return target
 
-        del lock_holder
         return action
 
     # -- loops
@@ -739,44 +714,25 @@ def _retry_policy(p: Any) -> tuple[Any, int, float, float, float]:
     return pred, max_retries, float(init), float(max_delay), float(mult)
 
 
-def _has_call(t: Any) -> bool:
-    """Does a template contain a function call (which may block or run steps)?"""
-    if isinstance(t, Expr):
-        return _node_has_call(t.node)
-    if isinstance(t, DynMap):
-        return any(_has_call(k) or _has_call(v) for k, v in t.entries)
-    if type(t) is dict:
-        return any(_has_call(v) for v in t.values())
-    if type(t) is list:
-        return any(_has_call(v) for v in t)
-    return False
+def _locked(op: Op, names: list[str]) -> Op:
+    """Run a step that writes shared variables holding those variables' locks.
 
-
-def _node_has_call(n: Any) -> bool:
-    if isinstance(n, Call):
-        return True
-    for f in getattr(n, "__slots__", ()):
-        v = getattr(n, f, None)
-        if isinstance(v, tuple):
-            for x in v:
-                if isinstance(x, tuple):
-                    if any(_node_has_call(y) for y in x):
-                        return True
-                elif _node_has_call(x):
-                    return True
-        elif hasattr(v, "__slots__") and not isinstance(v, str) and _node_has_call(v):
-            return True
-    return False
-
-
-def _locked(op: Op, only_store: bool = False) -> Op:
-    """Run a step that writes a shared variable under the execution lock."""
+    One lock per variable (keyed by the scope that owns it), taken in name
+    order, so `total: ${total + x}` loses no update and a call inside the step
+    that runs its own parallel step (other variables) cannot deadlock."""
 
     def locked(ctx: Ctx) -> Any:
-        if type(ctx.vars) is not BranchVars:
+        vs = ctx.vars
+        if type(vs) is not BranchVars:
             return op(ctx)
-        with ctx.exe.lock:
+        locks = [ctx.exe.var_lock(vs, n) for n in names]
+        for lk in locks:
+            lk.acquire()
+        try:
             return op(ctx)
+        finally:
+            for lk in reversed(locks):
+                lk.release()
 
     return locked
 
@@ -865,6 +821,19 @@ class Execution:
         self.extra_steps = 0
         self.mem_since = 0
         self._fn_cache: dict[str, Callable[..., Any]] = {}
+        self._var_locks: dict[tuple[int, str], threading.RLock] = {}
+
+    def var_lock(self, vs: dict, name: str) -> Any:
+        """The lock of shared variable `name` as seen from branch scope `vs`."""
+        owner: Any = vs
+        while type(owner) is BranchVars and name in owner.shared:
+            owner = owner.parent
+        key = (id(owner), name)
+        lk = self._var_locks.get(key)
+        if lk is None:
+            with self.lock:
+                lk = self._var_locks.setdefault(key, threading.RLock())
+        return lk
 
     # -- function resolution
 
@@ -1104,6 +1073,7 @@ class Execution:
         if params:
             frame[params[0][0]] = V.from_data(argument)
         ctx = Ctx(self, frame, limits.MAX_STEPS)
+        logs_from = len(self.rt.log_entries)
         state, result, error = "SUCCEEDED", None, None
         try:
             sig = block.run(ctx)
@@ -1124,7 +1094,7 @@ class Execution:
             steps_internal=total - external + self.polling,
             steps_external=external,
             duration=time.monotonic() - start,
-            logs=list(self.rt.log_entries),
+            logs=list(self.rt.log_entries[logs_from:]),
         )
 
 

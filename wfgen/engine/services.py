@@ -254,8 +254,6 @@ class Services:
         """A per-execution copy whose call_function runs in that execution."""
         bound = copy.copy(self)
         bound._caller = caller
-        bound.log_entries = []  # each execution keeps its own log
-        bound._log_lock = threading.Lock()
         return bound
 
 
