@@ -303,3 +303,24 @@ def test_regex_anchors_keep_leftmost_first(call):
 
 def test_find_all_empty_substr_matches_at_every_index(call):
     assert call("text.find_all", "abc", "") == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("source", "regexp", "expected"),
+    [
+        ("a1b22", "[[:digit:]]+", ["1", "22"]),
+        ("ab-CD", "[[:upper:][:digit:]]+", ["CD"]),
+        ("x.y*z", r"\Q.y*\E", [".y*"]),
+        ("abc", r"c\z", ["c"]),
+        ("key=val", "(?<k>[a-z]+)=", ["key="]),
+    ],
+)
+def test_regex_re2_spellings(call, source, regexp, expected):
+    found = call("text.find_all_regex", source, regexp)
+    assert [m["match"] for m in found] == expected
+
+
+@pytest.mark.parametrize("regexp", [r"a\Z", r"\pL", "[[:nope:]]"])
+def test_regex_not_re2_is_value_error(call, raises_tag, regexp):
+    with raises_tag("ValueError"):
+        call("text.match_regex", "a", regexp)

@@ -3,8 +3,9 @@
 Regular expressions: the docs specify RE2 syntax. Python's `re` is used with
 re.ASCII (RE2's \\d, \\w, \\s and \\b are ASCII-only). Differences that remain:
 RE2 rejects backreferences and lookaround, so we reject them too (ValueError);
-RE2's \\pL / \\p{Greek} classes and POSIX [[:alpha:]] classes are not
-supported by `re` (they raise ValueError here).
+RE2 constructs that Python spells differently are rewritten (\\Q...\\E,
+\\z, (?<name>...), POSIX [[:alpha:]] classes); RE2's Unicode classes \\pL /
+\\p{Greek} have no `re` equivalent and raise ValueError here.
 
 Matching all occurrences (find_all_regex, replace_all_regex) follows the docs:
 leftmost matches, and of the matches starting at one index the longest. Here
@@ -26,6 +27,86 @@ from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import type_error, want_int, want_str
 
 _UNSUPPORTED_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_POSIX_CLASS = re.compile(r"\[:(\w+):\]")
+
+
+class _RE2SyntaxError(Exception):
+    """A construct RE2 rejects (so the builtin raises ValueError)."""
+
+
+def _translate_re2(pattern: str) -> str:
+    """Rewrite the RE2 constructs that Python spells differently: \\Q...\\E
+    literals, \\z, named groups (?<name>...), POSIX [[:alpha:]] classes.
+    \\Z is not RE2 syntax and is refused."""
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if nxt == "Q":
+                end = pattern.find("\\E", i + 2)
+                literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
+                out.append(re.escape(literal))
+                i = n if end < 0 else end + 2
+                continue
+            if nxt == "z":
+                out.append("\\Z")
+            elif nxt == "Z":
+                raise _RE2SyntaxError("\\Z")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            if pattern[j : j + 1] == "^":
+                j += 1
+            if pattern[j : j + 1] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                if pattern[j] == "\\":
+                    j += 2
+                elif pattern.startswith("[:", j):
+                    close = pattern.find(":]", j + 2)
+                    j = n if close < 0 else close + 2
+                else:
+                    j += 1
+            body = pattern[i : j + 1]
+
+            def posix(m: re.Match[str]) -> str:
+                ranges = _POSIX_CLASSES.get(m.group(1))
+                if ranges is None:
+                    raise _RE2SyntaxError(m.group(0))
+                return ranges
+
+            out.append(_POSIX_CLASS.sub(posix, body))
+            i = j + 1
+            continue
+        if pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
+            out.append("(?P<")
+            i += 3
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 @functools.lru_cache(maxsize=256)
@@ -36,7 +117,11 @@ def _compile(fn: str, pattern: str) -> re.Pattern[str]:
             "ValueError", f"{fn}: invalid regular expression (RE2 syntax): {pattern!r}"
         )
     try:
-        return re.compile(pattern, re.ASCII)
+        return re.compile(_translate_re2(pattern), re.ASCII)
+    except _RE2SyntaxError as exc:
+        raise make_error(
+            "ValueError", f"{fn}: invalid regular expression {pattern!r}: {exc} is not RE2"
+        ) from None
     except re.error as exc:
         raise make_error(
             "ValueError", f"{fn}: invalid regular expression {pattern!r}: {exc}"
