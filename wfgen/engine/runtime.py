@@ -335,6 +335,21 @@ class Program:
 
     def s_assign(self, s: Step, st: _CState, nxt: Any, resolve: Any) -> Op:
         run = self.assignments(s.assign, st)
+        if len(s.assign) == 1 and not s.assign[0][0].path and s.assign[0][0].root not in st.shared:
+            # The hot path of loops: one plain variable, fused into a single closure.
+            name = s.assign[0][0].root
+            val = compile_template(s.assign[0][1], self.env)
+            store = _store_value
+
+            def assign_var(ctx: Ctx) -> Any:
+                v = val(ctx)
+                t = type(v)
+                if t is dict or t is list or t is str:
+                    v = store(ctx, v)
+                ctx.vars[name] = v
+                return nxt
+
+            return assign_var
         if len(run) == 1:
             only = run[0]
 

@@ -193,6 +193,28 @@ def _binary(node: Binary, env: CompileEnv) -> Fn:
     f = BINOPS[op]
     ln, rn = node.left, node.right
     # Fused shapes: variable/constant operands read inline (the hot path of loops).
+    if type(ln) is Var and type(rn) is Var and op == "+":
+        a_name, b_name = ln.name, rn.name
+        subs = env.subworkflows
+        lo, hi = V.INT_MIN, V.INT_MAX
+
+        def add_vv(ctx: Any) -> Any:
+            vs = ctx.vars
+            try:
+                a = vs[a_name]
+            except KeyError:
+                a = missing_var(ctx, a_name, subs)
+            try:
+                b = vs[b_name]
+            except KeyError:
+                b = missing_var(ctx, b_name, subs)
+            if type(a) is int and type(b) is int:
+                r = a + b
+                if lo <= r <= hi:
+                    return r
+            return f(a, b)
+
+        return add_vv
     if type(ln) is Var and type(rn) is Var:
         a_name, b_name = ln.name, rn.name
         subs = env.subworkflows
