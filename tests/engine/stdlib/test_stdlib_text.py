@@ -324,3 +324,22 @@ def test_regex_re2_spellings(call, source, regexp, expected):
 def test_regex_not_re2_is_value_error(call, raises_tag, regexp):
     with raises_tag("ValueError"):
         call("text.match_regex", "a", regexp)
+
+
+@pytest.mark.parametrize(
+    ("source", "regexp", "expected"),
+    [
+        ("Ab AB ab", "a(?i)b", ["ab"]),  # (?i) after "a": only the b folds case
+        ("aB AB", "a(?i)b", ["aB"]),
+        ("xAB xab", "x(?:(?i)a)B", ["xAB"]),  # flag scoped to its group
+        ("HELLO", "(?i)hello", ["HELLO"]),  # leading flags as usual
+    ],
+)
+def test_regex_flags_in_mid_pattern(call, source, regexp, expected):
+    found = call("text.find_all_regex", source, regexp)
+    assert [m["match"] for m in found] == expected
+
+
+def test_regex_ungreedy_flag_is_refused(call, raises_tag):
+    with raises_tag("ValueError"):
+        call("text.match_regex", "a", "(?U)a+")

@@ -44,17 +44,28 @@ _POSIX_CLASSES = {
     "xdigit": "0-9A-Fa-f",
 }
 _POSIX_CLASS = re.compile(r"\[:(\w+):\]")
+_FLAG_GROUP = re.compile(r"\(\?([imsU]*(?:-[imsU]+)?)\)")
 
 
 class _RE2SyntaxError(Exception):
     """A construct RE2 rejects (so the builtin raises ValueError)."""
 
 
+def _posix_class(m: re.Match[str]) -> str:
+    ranges = _POSIX_CLASSES.get(m.group(1))
+    if ranges is None:
+        raise _RE2SyntaxError(m.group(0))
+    return ranges
+
+
 def _translate_re2(pattern: str) -> str:
     """Rewrite the RE2 constructs that Python spells differently: \\Q...\\E
-    literals, \\z, named groups (?<name>...), POSIX [[:alpha:]] classes.
-    \\Z is not RE2 syntax and is refused."""
+    literals, \\z, named groups (?<name>...), POSIX [[:alpha:]] classes, and
+    flags set in mid-pattern ((?i) there applies to the rest of the enclosing
+    group, which Python spells as a scoped group (?i:...)). \\Z and the
+    ungreedy flag U have no equivalent and are refused."""
     out: list[str] = []
+    scoped = [0]  # per open group: scoped-flag groups to close with it
     i = 0
     n = len(pattern)
     while i < n:
@@ -89,23 +100,31 @@ def _translate_re2(pattern: str) -> str:
                     j = n if close < 0 else close + 2
                 else:
                     j += 1
-            body = pattern[i : j + 1]
-
-            def posix(m: re.Match[str]) -> str:
-                ranges = _POSIX_CLASSES.get(m.group(1))
-                if ranges is None:
-                    raise _RE2SyntaxError(m.group(0))
-                return ranges
-
-            out.append(_POSIX_CLASS.sub(posix, body))
+            out.append(_POSIX_CLASS.sub(_posix_class, pattern[i : j + 1]))
             i = j + 1
             continue
-        if pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
-            out.append("(?P<")
-            i += 3
-            continue
+        if c == "(":
+            flags = _FLAG_GROUP.match(pattern, i)
+            if flags:
+                if "U" in flags.group(1):
+                    raise _RE2SyntaxError("the U (ungreedy) flag")
+                if i == 0 and "-" not in flags.group(1):
+                    out.append(flags.group(0))  # leading global flags: same in re
+                else:
+                    out.append(f"(?{flags.group(1)}:")
+                    scoped[-1] += 1
+                i = flags.end()
+                continue
+            scoped.append(0)
+            if pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
+                out.append("(?P<")
+                i += 3
+                continue
+        elif c == ")" and len(scoped) > 1:
+            out.append(")" * scoped.pop())
         out.append(c)
         i += 1
+    out.append(")" * scoped[0])
     return "".join(out)
 
 
