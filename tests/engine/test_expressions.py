@@ -159,3 +159,10 @@ def test_expression_length_limit() -> None:
     src = f"main:\n  steps:\n    - a:\n        return: ${{{too_long}}}\n"
     with pytest.raises(WorkflowSyntaxError, match="400"):
         load_workflow(src, "long.yaml")
+
+
+def test_out_of_range_integer_literal_is_a_load_error() -> None:
+    src = "- a:\n    return: ${9223372036854775808}\n"
+    with pytest.raises(WorkflowSyntaxError, match="64-bit"):
+        load_workflow(src, "big.yaml")
+    assert ev("-9223372036854775808") == -(2**63)

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from wfgen.engine import limits
-from wfgen.engine.expr.ast import Attr, Index, Node, Var
+from wfgen.engine.expr.ast import Attr, Const, Index, Node, Var
 from wfgen.engine.expr.lexer import ExprSyntaxError
 from wfgen.engine.expr.parser import parse_expression
 from wfgen.engine.syntax import Issue, WorkflowSyntaxError
@@ -35,7 +35,7 @@ from wfgen.engine.tree import (
     Target,
     Workflow,
 )
-from wfgen.engine.values import key_string
+from wfgen.engine.values import INT_MAX, INT_MIN, key_string
 
 STEP_KINDS = ("assign", "call", "switch", "for", "parallel", "try", "raise", "return", "steps")
 ALLOWED = {
@@ -126,6 +126,9 @@ class Parser:
         except ExprSyntaxError as exc:
             self.err(pos, f"invalid expression {text!r}: {exc.message} (at offset {exc.pos + 2})")
             return None
+        for value in _int_literals(node):
+            if value > INT_MAX or value < INT_MIN:
+                self.err(pos, f"integer literal {value} is outside the 64-bit range")
         return Expr(inner, node, pos[0], pos[1])
 
     def template(self, v: Any, pos: tuple[int, int]) -> Any:
@@ -562,8 +565,19 @@ def children(s: Step) -> list[list[Step]]:
     return out
 
 
-def expression_nodes(node: Node) -> list[Node]:
-    return [node]
+def _int_literals(node: Any) -> list[int]:
+    """Every integer constant in an expression tree."""
+    if isinstance(node, Const):
+        return [node.value] if type(node.value) is int else []
+    out: list[int] = []
+    for f in getattr(node, "__slots__", ()):
+        v = getattr(node, f, None)
+        items = v if isinstance(v, tuple) else (v,)
+        for x in items:
+            for y in (x if isinstance(x, tuple) else (x,)):
+                if isinstance(y, Node):
+                    out.extend(_int_literals(y))
+    return out
 
 
 def load_yaml(text: str, filename: str) -> Any:
