@@ -333,6 +333,7 @@ def test_regex_not_re2_is_value_error(call, raises_tag, regexp):
         ("aB AB", "a(?i)b", ["aB"]),
         ("xAB xab", "x(?:(?i)a)B", ["xAB"]),  # flag scoped to its group
         ("HELLO", "(?i)hello", ["HELLO"]),  # leading flags as usual
+        ("xA B b", "x(?i)a|b", ["xA", "B", "b"]),  # still two alternatives
     ],
 )
 def test_regex_flags_in_mid_pattern(call, source, regexp, expected):

@@ -65,7 +65,7 @@ def _translate_re2(pattern: str) -> str:
     group, which Python spells as a scoped group (?i:...)). \\Z and the
     ungreedy flag U have no equivalent and are refused."""
     out: list[str] = []
-    scoped = [0]  # per open group: scoped-flag groups to close with it
+    scoped: list[list[str]] = [[]]  # per open group: its scoped-flag groups
     i = 0
     n = len(pattern)
     while i < n:
@@ -112,19 +112,25 @@ def _translate_re2(pattern: str) -> str:
                     out.append(flags.group(0))  # leading global flags: same in re
                 else:
                     out.append(f"(?{flags.group(1)}:")
-                    scoped[-1] += 1
+                    scoped[-1].append(flags.group(1))
                 i = flags.end()
                 continue
-            scoped.append(0)
+            scoped.append([])
             if pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
                 out.append("(?P<")
                 i += 3
                 continue
         elif c == ")" and len(scoped) > 1:
-            out.append(")" * scoped.pop())
+            out.append(")" * len(scoped.pop()))
+        elif c == "|" and scoped[-1]:
+            # the flags carry on into the next alternative, not across the "|"
+            out.append(")" * len(scoped[-1]) + "|")
+            out.extend(f"(?{f}:" for f in scoped[-1])
+            i += 1
+            continue
         out.append(c)
         i += 1
-    out.append(")" * scoped[0])
+    out.append(")" * len(scoped[0]))
     return "".join(out)
 
 
