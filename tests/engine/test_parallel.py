@@ -159,8 +159,10 @@ PARALLEL_FAIL = wf("""
 
 
 def test_unhandled_branch_error_cancels_the_others() -> None:
-    src = PARALLEL_FAIL.replace("      POLICY\n", "")
+    src = PARALLEL_FAIL.replace("      POLICY\n", "").replace("seconds: 0.2", "seconds: 30")
+    start = time.monotonic()
     res = run(src, services=Services(clock=RealClock()))
+    assert time.monotonic() - start < 3  # the sibling's 30 s sleep was cut short
     assert res.state == "FAILED"
     assert res.error.value["tags"] == ["MyError"] and res.error.step == "boom"
     # the slow branch was stopped before its 200-iteration loop finished
@@ -263,3 +265,43 @@ def test_shared_assign_calling_a_parallel_subworkflow_does_not_deadlock() -> Non
             return: ${acc}
     """)
     assert result_of(src) == 3
+
+
+def test_cancel_stops_sleeping_and_looping_threads() -> None:
+    import threading
+
+    from wfgen.engine import load_workflow, prepare
+
+    src = wf("""
+    - p:
+        parallel:
+          branches:
+            - sleeper:
+                steps:
+                  - s:
+                      call: sys.sleep
+                      args:
+                        seconds: 30
+            - spinner:
+                steps:
+                  - spin:
+                      for:
+                        value: i
+                        range: [1, 1000]
+                        steps:
+                          - nap:
+                              call: sys.sleep
+                              args:
+                                seconds: 0.01
+    """)
+    exe = prepare(load_workflow(src, "c.yaml"), services=Services(clock=RealClock()))
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(exe.run(None)))
+    start = time.monotonic()
+    t.start()
+    time.sleep(0.1)
+    exe.cancel()
+    t.join(5)
+    assert not t.is_alive()
+    assert time.monotonic() - start < 2
+    assert out[0].state == "CANCELLED"

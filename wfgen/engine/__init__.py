@@ -13,7 +13,7 @@ connectors (googleapis.* / events.* registry), stdlib/ (builtins), command
 from wfgen.engine.connectors import ConnectorRegistry, ConnectorResult
 from wfgen.engine.errors import WorkflowError, make_error
 from wfgen.engine.parse import load_workflow, parse_definition
-from wfgen.engine.runtime import ErrorInfo, ExecutionResult, execute
+from wfgen.engine.runtime import ErrorInfo, Execution, ExecutionResult, execute, prepare
 from wfgen.engine.services import (
     FunctionRef,
     HttpRequest,
@@ -31,6 +31,7 @@ __all__ = [
     "ConnectorRegistry",
     "ConnectorResult",
     "ErrorInfo",
+    "Execution",
     "ExecutionResult",
     "FunctionRef",
     "HttpRequest",
@@ -48,4 +49,5 @@ __all__ = [
     "loopback_rewriter",
     "make_error",
     "parse_definition",
+    "prepare",
 ]

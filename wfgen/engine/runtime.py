@@ -41,7 +41,7 @@ from wfgen.engine.connectors import (
 )
 from wfgen.engine.errors import WorkflowError, make_error
 from wfgen.engine.expr.compile import CompileEnv, call_python, compile_expr
-from wfgen.engine.services import FunctionRef, HttpRequest, HttpResponse, Services
+from wfgen.engine.services import FunctionRef, HttpRequest, HttpResponse, RealClock, Services
 from wfgen.engine.syntax import WorkflowSyntaxError
 from wfgen.engine.tree import Condition, DynMap, Expr, Loop, Step, Subworkflow, Target, Workflow
 
@@ -214,7 +214,7 @@ def _jsonable(v: Any) -> Any:
 
 @dataclass
 class ExecutionResult:
-    state: str  # SUCCEEDED or FAILED
+    state: str  # SUCCEEDED, FAILED or CANCELLED
     result: Any = None
     error: ErrorInfo | None = None
     steps_internal: int = 0
@@ -827,8 +827,11 @@ class Execution:
                  connectors: ConnectorRegistry | dict | None) -> None:
         self.program = program
         base = services or Services()
+        self.cancel_event = threading.Event()
+        self._ctxs: list[Ctx] = []
         self.rt = base.bind(self._call_ref_anywhere)
         self.rt.http_transport = _CountingTransport(base.http_transport, self)
+        self.rt.clock = _CancellableClock(base.clock, self.cancel_event)
         self.connectors = as_registry(connectors)
         self.lock = threading.RLock()
         self.external = 0
@@ -837,6 +840,22 @@ class Execution:
         self.mem_since = 0
         self._fn_cache: dict[str, Callable[..., Any]] = {}
         self._var_locks: dict[tuple[int, str], threading.RLock] = {}
+
+    def cancel(self) -> None:
+        """Stop the execution: every thread stops at its next step or sleep."""
+        self.cancel_event.set()
+        with self.lock:
+            for c in self._ctxs:
+                c.cancelled = True
+                c.limit = -1
+
+    def _track(self, ctx: Ctx) -> Ctx:
+        with self.lock:
+            self._ctxs.append(ctx)
+            if self.cancel_event.is_set():
+                ctx.cancelled = True
+                ctx.limit = -1
+        return ctx
 
     def var_lock(self, vs: dict, name: str) -> Any:
         """The lock of shared variable `name` as seen from branch scope `vs`."""
@@ -1015,14 +1034,17 @@ class Execution:
                 dict.__setitem__(bv, k, v)
             c = Ctx(self, bv, ctx.limit - base, depth=ctx.depth, pdepth=ctx.pdepth + 1)
             c.frames = [*ctx.frames, parent_vars]
-            ctxs.append(c)
+            ctxs.append(self._track(c))
         errors: list[tuple[float, int, WorkflowError]] = []
         stop = threading.Event()
+        stops = [*getattr(_TLS, "stops", ()), stop]
 
         def run_one(i: int) -> None:
             c = ctxs[i]
             if stop.is_set():
                 return
+            saved_stops = getattr(_TLS, "stops", ())
+            _TLS.stops = stops  # sleeps in this branch end when a sibling fails
             try:
                 sig = units[i][0].run(c)
                 if type(sig) is Ret:
@@ -1041,6 +1063,8 @@ class Execution:
                             other.limit = -1
             except _Cancelled:
                 return
+            finally:
+                _TLS.stops = saved_stops
 
         workers = min(cap, len(units))
         if workers == 1:
@@ -1050,6 +1074,11 @@ class Execution:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wf-branch") as pool:
                 list(pool.map(run_one, range(len(units))))
         ctx.steps += sum(c.steps for c in ctxs)
+        with self.lock:
+            for c in ctxs:
+                self._ctxs.remove(c)
+        if self.cancel_event.is_set():
+            raise _Cancelled()
         if ctx.steps > ctx.limit and not ctx.cancelled:
             _slow_check(ctx)
         if errors:
@@ -1087,7 +1116,7 @@ class Execution:
         frame: dict[str, Any] = {}
         if params:
             frame[params[0][0]] = V.from_data(argument)
-        ctx = Ctx(self, frame, limits.MAX_STEPS)
+        ctx = self._track(Ctx(self, frame, limits.MAX_STEPS))
         logs_from = len(self.rt.log_entries)
         state, result, error = "SUCCEEDED", None, None
         try:
@@ -1096,6 +1125,10 @@ class Execution:
         except WorkflowError as exc:
             state = "FAILED"
             error = ErrorInfo(exc.value, getattr(exc, "step", None))
+        except _Cancelled:
+            state = "CANCELLED"
+            error = ErrorInfo({"message": "the execution was cancelled",
+                               "tags": ["CancelledError"]}, None)
         except RecursionError:
             state = "FAILED"
             error = ErrorInfo({"message": "Python recursion limit reached",
@@ -1113,6 +1146,38 @@ class Execution:
         )
 
 
+class _CancellableClock:
+    """The services' clock, but a cancelled execution's sleeps end at once."""
+
+    def __init__(self, base: Any, event: threading.Event) -> None:
+        self.base = base
+        self.event = event
+
+    def now(self) -> float:
+        return float(self.base.now())
+
+    def sleep(self, seconds: float) -> None:
+        stops = getattr(_TLS, "stops", ())
+        if self.event.is_set() or any(e.is_set() for e in stops):
+            raise _Cancelled()
+        if isinstance(self.base, RealClock):
+            if not stops:
+                if seconds > 0 and self.event.wait(seconds):
+                    raise _Cancelled()
+                return
+            deadline = time.monotonic() + seconds
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                if self.event.wait(min(left, 0.05)) or any(e.is_set() for e in stops):
+                    raise _Cancelled()
+        self.base.sleep(seconds)
+        if self.event.is_set():
+            raise _Cancelled()
+
+
+_TLS = threading.local()  # per thread: stop events of the enclosing parallel steps
 _COMPILE_LOCK = threading.Lock()
 
 
@@ -1140,8 +1205,18 @@ def execute(
     connectors: ConnectorRegistry | dict[str, Callable[..., Any]] | None = None,
 ) -> ExecutionResult:
     """Run `workflow` once with `argument`; never raises for workflow errors."""
+    return prepare(workflow, services=services, connectors=connectors).run(argument)
+
+
+def prepare(
+    workflow: Workflow,
+    *,
+    services: Services | None = None,
+    connectors: ConnectorRegistry | dict[str, Callable[..., Any]] | None = None,
+) -> Execution:
+    """An Execution to `run(argument)` later, e.g. on a thread, so it can be cancel()ed."""
     _load_stdlib()
-    return Execution(compile_workflow(workflow), services, connectors).run(argument)
+    return Execution(compile_workflow(workflow), services, connectors)
 
 
 _STDLIB_LOADED = False
