@@ -29,3 +29,24 @@ def builtin(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return fn
 
     return register
+
+
+def _load_namespaces() -> None:
+    """Import every namespace module so that BUILTINS/CONSTANTS are complete."""
+    from wfgen.engine.stdlib import (  # noqa: F401
+        base64_,
+        core,
+        http_,
+        json_,
+        list_,
+        map_,
+        math_,
+        misc,
+        retry_,
+        sys_,
+        text,
+        time_,
+    )
+
+
+_load_namespaces()

@@ -1,0 +1,131 @@
+"""Engine speed: a 20,000-iteration `for` loop summing into a variable.
+
+Runs the same workflow file on wfgen's engine (in this process) and on the PyPI
+package workflows-emulator (the only Python peer), which lives in its own
+virtual environment, benchmarks/.venv-peer, created here on first use so that
+it never becomes a dependency of wfgen. Both sides are timed the same way: load
+the file, run it, check the sum; best of several runs. Prints both times and
+the ratio (goal: wfgen at least 20 times faster)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ITERATIONS = 20_000
+EXPECTED = ITERATIONS * (ITERATIONS + 1) // 2
+HERE = Path(__file__).resolve().parent
+PEER_VENV = HERE / ".venv-peer"
+PEER_PACKAGE = "workflows-emulator"
+
+WORKFLOW = f"""\
+main:
+  steps:
+    - init:
+        assign:
+          - total: 0
+    - loop:
+        for:
+          value: v
+          range: [1, {ITERATIONS}]
+          steps:
+            - add:
+                assign:
+                  - total: ${{total + v}}
+    - done:
+        return: ${{total}}
+"""
+
+# Runs inside the peer's venv: time load + execute, best of `runs`, print JSON.
+PEER_DRIVER = """
+import json, sys, time, logging
+logging.disable(logging.CRITICAL)
+from workflows_emulator.main import load_workflow, execute_workflow
+path, runs = sys.argv[1], int(sys.argv[2])
+best, result = None, None
+for _ in range(runs):
+    t = time.perf_counter()
+    config = load_workflow(path)
+    result = execute_workflow(config, {})
+    dt = time.perf_counter() - t
+    best = dt if best is None else min(best, dt)
+print(json.dumps({"seconds": best, "result": result}))
+"""
+
+
+def ensure_peer() -> Path | None:
+    """The peer's interpreter, installing it into benchmarks/.venv-peer if needed."""
+    py = PEER_VENV / "bin" / "python"
+    try:
+        if not py.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        probe = subprocess.run([str(py), "-c", "import workflows_emulator"],
+                               capture_output=True)
+        if probe.returncode != 0:
+            subprocess.run([str(py), "-m", "pip", "install", "--quiet", PEER_PACKAGE],
+                           check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"bench_engine: cannot install {PEER_PACKAGE}: {exc}", file=sys.stderr)
+        return None
+    return py
+
+
+def time_wfgen(path: Path, runs: int = 5) -> tuple[float, float]:
+    """Best (load+run, run only) seconds for wfgen's engine."""
+    from wfgen.engine import execute, load_workflow
+
+    text = path.read_text()
+    best_total = best_run = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        wf = load_workflow(text, str(path))
+        t1 = time.perf_counter()
+        res = execute(wf)
+        t2 = time.perf_counter()
+        if res.state != "SUCCEEDED" or res.result != EXPECTED:
+            raise SystemExit(f"bench_engine: wrong result from wfgen: {res.result} {res.error}")
+        best_total = min(best_total, t2 - t0)
+        best_run = min(best_run, t2 - t1)
+    return best_total, best_run
+
+
+def time_peer(py: Path, path: Path, runs: int = 3) -> float | None:
+    proc = subprocess.run([str(py), "-c", PEER_DRIVER, str(path), str(runs)],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        print(f"bench_engine: {PEER_PACKAGE} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    if data["result"] != EXPECTED:
+        print(f"bench_engine: {PEER_PACKAGE} returned {data['result']!r}", file=sys.stderr)
+        return None
+    return float(data["seconds"])
+
+
+def main() -> dict[str, float | None]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sum_loop.workflows.yaml"
+        path.write_text(WORKFLOW)
+        ours_total, ours_run = time_wfgen(path)
+        py = ensure_peer()
+        peer = time_peer(py, path) if py is not None else None
+    print(f"engine: {ITERATIONS:,}-iteration for loop summing into a variable "
+          "(load + run, best of runs)")
+    print(f"  wfgen engine        {ours_total * 1000:9.1f} ms"
+          f"   (run only {ours_run * 1000:.1f} ms)")
+    if peer is None:
+        print(f"  {PEER_PACKAGE:<19} unavailable")
+        ratio = None
+    else:
+        ratio = peer / ours_total
+        print(f"  {PEER_PACKAGE:<19} {peer * 1000:9.1f} ms")
+        print(f"  ratio               {ratio:9.1f}x faster (goal: >= 20x)")
+    return {"wfgen_seconds": ours_total, "peer_seconds": peer, "ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""`wfgen run --local WORKFLOW.yaml --data JSON`: run any workflow file on the engine.
+
+stdout carries only the result as JSON; diagnostics, `sys.log` entries and the
+step counts (with stats=True) go to stderr. Exit status: 0 SUCCEEDED, 125
+FAILED (the error and the failing step are printed), 2 for a file or --data
+that cannot be used (the message names the file and line)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from wfgen.engine.connectors import ConnectorRegistry
+from wfgen.engine.parse import load_workflow
+from wfgen.engine.runtime import execute
+from wfgen.engine.services import Services, default_env
+from wfgen.engine.syntax import WorkflowSyntaxError
+from wfgen.errors import EXIT_NOT_RUN, EXIT_OK, EXIT_USAGE
+
+
+def _log_to(stream: TextIO) -> Any:
+    def sink(entry: dict[str, Any]) -> None:
+        print(json.dumps(entry, default=str, ensure_ascii=False), file=stream)
+
+    return sink
+
+
+def run_workflow_command(
+    path: str,
+    data: str | None,
+    *,
+    stats: bool = False,
+    services: Services | None = None,
+    connectors: ConnectorRegistry | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the workflow at `path` with the JSON argument `data`; returns the exit status."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{path}: cannot read the workflow: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        wf = load_workflow(text, path)
+    except WorkflowSyntaxError as exc:
+        for issue in exc.issues:
+            print(f"{path}:{issue.line}:{issue.column}: {issue.message}", file=err)
+        return EXIT_USAGE
+    argument: Any = None
+    if data is not None:
+        try:
+            argument = json.loads(data)
+        except json.JSONDecodeError as exc:
+            print(f"--data: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                  file=err)
+            return EXIT_USAGE
+    if services is None:
+        services = Services(env=default_env(workflow_id=Path(path).stem or "workflow"),
+                            log_sink=_log_to(err))
+    res = execute(wf, argument, services=services, connectors=connectors)
+    if stats:
+        print(f"steps: {res.steps_internal} internal, {res.steps_external} external; "
+              f"{res.duration:.3f} s", file=err)
+    if res.state == "SUCCEEDED":
+        print(json.dumps(res.result, ensure_ascii=False), file=out)
+        return EXIT_OK
+    assert res.error is not None
+    step = res.error.step or "?"
+    print(f"{path}: execution FAILED at step '{step}': "
+          f"{json.dumps(res.error.to_json()['error'], ensure_ascii=False)}", file=err)
+    return EXIT_NOT_RUN
