@@ -64,7 +64,7 @@ class LocalVM:
         self._use_engine = use_container_engine
         self._extra_env = dict(extra_env or {})
         self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # power_off/destroy may race (fault timer vs. delete)
         self._readers: list[threading.Thread] = []
 
     # -- environment of the scripts ---------------------------------------
@@ -151,21 +151,22 @@ class LocalVM:
             if self.status == "TERMINATED":
                 return
             self.status = "STOPPING"
-        if run_shutdown:
-            self.run_shutdown_script()
-        if self._proc is not None:
-            _kill_group(self._proc.pid)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=5)
-        for reader in self._readers:
-            reader.join(timeout=1)
-        self.metadata.stop()
-        self.status = "TERMINATED"
+            if run_shutdown:
+                self.run_shutdown_script()
+            if self._proc is not None:
+                _kill_group(self._proc.pid)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=5)
+            for reader in self._readers:
+                reader.join(timeout=1)
+            self.metadata.stop()
+            self.status = "TERMINATED"
 
     def destroy(self) -> None:
         """Power off (if needed) and remove the scratch directory."""
-        self.power_off(run_shutdown=False)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        with self._lock:
+            self.power_off(run_shutdown=False)
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def processes_alive(self) -> bool:
         """Does any process of this VM's process group still run?"""

@@ -1,0 +1,178 @@
+"""End to end through `wfgen run --local JOB.yaml`: the generated workflow on
+wfgen's engine, the real startup script under bash, local compute and callbacks.
+Every test also checks that no process of a local VM survives the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.xdist_group("run_local")
+
+FAST = {"WFGEN_BACKOFF_MS": "100", "WFGEN_BACKOFF_MAX_MS": "400", "WFGEN_STOP_DEADLINE": "3"}
+
+
+def job_file(tmp_path: Path, container: dict, **extra) -> Path:
+    spec = {"name": "t", "container": {"image": "alpine:3.20", **container},
+            "timeout": "5m", "heartbeat": "1s", "retries": 0, **extra}
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def vm_processes(root: Path) -> list[str]:
+    """Processes whose command line or working directory lies under root."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(root) in cmd or cwd.startswith(str(root)):
+            found.append(f"{proc.name}: {cmd}")
+    return found
+
+
+def run_local(tmp_path: Path, job: Path, *args: str, timeout: float = 120
+              ) -> subprocess.CompletedProcess[str]:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, **FAST, "TMPDIR": str(scratch)}
+    result = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", str(job), *args],
+                            capture_output=True, text=True, timeout=timeout, env=env)
+    deadline = time.monotonic() + 3
+    while vm_processes(scratch) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert vm_processes(scratch) == [], result.stderr
+    assert list(scratch.iterdir()) == [], "scratch directories left behind"
+    return result
+
+
+def result_of(run: subprocess.CompletedProcess[str]) -> dict:
+    assert run.stdout.strip(), run.stderr
+    return json.loads(run.stdout)
+
+
+def test_success(tmp_path):
+    run = run_local(tmp_path, job_file(tmp_path, {"script": "echo hello-from-the-job"}))
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert result["status"] == "succeeded" and result["exit_code"] == 0
+    assert result["attempts"] == 1
+    assert "hello-from-the-job" in result["output_tail"]
+    assert "hello-from-the-job" in run.stderr  # the output streams too
+    assert "deleted" in run.stderr
+
+
+def test_failing_job_exits_with_its_code(tmp_path):
+    run = run_local(tmp_path, job_file(tmp_path, {"script": "echo bad >&2; exit 7"}))
+    assert run.returncode == 7, run.stderr
+    result = result_of(run)
+    assert result["status"] == "failed" and result["exit_code"] == 7
+
+
+def test_job_killed_by_a_signal_is_137(tmp_path):
+    run = run_local(tmp_path, job_file(tmp_path, {"script": "kill -9 $$"}))
+    assert run.returncode == 137, run.stderr
+    assert result_of(run)["exit_code"] == 137
+
+
+def test_preemption_is_retried_on_a_new_vm(tmp_path):
+    job = job_file(tmp_path, {"script": "sleep 4; echo done"}, retries=1)
+    run = run_local(tmp_path, job, "--fault", "preempt@1s")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert result["attempts"] == 2 and result["status"] == "succeeded"
+    assert result["instance"].endswith("-2")
+    assert run.stderr.count(" deleted") >= 1 and "preempted" in run.stderr
+
+
+def test_preemption_without_retries_fails_as_preempted(tmp_path):
+    job = job_file(tmp_path, {"script": "sleep 30"}, retries=0)
+    run = run_local(tmp_path, job, "--fault", "preempt@1s")
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "preempted" and result["attempts"] == 1
+
+
+def test_a_vanished_vm_is_noticed_within_a_heartbeat_and_retried(tmp_path):
+    job = job_file(tmp_path, {"script": "sleep 3; echo ok"}, retries=1)
+    started = time.monotonic()
+    run = run_local(tmp_path, job, "--fault", "vanish@1s")
+    assert run.returncode == 0, run.stderr
+    assert result_of(run)["attempts"] == 2
+    assert time.monotonic() - started < 20
+
+
+def test_refused_callbacks_still_deliver_the_report(tmp_path):
+    run = run_local(tmp_path, job_file(tmp_path, {"script": "echo fine"}),
+                    "--fault", "refuse-callbacks=3")
+    assert run.returncode == 0, run.stderr
+    assert result_of(run)["status"] == "succeeded"
+
+
+def test_failed_insert_is_a_clear_error_and_no_vm(tmp_path):
+    run = run_local(tmp_path, job_file(tmp_path, {"script": "echo never"}),
+                    "--fault", "insert-fail")
+    assert run.returncode == 125
+    assert "QUOTA_EXCEEDED" in run.stderr
+    assert "never" not in run.stderr
+
+
+def test_whole_job_timeout_deletes_the_vm(tmp_path):
+    job = job_file(tmp_path, {"script": "sleep 60"}, timeout="3s")
+    run = run_local(tmp_path, job)
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "timeout"
+    assert "deleted" in run.stderr
+
+
+DUMP = ("import json, os, sys; json.dump({'argv': sys.argv[2:], 'env': {k: v for k, v in "
+        "os.environ.items() if k.startswith('T_')}}, open(sys.argv[1], 'w'))")
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=30)
+ADVERSARIAL = ["quote \" ' `", "line\nbreak\n", "${HOME}", "$(touch /tmp/pwned)", "-rf",
+               "unicode é 中文 😀", "   ", "", "x" * 10240, "back\\slash"]
+
+
+def _roundtrip(tmp_path: Path, args: list[str], env: dict[str, str]) -> dict:
+    out = tmp_path / "seen.json"
+    out.unlink(missing_ok=True)
+    job = job_file(tmp_path, {"command": [sys.executable, "-c", DUMP, str(out)]})
+    data = json.dumps({"args": args, "env": env})
+    run = run_local(tmp_path, job, "--data", data)
+    assert run.returncode == 0, run.stderr
+    return json.loads(out.read_text())
+
+
+def test_adversarial_argv_and_env_reach_the_job_exactly(tmp_path):
+    env = {f"T_{i}": v for i, v in enumerate(ADVERSARIAL)}
+    seen = _roundtrip(tmp_path, ADVERSARIAL, env)
+    assert seen == {"argv": ADVERSARIAL, "env": env}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(TEXT, max_size=4), st.dictionaries(st.from_regex(r"T_[A-Z0-9_]{1,5}",
+                                                                 fullmatch=True), TEXT, max_size=3))
+def test_property_argv_and_env_arrive_byte_for_byte(tmp_path, args, env):
+    assert _roundtrip(tmp_path, args, env) == {"argv": args, "env": env}
+
+
+def test_bad_data_is_a_usage_error(tmp_path):
+    job = job_file(tmp_path, {"script": "true"})
+    for data in ["{", "[1]", '{"args": "--lr 0.1"}', '{"nope": 1}']:
+        run = run_local(tmp_path, job, "--data", data)
+        assert run.returncode == 2 and "--data" in run.stderr
