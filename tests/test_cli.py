@@ -135,3 +135,24 @@ def test_package_resources_are_found_from_the_installed_package():
     assert (templates_dir() / "workflow.yaml.j2").is_file()
     assert (startup_dir() / "startup.sh").is_file()
     assert ROOT.is_dir()
+
+
+def test_examples_init_job_and_googles_sample_pass_validate(cli, tmp_path):
+    from tests.conftest import SHARED
+    from wfgen.init import starter_job
+
+    init_job = tmp_path / "job.yaml"
+    init_job.write_text(starter_job("my-job"))
+    sample = SHARED / "reference" / "syntax-cheat-sheet.workflows.yaml"
+    result = cli("validate", *map(str, EXAMPLES), str(init_job), str(sample))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_validate_finds_a_broken_generated_style_workflow(cli, tmp_path):
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("main:\n  steps:\n    - a:\n        assign:\n          - x: 1\n"
+                  "        next: nowhere\n")
+    result = cli("validate", str(wf))
+    assert result.returncode == 1
+    assert f"{wf}:3:" in result.stdout and "nowhere" in result.stdout

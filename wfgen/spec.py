@@ -404,6 +404,9 @@ def load_spec_text(text: str, path: str = "<job>") -> JobSpec:
         raise SpecError(f"not valid YAML: {problem}", Location(path, line, col)) from None
     except (YAMLError, ValueError, TypeError) as exc:
         raise SpecError(f"not valid YAML: {exc}", Location(path, 1, 1)) from None
+    except Exception as exc:  # the YAML library itself trips on some inputs (e.g. "-_")
+        raise SpecError(f"not valid YAML (the parser failed: {type(exc).__name__})",
+                        Location(path, 1, 1)) from None
     if tree is None:
         raise SpecError("the file holds no YAML document; a job spec needs container.image",
                         Location(path, 1, 1))
