@@ -58,8 +58,9 @@ class CallbackServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="wfgen-callbacks",
-                         daemon=True).start()
+        # a short poll interval: stop() waits for it, and every local run ends with one
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="wfgen-callbacks", daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -172,13 +172,32 @@ class LocalVM:
         """Does any process of this VM's process group still run?"""
         if self._proc is None:
             return False
+        return _group_alive(self._proc.pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Does a live (not zombie) process of the group remain?
+
+    kill(0) alone cannot tell: it succeeds on zombies, such as a group leader
+    that its parent has not reaped yet. Where /proc exists, read the states."""
+    proc = Path("/proc")
+    if not proc.is_dir():
         try:
-            os.killpg(self._proc.pid, 0)
+            os.killpg(pgid, 0)
         except ProcessLookupError:
             return False
-        except PermissionError:
-            return True
         return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _kill_group(pgid: int) -> None:
@@ -190,8 +209,6 @@ def _kill_group(pgid: int) -> None:
             return
         deadline = time.monotonic() + pause
         while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
+            if not _group_alive(pgid):
                 return
-            time.sleep(0.02)
+            time.sleep(0.01)
