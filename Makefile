@@ -34,7 +34,7 @@ tools:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/python -m wfgen run --local examples/hello.yaml --heartbeat 5s
+	$(BIN)/python -m wfgen run --local examples/hello.yaml
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
