@@ -226,6 +226,19 @@ class ExecutionResult:
     def steps(self) -> int:
         return self.steps_internal + self.steps_external
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (for the local REST emulator and reports)."""
+        out: dict[str, Any] = {
+            "state": self.state,
+            "steps": {"internal": self.steps_internal, "external": self.steps_external},
+            "duration": self.duration,
+        }
+        if self.state == "SUCCEEDED":
+            out["result"] = self.result
+        if self.error is not None:
+            out.update(self.error.to_json())
+        return out
+
 
 # ---- compilation ------------------------------------------------------------------
 
