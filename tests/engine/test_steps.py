@@ -607,3 +607,10 @@ def test_dynamic_map_keys() -> None:
     assert result_of(src) == [{"myKey": "myValue"}, {"myKeyApple": "myValue", "plain": 1}]
     bad = src.replace('"${dynamicKey}"', '"${1 + 1}"')
     assert "TypeError" in error_of(bad).tags
+
+
+def test_error_names_the_subworkflow() -> None:
+    err = error_of(SUBS.replace('"Hello " + first_name', '"Hello " + 1'), {})
+    assert err.step == "prepareMessage" and err.subworkflow == "greet"
+    top = error_of('- r:\n    raise: "x"\n')
+    assert top.subworkflow == "main"

@@ -199,7 +199,8 @@ class ErrorInfo:
         return WorkflowError(self.value).message
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": _jsonable(self.value), "step": self.step}
+        return {"error": _jsonable(self.value), "step": self.step,
+                "subworkflow": self.subworkflow}
 
     def __str__(self) -> str:
         return f"{WorkflowError(self.value)} (step {self.step})"
@@ -989,6 +990,10 @@ class Execution:
         ctx.depth += 1
         try:
             sig = block.run(ctx)
+        except WorkflowError as exc:
+            if getattr(exc, "subworkflow", None) is None:
+                exc.subworkflow = name  # type: ignore[attr-defined]
+            raise
         finally:
             ctx.vars = saved
             ctx.frames.pop()
@@ -1137,7 +1142,8 @@ class Execution:
             result = V.to_json_compatible(self._finish(sig, "main"))
         except WorkflowError as exc:
             state = "FAILED"
-            error = ErrorInfo(exc.value, getattr(exc, "step", None))
+            error = ErrorInfo(exc.value, getattr(exc, "step", None),
+                              getattr(exc, "subworkflow", None) or "main")
         except _Cancelled:
             state = "CANCELLED"
             error = ErrorInfo({"message": "the execution was cancelled",
