@@ -126,6 +126,9 @@ class Parser:
         except ExprSyntaxError as exc:
             self.err(pos, f"invalid expression {text!r}: {exc.message} (at offset {exc.pos + 2})")
             return None
+        except RecursionError:
+            self.err(pos, "expression is nested too deeply")
+            return None
         for value in _int_literals(node):
             if value > INT_MAX or value < INT_MIN:
                 self.err(pos, f"integer literal {value} is outside the 64-bit range")
