@@ -123,3 +123,31 @@ def test_any_parsable_expression_runs_or_fails_cleanly(text: str) -> None:
     assert res.state in ("SUCCEEDED", "FAILED")
     if res.state == "FAILED":
         assert res.error.tags, res.error.value
+
+
+KEYS = st.sampled_from(["main", "steps", "params", "assign", "call", "args", "result", "next",
+                        "switch", "condition", "for", "value", "in", "range", "parallel",
+                        "branches", "shared", "try", "retry", "except", "as", "raise",
+                        "return", "x", "s1", "end"])
+DATA = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | KEYS | st.just("${x + 1}"),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(KEYS, children,
+                                                                      max_size=3),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(DATA)
+def test_lint_never_crashes_on_any_structure(data: object) -> None:
+    import json
+
+    from wfgen.lint import lint_workflow_text
+
+    text = json.dumps(data)
+    found = lint_workflow_text(text, "s.json")
+    for f in found:
+        assert f.message
+    if not found:  # valid: it must run or fail cleanly, never crash
+        res = execute(load_workflow(text, "s.json"), services=Services(clock=VirtualClock()))
+        assert res.state in ("SUCCEEDED", "FAILED")
