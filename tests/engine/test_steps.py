@@ -614,3 +614,9 @@ def test_error_names_the_subworkflow() -> None:
     assert err.step == "prepareMessage" and err.subworkflow == "greet"
     top = error_of('- r:\n    raise: "x"\n')
     assert top.subworkflow == "main"
+
+
+def test_main_param_default_when_no_argument() -> None:
+    src = "main:\n  params: [cfg: {n: 2}]\n  steps:\n    - r:\n        return: ${cfg.n}\n"
+    assert result_of(src) == 2
+    assert result_of(src, {"n": 5}) == 5

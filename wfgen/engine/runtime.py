@@ -460,9 +460,13 @@ class Execution:
         start = time.monotonic()
         _sub, block, params = self.program.subs["main"]
         frame: dict[str, Any] = {}
-        if params:
-            frame[params[0][0]] = V.from_data(argument)
         ctx = self._track(Ctx(self, frame, limits.MAX_STEPS))
+        if params:
+            name, has_default, default = params[0]
+            if argument is None and has_default and default is not None:
+                frame[name] = default(ctx)
+            else:
+                frame[name] = V.from_data(argument)
         logs_from = len(self.rt.log_entries)
         state, result, error = "SUCCEEDED", None, None
         try:
