@@ -231,3 +231,14 @@ def test_concurrent_executions_do_not_interfere() -> None:
     for t in threads:
         t.join()
     assert results == {n: n * (n + 1) // 2 for n in range(100, 110)}
+
+
+def test_a_crashing_connector_fails_the_execution_naming_the_step() -> None:
+    def broken(rt: Any, connector_params: dict, **args: Any) -> Any:
+        raise RuntimeError("bug in connector")
+
+    src = "- a:\n    call: googleapis.x.v1.y.z\n    args: {}\n"
+    res = run(src, connectors={"googleapis.x.v1.y.z": broken})
+    assert res.state == "FAILED"
+    assert res.error.tags == ["InternalError"] and res.error.step == "a"
+    assert "bug in connector" in res.error.message

@@ -484,6 +484,10 @@ class Execution:
             state = "FAILED"
             error = ErrorInfo({"message": "Python recursion limit reached",
                                "tags": ["RecursionError"]}, None)
+        except Exception as exc:  # not a Workflows error: a bug in Python code
+            state = "FAILED"
+            error = ErrorInfo({"message": f"internal error: {type(exc).__name__}: {exc}",
+                               "tags": ["InternalError"]}, getattr(exc, "wf_step", None))
         total = ctx.steps + self.extra_steps
         external = min(self.external, total)
         return ExecutionResult(

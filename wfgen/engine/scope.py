@@ -138,6 +138,10 @@ class Block:
                 if getattr(exc, "step", None) is None:
                     exc.step = self.names[pc]  # type: ignore[attr-defined]
                 raise
+            except Exception as exc:  # a bug in a builtin or connector: name the step
+                if getattr(exc, "wf_step", None) is None:
+                    exc.wf_step = self.names[pc]  # type: ignore[attr-defined]
+                raise
             if sig is None:
                 pc += 1
             elif type(sig) is int:
