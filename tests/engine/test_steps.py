@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from enginetest import error_of, result_of, run
+from enginetest import Loopback, error_of, result_of, run
 
 from wfgen.engine import WorkflowSyntaxError, load_workflow
 
@@ -620,3 +620,55 @@ def test_main_param_default_when_no_argument() -> None:
     src = "main:\n  params: [cfg: {n: 2}]\n  steps:\n    - r:\n        return: ${cfg.n}\n"
     assert result_of(src) == 2
     assert result_of(src, {"n": 5}) == 5
+
+
+def test_docs_sample_switch_with_embedded_steps() -> None:
+    """Docs sample "execute steps using an embedded switch"."""
+    src = wf("""
+    - step1:
+        assign:
+          - a: 1
+    - step2:
+        switch:
+          - condition: ${a==1}
+            steps:
+              - stepA:
+                  assign:
+                    - a: ${a+7}
+              - stepB:
+                  return: ${"increase a to:"+string(a)}
+    - step3:
+        return: ${"default a="+string(a)}
+    """)
+    assert result_of(src) == "increase a to:8"
+    assert result_of(src.replace("- a: 1", "- a: 2")) == "default a=2"
+
+
+def test_docs_sample_conditional_jump(loopback: Loopback) -> None:
+    """Docs sample "jump to a specific step": switch next, step-level next, next: end."""
+    src = wf("""
+    main:
+      params: [field]
+      steps:
+        - where_to_jump:
+            switch:
+              - condition: ${field < 10}
+                next: small
+              - condition: ${field < 100}
+                next: medium
+            next: large
+        - small:
+            assign:
+              - r: "small"
+            next: end_step
+        - medium:
+            assign:
+              - r: "medium"
+            next: end_step
+        - large:
+            assign:
+              - r: "large"
+        - end_step:
+            return: ${r}
+    """)
+    assert [result_of(src, n) for n in (5, 50, 500)] == ["small", "medium", "large"]
