@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from enginetest import Loopback, error_of, result_of, run
+from enginetest import error_of, result_of, run
 
 from wfgen.engine import WorkflowSyntaxError, load_workflow
 
@@ -644,7 +644,7 @@ def test_docs_sample_switch_with_embedded_steps() -> None:
     assert result_of(src.replace("- a: 1", "- a: 2")) == "default a=2"
 
 
-def test_docs_sample_conditional_jump(loopback: Loopback) -> None:
+def test_docs_sample_conditional_jump() -> None:
     """Docs sample "jump to a specific step": switch next, step-level next, next: end."""
     src = wf("""
     main:
