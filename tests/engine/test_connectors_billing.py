@@ -242,3 +242,28 @@ def test_a_crashing_connector_fails_the_execution_naming_the_step() -> None:
     assert res.state == "FAILED"
     assert res.error.tags == ["InternalError"] and res.error.step == "a"
     assert "bug in connector" in res.error.message
+
+
+def test_connectors_see_the_cancel_event() -> None:
+    import time as _time
+
+    from wfgen.engine import prepare
+
+    started = threading.Event()
+
+    def wait_forever(rt: Any, connector_params: dict, **args: Any) -> Any:
+        started.set()
+        while not rt.cancel_event.wait(0.01):
+            pass
+        raise make_error("TimeoutError", "cancelled while waiting")
+
+    exe = prepare(load_workflow("- w:\n    call: events.await_callback\n    args: {}\n", "w"),
+                  connectors={"events.await_callback": wait_forever})
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(exe.run(None)))
+    t.start()
+    assert started.wait(5)
+    exe.cancel()
+    t.join(5)
+    assert out and out[0].state in ("CANCELLED", "FAILED")
+    del _time

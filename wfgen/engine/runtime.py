@@ -174,6 +174,7 @@ class Execution:
         self.rt = base.bind(self._call_ref_anywhere)
         self.rt.http_transport = _CountingTransport(base.http_transport, self)
         self.rt.clock = _CancellableClock(base.clock, self.cancel_event)
+        self.rt.cancel_event = self.cancel_event  # type: ignore[attr-defined]
         self.connectors = as_registry(connectors)
         self.lock = threading.RLock()
         self.external = 0
