@@ -245,8 +245,6 @@ def test_a_crashing_connector_fails_the_execution_naming_the_step() -> None:
 
 
 def test_connectors_see_the_cancel_event() -> None:
-    import time as _time
-
     from wfgen.engine import prepare
 
     started = threading.Event()
@@ -265,5 +263,4 @@ def test_connectors_see_the_cancel_event() -> None:
     assert started.wait(5)
     exe.cancel()
     t.join(5)
-    assert out and out[0].state in ("CANCELLED", "FAILED")
-    del _time
+    assert out and out[0].state == "CANCELLED"

@@ -489,6 +489,8 @@ class Execution:
             state = "FAILED"
             error = ErrorInfo({"message": f"internal error: {type(exc).__name__}: {exc}",
                                "tags": ["InternalError"]}, getattr(exc, "wf_step", None))
+        if self.cancel_event.is_set() and state == "FAILED":
+            state = "CANCELLED"  # whatever failed did so because it was cancelled
         total = ctx.steps + self.extra_steps
         external = min(self.external, total)
         return ExecutionResult(
