@@ -457,8 +457,10 @@ def test_main_param_gets_the_argument() -> None:
 
 
 def test_unknown_function() -> None:
-    err = error_of("- a:\n    return: ${no_such_fn(1)}\n")
-    assert "no_such_fn" in err.message
+    with pytest.raises(WorkflowSyntaxError, match="no_such_fn"):
+        load_workflow("- a:\n    return: ${no_such_fn(1)}\n", "w.yaml")
+    err = error_of("- a:\n    return: ${no_such.fn(1)}\n")  # dotted: checked when run
+    assert "no_such.fn" in err.message and err.step == "a"
 
 
 # ---- raise / errors -----------------------------------------------------------------------
