@@ -52,3 +52,16 @@ def test_bad_data_json(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     code, _, err = _run(tmp_path / "nope.yaml", None)
     assert code == 2 and "nope.yaml" in err
+
+
+def test_execution_result_to_json() -> None:
+    import json as _json
+
+    from wfgen.engine import execute, load_workflow
+
+    ok = execute(load_workflow("- r:\n    return: [1]\n", "w.yaml")).to_json()
+    assert ok["state"] == "SUCCEEDED" and ok["result"] == [1]
+    assert ok["steps"] == {"internal": 1, "external": 0}
+    bad = execute(load_workflow("- r:\n    raise: oops\n", "w.yaml")).to_json()
+    assert bad["state"] == "FAILED" and bad["error"] == "oops" and bad["step"] == "r"
+    _json.dumps(bad)

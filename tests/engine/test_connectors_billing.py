@@ -231,3 +231,36 @@ def test_concurrent_executions_do_not_interfere() -> None:
     for t in threads:
         t.join()
     assert results == {n: n * (n + 1) // 2 for n in range(100, 110)}
+
+
+def test_a_crashing_connector_fails_the_execution_naming_the_step() -> None:
+    def broken(rt: Any, connector_params: dict, **args: Any) -> Any:
+        raise RuntimeError("bug in connector")
+
+    src = "- a:\n    call: googleapis.x.v1.y.z\n    args: {}\n"
+    res = run(src, connectors={"googleapis.x.v1.y.z": broken})
+    assert res.state == "FAILED"
+    assert res.error.tags == ["InternalError"] and res.error.step == "a"
+    assert "bug in connector" in res.error.message
+
+
+def test_connectors_see_the_cancel_event() -> None:
+    from wfgen.engine import prepare
+
+    started = threading.Event()
+
+    def wait_forever(rt: Any, connector_params: dict, **args: Any) -> Any:
+        started.set()
+        while not rt.cancel_event.wait(0.01):
+            pass
+        raise make_error("TimeoutError", "cancelled while waiting")
+
+    exe = prepare(load_workflow("- w:\n    call: events.await_callback\n    args: {}\n", "w"),
+                  connectors={"events.await_callback": wait_forever})
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(exe.run(None)))
+    t.start()
+    assert started.wait(5)
+    exe.cancel()
+    t.join(5)
+    assert out and out[0].state == "CANCELLED"

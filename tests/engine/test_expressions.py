@@ -166,3 +166,10 @@ def test_out_of_range_integer_literal_is_a_load_error() -> None:
     with pytest.raises(WorkflowSyntaxError, match="64-bit"):
         load_workflow(src, "big.yaml")
     assert ev("-9223372036854775808") == -(2**63)
+
+
+def test_deep_nesting() -> None:
+    assert ev("(" * 50 + "1" + ")" * 50) == 1
+    deep = "(" * 190 + "1" + ")" * 190
+    with pytest.raises(WorkflowSyntaxError, match="nested too deeply"):
+        load_workflow(f"- a:\n    return: ${{{deep}}}\n", "deep.yaml")

@@ -62,6 +62,10 @@ CASES = [
     ("steps: 1\n", 1, "'main'"),
     ("- a:\n    call: http.get\n    args: 5\n", 3, "args must be a map"),
     ("- a:\n    except:\n      steps: []\n", 2, "not allowed"),
+    ("main:\n  steps:\n    - a:\n        call: helpr\n"
+     "helper:\n  steps:\n    - r:\n        return: 1\n", 4, "did you mean 'helper'"),
+    ("- a:\n    return: ${lenn([1])}\n", 2, "did you mean 'len'"),
+    ("- a:\n    return: ${nothing_like_it(1)}\n", 2, "'nothing_like_it' is not a subworkflow"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from hypothesis import given, settings
@@ -86,3 +87,67 @@ def test_json_definition() -> None:
     assert execute(load_workflow(src, "w.json"), 41).result == 42
     listed = '[{"a": {"assign": [{"x": 2}]}}, {"r": {"return": "${x * 3}"}}]'
     assert execute(load_workflow(listed, "l.json")).result == 6
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='ab1.()[]{}"+-*/%<>=!, :andornotin\\u', max_size=40))
+def test_expression_parser_fails_only_with_syntax_errors(text: str) -> None:
+    from wfgen.engine.expr import ExprSyntaxError, parse_expression
+
+    with contextlib.suppress(ExprSyntaxError):
+        parse_expression(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="ab1.()[]+-*/%<=! andornotin\"", min_size=1, max_size=30))
+def test_lint_never_crashes_on_any_expression(text: str) -> None:
+    from wfgen.lint import lint_workflow_text
+
+    src = "- a:\n    return: '${" + text.replace("'", "") + "}'\n"
+    for f in lint_workflow_text(src, "f.yaml"):
+        assert f.line >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='ab1.()[]{}"+-*/%<>=!, :andornotin', min_size=1, max_size=30))
+def test_any_parsable_expression_runs_or_fails_cleanly(text: str) -> None:
+    from wfgen.engine import WorkflowSyntaxError
+
+    src = ("- init:\n    assign:\n      - a: 1\n      - b: [1, \"x\"]\n"
+           "- r:\n    return: '${" + text.replace("'", "") + "}'\n")
+    try:
+        wfo = load_workflow(src, "r.yaml")
+    except WorkflowSyntaxError:
+        return
+    res = execute(wfo, services=Services(clock=VirtualClock()))
+    assert res.state in ("SUCCEEDED", "FAILED")
+    if res.state == "FAILED":
+        assert res.error.tags, res.error.value
+
+
+KEYS = st.sampled_from(["main", "steps", "params", "assign", "call", "args", "result", "next",
+                        "switch", "condition", "for", "value", "in", "range", "parallel",
+                        "branches", "shared", "try", "retry", "except", "as", "raise",
+                        "return", "x", "s1", "end"])
+DATA = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | KEYS | st.just("${x + 1}"),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(KEYS, children,
+                                                                      max_size=3),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(DATA)
+def test_lint_never_crashes_on_any_structure(data: object) -> None:
+    import json
+
+    from wfgen.lint import lint_workflow_text
+
+    text = json.dumps(data)
+    found = lint_workflow_text(text, "s.json")
+    for f in found:
+        assert f.message
+    if not found:  # valid: it must run or fail cleanly, never crash
+        res = execute(load_workflow(text, "s.json"), services=Services(clock=VirtualClock()))
+        assert res.state in ("SUCCEEDED", "FAILED")

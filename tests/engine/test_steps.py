@@ -457,8 +457,10 @@ def test_main_param_gets_the_argument() -> None:
 
 
 def test_unknown_function() -> None:
-    err = error_of("- a:\n    return: ${no_such_fn(1)}\n")
-    assert "no_such_fn" in err.message
+    with pytest.raises(WorkflowSyntaxError, match="no_such_fn"):
+        load_workflow("- a:\n    return: ${no_such_fn(1)}\n", "w.yaml")
+    err = error_of("- a:\n    return: ${no_such.fn(1)}\n")  # dotted: checked when run
+    assert "no_such.fn" in err.message and err.step == "a"
 
 
 # ---- raise / errors -----------------------------------------------------------------------
@@ -607,3 +609,68 @@ def test_dynamic_map_keys() -> None:
     assert result_of(src) == [{"myKey": "myValue"}, {"myKeyApple": "myValue", "plain": 1}]
     bad = src.replace('"${dynamicKey}"', '"${1 + 1}"')
     assert "TypeError" in error_of(bad).tags
+
+
+def test_error_names_the_subworkflow() -> None:
+    err = error_of(SUBS.replace('"Hello " + first_name', '"Hello " + 1'), {})
+    assert err.step == "prepareMessage" and err.subworkflow == "greet"
+    top = error_of('- r:\n    raise: "x"\n')
+    assert top.subworkflow == "main"
+
+
+def test_main_param_default_when_no_argument() -> None:
+    src = "main:\n  params: [cfg: {n: 2}]\n  steps:\n    - r:\n        return: ${cfg.n}\n"
+    assert result_of(src) == 2
+    assert result_of(src, {"n": 5}) == 5
+
+
+def test_docs_sample_switch_with_embedded_steps() -> None:
+    """Docs sample "execute steps using an embedded switch"."""
+    src = wf("""
+    - step1:
+        assign:
+          - a: 1
+    - step2:
+        switch:
+          - condition: ${a==1}
+            steps:
+              - stepA:
+                  assign:
+                    - a: ${a+7}
+              - stepB:
+                  return: ${"increase a to:"+string(a)}
+    - step3:
+        return: ${"default a="+string(a)}
+    """)
+    assert result_of(src) == "increase a to:8"
+    assert result_of(src.replace("- a: 1", "- a: 2")) == "default a=2"
+
+
+def test_docs_sample_conditional_jump() -> None:
+    """Docs sample "jump to a specific step": switch next, step-level next, next: end."""
+    src = wf("""
+    main:
+      params: [field]
+      steps:
+        - where_to_jump:
+            switch:
+              - condition: ${field < 10}
+                next: small
+              - condition: ${field < 100}
+                next: medium
+            next: large
+        - small:
+            assign:
+              - r: "small"
+            next: end_step
+        - medium:
+            assign:
+              - r: "medium"
+            next: end_step
+        - large:
+            assign:
+              - r: "large"
+        - end_step:
+            return: ${r}
+    """)
+    assert [result_of(src, n) for n in (5, 50, 500)] == ["small", "medium", "large"]

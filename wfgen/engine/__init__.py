@@ -5,10 +5,11 @@
     res.state, res.result, res.error, res.steps_internal, res.steps_external
 
 Modules: parse (definition -> tree with lines), expr/ (lexer, parser, compiler to
-closures), values (types and operators), runtime (steps, scopes, parallel,
-retries, accounting), services (clock, env, log, HTTP, function refs),
-connectors (googleapis.* / events.* registry), stdlib/ (builtins), command
-(`wfgen run --local`). Semantics and choices: docs/engine.md."""
+closures), values (types and operators), scope (signals, contexts, blocks),
+steps (steps -> closures), runtime (executions, parallel, accounting), services
+(clock, env, log, HTTP, function refs), connectors (googleapis.* / events.*
+registry), stdlib/ (builtins), command (`wfgen run --local`).
+Semantics and choices: docs/engine.md."""
 
 from wfgen.engine.connectors import ConnectorRegistry, ConnectorResult
 from wfgen.engine.errors import WorkflowError, make_error

@@ -71,6 +71,8 @@ def run_workflow_command(
         return EXIT_OK
     assert res.error is not None
     step = res.error.step or "?"
-    print(f"{path}: execution FAILED at step '{step}': "
+    where = f" in subworkflow '{res.error.subworkflow}'" if res.error.subworkflow not in (
+        None, "main") else ""
+    print(f"{path}: execution FAILED at step '{step}'{where}: "
           f"{json.dumps(res.error.to_json()['error'], ensure_ascii=False)}", file=err)
     return EXIT_NOT_RUN

@@ -18,6 +18,10 @@ billed steps). Raise wfgen.engine.errors.WorkflowError (make_error) for the
 documented failures: HttpError with `code` for HTTP statuses (404 for a
 missing instance), OperationError for a failed operation, TimeoutError.
 
+A connector that waits (an operation, a callback) should wait with
+`rt.clock.sleep` (cancellable, and instant on a VirtualClock) or poll
+`rt.cancel_event` (a threading.Event set when the execution is cancelled).
+
 Calling a `googleapis.*` or `events.*` name that nobody registered raises an
 error naming it, tagged NotImplementedError."""
 

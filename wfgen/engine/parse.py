@@ -13,6 +13,7 @@ branches per parallel step, main takes at most one parameter, source <= 128 KB."
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -20,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from wfgen.engine import limits
-from wfgen.engine.expr.ast import Attr, Const, Index, Node, Var
+from wfgen.engine.expr.ast import Attr, Call, Const, Index, Node, Var
 from wfgen.engine.expr.lexer import ExprSyntaxError
 from wfgen.engine.expr.parser import parse_expression
 from wfgen.engine.syntax import Issue, WorkflowSyntaxError
@@ -110,6 +111,8 @@ class Parser:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.issues: list[Issue] = []
+        self.exprs: list[Expr] = []  # every expression, for cross checks
+        self.calls: list[tuple[str, tuple[int, int]]] = []  # call-step targets
 
     def err(self, pos: tuple[int, int], message: str) -> None:
         self.issues.append(Issue(pos[0], pos[1], message))
@@ -126,10 +129,15 @@ class Parser:
         except ExprSyntaxError as exc:
             self.err(pos, f"invalid expression {text!r}: {exc.message} (at offset {exc.pos + 2})")
             return None
+        except RecursionError:
+            self.err(pos, "expression is nested too deeply")
+            return None
         for value in _int_literals(node):
             if value > INT_MAX or value < INT_MIN:
                 self.err(pos, f"integer literal {value} is outside the 64-bit range")
-        return Expr(inner, node, pos[0], pos[1])
+        e = Expr(inner, node, pos[0], pos[1])
+        self.exprs.append(e)
+        return e
 
     def template(self, v: Any, pos: tuple[int, int]) -> Any:
         """Definition data -> template (Expr for every `${...}` string, str map keys)."""
@@ -200,7 +208,30 @@ class Parser:
         wf = Workflow(self.filename, subs, source)
         for sub in subs.values():
             self.check_next(sub)
+        self.check_calls(set(subs))
         return wf
+
+    def check_calls(self, subworkflows: set[str]) -> None:
+        """A plain (undotted) function name must be a subworkflow or a core builtin.
+
+        Dotted names (text.split, googleapis.*) are left to run time: the
+        standard library grows, and a false alarm here would reject valid files."""
+        from wfgen.engine.stdlib import BUILTINS
+
+        known = subworkflows | {n for n in BUILTINS if "." not in n}
+
+        def check(name: str, pos: tuple[int, int]) -> None:
+            if "." in name or name in known:
+                return
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.err(pos, f"'{name}' is not a subworkflow or a standard function{hint}")
+
+        for name, pos in self.calls:
+            check(name, pos)
+        for e in self.exprs:
+            for name in _call_names(e.node):
+                check(name, (e.line, e.column))
 
     def subworkflow(self, name: str, body: Any, parent: Any, key: Any) -> Subworkflow:
         pos = _pos(parent, key)
@@ -317,6 +348,7 @@ class Parser:
         if not isinstance(call, str) or not all(_NAME.match(p) for p in call.split(".")):
             self.err(_vpos(body, "call"), f"call must name a function or subworkflow, got {call!r}")
         step.call = str(call)
+        self.calls.append((step.call, _vpos(body, "call")))
         if "args" in body:
             args = body["args"]
             if not isinstance(args, dict):
@@ -562,6 +594,21 @@ def children(s: Step) -> list[list[Step]]:
         out.append(s.try_body)
     if s.except_steps:
         out.append(s.except_steps)
+    return out
+
+
+def _call_names(node: Any) -> list[str]:
+    """Names of every function called in an expression tree."""
+    out: list[str] = []
+    if isinstance(node, Call):
+        out.append(node.name)
+    for f in getattr(node, "__slots__", ()):
+        v = getattr(node, f, None)
+        items = v if isinstance(v, tuple) else (v,)
+        for x in items:
+            for y in (x if isinstance(x, tuple) else (x,)):
+                if isinstance(y, Node):
+                    out.extend(_call_names(y))
     return out
 
 

@@ -23,6 +23,9 @@ runtime) swap the world out instead of patching modules:
   which is how tests answer Google's sample locally without the network.
 - `rt.token(kind, audience_or_scopes)`: an access token (kind "OAuth2") or ID
   token (kind "OIDC") for `auth:` in http calls, or None to send no header.
+- `rt.cancel_event` (bound objects only): a threading.Event set when the
+  execution is cancelled, for builtins/connectors that wait on something else
+  than the clock.
 - `rt.call_function(ref, args)`: call a function reference (`FunctionRef`), e.g.
   a retry predicate, with positional args. Works only on the object the engine
   binds to a running execution (`bind`); a bare Services raises.
