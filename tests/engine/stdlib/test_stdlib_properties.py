@@ -79,7 +79,9 @@ def test_url_encode_decode_round_trip(text):
 
 
 @FAST
-@given(st.integers(min_value=0, max_value=253402300799), st.integers(0, 999999))
+# (the last second of year 9999 is left out: a double near 2.5e11 rounds its
+# microseconds up into year 10000, which time.format rightly refuses)
+@given(st.integers(min_value=0, max_value=253402300798), st.integers(0, 999999))
 def test_time_format_parse_round_trip(seconds, micros):
     stamp = seconds + micros / 1e6
     text = call("time.format", stamp)
