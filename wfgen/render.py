@@ -125,7 +125,7 @@ def parse_rendered(text: str) -> Any:
     from ruamel.yaml.error import YAMLError
 
     try:
-        tree = YAML(typ="safe", pure=True).load(text)
+        tree = YAML(typ="safe").load(text)  # the C parser when ruamel.yaml.clib is there
     except YAMLError as exc:
         raise RenderBug(f"internal error: the generated workflow is not valid YAML ({exc}); "
                         "please report this as a wfgen bug") from None

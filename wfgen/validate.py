@@ -27,7 +27,7 @@ def classify(text: str) -> str:
     from ruamel.yaml import YAML
 
     try:
-        tree = YAML(typ="safe", pure=True).load(text)
+        tree = YAML(typ="safe").load(text)
     except Exception:
         return "job"  # the spec loader explains YAML errors with line numbers
     if isinstance(tree, list):
