@@ -90,7 +90,8 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "timeout_s": spec.timeout_s,
         "heartbeat": format_duration(spec.heartbeat_s),
         "heartbeat_s": spec.heartbeat_s,
-        "grace_s": min(30, spec.heartbeat_s),
+        # how long a lost VM's report (a preemption notice in flight) is awaited
+        "grace_s": min(30, max(1, spec.heartbeat_s // 10)),
         "backstop_margin_s": spec.heartbeat_s + 300,
         "retries": data["retries"],
         "retry_statuses": RETRY_STATUSES + (FAILURE_STATUSES if data["retry_on_failure"] else []),

@@ -191,6 +191,7 @@ class LocalCompute:
         self.notify(f"VM {vm.name} vanished without a word (fault injection)")
         with self._lock:
             self.instances.pop((project, zone, vm.name), None)
+        vm.power_off(run_shutdown=False, hard=True)
         vm.destroy()
 
     def shutdown_all(self) -> list[str]:

@@ -151,9 +151,8 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
     env = default_env(project_id=spec.data["project"] or "local-project",
                       location=spec.data["location"], workflow_id=spec.name,
                       execution_id=str(uuid.uuid4()))
-    services = Services(clock=RealClock(), env=env, log_sink=lambda entry: console.notify(
-        f"log {entry.get('severity', 'DEFAULT')}: "
-        f"{json.dumps({k: v for k, v in entry.items() if k != 'severity'}, default=str)}"))
+    services = Services(clock=RealClock(), env=env,
+                        log_sink=lambda entry: console.notify(_log_line(entry)))
     registry = ConnectorRegistry()
     compute.register(registry)
     registry.register("events.create_callback_endpoint",
@@ -217,3 +216,16 @@ def _describe_error(error: Any) -> str:
     message = value.get("message") if isinstance(value, dict) else value
     step = (error.get("step") if isinstance(error, dict) else getattr(error, "step", None))
     return f"{message}" + (f" (step {step})" if step else "")
+
+
+def _log_line(entry: dict[str, Any]) -> str:
+    """A sys.log entry as one readable line: its message first, then the rest."""
+    severity = entry.get("severity", "DEFAULT")
+    payload = next((entry[k] for k in ("json", "data", "text") if k in entry), entry)
+    if isinstance(payload, dict) and "message" in payload:
+        rest = {k: v for k, v in payload.items() if k != "message"}
+        extra = f" {json.dumps(rest, ensure_ascii=False, default=str)}" if rest else ""
+        return f"{severity}: {payload['message']}{extra}"
+    if isinstance(payload, str):
+        return f"{severity}: {payload}"
+    return f"{severity}: {json.dumps(payload, ensure_ascii=False, default=str)}"

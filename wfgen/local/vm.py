@@ -145,8 +145,9 @@ class LocalVM:
             proc.wait()
         reader.join(timeout=1)
 
-    def power_off(self, *, run_shutdown: bool) -> None:
-        """Stop everything the VM runs; idempotent."""
+    def power_off(self, *, run_shutdown: bool, hard: bool = False) -> None:
+        """Stop everything the VM runs; idempotent. `hard`: no SIGTERM first, as
+        when a host dies (nothing in the VM gets a chance to say anything)."""
         with self._lock:
             if self.status == "TERMINATED":
                 return
@@ -154,7 +155,7 @@ class LocalVM:
             if run_shutdown:
                 self.run_shutdown_script()
             if self._proc is not None:
-                _kill_group(self._proc.pid)
+                _kill_group(self._proc.pid, hard=hard)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=5)
             for reader in self._readers:
@@ -200,9 +201,10 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _kill_group(pgid: int) -> None:
+def _kill_group(pgid: int, *, hard: bool = False) -> None:
     """SIGTERM the process group, then SIGKILL what is left after a moment."""
-    for sig, pause in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 0.0)):
+    steps = ((signal.SIGKILL, 0.0),) if hard else ((signal.SIGTERM, 1.0), (signal.SIGKILL, 0.0))
+    for sig, pause in steps:
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
