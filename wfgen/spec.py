@@ -444,20 +444,24 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     return JobSpec(data=data, path=loader.path, seconds=seconds)
 
 
-def load_spec(path: str | Path) -> JobSpec:
-    """Read and check a job spec file."""
+def read_source(path: str | Path) -> str:
+    """A YAML file's text; unreadable files become a SpecError naming the file."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError("no such file", Location(name)) from None
     except IsADirectoryError:
-        raise SpecError("is a directory, not a job spec", Location(name)) from None
+        raise SpecError("is a directory, not a YAML file", Location(name)) from None
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(name)) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror}", Location(name)) from None
-    return load_spec_text(text, name)
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and check a job spec file."""
+    return load_spec_text(read_source(path), str(path))
 
 
 # ---------------------------------------------------------------------------

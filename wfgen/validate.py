@@ -6,20 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wfgen.errors import Location, SpecError, WfgenError
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", Location(path)) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory", Location(path)) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(path)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror}", Location(path)) from None
+from wfgen.errors import SpecError, WfgenError
+from wfgen.spec import read_source
 
 
 def classify(text: str) -> str:
@@ -39,7 +27,7 @@ def classify(text: str) -> str:
 
 
 def looks_like_workflow(path: str) -> bool:
-    return classify(_read(path)) == "workflow"
+    return classify(read_source(path)) == "workflow"
 
 
 def validate_text(text: str, path: str) -> list[str]:
@@ -66,7 +54,7 @@ def validate_paths(paths: list[str]) -> list[str]:
     findings: list[str] = []
     for path in paths:
         try:
-            findings.extend(validate_text(_read(path), path))
+            findings.extend(validate_text(read_source(path), path))
         except WfgenError as exc:
             findings.append(str(exc))
     return findings
