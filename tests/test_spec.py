@@ -107,3 +107,16 @@ def test_json_schema_accepts_examples_and_rejects_unknown_keys():
     assert list(validator.iter_errors({"container": {"image": "a", "argz": []}}))
     assert list(validator.iter_errors({"container": {"image": "a", "args": [], "script": "x"}}))
     assert list(validator.iter_errors({"name": "x"}))
+
+
+def test_a_heartbeat_too_short_for_the_timeout_is_refused_with_a_better_one():
+    err = error_of("container:\n  image: a\ntimeout: 30d\nheartbeat: 10s\n")
+    assert err.location.field == "heartbeat" and err.location.line == 4
+    assert "100,000" in str(err) and "at least" in str(err)
+    suggested = str(err).rsplit("at least ", 1)[1]
+    load_spec_text(f"container:\n  image: a\ntimeout: 30d\nheartbeat: {suggested}\n")
+
+
+def test_the_vm_backstop_must_fit_compute_engines_limit():
+    err = error_of("container:\n  image: a\ntimeout: 100d\nheartbeat: 25d\n")
+    assert "120 days" in str(err)

@@ -441,7 +441,36 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           f"({data['timeout']})", tree, where, where)
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
-    return JobSpec(data=data, path=loader.path, seconds=seconds)
+    spec = JobSpec(data=data, path=loader.path, seconds=seconds)
+    problem = budget_problem(spec)
+    if problem:
+        where = "heartbeat" if "heartbeat" in tree else "timeout"
+        raise loader.fail(problem, tree, where, where)
+    return spec
+
+
+# Cloud Workflows ends an execution after 100,000 steps, and then nothing deletes
+# the VM but its maxRunDuration backstop: keep well clear of it.
+MAX_STEPS = 100_000
+STEPS_PER_HEARTBEAT = 3
+STEPS_PER_ATTEMPT = 30
+MAX_RUN_DURATION_S = 120 * 86400  # Compute Engine's limit for maxRunDuration
+
+
+def budget_problem(spec: JobSpec) -> str | None:
+    """Why the timeout/heartbeat pair cannot work, or None."""
+    timeout, heartbeat = spec.timeout_s, spec.heartbeat_s
+    beats = timeout // heartbeat
+    steps = beats * STEPS_PER_HEARTBEAT + (spec.data["retries"] + 1) * STEPS_PER_ATTEMPT
+    if steps > 0.9 * MAX_STEPS:
+        shortest = format_duration(-(-timeout * STEPS_PER_HEARTBEAT // int(0.8 * MAX_STEPS)))
+        return (f"a {format_duration(timeout)} timeout with a {format_duration(heartbeat)} "
+                f"heartbeat needs about {steps} workflow steps, over the 100,000 an execution "
+                f"may run; use a heartbeat of at least {shortest}")
+    if timeout + heartbeat + 300 > MAX_RUN_DURATION_S:
+        return ("timeout plus heartbeat may be at most 120 days less 5 minutes (Compute "
+                "Engine's longest maxRunDuration, the VM's backstop)")
+    return None
 
 
 def read_source(path: str | Path) -> str:

@@ -89,7 +89,7 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
                     faults: list[str] | None = None, heartbeat: str | None = None,
                     timeout: str | None = None, console: Console | None = None) -> int:
     from wfgen.render import render_workflow
-    from wfgen.spec import load_spec, parse_duration
+    from wfgen.spec import budget_problem, load_spec, parse_duration
 
     spec = load_spec(path)
     for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
@@ -101,6 +101,9 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
             spec.data[key] = value
     if spec.heartbeat_s >= spec.timeout_s:
         raise UsageError("the heartbeat must be shorter than the timeout")
+    problem = budget_problem(spec)
+    if problem:
+        raise UsageError(problem)
     argument = parse_job_argument(data)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
