@@ -264,3 +264,26 @@ def test_connectors_see_the_cancel_event() -> None:
     exe.cancel()
     t.join(5)
     assert out and out[0].state == "CANCELLED"
+
+
+def test_a_connector_marked_bills_external_counts_even_when_it_raises() -> None:
+    def await_callback(rt: Any, connector_params: Any = None, **_: Any) -> Any:
+        raise make_error("TimeoutError", "no callback")
+
+    await_callback.bills_external = True  # type: ignore[attr-defined]
+    text = wf("""
+    - wait:
+        try:
+          call: events.await_callback
+          args: {callback: {url: "x"}, timeout: 1}
+        except:
+          as: e
+          steps:
+            - done:
+                return: ${e.tags}
+    """)
+    res = execute(load_workflow(text, "w.yaml"), None, services=Services(),
+                  connectors={"events.await_callback": await_callback})
+    assert res.result == ["TimeoutError"]
+    assert res.steps_external == 1
+    assert res.steps_internal + res.steps_external == 2

@@ -22,6 +22,10 @@ A connector that waits (an operation, a callback) should wait with
 `rt.clock.sleep` (cancellable, and instant on a VirtualClock) or poll
 `rt.cancel_event` (a threading.Event set when the execution is cancelled).
 
+A connector function with the attribute `bills_external = True` bills every
+call as an external step, whether it returns or raises (the local runtime marks
+`events.await_callback` so, as the pricing page lists callback waits).
+
 Calling a `googleapis.*` or `events.*` name that nobody registered raises an
 error naming it, tagged NotImplementedError."""
 

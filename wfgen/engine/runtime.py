@@ -268,6 +268,9 @@ class Execution:
     def _call_connector(self, name: str, fn: Callable[..., Any], args: dict) -> Any:
         args = dict(args)
         cparams = args.pop("connector_params", None) or {}
+        if getattr(fn, "bills_external", False):  # e.g. events.await_callback, even on timeout
+            with self.lock:
+                self.external += 1
         try:
             out = fn(self.rt, connector_params=cparams, **args)
         except WorkflowError:

@@ -161,9 +161,12 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
     registry.register("events.create_callback_endpoint",
                       lambda rt, connector_params=None, http_callback_method="POST", **_:
                       callbacks.create_endpoint(rt.env, http_callback_method))
-    registry.register("events.await_callback",
-                      lambda rt, connector_params=None, callback=None, timeout=43200, **_:
-                      callbacks.await_request(callback, timeout))
+    def await_callback(rt: Any, connector_params: Any = None, callback: Any = None,
+                       timeout: float = 43200, **_: Any) -> Any:
+        return callbacks.await_request(callback, timeout)
+
+    await_callback.bills_external = True  # type: ignore[attr-defined]
+    registry.register("events.await_callback", await_callback)
 
     box: dict[str, Any] = {}
 
