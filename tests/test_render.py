@@ -148,4 +148,5 @@ def test_step_count_of_the_success_path_is_small():
     wf = generated("container: {image: a}\n")
     top = [next(iter(s)) for s in wf["main"]["steps"]]
     assert top == ["init", "resolve_container", "boot_image", "run_attempt",
-                   "delete_vm", "decide", "succeed", "fail", "note_retry", "next_attempt"]
+                   "delete_vm", "decide", "succeed", "fail", "note_retry",
+                   "wait_for_capacity", "next_attempt"]

@@ -22,7 +22,7 @@ from wfgen.resources import startup_script, templates_dir
 from wfgen.spec import JobSpec, format_duration
 
 TEMPLATE = "workflow.yaml.j2"
-RETRY_STATUSES = ["preempted", "lost", "stopped"]
+RETRY_STATUSES = ["preempted", "lost", "stopped", "unavailable"]
 FAILURE_STATUSES = ["failed", "error"]
 LOGS_QUERY = ("https://console.cloud.google.com/logs/query;query=resource.type%3D%22gce_instance%22"
               "%0Alabels.%22compute.googleapis.com%2Fresource_name%22%3D%22")

@@ -217,3 +217,14 @@ def test_stats_print_billed_steps_and_price(tmp_path):
     total = int(line.split("=")[1].split(";")[0])
     assert 5 <= total <= 15, line
     assert "$" in line
+
+
+def test_a_zone_out_of_capacity_is_retried_after_a_pause(tmp_path):
+    job = job_file(tmp_path, {"script": "echo finally"}, retries=1)
+    run = run_local(tmp_path, job, "--fault",
+                    "insert-fail=ZONE_RESOURCE_POOL_EXHAUSTED: the zone does not have enough "
+                    "resources available")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert result["attempts"] == 2 and result["status"] == "succeeded"
+    assert '"status": "unavailable"' in run.stderr
