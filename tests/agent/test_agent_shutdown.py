@@ -8,8 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from agentbed import Bed, Proc, wait_for_file
-from test_startup import only_report
+from agentbed import Bed, Proc, only_report, wait_for_file
 
 
 def start_long_job(bed: Bed) -> tuple[Proc, int]:
