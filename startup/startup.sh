@@ -17,7 +17,7 @@
 #   WFGEN_BACKOFF_MAX_MS   the cap in ms (30000)
 #   WFGEN_STOP_DEADLINE    seconds of retries for a stop report (20)
 #   WFGEN_TAIL_BYTES       bytes of output kept for the report (4096)
-#   WFGEN_PULL_TRIES       docker pull attempts (3)
+#   WFGEN_PULL_TRIES       docker pull attempts (5)
 #   WFGEN_NVIDIA_REMOUNT   1: bind-mount /var/lib/nvidia exec for the driver (1)
 # docker, toolbox, cos-extensions and docker-credential-gcr are found on PATH.
 #
@@ -162,10 +162,11 @@ post() {
   if [[ -e $STATE/jq.ready ]]; then
     t=$(timeout 10 toolbox jq -r .access_token <<<"$j" 2>/dev/null) || t=''
   fi
-  if [[ -z $t && $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then
+  [[ $t =~ ^[[:alnum:]._~+/=-]+$ ]] || t=''  # toolbox may have printed more
+  if [[ -z $t && $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([[:alnum:]._~+/=-]+)\" ]]; then
     t=${BASH_REMATCH[1]}
   fi
-  [[ $t =~ ^[[:alnum:]._~+/=-]+$ ]] || { log "no usable token"; echo 000; return; }
+  [[ -n $t ]] || { log "no usable token"; echo 000; return; }
   printf 'Authorization: Bearer %s\n' "$t" | curl -sS -o /dev/null -w '%{http_code}' \
     --connect-timeout 5 --max-time 30 -H @- -H 'Content-Type: application/json' \
     --data-binary "@$1" "$CALLBACK"
@@ -293,8 +294,8 @@ main() {
   fi
   for ((i = 1; ; i++)); do
     docker pull "$image" >&2 && break
-    ((i < ${WFGEN_PULL_TRIES:-3})) || fail "docker pull failed: $image"
-    sleep "$i"
+    ((i < ${WFGEN_PULL_TRIES:-5})) || fail "docker pull failed: $image"
+    sleep $((i * i))  # 1, 4, 9, 16 s: the network may still be coming up
   done
 
   # Run. Output goes to our stdout (the VM's log) through tee, which also

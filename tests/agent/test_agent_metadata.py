@@ -44,6 +44,8 @@ def test_values_and_shapes(md: MetadataServer) -> None:
     assert get(md, "instance/attributes/")[1] == "k\nwfgen-image\n"
     assert json.loads(get(md, "instance/attributes/?recursive=true")[1]) == md.attributes
     assert get(md, "instance/preempted")[1] == "FALSE"
+    assert json.loads(get(md, "instance/attributes/k?alt=json")[1]) == "a\nb"
+    assert get(md, "")[1] == "instance/\nproject/\n"
 
 
 def test_header_required_and_unknown_paths(md: MetadataServer) -> None:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from agentbed import Bed, Proc, gone, only_report, wait_for_file
+from agentbed import STANDINS, Bed, Proc, gone, only_report, wait_for_file
 
 from wfgen.resources import startup_dir, startup_script
 
@@ -205,6 +205,19 @@ def test_failing_toolbox_uses_fallback_parser(bed: Bed) -> None:
     bed.run(WFGEN_STANDIN_FAIL="toolbox")
     assert only_report(bed)["status"] == "succeeded"
     assert bed.calls("toolbox") == [["apt-get", "install", "-y", "jq"]]
+
+
+def test_toolbox_printing_more_than_the_token_falls_back(bed: Bed, tmp_path: Path) -> None:
+    """Real toolbox may print a banner around the command's output."""
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    (wrap / "toolbox").write_text('#!/bin/bash\necho "Spawning container toolbox..."\n'
+                                  f'exec {STANDINS}/toolbox "$@"\n')
+    (wrap / "toolbox").chmod(0o755)
+    bed.job(["sh", "-c", "sleep 0.5"])
+    bed.run(PATH=f"{wrap}:{bed.env['PATH']}")
+    assert ["jq", "-r", ".access_token"] in bed.calls("toolbox")
+    assert [p.status for p in bed.receiver.posts] == [200]
 
 
 def test_ready_jq_parses_the_token(bed: Bed) -> None:

@@ -32,6 +32,7 @@ import json
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -71,7 +72,8 @@ class MetadataServer:
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.requests: list[tuple[float, str]] = []  # (time.time(), path?query), for tests
+        # (time.time(), path?query) of recent requests, for tests and debugging
+        self.requests: deque[tuple[float, str]] = deque(maxlen=10_000)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -254,7 +256,10 @@ class MetadataServer:
                         break
                     self._cond.wait(left)
                     found = self._value(path, query) or ("", found[1])
-            return 200, found[0], found[1]
+            body, ctype = found
+        if query.get("alt", [""])[0] == "json" and ctype != "application/json":
+            return 200, json.dumps(body), "application/json"
+        return 200, body, ctype
 
 
 def _etag(body: str) -> str:
