@@ -87,10 +87,9 @@ class MetadataServer:
             metadata = server
 
         self._stopping = False
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", self._port), Handler)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="metadata-server", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="metadata-server", daemon=True
         )
         self._thread.start()
         return self
@@ -271,6 +270,11 @@ def _float(text: str | None, default: float) -> float:
         return float(text) if text is not None else default
     except ValueError:
         return default
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of clients must not wait for SYN retries
 
 
 class _Handler(BaseHTTPRequestHandler):
