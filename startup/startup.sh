@@ -9,22 +9,18 @@
 # as `docker run [--entrypoint=COMMAND[0]] IMAGE COMMAND[1:] ARGS`; script jobs
 # arrive as command ["sh", "-c", SCRIPT] with args [] and need nothing special.
 #
-# Knobs (environment; defaults are for a real VM):
-#   GCE_METADATA_HOST      metadata server host:port  (metadata.google.internal)
-#   WFGEN_STATE_DIR        state kept across reboots   (/var/lib/wfgen)
-#   WFGEN_REPORT_DEADLINE  seconds to keep retrying the callback POST (600)
-#   WFGEN_BACKOFF_MS       first retry delay in ms (1000); doubles up to
-#   WFGEN_BACKOFF_MAX_MS   the cap in ms (30000)
-#   WFGEN_STOP_DEADLINE    seconds of retries for a stop report (20)
-#   WFGEN_TAIL_BYTES       bytes of output kept for the report (4096)
-#   WFGEN_PULL_TRIES       docker pull attempts (5)
-#   WFGEN_NVIDIA_REMOUNT   1: bind-mount /var/lib/nvidia exec for the driver (1)
-# docker, toolbox, cos-extensions and docker-credential-gcr are found on PATH.
+# Knobs (environment; defaults for a real VM): GCE_METADATA_HOST (host:port),
+# WFGEN_STATE_DIR (/var/lib/wfgen), WFGEN_REPORT_DEADLINE (s of callback
+# retries, 600), WFGEN_BACKOFF_MS (1000, doubling) up to WFGEN_BACKOFF_MAX_MS
+# (30000), WFGEN_STOP_DEADLINE (s of retries for a stop report, 20),
+# WFGEN_TAIL_BYTES (4096), WFGEN_PULL_TRIES (5), WFGEN_NVIDIA_REMOUNT (1: make
+# /var/lib/nvidia exec). docker, toolbox, cos-extensions, docker-credential-gcr
+# come from PATH.
 #
-# State files in WFGEN_STATE_DIR: started (the container was started once),
-# restarts (count), report.json (the job's final report: never rerun),
-# reported (the callback accepted a report: do nothing more), stopping (set by
-# shutdown.sh), stop-claim (whichever script takes it sends the stop report).
+# State in WFGEN_STATE_DIR survives reboots: started (the container was
+# started), restarts, report.json (finished: never rerun), reported (delivered:
+# do nothing more); stopping (shutdown.sh began) and stop-claim (taken by the
+# one script that sends the stop report) are cleared at boot.
 set -euo pipefail
 export LC_ALL=C TZ=UTC  # byte-wise string handling; timestamps in UTC
 
@@ -56,6 +52,7 @@ md() {
 json_strings() {
   local t=$1 open=$2 close=']' want i n p
   [[ $open == '{' ]] && close='}'
+  [[ $t != *[$RS$US$GS]* ]] || return 1  # raw control bytes: not JSON
   t=${t//"$BS$BS"/"$RS"}; t=${t//"$BS\""/"$US"}
   mapfile -d '"' -t p <<<"$t"
   n=${#p[@]} J=()

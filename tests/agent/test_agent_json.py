@@ -115,7 +115,7 @@ def test_decode_object(env: dict[str, str], seed: int) -> None:
     ('["a":"b"]', "["), ('["a"]x', "["), ('{"a"}', "{"), ('{"a","b"}', "{"),
     ('{"a":"b",}', "{"), ('["a"]', "{"), ('{"a":"b"}', "["), ('["\\x"]', "["),
     ('["\\u12"]', "["), ('["\\u00"]', "["), ('["\\u0000"]', "["), ('["a\\"]', "["),
-    ('[null]', "["), ('["a", ["b"]]', "["),
+    ('[null]', "["), ('["a", ["b"]]', "["), ('["a\x1eb"]', "["), ('["\x1f"]', "["),
 ])
 def test_decode_rejects(js: str, kind: str) -> None:
     assert bash_decode(js, kind) is None
