@@ -82,6 +82,19 @@ def test_bad_description_is_reported_not_run(bed: Bed) -> None:
     assert bed.calls("docker", "run") == []
 
 
+def test_unexpected_failure_of_the_script_is_reported(bed: Bed, tmp_path: Path) -> None:
+    """set -e ends the script on any failed command; the EXIT trap still reports."""
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    (wrap / "mkfifo").write_text("#!/bin/sh\nexit 1\n")
+    (wrap / "mkfifo").chmod(0o755)
+    proc = bed.run(PATH=f"{wrap}:{bed.env['PATH']}")
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("error", 125), proc.log
+    assert report["message"] == "agent failed while running the container (exit 1)"
+    assert bed.calls("docker", "run") == []
+
+
 def test_missing_attribute_is_reported(bed: Bed) -> None:
     bed.md.set_attribute("wfgen-image", None)
     bed.run()
