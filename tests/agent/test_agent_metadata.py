@@ -46,6 +46,11 @@ def test_values_and_shapes(md: MetadataServer) -> None:
     assert get(md, "instance/preempted")[1] == "FALSE"
     assert json.loads(get(md, "instance/attributes/k?alt=json")[1]) == "a\nb"
     assert get(md, "")[1] == "instance/\nproject/\n"
+    sa = json.loads(get(md, "instance/service-accounts/default/?recursive=true")[1])
+    assert sa["email"] == md.service_account and sa["scopes"]
+    root = urllib.request.Request(f"http://{md.host}/", headers={"Metadata-Flavor": "Google"})
+    with urllib.request.urlopen(root, timeout=5) as r:
+        assert r.status == 200 and r.headers["Metadata-Flavor"] == "Google"
 
 
 def test_header_required_and_unknown_paths(md: MetadataServer) -> None:
@@ -103,3 +108,18 @@ def test_concurrent_requests(md: MetadataServer) -> None:
     for t in threads:
         t.join(5)
     assert out == [200] * 20
+
+
+def test_google_auth_gets_a_token_from_it(md: MetadataServer,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Client libraries in a local job can authenticate against it too."""
+    pytest.importorskip("requests")
+    from google.auth import compute_engine
+    from google.auth.transport.requests import Request
+
+    monkeypatch.setenv("GCE_METADATA_HOST", md.host)
+    monkeypatch.setenv("GCE_METADATA_IP", md.host)
+    creds = compute_engine.Credentials()
+    creds.refresh(Request())
+    assert md.check_token(creds.token)
+    assert creds.service_account_email == md.service_account

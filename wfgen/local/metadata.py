@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 PREFIX = "/computeMetadata/v1/"
 TOKEN_LIFETIME = 3599
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_WAIT = 3600.0
 
 
@@ -209,6 +210,12 @@ class MetadataServer:
             key = path[len("instance/attributes/") :]
             value = self._attributes.get(key)
             return None if value is None else (value, text)
+        if path in ("instance/service-accounts/default/",
+                    f"instance/service-accounts/{self.service_account}/"):
+            if recursive:  # what google-auth asks for
+                return json.dumps({"aliases": ["default"], "email": self.service_account,
+                                   "scopes": [SCOPE]}), "application/json"
+            return "aliases\nemail\nidentity\nscopes\ntoken\n", text
         fixed = {
             "instance/name": self.instance_name,
             "instance/hostname": f"{self.instance_name}.{self.zone}.c.{self.project_id}.internal",
@@ -219,9 +226,7 @@ class MetadataServer:
             "project/numeric-project-id": str(self.project_number),
             "instance/service-accounts/": "default/\n" + self.service_account + "/\n",
             "instance/service-accounts/default/email": self.service_account,
-            "instance/service-accounts/default/scopes": (
-                "https://www.googleapis.com/auth/cloud-platform\n"
-            ),
+            "instance/service-accounts/default/scopes": SCOPE + "\n",
             "instance/": "attributes/\nhostname\nid\nname\npreempted\nservice-accounts/\nzone\n",
             "project/": "numeric-project-id\nproject-id\n",
             "": "instance/\nproject/\n",
@@ -300,6 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Metadata-Flavor") != "Google" or self.headers.get("X-Forwarded-For"):
             self._send(403, "Missing required header: Metadata-Flavor: Google\n",
                        "text/html", send_body)
+            return
+        if parts.path == "/":  # what clients probe to detect a metadata server
+            self._send(200, "0.1/\ncomputeMetadata/\n", "application/text", send_body)
             return
         if not parts.path.startswith(PREFIX) and parts.path != PREFIX.rstrip("/"):
             self._send(404, "Not Found\n", "text/html", send_body)
