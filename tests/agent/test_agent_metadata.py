@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -110,16 +113,17 @@ def test_concurrent_requests(md: MetadataServer) -> None:
     assert out == [200] * 20
 
 
-def test_google_auth_gets_a_token_from_it(md: MetadataServer,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Client libraries in a local job can authenticate against it too."""
+def test_google_auth_gets_a_token_from_it(md: MetadataServer) -> None:
+    """Client libraries in a local job can authenticate against it too
+    (google-auth reads GCE_METADATA_HOST at import: a fresh interpreter)."""
     pytest.importorskip("requests")
-    from google.auth import compute_engine
-    from google.auth.transport.requests import Request
-
-    monkeypatch.setenv("GCE_METADATA_HOST", md.host)
-    monkeypatch.setenv("GCE_METADATA_IP", md.host)
-    creds = compute_engine.Credentials()
-    creds.refresh(Request())
-    assert md.check_token(creds.token)
-    assert creds.service_account_email == md.service_account
+    code = ("from google.auth import compute_engine\n"
+            "from google.auth.transport.requests import Request\n"
+            "c = compute_engine.Credentials(); c.refresh(Request())\n"
+            "print(c.token); print(c.service_account_email)\n")
+    env = {**os.environ, "GCE_METADATA_HOST": md.host, "GCE_METADATA_IP": md.host}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=30)
+    token, email = r.stdout.split()
+    assert md.check_token(token)
+    assert email == md.service_account
