@@ -55,7 +55,7 @@ post() {
   set +x
   local j
   j=$(md instance/service-accounts/default/token) || return 0
-  [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]] || return 0
+  [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([[:alnum:]._~+/=-]+)\" ]] || return 0
   printf 'Authorization: Bearer %s\n' "${BASH_REMATCH[1]}" | curl -sS -o /dev/null \
     -w '%{http_code}' --connect-timeout 3 --max-time 10 -H @- \
     -H 'Content-Type: application/json' --data-binary "@$body" "$url"
