@@ -4,6 +4,7 @@ toolbox, reboots, GPUs and registries (the stand-ins record every call)."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -133,7 +134,10 @@ def test_receiver_503_and_refused_delay_but_do_not_lose(tmp_path: Path) -> None:
         report = only_report(bed)
         assert report["status"] == "succeeded"
         assert [p.status for p in bed.receiver.posts] == [503, 503, 503, 200]
-        assert "callback answered 000" in bed.procs[0].log  # refused at first
+        log = bed.procs[0].log
+        assert "callback answered 000" in log  # refused at first
+        delays = [int(d) for d in re.findall(r"retrying in (\d+)ms", log)]
+        assert delays[:4] == [50, 100, 200, 200]  # doubling from 50 ms, capped at 200 ms
     finally:
         bed.close()
 
