@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from agentbed import STANDINS
+from agentbed import STANDINS, gone
 
 
 def run(tool: str, *args: str, env: dict[str, str] | None = None,
@@ -65,3 +65,21 @@ def test_record_fail_and_slow_knobs(tmp_path: Path) -> None:
     assert [(row["tool"], row["argv"][0]) for row in rows] == [
         ("docker", "pull"), ("docker", "version"), ("cos-extensions", "install"),
         ("toolbox", "apt-get"), ("toolbox", "jq")]
+
+
+def test_docker_run_spares_the_callers_output_reader(tmp_path: Path) -> None:
+    """bash starts `>(tee ...)` as a child of what becomes docker: killing the
+    job's leftovers must not kill that reader (the output would be lost)."""
+    out = tmp_path / "out"
+    script = f'"$0" run img sh -c "echo hi" > >(sleep 0.5; cat > {out}); wait; sleep 1'
+    r = subprocess.run(["bash", "-c", script, str(STANDINS / "docker")],
+                       env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}, timeout=10)
+    assert r.returncode == 0
+    assert out.read_text() == "hi\n"
+
+
+def test_docker_run_kills_the_jobs_leftovers(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    r = run("docker", "run", "img", "sh", "-c", f"sleep 30 & echo $! > {pidfile}")
+    assert r.returncode == 0
+    assert gone(pidfile.read_text())

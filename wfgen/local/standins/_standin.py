@@ -139,10 +139,14 @@ def _children() -> list[int]:
     return kids
 
 
-def _kill_leftovers() -> None:
-    """SIGKILL and reap every process the job left behind (adopted orphans)."""
+def _kill_leftovers(keep: set[int]) -> None:
+    """SIGKILL and reap every process the job left behind (adopted orphans).
+
+    KEEP are children we had before the job: e.g. a `tee` that bash started in
+    a process substitution before exec'ing us reads our output; not ours to kill.
+    """
     for _ in range(100):
-        kids = _children()
+        kids = [pid for pid in _children() if pid not in keep]
         if not kids:
             return
         for pid in kids:
@@ -165,6 +169,7 @@ def docker_run(args: list[bytes]) -> int:
         print("docker (stand-in): the image's own command is unknown here", file=sys.stderr)
         return 125
     _become_subreaper()
+    keep = set(_children())
     try:
         proc = subprocess.Popen(argv, env=container_env(opts["env"]),  # type: ignore[arg-type]
                                 cwd=opts["workdir"])  # type: ignore[arg-type]
@@ -180,7 +185,7 @@ def docker_run(args: list[bytes]) -> int:
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, forward)
     rc = proc.wait()
-    _kill_leftovers()  # PID 1 gone: the rest of the container goes
+    _kill_leftovers(keep)  # PID 1 gone: the rest of the container goes
     return 128 - rc if rc < 0 else rc
 
 
