@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from agentbed import STANDINS, gone
+from agentbed import STANDINS, gone, wait_for_file
 
 
 def run(tool: str, *args: str, env: dict[str, str] | None = None,
@@ -41,10 +41,11 @@ def test_docker_run_refuses_unknown_flags_and_missing_command() -> None:
     assert run("docker", "run", "img", "/nonexistent/cmd").returncode == 127
 
 
-def test_docker_run_forwards_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, str(STANDINS / "docker"), "run", "img", "sleep", "20"],
-                            env={"PATH": "/usr/bin:/bin"})
-    time.sleep(0.5)
+def test_docker_run_forwards_sigterm(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    proc = subprocess.Popen([sys.executable, str(STANDINS / "docker"), "run", "img", "sh", "-c",
+                             f"echo $$ > {pidfile}; exec sleep 20"], env={"PATH": "/usr/bin:/bin"})
+    wait_for_file(pidfile)  # the job runs, so the stand-in's handlers are in place
     proc.terminate()
     assert proc.wait(5) == 128 + 15
 

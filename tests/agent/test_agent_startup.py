@@ -128,14 +128,18 @@ def test_receiver_503_and_refused_delay_but_do_not_lose(tmp_path: Path) -> None:
     bed = Bed(tmp_path)
     try:
         bed.receiver.fail_first = 3
-        bed.receiver.start(delay=1.0)  # connection refused for the first second
         bed.job(["sh", "-c", "exit 0"])
-        bed.run()
+        proc = bed.start()
+        end = time.monotonic() + 20
+        while "callback answered 000" not in proc.log:  # connection refused ...
+            assert time.monotonic() < end, proc.log
+            time.sleep(0.02)
+        bed.receiver.start()  # ... until the receiver listens
+        proc.wait(20)
         report = only_report(bed)
         assert report["status"] == "succeeded"
         assert [p.status for p in bed.receiver.posts] == [503, 503, 503, 200]
-        log = bed.procs[0].log
-        assert "callback answered 000" in log  # refused at first
+        log = proc.log
         delays = [int(d) for d in re.findall(r"retrying in (\d+)ms", log)]
         assert delays[:4] == [50, 100, 200, 200]  # doubling from 50 ms, capped at 200 ms
     finally:
