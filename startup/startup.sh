@@ -33,8 +33,8 @@ STOP_DEADLINE=${WFGEN_STOP_DEADLINE:-20}
 TAIL_BYTES=${WFGEN_TAIL_BYTES:-4096}
 BS=\\ RS=$'\x1e' US=$'\x1f' GS=$'\x1d'  # never raw in JSON: safe placeholders
 
-now() { printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
-log() { local t; printf -v t '%(%Y-%m-%dT%H:%M:%SZ)T' -1; printf '%s wfgen-agent: %s\n' "$t" "$*" >&2; }
+now() { printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }  # now VAR: RFC 3339, UTC
+log() { local t; now t; printf '%s wfgen-agent: %s\n' "$t" "$*" >&2; }
 
 # md PATH: one metadata value on stdout (fails on 404 or when unreachable).
 md() {
@@ -135,11 +135,12 @@ json_quote() {
 
 # report_json FILE STATUS EXIT_CODE MESSAGE: write the report atomically.
 report_json() {
-  local tail='' k json
+  local tail='' k json t
+  now t
   [[ -f $STATE/tail ]] && tail=$(tr -d '\000' <"$STATE/tail"; echo .) && tail=${tail%.}
   [[ $tail =~ ^$B+ ]] && tail=${tail:${#BASH_REMATCH[0]}}  # a character cut in two
   json="{\"status\": \"$2\", \"exit_code\": $3"
-  for k in started_at:"${STARTED_AT:-$(now)}" finished_at:"$(now)" instance:"${NAME:-}" \
+  for k in started_at:"${STARTED_AT:-$t}" finished_at:"$t" instance:"${NAME:-}" \
     zone:"${ZONE:-}" restarts:"${RESTARTS:-0}" output_tail:"$tail" message:"$4"; do
     if [[ $k == restarts:* ]]; then json+=", \"restarts\": ${k#*:}"; continue; fi
     json_quote "${k#*:}"; json+=", \"${k%%:*}\": $REPLY"
@@ -302,7 +303,7 @@ main() {
   rm -f "$STATE/out.fifo" "$STATE/tail"; mkfifo "$STATE/out.fifo"
   tail -c "$TAIL_BYTES" <"$STATE/out.fifo" >"$STATE/tail" &
   local tail_pid=$!
-  STARTED_AT=$(now)
+  now STARTED_AT
   echo "$STARTED_AT" >"$STATE/started"
   log "docker run (restarts: $RESTARTS)"
   docker "${run[@]}" "$image" "${cmd[@]:1}" "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &
