@@ -78,6 +78,7 @@ json_unescape() {
   s=${s//"${BS}u"/"$GS"}
   [[ $s != *"$BS"* ]] || return 1  # an unknown escape
   s=${s//"$RS"/"$BS"}; s=${s//"$US"/\"}
+  if [[ $s != *"$GS"* ]]; then REPLY=$s; return 0; fi  # no \u: done
   mapfile -d "$GS" -t p <<<"$s"
   p[-1]=${p[-1]%$'\n'} REPLY=${p[0]}
   for ((i = 1; i < ${#p[@]}; i++)); do
