@@ -96,6 +96,24 @@ def test_unexpected_failure_of_the_script_is_reported(bed: Bed, tmp_path: Path) 
     assert bed.calls("docker", "run") == []
 
 
+def test_empty_command_keeps_the_images_entrypoint(bed: Bed) -> None:
+    bed.job([], args=["sh", "-c", "exit 3"])
+    bed.run()
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("failed", 3)
+    run = bed.calls("docker", "run")[0]
+    assert not any(a.startswith("--entrypoint") for a in run)
+    assert run[-4:] == ["alpine:3.20", "sh", "-c", "exit 3"]
+
+
+def test_env_key_with_equals_sign_is_refused(bed: Bed) -> None:
+    bed.job(["sh", "-c", "exit 0"], env={"A=B": "c"})
+    bed.run()
+    report = only_report(bed)
+    assert report["status"] == "error" and "wfgen-env" in report["message"]
+    assert bed.calls("docker", "run") == []
+
+
 def test_missing_attribute_is_reported(bed: Bed) -> None:
     bed.md.set_attribute("wfgen-image", None)
     bed.run()
