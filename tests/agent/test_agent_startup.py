@@ -332,6 +332,19 @@ def test_gpu_job_installs_driver_and_adds_devices(bed: Bed) -> None:
     assert "--device=/dev/nvidia2" not in run
 
 
+def test_gpu_driver_dir_is_remounted_exec(bed: Bed, tmp_path: Path) -> None:
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    calls = tmp_path / "mount-calls"
+    (wrap / "mount").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (wrap / "mount").chmod(0o755)
+    bed.job(["sh", "-c", "exit 0"], accelerators=1)
+    bed.run(PATH=f"{wrap}:{bed.env['PATH']}", WFGEN_NVIDIA_REMOUNT="1")
+    assert only_report(bed)["status"] == "succeeded"
+    assert calls.read_text().splitlines() == [
+        "--bind /var/lib/nvidia /var/lib/nvidia", "-o remount,exec /var/lib/nvidia"]
+
+
 def test_no_gpu_no_driver(bed: Bed) -> None:
     bed.run()
     assert bed.calls("cos-extensions") == []
