@@ -382,3 +382,12 @@ def test_report_is_the_saved_file(bed: Bed) -> None:
     bed.run()
     saved = json.loads((bed.state / "report.json").read_text())
     assert saved == only_report(bed)
+
+
+def test_credential_helper_failure_is_an_error(bed: Bed) -> None:
+    bed.job(["sh", "-c", "exit 0"], image="us-docker.pkg.dev/p/r/i:1")
+    bed.run(WFGEN_STANDIN_FAIL="docker-credential-gcr")
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("error", 125)
+    assert "us-docker.pkg.dev" in report["message"]
+    assert bed.calls("docker", "pull") == []
