@@ -5,7 +5,8 @@
 #
 # - marks the state dir "stopping", so startup.sh does not report the container
 #   that the shutdown kills as a failed job;
-# - does nothing if a report was already delivered ("reported");
+# - does nothing if a report was already delivered ("reported"), or when the
+#   VM reboots (systemd has a reboot.target job): the job resumes after boot;
 # - a finished job whose report is still being retried: sends that report;
 # - else (unless startup.sh already claimed it) POSTs {"status": "preempted"}
 #   when instance/preempted is TRUE, else "stopped", with exit_code null.
@@ -26,6 +27,10 @@ md() { curl -sSf --connect-timeout 2 --max-time 5 -H 'Metadata-Flavor: Google' "
 mkdir -p "$STATE"
 : >"$STATE/stopping"
 [[ ! -e $STATE/reported ]] || { log "already reported"; exit 0; }
+# A guest reboot is no stop: the job resumes at the next boot (restarts + 1).
+if timeout 3 systemctl list-jobs --no-legend 2>/dev/null | grep -q '^ *[0-9]* *reboot\.target'; then
+  log "rebooting: the job runs again after the boot"; exit 0
+fi
 if [[ -e $STATE/report.json ]]; then
   body=$STATE/report.json  # finished; its delivery may not be done yet
 elif mkdir "$STATE/stop-claim" 2>/dev/null; then
@@ -50,7 +55,7 @@ post() {
   set +x
   local j
   j=$(md instance/service-accounts/default/token) || return 0
-  [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]] || return 0
+  [[ $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([[:alnum:]._~+/=-]+)\" ]] || return 0
   printf 'Authorization: Bearer %s\n' "${BASH_REMATCH[1]}" | curl -sS -o /dev/null \
     -w '%{http_code}' --connect-timeout 3 --max-time 10 -H @- \
     -H 'Content-Type: application/json' --data-binary "@$body" "$url"

@@ -9,22 +9,18 @@
 # as `docker run [--entrypoint=COMMAND[0]] IMAGE COMMAND[1:] ARGS`; script jobs
 # arrive as command ["sh", "-c", SCRIPT] with args [] and need nothing special.
 #
-# Knobs (environment; defaults are for a real VM):
-#   GCE_METADATA_HOST      metadata server host:port  (metadata.google.internal)
-#   WFGEN_STATE_DIR        state kept across reboots   (/var/lib/wfgen)
-#   WFGEN_REPORT_DEADLINE  seconds to keep retrying the callback POST (600)
-#   WFGEN_BACKOFF_MS       first retry delay in ms (1000); doubles up to
-#   WFGEN_BACKOFF_MAX_MS   the cap in ms (30000)
-#   WFGEN_STOP_DEADLINE    seconds of retries for a stop report (20)
-#   WFGEN_TAIL_BYTES       bytes of output kept for the report (4096)
-#   WFGEN_PULL_TRIES       docker pull attempts (3)
-#   WFGEN_NVIDIA_REMOUNT   1: bind-mount /var/lib/nvidia exec for the driver (1)
-# docker, toolbox, cos-extensions and docker-credential-gcr are found on PATH.
+# Knobs (environment; defaults for a real VM): GCE_METADATA_HOST (host:port),
+# WFGEN_STATE_DIR (/var/lib/wfgen), WFGEN_REPORT_DEADLINE (s of callback
+# retries, 600), WFGEN_BACKOFF_MS (1000, doubling) up to WFGEN_BACKOFF_MAX_MS
+# (30000), WFGEN_STOP_DEADLINE (s of retries for a stop report, 20),
+# WFGEN_TAIL_BYTES (4096), WFGEN_PULL_TRIES (5), WFGEN_NVIDIA_REMOUNT (1: make
+# /var/lib/nvidia exec). docker, toolbox, cos-extensions, docker-credential-gcr
+# come from PATH.
 #
-# State files in WFGEN_STATE_DIR: started (the container was started once),
-# restarts (count), report.json (the job's final report: never rerun),
-# reported (the callback accepted a report: do nothing more), stopping (set by
-# shutdown.sh), stop-claim (whichever script takes it sends the stop report).
+# State in WFGEN_STATE_DIR survives reboots: started (the container was
+# started), restarts, report.json (finished: never rerun), reported (delivered:
+# do nothing more); stopping (shutdown.sh began) and stop-claim (taken by the
+# one script that sends the stop report) are cleared at boot.
 set -euo pipefail
 export LC_ALL=C TZ=UTC  # byte-wise string handling; timestamps in UTC
 
@@ -37,8 +33,8 @@ STOP_DEADLINE=${WFGEN_STOP_DEADLINE:-20}
 TAIL_BYTES=${WFGEN_TAIL_BYTES:-4096}
 BS=\\ RS=$'\x1e' US=$'\x1f' GS=$'\x1d'  # never raw in JSON: safe placeholders
 
-now() { printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
-log() { local t; printf -v t '%(%Y-%m-%dT%H:%M:%SZ)T' -1; printf '%s wfgen-agent: %s\n' "$t" "$*" >&2; }
+now() { printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }  # now VAR: RFC 3339, UTC
+log() { local t; now t; printf '%s wfgen-agent: %s\n' "$t" "$*" >&2; }
 
 # md PATH: one metadata value on stdout (fails on 404 or when unreachable).
 md() {
@@ -56,6 +52,7 @@ md() {
 json_strings() {
   local t=$1 open=$2 close=']' want i n p
   [[ $open == '{' ]] && close='}'
+  [[ $t != *[$RS$US$GS]* ]] || return 1  # raw control bytes: not JSON
   t=${t//"$BS$BS"/"$RS"}; t=${t//"$BS\""/"$US"}
   mapfile -d '"' -t p <<<"$t"
   n=${#p[@]} J=()
@@ -81,6 +78,7 @@ json_unescape() {
   s=${s//"${BS}u"/"$GS"}
   [[ $s != *"$BS"* ]] || return 1  # an unknown escape
   s=${s//"$RS"/"$BS"}; s=${s//"$US"/\"}
+  if [[ $s != *"$GS"* ]]; then REPLY=$s; return 0; fi  # no \u: done
   mapfile -d "$GS" -t p <<<"$s"
   p[-1]=${p[-1]%$'\n'} REPLY=${p[0]}
   for ((i = 1; i < ${#p[@]}; i++)); do
@@ -138,11 +136,12 @@ json_quote() {
 
 # report_json FILE STATUS EXIT_CODE MESSAGE: write the report atomically.
 report_json() {
-  local tail='' k json
+  local tail='' k json t
+  now t
   [[ -f $STATE/tail ]] && tail=$(tr -d '\000' <"$STATE/tail"; echo .) && tail=${tail%.}
   [[ $tail =~ ^$B+ ]] && tail=${tail:${#BASH_REMATCH[0]}}  # a character cut in two
   json="{\"status\": \"$2\", \"exit_code\": $3"
-  for k in started_at:"${STARTED_AT:-$(now)}" finished_at:"$(now)" instance:"${NAME:-}" \
+  for k in started_at:"${STARTED_AT:-$t}" finished_at:"$t" instance:"${NAME:-}" \
     zone:"${ZONE:-}" restarts:"${RESTARTS:-0}" output_tail:"$tail" message:"$4"; do
     if [[ $k == restarts:* ]]; then json+=", \"restarts\": ${k#*:}"; continue; fi
     json_quote "${k#*:}"; json+=", \"${k%%:*}\": $REPLY"
@@ -162,10 +161,11 @@ post() {
   if [[ -e $STATE/jq.ready ]]; then
     t=$(timeout 10 toolbox jq -r .access_token <<<"$j" 2>/dev/null) || t=''
   fi
-  if [[ -z $t && $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then
+  [[ $t =~ ^[[:alnum:]._~+/=-]+$ ]] || t=''  # toolbox may have printed more
+  if [[ -z $t && $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([[:alnum:]._~+/=-]+)\" ]]; then
     t=${BASH_REMATCH[1]}
   fi
-  [[ $t =~ ^[[:alnum:]._~+/=-]+$ ]] || { log "no usable token"; echo 000; return; }
+  [[ -n $t ]] || { log "no usable token"; echo 000; return; }
   printf 'Authorization: Bearer %s\n' "$t" | curl -sS -o /dev/null -w '%{http_code}' \
     --connect-timeout 5 --max-time 30 -H @- -H 'Content-Type: application/json' \
     --data-binary "@$1" "$CALLBACK"
@@ -293,8 +293,8 @@ main() {
   fi
   for ((i = 1; ; i++)); do
     docker pull "$image" >&2 && break
-    ((i < ${WFGEN_PULL_TRIES:-3})) || fail "docker pull failed: $image"
-    sleep "$i"
+    ((i < ${WFGEN_PULL_TRIES:-5})) || fail "docker pull failed: $image"
+    sleep $((i * i))  # 1, 4, 9, 16 s: the network may still be coming up
   done
 
   # Run. Output goes to our stdout (the VM's log) through tee, which also
@@ -304,7 +304,7 @@ main() {
   rm -f "$STATE/out.fifo" "$STATE/tail"; mkfifo "$STATE/out.fifo"
   tail -c "$TAIL_BYTES" <"$STATE/out.fifo" >"$STATE/tail" &
   local tail_pid=$!
-  STARTED_AT=$(now)
+  now STARTED_AT
   echo "$STARTED_AT" >"$STATE/started"
   log "docker run (restarts: $RESTARTS)"
   docker "${run[@]}" "$image" "${cmd[@]:1}" "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &

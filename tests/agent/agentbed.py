@@ -232,6 +232,33 @@ class Bed:
         self.md.stop()
 
 
+REPORT_KEYS = {"status", "exit_code", "started_at", "finished_at", "instance", "zone",
+               "restarts", "output_tail", "message"}
+
+
+def only_report(bed: Bed) -> dict[str, Any]:
+    """The one accepted report (and assert there was exactly one)."""
+    accepted = bed.receiver.accepted
+    assert len(accepted) == 1, accepted
+    assert set(accepted[0]) == REPORT_KEYS
+    return accepted[0]
+
+
+def gone(pid: int | str, timeout: float = 3.0) -> bool:
+    """Wait until PID has exited (absent or a zombie nobody reaped yet)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with open(f"/proc/{int(pid)}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+
+
 def wait_for_file(path: Path, timeout: float = 10.0) -> str:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -32,6 +32,7 @@ import json
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 PREFIX = "/computeMetadata/v1/"
 TOKEN_LIFETIME = 3599
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_WAIT = 3600.0
 
 
@@ -71,7 +73,8 @@ class MetadataServer:
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.requests: list[tuple[float, str]] = []  # (time.time(), path?query), for tests
+        # (time.time(), path?query) of recent requests, for tests and debugging
+        self.requests: deque[tuple[float, str]] = deque(maxlen=10_000)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -85,10 +88,9 @@ class MetadataServer:
             metadata = server
 
         self._stopping = False
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", self._port), Handler)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="metadata-server", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="metadata-server", daemon=True
         )
         self._thread.start()
         return self
@@ -208,6 +210,12 @@ class MetadataServer:
             key = path[len("instance/attributes/") :]
             value = self._attributes.get(key)
             return None if value is None else (value, text)
+        if path in ("instance/service-accounts/default/",
+                    f"instance/service-accounts/{self.service_account}/"):
+            if recursive:  # what google-auth asks for
+                return json.dumps({"aliases": ["default"], "email": self.service_account,
+                                   "scopes": [SCOPE]}), "application/json"
+            return "aliases\nemail\nidentity\nscopes\ntoken\n", text
         fixed = {
             "instance/name": self.instance_name,
             "instance/hostname": f"{self.instance_name}.{self.zone}.c.{self.project_id}.internal",
@@ -218,9 +226,7 @@ class MetadataServer:
             "project/numeric-project-id": str(self.project_number),
             "instance/service-accounts/": "default/\n" + self.service_account + "/\n",
             "instance/service-accounts/default/email": self.service_account,
-            "instance/service-accounts/default/scopes": (
-                "https://www.googleapis.com/auth/cloud-platform\n"
-            ),
+            "instance/service-accounts/default/scopes": SCOPE + "\n",
             "instance/": "attributes/\nhostname\nid\nname\npreempted\nservice-accounts/\nzone\n",
             "project/": "numeric-project-id\nproject-id\n",
             "": "instance/\nproject/\n",
@@ -254,7 +260,10 @@ class MetadataServer:
                         break
                     self._cond.wait(left)
                     found = self._value(path, query) or ("", found[1])
-            return 200, found[0], found[1]
+            body, ctype = found
+        if query.get("alt", [""])[0] == "json" and ctype != "application/json":
+            return 200, json.dumps(body), "application/json"
+        return 200, body, ctype
 
 
 def _etag(body: str) -> str:
@@ -266,6 +275,11 @@ def _float(text: str | None, default: float) -> float:
         return float(text) if text is not None else default
     except ValueError:
         return default
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of clients must not wait for SYN retries
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -291,6 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Metadata-Flavor") != "Google" or self.headers.get("X-Forwarded-For"):
             self._send(403, "Missing required header: Metadata-Flavor: Google\n",
                        "text/html", send_body)
+            return
+        if parts.path == "/":  # what clients probe to detect a metadata server
+            self._send(200, "0.1/\ncomputeMetadata/\n", "application/text", send_body)
             return
         if not parts.path.startswith(PREFIX) and parts.path != PREFIX.rstrip("/"):
             self._send(404, "Not Found\n", "text/html", send_body)

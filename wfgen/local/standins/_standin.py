@@ -13,17 +13,21 @@ Knobs (environment):
   WFGEN_STANDIN_INHERIT_ENV=1  the "container" sees the caller's whole
                          environment (default: PATH and HOME only, plus --env).
 
-`docker run` runs the container's argv as a host process (in its own process
-group, output streamed, signals forwarded), with exactly the --env values
-given, --entrypoint honoured, and docker's exit status: the process's own, or
-128+N when killed by signal N; 125 for a bad invocation, 126/127 when the
-command cannot be executed. When the process exits, the rest of its process
-group is killed, as when a container's PID 1 exits.
+`docker run` runs the container's argv as a host process (output streamed,
+SIGTERM/INT/HUP forwarded to it as docker forwards them to PID 1), with exactly
+the --env values given, --entrypoint honoured, and docker's exit status: the
+process's own, or 128+N when killed by signal N; 125 for a bad invocation,
+126/127 when the command cannot be executed. The stand-in makes itself a child
+subreaper, so processes the job leaves behind become its children, and kills
+them when the job's main process exits, as a container's processes end with its
+PID 1 (no orphan keeps the output pipe open). Everything stays in the caller's
+process group: killing a local VM's group kills its "containers" too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -115,6 +119,44 @@ def container_env(pairs: list[bytes]) -> dict[bytes, bytes]:
     return env
 
 
+def _become_subreaper() -> None:
+    """Adopt the job's orphans (Linux prctl PR_SET_CHILD_SUBREAPER); best effort."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+
+
+def _children() -> list[int]:
+    me, kids = os.getpid(), []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == me:
+                kids.append(int(entry))
+    return kids
+
+
+def _kill_leftovers(keep: set[int]) -> None:
+    """SIGKILL and reap every process the job left behind (adopted orphans).
+
+    KEEP are children we had before the job: e.g. a `tee` that bash started in
+    a process substitution before exec'ing us reads our output; not ours to kill.
+    """
+    for _ in range(100):
+        kids = [pid for pid in _children() if pid not in keep]
+        if not kids:
+            return
+        for pid in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in kids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
 def docker_run(args: list[bytes]) -> int:
     parsed = parse_run(args)
     if isinstance(parsed, str):
@@ -126,9 +168,11 @@ def docker_run(args: list[bytes]) -> int:
     if not argv:
         print("docker (stand-in): the image's own command is unknown here", file=sys.stderr)
         return 125
+    _become_subreaper()
+    keep = set(_children())
     try:
         proc = subprocess.Popen(argv, env=container_env(opts["env"]),  # type: ignore[arg-type]
-                                cwd=opts["workdir"], start_new_session=True)  # type: ignore[arg-type]
+                                cwd=opts["workdir"])  # type: ignore[arg-type]
     except FileNotFoundError:
         return 127
     except PermissionError:
@@ -136,13 +180,12 @@ def docker_run(args: list[bytes]) -> int:
 
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signum)
+            proc.send_signal(signum)
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, forward)
     rc = proc.wait()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # PID 1 gone: the container goes
+    _kill_leftovers(keep)  # PID 1 gone: the rest of the container goes
     return 128 - rc if rc < 0 else rc
 
 

@@ -4,26 +4,15 @@ toolbox, reboots, GPUs and registries (the stand-ins record every call)."""
 from __future__ import annotations
 
 import json
-import os
+import re
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from agentbed import Bed, Proc, wait_for_file
+from agentbed import STANDINS, Bed, Proc, gone, only_report, wait_for_file
 
 from wfgen.resources import startup_dir, startup_script
-
-REPORT_KEYS = {"status", "exit_code", "started_at", "finished_at", "instance", "zone",
-               "restarts", "output_tail", "message"}
-
-
-def only_report(bed: Bed) -> dict:
-    """The one accepted report (and assert there was exactly one)."""
-    accepted = bed.receiver.accepted
-    assert len(accepted) == 1, accepted
-    assert set(accepted[0]) == REPORT_KEYS
-    return accepted[0]
 
 
 @pytest.mark.parametrize(("script", "status", "code"), [
@@ -59,6 +48,18 @@ def test_runs_as_a_string_or_on_stdin(bed: Bed, how: str) -> None:
     assert only_report(bed)["status"] == "succeeded"
 
 
+def test_processes_left_by_the_job_end_with_it(bed: Bed) -> None:
+    """Like a container: when the main process exits, its leftovers are killed
+    (an orphan holding the output pipe must not delay the report)."""
+    pidfile = bed.tmp / "orphan.pid"
+    bed.job(["sh", "-c", f"sleep 30 & echo $! > {pidfile}; echo main done"])
+    t0 = time.monotonic()
+    bed.run()
+    assert time.monotonic() - t0 < 5
+    assert only_report(bed)["output_tail"] == "main done\n"
+    assert gone(wait_for_file(pidfile))
+
+
 def test_docker_run_125_is_an_error(bed: Bed) -> None:
     bed.run(WFGEN_STANDIN_FAIL="docker:run")
     report = only_report(bed)
@@ -79,6 +80,37 @@ def test_bad_description_is_reported_not_run(bed: Bed) -> None:
     bed.run()
     report = only_report(bed)
     assert report["status"] == "error" and "wfgen-args" in report["message"]
+    assert bed.calls("docker", "run") == []
+
+
+def test_unexpected_failure_of_the_script_is_reported(bed: Bed, tmp_path: Path) -> None:
+    """set -e ends the script on any failed command; the EXIT trap still reports."""
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    (wrap / "mkfifo").write_text("#!/bin/sh\nexit 1\n")
+    (wrap / "mkfifo").chmod(0o755)
+    proc = bed.run(PATH=f"{wrap}:{bed.env['PATH']}")
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("error", 125), proc.log
+    assert report["message"] == "agent failed while running the container (exit 1)"
+    assert bed.calls("docker", "run") == []
+
+
+def test_empty_command_keeps_the_images_entrypoint(bed: Bed) -> None:
+    bed.job([], args=["sh", "-c", "exit 3"])
+    bed.run()
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("failed", 3)
+    run = bed.calls("docker", "run")[0]
+    assert not any(a.startswith("--entrypoint") for a in run)
+    assert run[-4:] == ["alpine:3.20", "sh", "-c", "exit 3"]
+
+
+def test_env_key_with_equals_sign_is_refused(bed: Bed) -> None:
+    bed.job(["sh", "-c", "exit 0"], env={"A=B": "c"})
+    bed.run()
+    report = only_report(bed)
+    assert report["status"] == "error" and "wfgen-env" in report["message"]
     assert bed.calls("docker", "run") == []
 
 
@@ -114,13 +146,20 @@ def test_receiver_503_and_refused_delay_but_do_not_lose(tmp_path: Path) -> None:
     bed = Bed(tmp_path)
     try:
         bed.receiver.fail_first = 3
-        bed.receiver.start(delay=1.0)  # connection refused for the first second
         bed.job(["sh", "-c", "exit 0"])
-        bed.run()
+        proc = bed.start()
+        end = time.monotonic() + 20
+        while "callback answered 000" not in proc.log:  # connection refused ...
+            assert time.monotonic() < end, proc.log
+            time.sleep(0.02)
+        bed.receiver.start()  # ... until the receiver listens
+        proc.wait(20)
         report = only_report(bed)
         assert report["status"] == "succeeded"
         assert [p.status for p in bed.receiver.posts] == [503, 503, 503, 200]
-        assert "callback answered 000" in bed.procs[0].log  # refused at first
+        log = proc.log
+        delays = [int(d) for d in re.findall(r"retrying in (\d+)ms", log)]
+        assert delays[:4] == [50, 100, 200, 200]  # doubling from 50 ms, capped at 200 ms
     finally:
         bed.close()
 
@@ -207,6 +246,19 @@ def test_failing_toolbox_uses_fallback_parser(bed: Bed) -> None:
     assert bed.calls("toolbox") == [["apt-get", "install", "-y", "jq"]]
 
 
+def test_toolbox_printing_more_than_the_token_falls_back(bed: Bed, tmp_path: Path) -> None:
+    """Real toolbox may print a banner around the command's output."""
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    (wrap / "toolbox").write_text('#!/bin/bash\necho "Spawning container toolbox..."\n'
+                                  f'exec {STANDINS}/toolbox "$@"\n')
+    (wrap / "toolbox").chmod(0o755)
+    bed.job(["sh", "-c", "sleep 0.5"])
+    bed.run(PATH=f"{wrap}:{bed.env['PATH']}")
+    assert ["jq", "-r", ".access_token"] in bed.calls("toolbox")
+    assert [p.status for p in bed.receiver.posts] == [200]
+
+
 def test_ready_jq_parses_the_token(bed: Bed) -> None:
     bed.job(["sh", "-c", "sleep 0.5"])  # time for the toolbox install
     bed.run()
@@ -242,8 +294,8 @@ def test_reboot_during_job_reruns_once_and_counts(bed: Bed) -> None:
     bed.job(["sh", "-c", f"echo $$ > {pidfile}; exec sleep 20"])
     first = bed.start()
     job_pid = int(wait_for_file(pidfile))
-    first.kill_group()  # power loss: no trap runs ...
-    os.kill(job_pid, signal.SIGKILL)  # ... and the container dies with the VM
+    first.kill_group()  # power loss: no trap runs, the container dies with the VM
+    assert gone(job_pid)
     assert bed.receiver.posts == []
     bed.job(["sh", "-c", "echo resumed"])
     bed.run()
@@ -264,8 +316,7 @@ def test_sigterm_reports_stopped_once_and_stops_the_container(bed: Bed) -> None:
     proc.wait(10)
     report = only_report(bed)
     assert (report["status"], report["exit_code"]) == ("stopped", None)
-    time.sleep(0.2)
-    assert not Path(f"/proc/{job_pid}").exists()
+    assert gone(job_pid)
 
 
 def test_gpu_job_installs_driver_and_adds_devices(bed: Bed) -> None:
@@ -279,6 +330,19 @@ def test_gpu_job_installs_driver_and_adds_devices(bed: Bed) -> None:
                  "--volume=/var/lib/nvidia/lib64:/usr/local/nvidia/lib64"):
         assert flag in run
     assert "--device=/dev/nvidia2" not in run
+
+
+def test_gpu_driver_dir_is_remounted_exec(bed: Bed, tmp_path: Path) -> None:
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    calls = tmp_path / "mount-calls"
+    (wrap / "mount").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (wrap / "mount").chmod(0o755)
+    bed.job(["sh", "-c", "exit 0"], accelerators=1)
+    bed.run(PATH=f"{wrap}:{bed.env['PATH']}", WFGEN_NVIDIA_REMOUNT="1")
+    assert only_report(bed)["status"] == "succeeded"
+    assert calls.read_text().splitlines() == [
+        "--bind /var/lib/nvidia /var/lib/nvidia", "-o remount,exec /var/lib/nvidia"]
 
 
 def test_no_gpu_no_driver(bed: Bed) -> None:
@@ -318,3 +382,12 @@ def test_report_is_the_saved_file(bed: Bed) -> None:
     bed.run()
     saved = json.loads((bed.state / "report.json").read_text())
     assert saved == only_report(bed)
+
+
+def test_credential_helper_failure_is_an_error(bed: Bed) -> None:
+    bed.job(["sh", "-c", "exit 0"], image="us-docker.pkg.dev/p/r/i:1")
+    bed.run(WFGEN_STANDIN_FAIL="docker-credential-gcr")
+    report = only_report(bed)
+    assert (report["status"], report["exit_code"]) == ("error", 125)
+    assert "us-docker.pkg.dev" in report["message"]
+    assert bed.calls("docker", "pull") == []

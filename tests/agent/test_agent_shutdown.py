@@ -8,8 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from agentbed import Bed, Proc, wait_for_file
-from test_startup import only_report
+from agentbed import Bed, Proc, only_report, wait_for_file
 
 
 def start_long_job(bed: Bed) -> tuple[Proc, int]:
@@ -85,3 +84,20 @@ def test_shutdown_with_no_job_still_reports(bed: Bed) -> None:
     bed.md.set_preempted(True)
     bed.run("shutdown.sh", timeout=10)
     assert only_report(bed)["status"] == "preempted"
+
+
+def test_guest_reboot_is_not_reported_and_the_job_resumes(bed: Bed, tmp_path: Path) -> None:
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    (wrap / "systemctl").write_text("#!/bin/sh\n"
+                                    'echo "1234 reboot.target start waiting"\n')
+    (wrap / "systemctl").chmod(0o755)
+    startup, _ = start_long_job(bed)
+    proc = bed.run("shutdown.sh", timeout=10, PATH=f"{wrap}:{bed.env['PATH']}")
+    assert "rebooting" in proc.log
+    startup.kill_group()  # the reboot ends everything
+    assert bed.receiver.posts == []
+    bed.job(["sh", "-c", "echo again"])
+    bed.run()
+    report = only_report(bed)
+    assert (report["status"], report["restarts"]) == ("succeeded", 1)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -44,6 +47,13 @@ def test_values_and_shapes(md: MetadataServer) -> None:
     assert get(md, "instance/attributes/")[1] == "k\nwfgen-image\n"
     assert json.loads(get(md, "instance/attributes/?recursive=true")[1]) == md.attributes
     assert get(md, "instance/preempted")[1] == "FALSE"
+    assert json.loads(get(md, "instance/attributes/k?alt=json")[1]) == "a\nb"
+    assert get(md, "")[1] == "instance/\nproject/\n"
+    sa = json.loads(get(md, "instance/service-accounts/default/?recursive=true")[1])
+    assert sa["email"] == md.service_account and sa["scopes"]
+    root = urllib.request.Request(f"http://{md.host}/", headers={"Metadata-Flavor": "Google"})
+    with urllib.request.urlopen(root, timeout=5) as r:
+        assert r.status == 200 and r.headers["Metadata-Flavor"] == "Google"
 
 
 def test_header_required_and_unknown_paths(md: MetadataServer) -> None:
@@ -101,3 +111,19 @@ def test_concurrent_requests(md: MetadataServer) -> None:
     for t in threads:
         t.join(5)
     assert out == [200] * 20
+
+
+def test_google_auth_gets_a_token_from_it(md: MetadataServer) -> None:
+    """Client libraries in a local job can authenticate against it too
+    (google-auth reads GCE_METADATA_HOST at import: a fresh interpreter)."""
+    pytest.importorskip("requests")
+    code = ("from google.auth import compute_engine\n"
+            "from google.auth.transport.requests import Request\n"
+            "c = compute_engine.Credentials(); c.refresh(Request())\n"
+            "print(c.token); print(c.service_account_email)\n")
+    env = {**os.environ, "GCE_METADATA_HOST": md.host, "GCE_METADATA_IP": md.host}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=30)
+    token, email = r.stdout.split()
+    assert md.check_token(token)
+    assert email == md.service_account
