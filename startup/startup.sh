@@ -238,7 +238,7 @@ main() {
   trap 'on_signal TERM 15' TERM; trap 'on_signal INT 2' INT; trap 'on_signal HUP 1' HUP
 
   STEP="reading metadata"
-  local k a=() v image n i run=(run --rm --network=host) rc=0
+  local k a=() v image n i run=(run --rm --network=host --ipc=host) rc=0
   local -A m=()
   for k in image command args env accelerator-count callback-url; do
     a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")

@@ -351,6 +351,12 @@ def test_no_gpu_no_driver(bed: Bed) -> None:
     assert not any(a.startswith("--device") for a in bed.calls("docker", "run")[0])
 
 
+def test_container_shares_the_vms_network_and_ipc(bed: Bed) -> None:
+    bed.run()
+    run = bed.calls("docker", "run")[0]
+    assert "--network=host" in run and "--ipc=host" in run  # /dev/shm for data loaders
+
+
 def test_gpu_driver_failure_is_an_error(bed: Bed) -> None:
     bed.job(["sh", "-c", "exit 0"], accelerators=1)
     bed.run(WFGEN_STANDIN_FAIL="cos-extensions")

@@ -86,6 +86,7 @@ class LocalVM:
             "GCE_METADATA_HOST": self.metadata.host,
             "WFGEN_STATE_DIR": str(self.scratch / "state"),
             "WFGEN_STANDIN_RECORD": str(self.scratch / "standins.jsonl"),
+            "WFGEN_NVIDIA_REMOUNT": "0",  # no /var/lib/nvidia to remount on this machine
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         # The agent's own knobs (WFGEN_REPORT_DEADLINE, WFGEN_BACKOFF_MS, ...) pass

@@ -78,7 +78,8 @@ def parse_run(args: list[bytes]) -> tuple[dict[str, object], list[bytes]] | str:
     the startup script cannot silently pass the tests.
     """
     with_value = {b"--env", b"-e", b"--entrypoint", b"--volume", b"-v", b"--device",
-                  b"--name", b"--network", b"--workdir", b"-w", b"--gpus", b"--user", b"-u"}
+                  b"--name", b"--network", b"--ipc", b"--shm-size", b"--workdir", b"-w",
+                  b"--gpus", b"--user", b"-u"}
     flags = {b"--rm", b"-i", b"-t", b"-it", b"--init", b"--privileged", b"--interactive"}
     opts: dict[str, object] = {"env": [], "entrypoint": None, "workdir": None}
     i = 0
