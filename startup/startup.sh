@@ -10,7 +10,8 @@
 # arrive as command ["sh", "-c", SCRIPT] with args [] and need nothing special.
 #
 # Knobs (environment; defaults for a real VM): GCE_METADATA_HOST (host:port),
-# WFGEN_STATE_DIR (/var/lib/wfgen), WFGEN_REPORT_DEADLINE (s of callback
+# WFGEN_POWEROFF (command run when no report could be delivered: systemctl
+# poweroff), WFGEN_STATE_DIR (/var/lib/wfgen), WFGEN_REPORT_DEADLINE (s of callback
 # retries, 600), WFGEN_BACKOFF_MS (1000, doubling) up to WFGEN_BACKOFF_MAX_MS
 # (30000), WFGEN_STOP_DEADLINE (s of retries for a stop report, 20),
 # WFGEN_TAIL_BYTES (4096), WFGEN_PULL_TRIES (5), WFGEN_NVIDIA_REMOUNT (1: make
@@ -218,7 +219,17 @@ on_exit() {
   [[ -n $STATUS ]] || STATUS=error CODE=125 MSG="agent failed while $STEP (exit $rc)"
   log "job $STATUS: $MSG"
   report_json "$STATE/report.json" "$STATUS" "$CODE" "$MSG"
-  send "$STATE/report.json" "$DEADLINE"
+  send "$STATE/report.json" "$DEADLINE" || give_up
+}
+
+# give_up: the report could not be delivered (say, the VM's service account may
+# not send callbacks). Power off, so that the workflow's next heartbeat finds the
+# VM stopped, a lost attempt, instead of waiting for a report until its timeout.
+give_up() {
+  local off
+  read -ra off <<<"${WFGEN_POWEROFF:-systemctl poweroff}"
+  log "powering off: the workflow will see a lost attempt"
+  "${off[@]}" || log "power-off failed"
 }
 
 # --- the job ----------------------------------------------------------------------
@@ -232,7 +243,7 @@ main() {
   { toolbox apt-get install -y jq && : >"$STATE/jq.ready"; } </dev/null >&2 2>&1 &
   if [[ -e $STATE/report.json ]]; then  # finished before a reboot: deliver, never rerun
     CALLBACK=$(md instance/attributes/wfgen-callback-url)
-    send "$STATE/report.json" "$DEADLINE"; return
+    send "$STATE/report.json" "$DEADLINE" || give_up; return
   fi
   trap on_exit EXIT
   trap 'on_signal TERM 15' TERM; trap 'on_signal INT 2' INT; trap 'on_signal HUP 1' HUP

@@ -185,6 +185,7 @@ class Bed:
             "WFGEN_BACKOFF_MS": "50",
             "WFGEN_BACKOFF_MAX_MS": "200",
             "WFGEN_NVIDIA_REMOUNT": "0",
+            "WFGEN_POWEROFF": "wfgen-poweroff",  # never the host's own power-off
             "WFGEN_STANDIN_RECORD": str(self.record),
         }
         self.procs: list[Proc] = []

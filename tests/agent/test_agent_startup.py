@@ -189,6 +189,9 @@ def test_report_gives_up_after_deadline(tmp_path: Path) -> None:
         assert "report NOT delivered" in proc.log
         assert not (bed.state / "reported").exists()
         assert (bed.state / "report.json").exists()
+        # then the VM powers off, so the workflow sees a lost attempt at once
+        assert bed.calls("wfgen-poweroff") == [[]]
+        assert (bed.state / "powered-off").exists()
     finally:
         bed.close()
 

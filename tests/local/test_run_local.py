@@ -228,3 +228,14 @@ def test_a_zone_out_of_capacity_is_retried_after_a_pause(tmp_path):
     result = result_of(run)
     assert result["attempts"] == 2 and result["status"] == "succeeded"
     assert '"status": "unavailable"' in run.stderr
+
+
+def test_a_vm_that_cannot_report_powers_off_and_the_attempt_is_lost(tmp_path, monkeypatch):
+    monkeypatch.setenv("WFGEN_REPORT_DEADLINE", "1")
+    job = job_file(tmp_path, {"script": "echo unheard"}, retries=0)
+    run = run_local(tmp_path, job, "--fault", "refuse-callbacks=1000")
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "lost"
+    assert "STOPPING" in result["message"] or "TERMINATED" in result["message"]
+    assert "powered itself off" in run.stderr

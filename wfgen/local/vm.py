@@ -87,6 +87,7 @@ class LocalVM:
             "WFGEN_STATE_DIR": str(self.scratch / "state"),
             "WFGEN_STANDIN_RECORD": str(self.scratch / "standins.jsonl"),
             "WFGEN_NVIDIA_REMOUNT": "0",  # no /var/lib/nvidia to remount on this machine
+            "WFGEN_POWEROFF": "wfgen-poweroff",  # leaves state/powered-off: see _watch
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         # The agent's own knobs (WFGEN_REPORT_DEADLINE, WFGEN_BACKOFF_MS, ...) pass
@@ -118,6 +119,18 @@ class LocalVM:
                                   name=f"vm-{self.name}-output")
         reader.start()
         self._readers.append(reader)
+        threading.Thread(target=self._watch, daemon=True, name=f"vm-{self.name}-power").start()
+
+    def _watch(self) -> None:
+        """A guest that powers itself off (the agent, when it cannot report) ends up
+        TERMINATED, as on Compute Engine: the shutdown script runs, everything stops."""
+        marker = self.scratch / "state" / "powered-off"
+        while self.status in ("PROVISIONING", "RUNNING"):
+            if marker.exists():
+                self._notify(f"VM {self.name} powered itself off")
+                self.power_off(run_shutdown=True)
+                return
+            time.sleep(0.1)
 
     def _pump(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None

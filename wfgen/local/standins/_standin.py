@@ -1,5 +1,6 @@
 """Stand-ins for the COS tools the VM agent calls: docker, toolbox,
-cos-extensions and docker-credential-gcr.
+cos-extensions, docker-credential-gcr, and wfgen-poweroff (the agent's
+WFGEN_POWEROFF: it leaves the file powered-off in WFGEN_STATE_DIR).
 
 The agent's tests and the local runtime put this directory first on PATH, so
 the real startup script runs unchanged. Every call is appended as one JSON line
@@ -194,7 +195,11 @@ def main(tool: str) -> None:
     argv = sys.argv[1:]
     record(tool, argv)
     sub = argv[0] if argv else ""
-    if tool == "docker-credential-gcr" or tool == "cos-extensions":
+    if tool == "wfgen-poweroff":  # the local runtime watches for this file
+        state = os.environ.get("WFGEN_STATE_DIR")
+        if state:
+            open(os.path.join(state, "powered-off"), "w").close()
+    elif tool == "docker-credential-gcr" or tool == "cos-extensions":
         pass
     elif tool == "toolbox" and sub and sub != "apt-get":
         delay = knob_slow(tool, sub)
