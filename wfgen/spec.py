@@ -92,7 +92,7 @@ _ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
 _REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
 _LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
 _LABEL_VALUE_RE = r"[a-z0-9_-]{0,63}"
-_ENV_KEY_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+ENV_NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
 _GCE_NAME_RE = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 
 
@@ -110,7 +110,7 @@ def _check_labels(value: dict[str, str]) -> str | None:
 
 def _check_env(value: dict[str, str]) -> str | None:
     for key in value:
-        if not re.fullmatch(_ENV_KEY_RE, key):
+        if not re.fullmatch(ENV_NAME_RE, key):
             return f"environment variable name {key!r} must be letters, digits and _"
     return None
 

@@ -10,6 +10,7 @@ every local VM before exiting; so does any error."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -19,7 +20,9 @@ from typing import Any, TextIO
 
 from wfgen.errors import EXIT_NOT_RUN, UsageError
 from wfgen.local.faults import Faults
+from wfgen.spec import ENV_NAME_RE
 
+ENV_NAME = re.compile(ENV_NAME_RE)
 JOB_ARGUMENT_KEYS = {"image": "a string", "command": "a list of strings",
                      "args": "a list of strings", "script": "a string",
                      "env": "a map of strings"}
@@ -48,8 +51,15 @@ def parse_job_argument(data: str | None) -> dict[str, Any] | None:
               isinstance(item, dict) and all(isinstance(x, str) for x in item.values()))
         if not ok:
             raise UsageError(f"--data: {key} must be {kind}")
-        if "\x00" in json.dumps(item, ensure_ascii=False) or "\\u0000" in json.dumps(item):
+        texts = [item] if isinstance(item, str) else [*item, *(
+            item.values() if isinstance(item, dict) else [])]
+        if any("\x00" in text for text in texts):
             raise UsageError(f"--data: {key} may not contain the NUL character")
+        if key == "env":
+            bad = [name for name in item if not ENV_NAME.fullmatch(name)]
+            if bad:
+                raise UsageError(f"--data: environment variable name {bad[0]!r} must be "
+                                 "letters, digits and _")
     if "args" in value and "script" in value:
         raise UsageError("--data may give args or script, not both")
     return value
