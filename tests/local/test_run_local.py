@@ -180,7 +180,8 @@ def test_property_argv_and_env_arrive_byte_for_byte(tmp_path, args, env):
 
 def test_bad_data_is_a_usage_error(tmp_path):
     job = job_file(tmp_path, {"script": "true"})
-    for data in ["{", "[1]", '{"args": "--lr 0.1"}', '{"nope": 1}']:
+    for data in ["{", "[1]", '{"args": "--lr 0.1"}', '{"nope": 1}', '{"env": {"A=B": "x"}}',
+                 '{"args": ["a\\u0000b"]}', '{"args": [], "script": "x"}']:
         run = run_local(tmp_path, job, "--data", data)
         assert run.returncode == 2 and "--data" in run.stderr
 
