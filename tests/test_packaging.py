@@ -1,0 +1,41 @@
+"""`pip install .` (not editable) carries the templates, the VM scripts and the
+stand-ins inside the package: run the installed copy away from the source tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.xdist_group("packaging")
+
+
+def test_installed_package_generates_and_runs_locally(tmp_path):
+    target = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(ROOT)],
+        capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    installed = target / "wfgen"
+    assert (installed / "templates" / "workflow.yaml.j2").is_file()
+    assert os.access(installed / "startup" / "startup.sh", os.R_OK)
+    assert os.access(installed / "local" / "standins" / "docker", os.X_OK)
+    env = {**os.environ, "PYTHONPATH": str(target), "TMPDIR": str(tmp_path)}
+    cwd = tmp_path  # not the source tree: only the installed copy is importable
+    job = ROOT / "examples" / "hello.yaml"
+    gen = subprocess.run([sys.executable, "-m", "wfgen", "generate", str(job)], cwd=cwd,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert gen.returncode == 0, gen.stderr
+    assert "startup_script_b64" in gen.stdout
+    probe = subprocess.run([sys.executable, "-c", "import wfgen; print(wfgen.__file__)"],
+                           cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert probe.stdout.startswith(str(target))
+    run = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", str(job)], cwd=cwd,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert '"status": "succeeded"' in run.stdout
