@@ -29,13 +29,13 @@ def _err(message: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from wfgen.output import write_output
+    from wfgen.output import is_stdout, write_output
     from wfgen.render import render_workflow
     from wfgen.spec import load_spec
 
     text = render_workflow(load_spec(args.job))
     write_output(text, args.output)
-    if args.output:
+    if not is_stdout(args.output):
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -178,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # e.g. stdout on a full disk, a directory we may not write
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return EXIT_USAGE
     except Exception as exc:
         if os.environ.get("WFGEN_DEBUG"):
             raise

@@ -55,3 +55,11 @@ class UsageError(WfgenError):
 
 class SpecError(UsageError):
     """A job spec that cannot be used; names file, line, column and field."""
+
+
+class Interrupted(WfgenError):
+    """The user stopped a run (Ctrl-C, SIGTERM, SIGHUP); exit 128 + the signal."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -59,7 +59,11 @@ def starter_job(name: str) -> str:
 def write_starter_job(directory: Path, *, force: bool = False) -> Path:
     if directory.exists() and not directory.is_dir():
         raise UsageError("is not a directory", Location(str(directory)))
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the directory: {exc.strerror}",
+                         Location(str(directory))) from None
     path = directory / "job.yaml"
     if path.exists() and not force:
         raise UsageError("already exists (use --force to overwrite)", Location(str(path)))

@@ -186,12 +186,14 @@ def test_bad_data_is_a_usage_error(tmp_path):
         assert run.returncode == 2 and "--data" in run.stderr
 
 
-def test_ctrl_c_deletes_every_local_vm(tmp_path):
+@pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stop_signal_stops_the_workflow_and_deletes_every_local_vm(tmp_path, signame, code):
     import signal
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    job = job_file(tmp_path, {"script": "echo started; sleep 60"})
+    # retries: the VM's "stopped" report must not start a new attempt after the stop
+    job = job_file(tmp_path, {"script": "echo started; sleep 60"}, retries=2)
     proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
@@ -202,10 +204,11 @@ def test_ctrl_c_deletes_every_local_vm(tmp_path):
         if "started" in line:
             break
     assert vm_processes(scratch), "the job should be running now"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _out, rest = proc.communicate(timeout=30)
-    assert proc.returncode == 130, "".join(seen) + rest
+    assert proc.returncode == code, "".join(seen) + rest
     assert "deleting every local VM" in rest
+    assert "attempt 2" not in rest
     assert vm_processes(scratch) == []
     assert list(scratch.iterdir()) == []
 

@@ -13,6 +13,7 @@ import json
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,18 +97,25 @@ class CallbackServer:
             self._endpoints[path] = endpoint
         return {"url": endpoint.url}
 
-    def await_request(self, callback: Any, timeout: float) -> dict[str, Any]:
+    def await_request(self, callback: Any, timeout: float,
+                      cancel: threading.Event | None = None) -> dict[str, Any]:
         if not isinstance(callback, dict) or not isinstance(callback.get("url"), str):
             raise make_error("TypeError", "callback must be the map that "
                              "events.create_callback_endpoint returned")
         endpoint = self._endpoints.get(urlsplit(callback["url"]).path)
         if endpoint is None:
             raise make_error("ValueError", f"unknown callback {callback['url']}")
-        try:
-            return endpoint.held.get(timeout=max(0.0, float(timeout)))
-        except queue.Empty:
-            raise make_error("TimeoutError",
-                             f"Timeout waiting for callback ({timeout:g} s)") from None
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        while True:  # in slices, so that a cancelled execution stops waiting at once
+            left = deadline - time.monotonic()
+            if cancel is not None and cancel.is_set():
+                raise make_error("CancelledError", "the execution was cancelled")
+            try:
+                return endpoint.held.get(timeout=max(0.0, min(left, 0.2)))
+            except queue.Empty:
+                if left <= 0.2:
+                    raise make_error("TimeoutError",
+                                     f"Timeout waiting for callback ({timeout:g} s)") from None
 
     # -- HTTP side -------------------------------------------------------
     def _receive(self, handler: _Handler, method: str) -> tuple[int, dict[str, Any]]:

@@ -55,6 +55,7 @@ class LocalCompute:
         self.inserts = 0
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
+        self.closed = False  # set when the run stops: no new VM after that
         self.deleted_at: dict[str, float] = {}
 
     # -- helpers ---------------------------------------------------------
@@ -83,6 +84,8 @@ class LocalCompute:
             raise make_error("HttpError", "Invalid value for field 'resource.name'", code=400)
         name = body["name"]
         with self._lock:
+            if self.closed:
+                raise make_error("OperationError", "the local run is stopping: no new VM")
             self.inserts += 1
             first = self.inserts == 1
             if (project, zone, name) in self.instances:
@@ -196,6 +199,8 @@ class LocalCompute:
 
     def shutdown_all(self) -> list[str]:
         """Delete every VM still there (Ctrl-C, errors); names of those deleted."""
+        with self._lock:
+            self.closed = True
         for timer in self._timers:
             timer.cancel()
         with self._lock:

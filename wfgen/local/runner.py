@@ -9,8 +9,10 @@ every local VM before exiting; so does any error."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
 import sys
 import threading
 import time
@@ -18,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from wfgen.errors import EXIT_NOT_RUN, UsageError
+from wfgen.errors import EXIT_NOT_RUN, Interrupted, UsageError
 from wfgen.local.faults import Faults
 from wfgen.spec import ENV_NAME_RE
 
@@ -135,7 +137,7 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
 def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: Console
                   ) -> tuple[str, Any, Any, tuple[int, int]]:
     """Run a generated workflow with the local services; always deletes every VM."""
-    from wfgen.engine import execute, load_workflow
+    from wfgen.engine import load_workflow, prepare
     from wfgen.engine.connectors import ConnectorRegistry
     from wfgen.engine.services import RealClock, Services, default_env
     from wfgen.local.callbacks import CallbackServer
@@ -173,39 +175,41 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
                       callbacks.create_endpoint(rt.env, http_callback_method))
     def await_callback(rt: Any, connector_params: Any = None, callback: Any = None,
                        timeout: float = 43200, **_: Any) -> Any:
-        return callbacks.await_request(callback, timeout)
+        return callbacks.await_request(callback, timeout, getattr(rt, "cancel_event", None))
 
     await_callback.bills_external = True  # type: ignore[attr-defined]
     registry.register("events.await_callback", await_callback)
 
     box: dict[str, Any] = {}
+    execution = prepare(workflow, services=services, connectors=registry)
 
     def work() -> None:
         try:
-            box["execution"] = execute(workflow, argument, services=services,
-                                       connectors=registry)
+            box["execution"] = execution.run(argument)
         except BaseException as exc:  # reported by the main thread
             box["exception"] = exc
 
     execution_id = env["GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"]
     console.notify(f"running {spec.name} locally (execution {execution_id})")
     worker = threading.Thread(target=work, name="wfgen-execution", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(timeout=0.2)
-    except KeyboardInterrupt:
-        console.notify("interrupted: deleting every local VM")
-        left = compute.shutdown_all()
-        callbacks.stop()
-        if left:
-            console.notify(f"deleted {', '.join(left)}")
-        raise
-    finally:
-        left = compute.shutdown_all()
-        callbacks.stop()
-        if left:
-            console.notify(f"deleted VM(s) left by the workflow: {', '.join(left)}")
+    with _stop_signals() as stopped:
+        worker.start()
+        try:
+            while worker.is_alive() and not stopped:
+                worker.join(timeout=0.1)
+        finally:
+            if stopped:
+                signum = stopped[0]
+                console.notify(f"{signal.Signals(signum).name}: stopping the workflow, "
+                               "then deleting every local VM")
+                execution.cancel()
+            left = compute.shutdown_all()  # also refuses new VMs from here on
+            callbacks.stop()
+            if left:
+                console.notify(f"deleted {', '.join(left)}")
+        if stopped:
+            raise Interrupted(stopped[0], "interrupted: the workflow was stopped and every "
+                              "local VM deleted")
     if "exception" in box:
         raise box["exception"]
     execution = box["execution"]
@@ -245,3 +249,27 @@ def _log_line(entry: dict[str, Any]) -> str:
     if isinstance(payload, str):
         return f"{severity}: {payload}"
     return f"{severity}: {json.dumps(payload, ensure_ascii=False, default=str)}"
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Any:
+    """Turn SIGINT, SIGTERM and SIGHUP into a stop request (the list gets the
+    signal number); while cleaning up afterwards, further signals are ignored so
+    that the cleanup finishes."""
+    stopped: list[int] = []
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def handler(signum: int, _frame: Any) -> None:
+        if not stopped:
+            stopped.append(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in watched}
+    except ValueError:  # not the main thread: no signal handling
+        yield stopped
+        return
+    try:
+        yield stopped
+    finally:
+        for sig in watched:
+            signal.signal(sig, previous[sig])
