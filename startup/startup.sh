@@ -336,7 +336,7 @@ main() {
     0) STATUS=succeeded MSG="container exited 0" ;;
     125) STATUS=error MSG="docker run could not run the container (exit 125)" ;;
     *) STATUS=failed MSG="container exited $rc"
-      ((rc <= 128)) || MSG+=" (killed by signal $((rc - 128)))" ;;
+      ((rc <= 128 || rc > 128 + 64)) || MSG+=" (killed by signal $((rc - 128)))" ;;
   esac
 }
 

@@ -70,6 +70,10 @@ def test_integers_in_args_and_env_become_text():
     ("container:\n  image: a\nheartbeat: 8d\n", 3, "heartbeat", "shorter than timeout"),
     ("container:\n  image: a\nlabels: {Team: x}\n", 3, "labels", "lowercase"),
     ("container:\n  image: a\nzone: mars\n", 3, "zone", "not a zone"),
+    ("container:\n  image: -rf\n", 2, "container.image", "not an image reference"),
+    ("container:\n  image: 'alpine:'\n", 2, "container.image", "not an image reference"),
+    ("container:\n  image: UPPER/Case\n", 2, "container.image", "not an image reference"),
+    ("name: " + "n" * 80 + "\ncontainer: {image: a}\n", 1, "name", "longer than 63"),
     ("container:\n  image: a\ntimeout: 200d\n", 3, "timeout", "at most 100d"),
     ("container: [1, 2]\n", 1, "container", "expected a map"),
     ("container:\n  image: a\n  image: b\n", 3, "", "duplicate key"),
@@ -120,3 +124,9 @@ def test_a_heartbeat_too_short_for_the_timeout_is_refused_with_a_better_one():
 def test_the_vm_backstop_must_fit_compute_engines_limit():
     err = error_of("container:\n  image: a\ntimeout: 100d\nheartbeat: 25d\n")
     assert "120 days" in str(err)
+
+
+@pytest.mark.parametrize("number", ["010", "0x1F", "0o17", "1_000"])
+def test_numbers_that_would_change_must_be_quoted(number):
+    err = error_of(f"container:\n  image: a\n  args: [--n, {number}]\n")
+    assert "quote it" in str(err) and err.location.field == "container.args[1]"

@@ -43,12 +43,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from wfgen.validate import validate_paths
 
-    findings = validate_paths(args.files)
+    findings, unreadable = validate_paths(args.files)
     for finding in findings:
         print(finding)
     if findings:
         print(f"{len(findings)} problem(s) found", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if unreadable else 1
     if not args.quiet:
         print(f"{len(args.files)} file(s) OK", file=sys.stderr)
     return 0
@@ -80,6 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if looks_like_workflow(args.file):
         from wfgen.engine.command import run_workflow_command
 
+        job_only = [f"--{n}" for n in ("fault", "heartbeat", "timeout") if getattr(args, n)]
+        if job_only:
+            raise UsageError(f"{', '.join(job_only)} apply to job specs; {args.file} is a "
+                             "workflow (run it as it is, or run its job spec)")
         return run_workflow_command(args.file, args.data, stats=args.stats)
     from wfgen.local.runner import run_job_command
 

@@ -23,8 +23,8 @@ zone: us-central1-a             # zone of the VMs
 
 container:
   image: python:3.12-slim
-  # command: ["python"]         # entrypoint override, as a list
-  args: ["-c", "print('hello from wfgen')"]   # argv list, never split on spaces
+  command: ["python", "-c"]     # entrypoint override, as a list (default: the image's)
+  args: ["print('hello from wfgen')"]   # argv list, never split on spaces
   # script: |                   # or a shell script, run with sh -c
   #   python train.py --epochs 90
   env:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from wfgen import __version__
-from wfgen.errors import WfgenError
+from wfgen.errors import SpecError, WfgenError
 from wfgen.quoting import comment, quote
 from wfgen.resources import startup_script, templates_dir
 from wfgen.spec import JobSpec, format_duration
@@ -99,6 +99,14 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
     }
 
 
+def _comment(value: Any) -> str:
+    """A value for a header comment: one line, and cut short (it is only a reminder)."""
+    text = comment(str(value))
+    if len(text) > COMMENT_CHARS:
+        text = f"{text[:COMMENT_CHARS]}... ({len(text) - COMMENT_CHARS} more characters)"
+    return text
+
+
 def _environment() -> Any:
     import jinja2
 
@@ -109,14 +117,26 @@ def _environment() -> Any:
         keep_trailing_newline=True,
     )
     env.filters["q"] = quote
-    env.filters["comment"] = lambda v: comment(str(v))
+    env.filters["comment"] = _comment
     return env
+
+
+MAX_SOURCE = 128 * 1024  # Cloud Workflows' limit on a definition's size
+COMMENT_CHARS = 100  # user values shown in the header comment are cut here
 
 
 def render_workflow(spec: JobSpec) -> str:
     """The workflow YAML for a job spec; parsed back before it is returned."""
     text = _environment().get_template(TEMPLATE).render(**template_context(spec))
     parse_rendered(text)
+    size = len(text.encode("utf-8"))
+    if size > MAX_SOURCE:
+        container = spec.data["container"]
+        biggest = max(("script", "args", "env", "command"),
+                      key=lambda k: len(json.dumps(container[k])))
+        raise SpecError(f"the generated workflow would be {size // 1024} KB, over the 128 KB "
+                        "Cloud Workflows accepts; make this smaller (ship long scripts in the "
+                        "image instead)", spec.location(f"container.{biggest}"))
     return text
 
 

@@ -88,6 +88,12 @@ def _regex(pattern: str, what: str) -> Check:
 
 
 _NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
+# A container image reference as docker reads it: [registry/]path[:tag][@digest]
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_RE = (r"(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+(?=:[0-9]))"
+            r"(?::[0-9]+)?/)?" + _PATH_PART + r"(?:/" + _PATH_PART + r")*"
+            r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+            r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
 _ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
 _REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
 _LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
@@ -128,7 +134,8 @@ def _check_command(value: list[str]) -> str | None:
 
 JOB_FIELDS: tuple[Field, ...] = (
     Field("name", "str", "Workflow name, and prefix of the VM names.", default=None,
-          check=_regex(_NAME_RE, "a valid name (a letter, then letters, digits, - or _)"),
+          check=lambda v: f"{v!r} is longer than 63 characters" if len(v) > 63 else
+          _regex(_NAME_RE, "a valid name (a letter, then letters, digits, - or _)")(v),
           pattern=f"^{_NAME_RE}$", example="resnet-train"),
     Field("project", "str", "GCP project of the VMs (default: the workflow's own project).",
           check=_regex(r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]",
@@ -139,8 +146,8 @@ JOB_FIELDS: tuple[Field, ...] = (
           check=_regex(_ZONE_RE, "a zone such as us-central1-a"), pattern=f"^{_ZONE_RE}$"),
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
-              check=lambda v: None if v.strip() and not any(c.isspace() for c in v)
-              else f"{v!r} is not an image reference",
+              check=_regex(IMAGE_RE, "an image reference such as "
+                           "us-docker.pkg.dev/project/repo/image:tag"), pattern=f"^{IMAGE_RE}$",
               example="us-docker.pkg.dev/my-project/ml/train:1.4"),
         Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
               check=_check_command, example=["python", "train.py"]),
@@ -208,6 +215,15 @@ class JobSpec:
     data: dict[str, Any]
     path: str = "<job>"
     seconds: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)  # field path -> line in the file
+
+    def location(self, field_path: str) -> Location:
+        """Where a field is in the spec file (its parent's line when it is absent)."""
+        line, probe = 0, field_path
+        while probe and not line:
+            line = self.lines.get(probe, 0)
+            probe = probe.rpartition(".")[0]
+        return Location(self.path, line, 0, field_path)
 
     @property
     def name(self) -> str:
@@ -242,6 +258,7 @@ class _Loader:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.lines: dict[str, int] = {}  # field path -> line, for later messages
 
     def fail(self, message: str, node: Any, key: Any, field_path: str, *, value: bool = True
              ) -> SpecError:
@@ -264,6 +281,8 @@ class _Loader:
                 raise self.fail(f"unknown key {key!r}{extra}", node, key, path, value=False)
         for f in fields:
             path = f"{prefix}{f.name}"
+            if f.name in node:
+                self.lines[path] = _position(node, f.name, value=False)[0]
             if f.name not in node or node[f.name] is None:
                 if f.required:
                     if f.name in node:
@@ -332,8 +351,13 @@ class _Loader:
 
     def text(self, value: Any, path: str, node: Any, key: Any, kind: str,
              *, scalar_ok: bool = False) -> str:
-        """A string value; in lists and maps integers are accepted as their decimal text."""
+        """A string value; in lists and maps plain decimal integers are accepted as
+        their text (`--epochs, 90`); 010, 0x1F or 1_000 would silently change, so
+        they must be quoted."""
         if scalar_ok and isinstance(value, int) and not isinstance(value, bool):
+            if type(value) is not int:  # ruamel keeps 010, 0x1F, 0o17, 1_000 as ScalarInt
+                raise self.fail(f"this number would be read as {int(value)}; quote it to "
+                                "pass the text as written", node, key, path)
             value = str(value)
         if not isinstance(value, str):
             hint = ' (quote it: "...")' if scalar_ok and isinstance(value, bool | float) else ""
@@ -433,15 +457,15 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
         data["zone"] = f"{data['location']}-a"
     seconds = {k: parse_duration(data[k]) for k in ("timeout", "heartbeat")}
     if seconds["timeout"] > MAX_TIMEOUT_S:
-        raise loader.fail("timeout may be at most 100d (Compute Engine stops a VM after "
-                          "120 days at the latest)", tree, "timeout", "timeout")
+        raise loader.fail("may be at most 100d (Compute Engine stops a VM after 120 days "
+                          "at the latest)", tree, "timeout", "timeout")
     if seconds["heartbeat"] >= seconds["timeout"]:
         where = "heartbeat" if "heartbeat" in tree else "timeout"
         raise loader.fail(f"heartbeat ({data['heartbeat']}) must be shorter than timeout "
                           f"({data['timeout']})", tree, where, where)
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
-    spec = JobSpec(data=data, path=loader.path, seconds=seconds)
+    spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
     problem = budget_problem(spec)
     if problem:
         where = "heartbeat" if "heartbeat" in tree else "timeout"

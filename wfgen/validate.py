@@ -15,7 +15,7 @@ def classify(text: str) -> str:
     from ruamel.yaml import YAML
 
     try:
-        tree = YAML(typ="safe").load(text)
+        tree = YAML(typ="safe", pure=True).load(text)  # YAML 1.2, as the engine reads it
     except Exception:
         return "job"  # the spec loader explains YAML errors with line numbers
     if isinstance(tree, list):
@@ -50,11 +50,19 @@ def validate_text(text: str, path: str) -> list[str]:
             lint_workflow_text(rendered, f"{Path(path).name} (generated)")]
 
 
-def validate_paths(paths: list[str]) -> list[str]:
+def validate_paths(paths: list[str]) -> tuple[list[str], bool]:
+    """Findings of every file, and whether some file could not be read at all."""
     findings: list[str] = []
+    unreadable = False
     for path in paths:
         try:
-            findings.extend(validate_text(read_source(path), path))
+            text = read_source(path)
         except WfgenError as exc:
             findings.append(str(exc))
-    return findings
+            unreadable = True
+            continue
+        try:
+            findings.extend(validate_text(text, path))
+        except WfgenError as exc:
+            findings.append(str(exc))
+    return findings, unreadable

@@ -243,3 +243,20 @@ def test_a_vm_that_cannot_report_powers_off_and_the_attempt_is_lost(tmp_path, mo
     assert result["status"] == "lost"
     assert "STOPPING" in result["message"] or "TERMINATED" in result["message"]
     assert "powered itself off" in run.stderr
+
+
+def test_the_init_job_runs_as_written(tmp_path):
+    from wfgen.init import starter_job
+
+    job = tmp_path / "job.yaml"
+    job.write_text(starter_job("starter").replace("timeout: 7d", "timeout: 1h"))
+    run = run_local(tmp_path, job)
+    assert run.returncode == 0, run.stderr
+    assert "hello from wfgen" in result_of(run)["output_tail"]
+
+
+def test_a_missing_program_says_so_and_exits_127(tmp_path):
+    job = job_file(tmp_path, {"command": ["no-such-program-here"]})
+    run = run_local(tmp_path, job)
+    assert run.returncode == 127, run.stderr
+    assert "executable file not found" in result_of(run)["output_tail"]

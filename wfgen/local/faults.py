@@ -9,7 +9,7 @@ them. Each acts on the first VM of the run, so the retry can succeed:
   refuse-callbacks=N   the callback endpoint answers 503 to the first N requests
   insert-fail[=MSG]    instances.insert fails as an operation error (e.g. quota)
 
-DELAY is a number with a unit: 500ms, 5s, 2m."""
+DELAY is a number with a unit: 500ms, 5s, 2m, 1h."""
 
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from wfgen.errors import UsageError
 
 FAULT_HELP = __doc__.split("\n\n", 2)[2] if __doc__ else ""
-_DELAY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)$")
+_DELAY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 
 
 def parse_delay(text: str) -> float:
     match = _DELAY.match(text.strip())
     if not match:
-        raise UsageError(f"{text!r} is not a delay; write e.g. 500ms, 5s or 2m")
+        raise UsageError(f"{text!r} is not a delay; write e.g. 500ms, 5s, 2m or 1h")
     number, unit = float(match.group(1)), match.group(2)
-    return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
+    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import sys
@@ -22,7 +23,7 @@ from typing import Any, TextIO
 
 from wfgen.errors import EXIT_NOT_RUN, Interrupted, UsageError
 from wfgen.local.faults import Faults
-from wfgen.spec import ENV_NAME_RE
+from wfgen.spec import ENV_NAME_RE, IMAGE_RE
 
 ENV_NAME = re.compile(ENV_NAME_RE)
 JOB_ARGUMENT_KEYS = {"image": "a string", "command": "a list of strings",
@@ -64,6 +65,10 @@ def parse_job_argument(data: str | None) -> dict[str, Any] | None:
                                  "letters, digits and _")
     if "args" in value and "script" in value:
         raise UsageError("--data may give args or script, not both")
+    if "command" in value and "script" in value:
+        raise UsageError("--data: script runs with sh -c; it cannot be combined with command")
+    if "image" in value and not re.fullmatch(IMAGE_RE, value["image"]):
+        raise UsageError(f"--data: {value['image']!r} is not an image reference")
     return value
 
 
@@ -101,7 +106,7 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
                     faults: list[str] | None = None, heartbeat: str | None = None,
                     timeout: str | None = None, console: Console | None = None) -> int:
     from wfgen.render import render_workflow
-    from wfgen.spec import budget_problem, load_spec, parse_duration
+    from wfgen.spec import budget_problem, format_duration, load_spec, parse_duration
 
     spec = load_spec(path)
     for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
@@ -112,7 +117,9 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
                 raise UsageError(f"--{key}: {exc}") from None
             spec.data[key] = value
     if spec.heartbeat_s >= spec.timeout_s:
-        raise UsageError("the heartbeat must be shorter than the timeout")
+        raise UsageError(f"the heartbeat ({format_duration(spec.heartbeat_s)}) must be shorter "
+                         f"than the timeout ({format_duration(spec.timeout_s)}); give "
+                         "--heartbeat too")
     problem = budget_problem(spec)
     if problem:
         raise UsageError(problem)
@@ -147,8 +154,11 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
     workflow = load_workflow(text, f"{spec.path} (generated)")
     use_engine = container_engine_works()
     if not use_engine:
+        root = " AS ROOT: it can change this machine" if hasattr(os, "geteuid") and (
+            os.geteuid() == 0) else ""
         console.notify(f"no container engine here: the image {spec.data['container']['image']} "
-                       "is not used; the command runs as a host process in a scratch directory")
+                       "is not used; the command runs as a host process in a scratch directory"
+                       f"{root}")
     compute = LocalCompute(notify=console.notify, output=console.output, faults=faults,
                            use_container_engine=use_engine)
 

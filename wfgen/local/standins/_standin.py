@@ -176,8 +176,12 @@ def docker_run(args: list[bytes]) -> int:
         proc = subprocess.Popen(argv, env=container_env(opts["env"]),  # type: ignore[arg-type]
                                 cwd=opts["workdir"])  # type: ignore[arg-type]
     except FileNotFoundError:
+        print(f"docker: Error response from daemon: exec: {os.fsdecode(argv[0])!r}: "
+              "executable file not found in $PATH (stand-in)", file=sys.stderr)
         return 127
     except PermissionError:
+        print(f"docker: Error response from daemon: exec: {os.fsdecode(argv[0])!r}: "
+              "permission denied (stand-in)", file=sys.stderr)
         return 126
 
     def forward(signum: int, _frame: object) -> None:
