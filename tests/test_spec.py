@@ -130,3 +130,10 @@ def test_the_vm_backstop_must_fit_compute_engines_limit():
 def test_numbers_that_would_change_must_be_quoted(number):
     err = error_of(f"container:\n  image: a\n  args: [--n, {number}]\n")
     assert "quote it" in str(err) and err.location.field == "container.args[1]"
+
+
+def test_every_mistake_of_a_file_is_reported_in_file_order():
+    err = error_of("container:\n  imgae: x\n  scirpt: y\nmachine:\n  tpye: z\nretries: x\n")
+    found = [(e.location.line, e.location.field) for e in err.all()]
+    assert found == [(1, "container.image"), (2, "container.imgae"), (3, "container.scirpt"),
+                     (5, "machine.tpye"), (6, "retries")]

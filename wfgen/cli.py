@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from wfgen import __version__
-from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, UsageError, WfgenError
+from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, SpecError, UsageError, WfgenError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -175,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except WfgenError as exc:
-        _err(str(exc))
+        for each in exc.all() if isinstance(exc, SpecError) else [exc]:
+            _err(str(each))
         return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")

@@ -54,7 +54,19 @@ class UsageError(WfgenError):
 
 
 class SpecError(UsageError):
-    """A job spec that cannot be used; names file, line, column and field."""
+    """A job spec that cannot be used; names file, line, column and field.
+
+    The first mistake of a file; `others` holds the rest, so that one run of
+    `wfgen validate` (or generate) shows every one of them."""
+
+    others: list[SpecError]
+
+    def __init__(self, message: str, location: Location | None = None) -> None:
+        super().__init__(message, location)
+        self.others = []
+
+    def all(self) -> list[SpecError]:
+        return [self, *self.others]
 
 
 class Interrupted(WfgenError):

@@ -259,6 +259,7 @@ class _Loader:
     def __init__(self, path: str) -> None:
         self.path = path
         self.lines: dict[str, int] = {}  # field path -> line, for later messages
+        self.errors: list[SpecError] = []  # every mistake found, in file order at the end
 
     def fail(self, message: str, node: Any, key: Any, field_path: str, *, value: bool = True
              ) -> SpecError:
@@ -278,24 +279,30 @@ class _Loader:
                 hint = difflib.get_close_matches(str(key), list(by_name), n=1)
                 extra = f"; did you mean {hint[0]!r}?" if hint else (
                     f"; known keys: {', '.join(by_name)}")
-                raise self.fail(f"unknown key {key!r}{extra}", node, key, path, value=False)
+                self.errors.append(self.fail(f"unknown key {key!r}{extra}", node, key, path,
+                                             value=False))
         for f in fields:
             path = f"{prefix}{f.name}"
-            if f.name in node:
-                self.lines[path] = _position(node, f.name, value=False)[0]
-            if f.name not in node or node[f.name] is None:
-                if f.required:
-                    if f.name in node:
-                        raise self.fail(f"{f.name!r} needs a value", node, f.name, path)
-                    raise self.fail(f"missing required key {f.name!r}", parent, parent_key,
-                                    path, value=False)
-                if f.kind == "object" and f.default is not None:
-                    out[f.name] = self.load_object({}, f.children, path + ".", node, f.name)
-                else:
-                    out[f.name] = _copy(f.default)
-                continue
-            out[f.name] = self.load_value(node[f.name], f, path, node, f.name)
+            try:
+                out[f.name] = self.load_field(node, f, path, parent, parent_key)
+            except SpecError as exc:  # keep going: report every mistake at once
+                self.errors.append(exc)
+                out[f.name] = _copy(f.default)
         return out
+
+    def load_field(self, node: Any, f: Field, path: str, parent: Any, parent_key: Any) -> Any:
+        if f.name in node:
+            self.lines[path] = _position(node, f.name, value=False)[0]
+        if f.name not in node or node[f.name] is None:
+            if f.required:
+                if f.name in node:
+                    raise self.fail(f"{f.name!r} needs a value", node, f.name, path)
+                raise self.fail(f"missing required key {f.name!r}", parent, parent_key,
+                                path, value=False)
+            if f.kind == "object" and f.default is not None:
+                return self.load_object({}, f.children, path + ".", node, f.name)
+            return _copy(f.default)
+        return self.load_value(node[f.name], f, path, node, f.name)
 
     def load_value(self, value: Any, f: Field, path: str, node: Any, key: Any) -> Any:
         kind = f.kind
@@ -438,6 +445,12 @@ def load_spec_text(text: str, path: str = "<job>") -> JobSpec:
     if not isinstance(tree, dict):
         raise SpecError(f"a job spec is a YAML map, got {_describe(tree)}", Location(path, 1, 1))
     data = loader.load_object(tree, JOB_FIELDS, "", None, None)
+    if loader.errors:
+        errors = sorted(loader.errors, key=lambda e: (e.location.line, e.location.column)
+                        if e.location else (0, 0))
+        first = errors[0]
+        first.others = errors[1:]
+        raise first
     return _finish(data, tree, loader)
 
 

@@ -42,7 +42,7 @@ def validate_text(text: str, path: str) -> list[str]:
     try:
         spec = load_spec_text(text, path)
     except SpecError as exc:
-        return [str(exc)]
+        return [str(e) for e in exc.all()]
     from wfgen.lint import lint_workflow_text
 
     rendered = render_workflow(spec)
