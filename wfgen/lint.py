@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wfgen.engine.expr.ast import Node, Var
+from wfgen.engine.expr.ast import Attr, Node, Var
 from wfgen.engine.parse import Parser, _call_names, children, load_yaml
 from wfgen.engine.syntax import Issue, WorkflowSyntaxError
 from wfgen.engine.tree import DynMap, Expr, Step, Subworkflow, Workflow
@@ -87,7 +87,10 @@ EVENTS_FUNCTIONS = frozenset({"events.create_callback_endpoint", "events.await_c
 
 def deploy_issues(wf: Workflow, parser: Parser) -> list[Issue]:
     """Findings of the lint-only checks on a parsed workflow."""
-    out = _unknown_functions(parser, set(wf.subworkflows))
+    variables = {p[0] for sub in wf.subworkflows.values() for p in sub.params}
+    for sub in wf.subworkflows.values():
+        variables |= _binds(sub.steps)
+    out = _unknown_functions(parser, set(wf.subworkflows), variables)
     for sub in wf.subworkflows.values():
         out += _duplicate_steps(sub)
         out += _scope_leaks(sub)
@@ -95,28 +98,47 @@ def deploy_issues(wf: Workflow, parser: Parser) -> list[Issue]:
     return out
 
 
-def _unknown_functions(parser: Parser, subworkflows: set[str]) -> list[Issue]:
-    """`call: http.gett`, `${text.spilt(s, ",")}`: a stdlib namespace, no such function."""
+def _unknown_functions(parser: Parser, subworkflows: set[str],
+                       variables: set[str]) -> list[Issue]:
+    """`call: http.gett`, `${text.spilt(s, ",")}`: a stdlib namespace, no such function.
+
+    Also a constant such as `${http.default_retry_predicat}` (an attribute of a
+    namespace name), unless the workflow has a variable of that name."""
     from wfgen.engine.stdlib import BUILTINS, CONSTANTS
 
     known = set(BUILTINS) | set(CONSTANTS) | EVENTS_FUNCTIONS
     out: list[Issue] = []
 
-    def check(name: str, pos: tuple[int, int]) -> None:
+    def check(name: str, pos: tuple[int, int], kind: str = "function") -> None:
         ns, dot, _ = name.partition(".")
         if not dot or ns not in STDLIB_NAMESPACES or name in known or name in subworkflows:
             return
         same_ns = sorted(k for k in known if k.startswith(ns + "."))
         close = difflib.get_close_matches(name, same_ns or sorted(known), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        out.append(Issue(pos[0], pos[1], f"unknown function {name}{hint}"))
+        out.append(Issue(pos[0], pos[1], f"unknown {kind} {name}{hint}"))
 
     for name, pos in parser.calls:
         check(name, pos)
     for e in parser.exprs:
         for name in _call_names(e.node):
             check(name, (e.line, e.column))
+        for name in _namespace_attrs(e.node):
+            if name.partition(".")[0] not in variables:
+                check(name, (e.line, e.column), "function or constant")
     return out
+
+
+def _namespace_attrs(node: Any) -> Iterator[str]:
+    """`ns.name` for every attribute read directly on a bare name (http.default_retry)."""
+    if isinstance(node, Attr) and isinstance(node.obj, Var):
+        yield f"{node.obj.name}.{node.name}"
+    for f in getattr(node, "__slots__", ()):
+        v = getattr(node, f, None)
+        for x in (v if isinstance(v, tuple) else (v,)):
+            for y in (x if isinstance(x, tuple) else (x,)):
+                if isinstance(y, Node):
+                    yield from _namespace_attrs(y)
 
 
 def _all_steps(steps: list[Step]) -> Iterator[Step]:

@@ -157,6 +157,31 @@ def test_unknown_function_in_other_namespaces() -> None:
                     (8, "unknown function math.maxx"), (8, "unknown function list.concatt")}
 
 
+def test_unknown_constant_in_a_namespace() -> None:
+    f = _one("""
+    - a:
+        try:
+          call: http.get
+          args: {url: "https://example.com"}
+        retry:
+          predicate: ${http.default_retry_predicat}
+          max_retries: 3
+    """, "unknown function or constant http.default_retry_predicat")
+    assert f.line == 6
+    assert "did you mean http.default_retry_predicate?" in f.message
+
+
+def test_a_variable_named_like_a_namespace_is_not_a_constant() -> None:
+    assert findings("""
+    - a:
+        assign:
+          - time: {start: 1}
+          - text: ${time.start}
+    - b:
+        return: ${text}
+    """) == []
+
+
 def test_known_functions_connectors_and_subworkflows_are_not_reported() -> None:
     assert findings("""
     main:
