@@ -289,24 +289,26 @@ def _scope_leaks(sub: Subworkflow) -> list[Issue]:
     reported: set[tuple[str, int, int]] = set()
 
     def check_block(steps: list[Step]) -> None:
-        for i, s in enumerate(steps):
+        # name -> (scope description, the step that created it), for earlier steps
+        dead: dict[str, tuple[str, Step]] = {}
+        for s in steps:
+            if dead:
+                rebound = _binds([s])
+                for t in _all_steps([s]):
+                    for e in _own_exprs(t):
+                        for n in _var_names(e.node):
+                            key = (n, e.line, e.column)
+                            if n in dead and n not in rebound and key not in reported:
+                                reported.add(key)
+                                what, owner = dead[n]
+                                out.append(Issue(
+                                    e.line, e.column,
+                                    f"variable '{n}' exists only in {what} (line "
+                                    f"{owner.line}); assign it before step '{owner.name}' "
+                                    "to use it after"))
             for what, names in _local_blocks(s):
-                local = names - outside
-                if not local:
-                    continue
-                for later in steps[i + 1:]:
-                    rebound = _binds([later])
-                    for t in _all_steps([later]):
-                        for e in _own_exprs(t):
-                            for n in _var_names(e.node):
-                                key = (n, e.line, e.column)
-                                if n in local and n not in rebound and key not in reported:
-                                    reported.add(key)
-                                    out.append(Issue(
-                                        e.line, e.column,
-                                        f"variable '{n}' exists only in {what} (line "
-                                        f"{s.line}); assign it before step '{s.name}' to "
-                                        "use it after"))
+                for n in names - outside:
+                    dead.setdefault(n, (what, s))
             for child in children(s):
                 check_block(child)
 
