@@ -23,7 +23,8 @@ def test_success_prints_result_json(tmp_path: Path) -> None:
     code, out, err = _run(p, '{"x": 21}', stats=True)
     assert code == 0
     assert json.loads(out) == 42
-    assert "steps: 1 internal, 0 external" in err
+    assert err == ("wfgen: billed steps: 1 internal + 0 external = 1; $0.000010 at Cloud "
+                   "Workflows list prices (beyond the free tier)\n")
 
 
 def test_failure_names_the_step(tmp_path: Path) -> None:
@@ -65,3 +66,52 @@ def test_execution_result_to_json() -> None:
     bad = execute(load_workflow("- r:\n    raise: oops\n", "w.yaml")).to_json()
     assert bad["state"] == "FAILED" and bad["error"] == "oops" and bad["step"] == "r"
     _json.dumps(bad)
+
+
+def test_result_json_is_indented_like_the_job_runner(tmp_path: Path) -> None:
+    p = tmp_path / "w.yaml"
+    p.write_text('- r:\n    return: {"name": "Grüße", "n": [1]}\n')
+    code, out, _ = _run(p, None)
+    assert code == 0
+    assert out == json.dumps({"name": "Grüße", "n": [1]}, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_failure_names_file_line_and_column_of_the_step(tmp_path: Path) -> None:
+    p = tmp_path / "flow.yaml"
+    p.write_text("main:\n  steps:\n    - a:\n        call: sub\nsub:\n  steps:\n"
+                 "    - x:\n        assign:\n          - y: 1\n"
+                 "    - call_api:\n        raise: {code: 7}\n")
+    code, _, err = _run(p, None)
+    assert code == 125
+    assert err.startswith(f"{p}:10:7: execution FAILED at step 'call_api' in subworkflow "
+                          "'sub': ")
+    assert '"code": 7' in err
+
+
+def test_failure_in_a_nested_step_names_its_line(tmp_path: Path) -> None:
+    p = tmp_path / "flow.yaml"
+    p.write_text("- loop:\n    for:\n      value: v\n      in: [1]\n      steps:\n"
+                 "        - divide:\n            return: ${1 // 0}\n")
+    code, _, err = _run(p, None)
+    assert code == 125
+    assert err.startswith(f"{p}:6:11: execution FAILED at step 'divide': ")
+
+
+def test_step_limit_names_the_step_about_to_run(tmp_path: Path) -> None:
+    p = tmp_path / "flow.yaml"
+    p.write_text("- init:\n    assign:\n      - i: 0\n- spin:\n    assign:\n"
+                 "      - i: ${i + 1}\n    next: spin\n")
+    code, _, err = _run(p, None)
+    assert code == 125
+    assert err.startswith(f"{p}:4:3: execution FAILED at step 'spin': ")
+    assert "ResourceLimitError" in err and "'?'" not in err
+
+
+def test_describe_billing() -> None:
+    from wfgen.engine.billing import describe_billing
+
+    assert describe_billing(1000, 1000) == (
+        "wfgen: billed steps: 1000 internal + 1000 external = 2000; $0.035000 at Cloud "
+        "Workflows list prices (beyond the free tier)")
+    assert describe_billing(0, 0).endswith("= 0; $0.000000 at Cloud Workflows list prices "
+                                           "(beyond the free tier)")

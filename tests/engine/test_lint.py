@@ -108,3 +108,334 @@ def test_finding_str_names_file_line_column() -> None:
 def test_lint_file_that_cannot_be_read(tmp_path: Path) -> None:
     (f,) = lint_workflow_file(tmp_path / "missing.yaml")
     assert "cannot read" in f.message
+
+
+# ---- checks beyond the parser: what the service rejects at deploy time --------
+
+
+def _one(src: str, fragment: str) -> Finding:
+    found = [f for f in findings(src) if fragment in f.message]
+    assert len(found) == 1, findings(src)
+    return found[0]
+
+
+def test_unknown_function_in_a_call_step() -> None:
+    f = _one("""
+    - a:
+        call: http.gett
+        args: {url: "https://example.com"}
+    """, "unknown function http.gett")
+    assert (f.line, f.column) == (2, 11)
+    assert "did you mean http.get?" in f.message
+
+
+def test_unknown_function_in_an_expression() -> None:
+    f = _one("""
+    - a:
+        assign:
+          - x: 1
+          - parts: ${text.spilt("a,b", ",")}
+    """, "unknown function text.spilt")
+    assert f.line == 4
+    assert "did you mean text.split?" in f.message
+
+
+def test_unknown_function_in_other_namespaces() -> None:
+    found = findings("""
+    - a:
+        call: sys.sleeep
+        args: {seconds: 1}
+    - b:
+        call: events.await_callbak
+        args: {callback: {}}
+    - c:
+        return: ${math.maxx(1, 2) + len(list.concatt([1], 2))}
+    """)
+    msgs = {(f.line, f.message.split(";")[0]) for f in found}
+    assert msgs == {(2, "unknown function sys.sleeep"),
+                    (5, "unknown function events.await_callbak"),
+                    (8, "unknown function math.maxx"), (8, "unknown function list.concatt")}
+
+
+def test_unknown_constant_in_a_namespace() -> None:
+    f = _one("""
+    - a:
+        try:
+          call: http.get
+          args: {url: "https://example.com"}
+        retry:
+          predicate: ${http.default_retry_predicat}
+          max_retries: 3
+    """, "unknown function or constant http.default_retry_predicat")
+    assert f.line == 6
+    assert "did you mean http.default_retry_predicate?" in f.message
+
+
+def test_a_variable_named_like_a_namespace_is_not_a_constant() -> None:
+    assert findings("""
+    - a:
+        assign:
+          - time: {start: 1}
+          - text: ${time.start}
+    - b:
+        return: ${text}
+    """) == []
+
+
+def test_known_functions_connectors_and_subworkflows_are_not_reported() -> None:
+    assert findings("""
+    main:
+      steps:
+        - cb:
+            call: events.create_callback_endpoint
+            args: {http_callback_method: POST}
+            result: cb
+        - w:
+            call: events.await_callback
+            args: {callback: "${cb}", timeout: 10}
+        - g:
+            call: googleapis.compute.v1.instances.nosuchmethod
+            args: {project: p}
+        - h:
+            call: helper
+        - r:
+            return: ${text.split(uuid.generate(), "-") + [sys.now(), http.default_retry]}
+    helper:
+      steps:
+        - r:
+            return: ${hash.compute_checksum(text.encode("x"), "SHA256")}
+    """) == []
+
+
+def test_duplicate_step_name_targeted_by_next() -> None:
+    f = _one("""
+    - again:
+        assign:
+          - x: 1
+    - again:
+        assign:
+          - y: 2
+    - back:
+        next: again
+    """, "step name 'again' is already used")
+    assert (f.line, f.column) == (4, 3)
+    assert "line 1" in f.message
+
+
+def test_duplicate_step_name_in_a_nested_block() -> None:
+    f = _one("""
+    - outer:
+        steps:
+          - work:
+              assign:
+                - x: 1
+    - loop:
+        for:
+          value: v
+          in: [1, 2]
+          steps:
+            - work:
+                next: continue
+    - jump:
+        switch:
+          - condition: true
+            next: work
+    """, "step name 'work' is already used")
+    assert f.line == 11
+
+
+def test_same_step_name_in_main_and_a_subworkflow_is_fine() -> None:
+    # docs, reference/syntax/steps: names are unique at the subworkflow level
+    assert findings("""
+    main:
+      steps:
+        - init:
+            call: sub
+        - again:
+            next: init
+    sub:
+      steps:
+        - init:
+            assign:
+              - a: 0
+        - back:
+            next: end
+    """) == []
+
+
+def test_one_step_try_is_not_a_duplicate_of_itself() -> None:
+    assert findings("""
+    - fetch:
+        try:
+          call: http.get
+          args: {url: "https://example.com"}
+          result: r
+        retry: ${http.default_retry}
+    - done:
+        switch:
+          - condition: ${r.code == 200}
+            next: end
+        next: fetch
+    """) == []
+
+
+def test_except_as_variable_used_after_the_try() -> None:
+    f = _one("""
+    - t:
+        try:
+          call: http.get
+          args: {url: "https://example.com"}
+        except:
+          as: e
+          steps:
+            - note:
+                assign:
+                  - seen: true
+    - after:
+        return: ${e.message}
+    """, "variable 'e' exists only in the except block of step 't'")
+    assert f.line == 12
+
+
+def test_variable_assigned_only_in_except_used_after_the_try() -> None:
+    f = _one("""
+    - t:
+        try:
+          call: http.get
+          args: {url: "https://example.com"}
+        except:
+          steps:
+            - note:
+                assign:
+                  - failed: true
+    - after:
+        switch:
+          - condition: ${failed}
+            return: 1
+    """, "variable 'failed' exists only in the except block")
+    assert f.line == 12
+
+
+def test_for_variables_used_after_the_loop() -> None:
+    found = findings("""
+    - loop:
+        for:
+          value: v
+          index: i
+          in: [1, 2]
+          steps:
+            - add:
+                assign:
+                  - last: ${v}
+    - after:
+        return: ${[v, i, last]}
+    """)
+    names = sorted(f.message.split("'")[1] for f in found)
+    assert names == ["i", "last", "v"]
+    assert {f.line for f in found} == {11}
+
+
+def test_variables_declared_before_the_try_or_loop_are_fine() -> None:
+    # The pattern wfgen generates: declare first, assign inside except / loop.
+    assert findings("""
+    - init:
+        assign:
+          - err: null
+          - total: 0
+    - t:
+        try:
+          call: http.get
+          args: {url: "https://example.com"}
+        except:
+          as: e
+          steps:
+            - keep:
+                assign:
+                  - err: ${e}
+    - t2:
+        try:
+          call: http.get
+          args: {url: "https://example.com"}
+        except:
+          as: e
+          steps:
+            - again:
+                raise: ${e}
+    - loop:
+        for:
+          value: v
+          in: [1, 2]
+          steps:
+            - add:
+                assign:
+                  - total: ${total + v}
+    - loop2:
+        for:
+          value: v
+          in: [3]
+          steps:
+            - add2:
+                assign:
+                  - total: ${total + v}
+    - done:
+        return: ${[err, total]}
+    """) == []
+
+
+def test_parallel_shared_variable_not_assigned_before() -> None:
+    f = _one("""
+    - init:
+        assign:
+          - a: 0
+    - p:
+        parallel:
+          shared: [a, b]
+          branches:
+            - one:
+                steps:
+                  - s1:
+                      assign:
+                        - a: 1
+                        - b: 2
+    - late:
+        assign:
+          - b: 3
+    """, "shared variable 'b'")
+    assert (f.line, f.column) == (6, 15)
+
+
+def test_parallel_shared_parameter_is_declared() -> None:
+    assert findings("""
+    main:
+      params: [args]
+      steps:
+        - p:
+            parallel:
+              shared: [args]
+              for:
+                value: x
+                in: [1, 2]
+                steps:
+                  - s:
+                      assign:
+                        - args: ${x}
+    """) == []
+
+
+def test_cheat_sheet_still_has_no_finding() -> None:
+    shared = Path("/work/shared/reference/syntax-cheat-sheet.workflows.yaml")
+    for path in (SAMPLE, shared):
+        if path.exists():
+            assert lint_workflow_file(path) == [], path
+
+
+@pytest.mark.parametrize("example", sorted(
+    (Path(__file__).parents[2] / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_generated_workflows_have_no_finding(example: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "workflow.yaml"
+    subprocess.run([sys.executable, "-m", "wfgen", "generate", str(example), "-o", str(out)],
+                   check=True, capture_output=True, cwd=example.parents[1])
+    assert lint_workflow_file(out) == []

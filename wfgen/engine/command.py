@@ -1,9 +1,11 @@
 """`wfgen run --local WORKFLOW.yaml --data JSON`: run any workflow file on the engine.
 
-stdout carries only the result as JSON; diagnostics, `sys.log` entries and the
-step counts (with stats=True) go to stderr. Exit status: 0 SUCCEEDED, 125
-FAILED (the error and the failing step are printed), 2 for a file or --data
-that cannot be used (the message names the file and line)."""
+stdout carries only the result as JSON (indented); diagnostics, `sys.log`
+entries and the billed steps with their list-price cost (with stats=True, the
+job runner's line: wfgen.engine.billing.describe_billing) go to stderr. Exit
+status: 0 SUCCEEDED, 125 FAILED (the error is printed after the failing step's
+file:line:column), 2 for a file or --data that cannot be used (the message
+names the file and line)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from wfgen.engine.billing import describe_billing
 from wfgen.engine.connectors import ConnectorRegistry
-from wfgen.engine.parse import load_workflow
+from wfgen.engine.parse import children, load_workflow
 from wfgen.engine.runtime import execute
 from wfgen.engine.services import Services, default_env
 from wfgen.engine.syntax import WorkflowSyntaxError
+from wfgen.engine.tree import Step, Workflow
 from wfgen.errors import EXIT_NOT_RUN, EXIT_OK, EXIT_USAGE
 
 
@@ -25,6 +29,22 @@ def _log_to(stream: TextIO) -> Any:
         print(json.dumps(entry, default=str, ensure_ascii=False), file=stream)
 
     return sink
+
+
+def step_position(wf: Workflow, subworkflow: str | None, step: str | None) -> tuple[int, int]:
+    """(line, column) of the first step so named in the subworkflow; (0, 0) if unknown.
+
+    Looked up only when an execution failed, so running costs nothing extra."""
+    sub = wf.subworkflows.get(subworkflow or "main")
+    if sub is None or step is None:
+        return (0, 0)
+    pending: list[list[Step]] = [sub.steps]
+    while pending:
+        for s in pending.pop(0):
+            if s.name == step:
+                return (s.line, s.column)
+            pending.extend(children(s))
+    return (0, 0)
 
 
 def run_workflow_command(
@@ -64,15 +84,16 @@ def run_workflow_command(
                             log_sink=_log_to(err))
     res = execute(wf, argument, services=services, connectors=connectors)
     if stats:
-        print(f"steps: {res.steps_internal} internal, {res.steps_external} external; "
-              f"{res.duration:.3f} s", file=err)
+        print(describe_billing(res.steps_internal, res.steps_external), file=err)
     if res.state == "SUCCEEDED":
-        print(json.dumps(res.result, ensure_ascii=False), file=out)
+        print(json.dumps(res.result, indent=2, ensure_ascii=False), file=out)
         return EXIT_OK
     assert res.error is not None
     step = res.error.step or "?"
     where = f" in subworkflow '{res.error.subworkflow}'" if res.error.subworkflow not in (
         None, "main") else ""
-    print(f"{path}: execution FAILED at step '{step}'{where}: "
+    line, col = step_position(wf, res.error.subworkflow, res.error.step)
+    at = f"{path}:{line}:{col}" if line else path
+    print(f"{at}: execution FAILED at step '{step}'{where}: "
           f"{json.dumps(res.error.to_json()['error'], ensure_ascii=False)}", file=err)
     return EXIT_NOT_RUN

@@ -496,7 +496,8 @@ class Parser:
                                      self.steps(bbody["steps"], _vpos(bbody, "steps"))))
         if has_f:
             loop = self.loop(raw["for"], _vpos(raw, "for"), step.name)
-        step.parallel = Parallel(shared, policy, limit, branches, loop)
+        step.parallel = Parallel(shared, policy, limit, branches, loop,
+                                 _vpos(raw, "shared") if "shared" in raw else (0, 0))
 
     def k_try(self, step: Step, body: dict) -> None:
         raw = body["try"]

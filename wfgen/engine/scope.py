@@ -131,7 +131,11 @@ class Block:
         while pc < n:
             ctx.steps += 1
             if ctx.steps > ctx.limit:
-                slow_check(ctx)
+                try:
+                    slow_check(ctx)
+                except WorkflowError as exc:  # the quota: name the step about to run
+                    exc.step = self.names[pc]  # type: ignore[attr-defined]
+                    raise
             try:
                 sig = ops[pc](ctx)
             except WorkflowError as exc:

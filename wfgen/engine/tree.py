@@ -94,6 +94,7 @@ class Parallel:
     concurrency_limit: Template | None
     branches: list[tuple[str, int, list[Step]]] | None
     loop: Loop | None
+    shared_pos: tuple[int, int] = (0, 0)  # (line, column) of the `shared` list
 
 
 @dataclass
