@@ -26,6 +26,7 @@ from wfgen.engine.expr.ast import Attr, Node, Var
 from wfgen.engine.parse import Parser, _call_names, children, load_yaml
 from wfgen.engine.syntax import Issue, WorkflowSyntaxError
 from wfgen.engine.tree import DynMap, Expr, Step, Subworkflow, Workflow
+from wfgen.errors import Location
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,7 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        where = self.file
-        if self.line:
-            where += f":{self.line}"
-            if self.column:
-                where += f":{self.column}"
-        return f"{where}: {self.message}"
+        return f"{Location(self.file, self.line, self.column)}: {self.message}"
 
 
 def lint_workflow_text(text: str, filename: str) -> list[Finding]:

@@ -29,9 +29,6 @@ ENV_NAME = re.compile(ENV_NAME_RE)
 JOB_ARGUMENT_KEYS = {"image": "a string", "command": "a list of strings",
                      "args": "a list of strings", "script": "a string",
                      "env": "a map of strings"}
-# Cloud Workflows list prices beyond the free tier (PLATFORM.md, "Pricing").
-PRICE_INTERNAL = 0.01 / 1000
-PRICE_EXTERNAL = 0.025 / 1000
 
 
 def parse_job_argument(data: str | None) -> dict[str, Any] | None:
@@ -133,11 +130,9 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
     if isinstance(job, dict):
         print(json.dumps(job, indent=2, ensure_ascii=False))
     if stats:
-        internal, external = steps
-        cost = internal * PRICE_INTERNAL + external * PRICE_EXTERNAL
-        print(f"wfgen: billed steps: {internal} internal + {external} external = "
-              f"{internal + external}; ${cost:.6f} at Cloud Workflows list prices "
-              "(beyond the free tier)", file=sys.stderr)
+        from wfgen.engine.billing import describe_billing
+
+        print(describe_billing(*steps), file=sys.stderr)
     return exit_status(state, result, error)
 
 
