@@ -260,3 +260,48 @@ def test_a_missing_program_says_so_and_exits_127(tmp_path):
     run = run_local(tmp_path, job)
     assert run.returncode == 127, run.stderr
     assert "executable file not found" in result_of(run)["output_tail"]
+
+
+def test_when_wfgen_is_killed_its_vm_goes_too(tmp_path):
+    import signal
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    job = job_file(tmp_path, {"script": "echo started; sleep 60"})
+    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, **FAST, "TMPDIR": str(scratch)})
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "started" in line:
+            break
+    assert vm_processes(scratch)
+    proc.send_signal(signal.SIGKILL)  # no cleanup code of wfgen's can run
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while (vm_processes(scratch) or list(scratch.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert vm_processes(scratch) == []
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_closed_stderr_does_not_stop_the_run(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    job = job_file(tmp_path, {"script": "for i in $(seq 20000); do echo line $i; done"})
+    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **FAST, "TMPDIR": str(scratch)})
+    assert proc.stderr is not None
+    proc.stderr.close()  # like `2>&1 | head -1`
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert json.loads(out)["status"] == "succeeded"
+
+
+def test_refused_callbacks_are_a_fault_of_the_first_attempt_only(tmp_path):
+    job = job_file(tmp_path, {"script": "sleep 3; echo ok"}, retries=1)
+    run = run_local(tmp_path, job, "--fault", "preempt@1s", "--fault", "refuse-callbacks=1000",
+                    timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert result_of(run)["attempts"] == 2

@@ -131,7 +131,8 @@ class CallbackServer:
             message = f"this callback takes {endpoint.method}"
             return 405, {"error": {"code": 405, "message": message}}
         with self._lock:
-            if self.refuse_remaining > 0:
+            first = next(iter(self._endpoints.values()))  # faults act on the first attempt
+            if self.refuse_remaining > 0 and endpoint is first:
                 self.refuse_remaining -= 1
                 self.refused += 1
                 return 503, {"error": {"code": 503, "message": "refused (fault injection)"}}

@@ -56,6 +56,7 @@ class LocalCompute:
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
         self.closed = False  # set when the run stops: no new VM after that
+
         self.deleted_at: dict[str, float] = {}
 
     # -- helpers ---------------------------------------------------------
@@ -88,6 +89,7 @@ class LocalCompute:
                 raise make_error("OperationError", "the local run is stopping: no new VM")
             self.inserts += 1
             first = self.inserts == 1
+            first_vm = not self.all_vms
             if (project, zone, name) in self.instances:
                 message = f"The resource 'projects/{project}/zones/{zone}/instances/{name}' " \
                           "already exists"
@@ -108,7 +110,7 @@ class LocalCompute:
             self.all_vms.append(vm)
         vm.boot()
         self.notify(f"VM {name} created (attempt {metadata.get('wfgen-attempt', '?')})")
-        if first:
+        if first_vm:  # the first VM that boots, even when an earlier insert failed
             self._arm_faults(project, zone, vm)
         return self._operation("insert", project, zone, name)
 
@@ -206,12 +208,24 @@ class LocalCompute:
         with self._lock:
             left = list(self.instances.items())
             self.instances.clear()
-        for _key, vm in left:
+
+        def end(vm: LocalVM) -> None:
             vm.power_off(run_shutdown=True)
             vm.destroy()
+
+        workers = [threading.Thread(target=end, args=(vm,)) for _key, vm in left]
+        for worker in workers:  # in parallel: each shutdown script may take seconds
+            worker.start()
+        for worker in workers:
+            worker.join()
         for vm in self.all_vms:
             vm.destroy()
         return [vm.name for _key, vm in left]
+
+    def hurry_up(self) -> None:
+        """A second stop signal: cut every running shutdown script short."""
+        for vm in list(self.all_vms):
+            vm.hurry.set()
 
     def any_process_alive(self) -> bool:
         return any(vm.processes_alive() for vm in self.all_vms)

@@ -76,15 +76,22 @@ class Console:
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False  # the reader went away (a closed pipe): go on without output
+
+    def _write(self, text: str) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                print(text, file=self.stream, flush=True)
+            except (OSError, ValueError):  # never let a closed stderr stop the run
+                self.closed = True
 
     def notify(self, message: str) -> None:
-        with self.lock:
-            print(f"wfgen [{time.monotonic() - self.started:7.2f}s] {message}", file=self.stream,
-                  flush=True)
+        self._write(f"wfgen [{time.monotonic() - self.started:7.2f}s] {message}")
 
     def output(self, vm: str, line: str) -> None:
-        with self.lock:
-            print(f"  {vm} | {line}", file=self.stream, flush=True)
+        self._write(f"  {vm} | {line}")
 
 
 def exit_status(state: str, result: Any, error: Any) -> int:
@@ -128,7 +135,11 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
     job = result if state == "SUCCEEDED" else (
         error.get("result") if isinstance(error, dict) else None)
     if isinstance(job, dict):
-        print(json.dumps(job, indent=2, ensure_ascii=False))
+        try:
+            print(json.dumps(job, indent=2, ensure_ascii=False), flush=True)
+        except BrokenPipeError:  # nobody reads the result; the exit status still tells
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
     if stats:
         from wfgen.engine.billing import describe_billing
 
@@ -197,7 +208,7 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
     execution_id = env["GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"]
     console.notify(f"running {spec.name} locally (execution {execution_id})")
     worker = threading.Thread(target=work, name="wfgen-execution", daemon=True)
-    with _stop_signals() as stopped:
+    with _stop_signals(on_repeat=compute.hurry_up) as stopped:
         worker.start()
         try:
             while worker.is_alive() and not stopped:
@@ -257,16 +268,18 @@ def _log_line(entry: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def _stop_signals() -> Any:
+def _stop_signals(on_repeat: Any = None) -> Any:
     """Turn SIGINT, SIGTERM and SIGHUP into a stop request (the list gets the
-    signal number); while cleaning up afterwards, further signals are ignored so
-    that the cleanup finishes."""
+    signal number). The cleanup that follows always finishes; a second signal
+    only hurries it (`on_repeat`: shutdown scripts are cut short)."""
     stopped: list[int] = []
     watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def handler(signum: int, _frame: Any) -> None:
         if not stopped:
             stopped.append(signum)
+        elif on_repeat is not None:
+            on_repeat()
 
     try:
         previous = {sig: signal.signal(sig, handler) for sig in watched}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,13 @@ from wfgen.local.metadata import MetadataServer
 
 Notify = Callable[[str], None]
 SHUTDOWN_GRACE_S = 30.0  # Compute Engine gives a shutdown script about this long
+MAX_LINE = 16384  # longer output lines are shown in pieces
+# Starts a VM: a watchdog in the background (it holds the lifeline, $3, and acts
+# when it reads end of file: wfgen is gone), then the startup script in its place.
+_LAUNCHER = (
+    'fd=$3; { read -r _ <&"$fd"; trap "" TERM; kill -TERM -- "-$$"; sleep 1; '
+    'rm -rf -- "$1"; kill -KILL -- "-$$"; } </dev/null >/dev/null 2>&1 & '
+    'exec {fd}<&-; exec bash "$2"')
 
 
 def standins_dir() -> Path:
@@ -64,6 +72,8 @@ class LocalVM:
         self._use_engine = use_container_engine
         self._extra_env = dict(extra_env or {})
         self._proc: subprocess.Popen[bytes] | None = None
+        self.hurry = threading.Event()  # the user insists: cut the shutdown script short
+        self._lifeline: int | None = None
         self._lock = threading.RLock()  # power_off/destroy may race (fault timer vs. delete)
         self._readers: list[threading.Thread] = []
 
@@ -110,16 +120,30 @@ class LocalVM:
         """Start the metadata server and the startup script (a new process group)."""
         self.metadata.start()
         script = self._script("startup-script")
-        self._proc = subprocess.Popen(
-            ["bash", str(script)], cwd=self.scratch / "work", env=self._env(),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        # If wfgen itself dies (SIGKILL, out of memory), nothing would end this VM:
+        # a watchdog in the VM's session waits on a pipe that only wfgen holds open;
+        # at end of file it stops the VM's process group and removes its directory.
+        read_end, self._lifeline = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                ["bash", "-c", _LAUNCHER, "wfgen-vm", str(self.scratch), str(script),
+                 str(read_end)], cwd=self.scratch / "work", env=self._env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=(read_end,))
+        finally:
+            os.close(read_end)
         self.status = "RUNNING"
         reader = threading.Thread(target=self._pump, args=(self._proc,), daemon=True,
                                   name=f"vm-{self.name}-output")
         reader.start()
         self._readers.append(reader)
         threading.Thread(target=self._watch, daemon=True, name=f"vm-{self.name}-power").start()
+
+    def _stop_watchdog(self) -> None:
+        """Close the lifeline once the VM is ended (its watchdog went with it)."""
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
 
     def _watch(self) -> None:
         """A guest that powers itself off (the agent, when it cannot report) ends up
@@ -133,9 +157,20 @@ class LocalVM:
             time.sleep(0.1)
 
     def _pump(self, proc: subprocess.Popen[bytes]) -> None:
+        """Forward output line by line: bounded memory, and `\r` progress bars show
+        as they go (a line is cut at MAX_LINE bytes)."""
         assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            self._output(self.name, raw.decode("utf-8", errors="replace").rstrip("\n"))
+        pending = b""
+        while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
+            pending += chunk
+            *lines, pending = re.split(rb"\r\n|\n|\r", pending)
+            while len(pending) > MAX_LINE:
+                lines.append(pending[:MAX_LINE])
+                pending = pending[MAX_LINE:]
+            for raw in lines:
+                self._output(self.name, raw.decode("utf-8", errors="replace"))
+        if pending:
+            self._output(self.name, pending.decode("utf-8", errors="replace"))
 
     def run_shutdown_script(self, timeout: float = SHUTDOWN_GRACE_S) -> None:
         """Run the shutdown script, best effort, as Compute Engine does on stop/delete."""
@@ -152,11 +187,13 @@ class LocalVM:
             return
         reader = threading.Thread(target=self._pump, args=(proc,), daemon=True)
         reader.start()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            proc.wait()
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if self.hurry.is_set() or time.monotonic() > deadline:
+                _kill_group(proc.pid, hard=True)
+                proc.wait()
+                break
+            time.sleep(0.05)
         reader.join(timeout=1)
 
     def power_off(self, *, run_shutdown: bool, hard: bool = False) -> None:
@@ -172,6 +209,7 @@ class LocalVM:
                 _kill_group(self._proc.pid, hard=hard)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=5)
+            self._stop_watchdog()
             for reader in self._readers:
                 reader.join(timeout=1)
             self.metadata.stop()
