@@ -36,7 +36,7 @@ from wfgen.engine.tree import (
     Target,
     Workflow,
 )
-from wfgen.engine.values import INT_MAX, INT_MIN, key_string
+from wfgen.engine.values import INT_MAX, INT_MIN, from_data, key_string
 
 STEP_KINDS = ("assign", "call", "switch", "for", "parallel", "try", "raise", "return", "steps")
 ALLOWED = {
@@ -91,16 +91,8 @@ def _vpos(node: Any, key: Any) -> tuple[int, int]:
 
 
 def _scalar(v: Any) -> Any:
-    """ruamel scalar subclasses -> plain Python values."""
-    if isinstance(v, bool):
-        return bool(v)
-    if isinstance(v, int):
-        return int(v)
-    if isinstance(v, float):
-        return float(v)
-    if isinstance(v, str):
-        return str(v)
-    return v
+    """ruamel scalar subclasses -> plain Python values (as values.from_data does)."""
+    return from_data(v) if not isinstance(v, dict | list) else v
 
 
 def is_expression(v: Any) -> bool:
