@@ -189,6 +189,7 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
     registry.register("events.create_callback_endpoint",
                       lambda rt, connector_params=None, http_callback_method="POST", **_:
                       callbacks.create_endpoint(rt.env, http_callback_method))
+
     def await_callback(rt: Any, connector_params: Any = None, callback: Any = None,
                        timeout: float = 43200, **_: Any) -> Any:
         return callbacks.await_request(callback, timeout, getattr(rt, "cancel_event", None))
@@ -228,14 +229,14 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
                               "local VM deleted")
     if "exception" in box:
         raise box["exception"]
-    execution = box["execution"]
-    error = execution.error
-    if execution.state != "SUCCEEDED":
+    outcome = box["execution"]
+    error = outcome.error
+    if outcome.state != "SUCCEEDED":
         console.notify(f"execution failed: {_describe_error(error)}")
     else:
         console.notify("execution succeeded")
-    return (execution.state, execution.result, _error_value(error),
-            (execution.steps_internal, execution.steps_external))
+    return (outcome.state, outcome.result, _error_value(error),
+            (outcome.steps_internal, outcome.steps_external))
 
 
 def _error_value(error: Any) -> Any:
