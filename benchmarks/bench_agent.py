@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from wfgen.local.metadata import MetadataServer
-from wfgen.resources import startup_dir
+from wfgen.job.resources import startup_dir
 
 RUNS = 9
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from wfgen.local.metadata import MetadataServer
-from wfgen.resources import startup_dir
+from wfgen.job.resources import startup_dir
 
 STANDINS = Path(__file__).resolve().parents[2] / "wfgen" / "local" / "standins"
 RECORDER = Path(__file__).resolve().parent / "recorder.py"

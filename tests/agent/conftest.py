@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agentbed import Bed
+from tests.agent.agentbed import Bed
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 import time
 
-from enginetest import error_of, result_of, run
+from tests.engine.enginetest import error_of, result_of, run
 
 from wfgen.engine import RealClock, Services
 

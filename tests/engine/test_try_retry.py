@@ -6,7 +6,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from enginetest import Loopback, error_of, result_of, run, services
+from tests.engine.enginetest import Loopback, error_of, result_of, run, services
 
 from wfgen.engine import HttpRequest, Services, VirtualClock, make_error
 
