@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.agent.agentbed import RECORDER, Bed
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.agent.agentbed import RECORDER, Bed
 from wfgen.job.resources import startup_dir
 
 SCRIPT = str(startup_dir() / "startup.sh")

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.agent.agentbed import STANDINS, Bed, Proc, gone, only_report, wait_for_file
 
+from tests.agent.agentbed import STANDINS, Bed, Proc, gone, only_report, wait_for_file
 from wfgen.job.resources import startup_dir, startup_script
 
 

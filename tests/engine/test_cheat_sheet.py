@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.engine.enginetest import Loopback, services
-
 from wfgen.engine import execute, load_workflow
 
 SAMPLE = Path(__file__).parent.parent / "data" / "syntax-cheat-sheet.workflows.yaml"

@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 from tests.engine.enginetest import Loopback, error_of, run, services
-
 from wfgen.engine import (
     ConnectorRegistry,
     ConnectorResult,

@@ -6,7 +6,6 @@ import textwrap
 import time
 
 from tests.engine.enginetest import error_of, result_of, run
-
 from wfgen.engine import RealClock, Services
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from wfgen.errors import EXIT_NOT_RUN, Interrupted, UsageError
-from wfgen.local.faults import Faults
 from wfgen.job.spec import ENV_NAME_RE, IMAGE_RE
+from wfgen.local.faults import Faults
 
 ENV_NAME = re.compile(ENV_NAME_RE)
 JOB_ARGUMENT_KEYS = {"image": "a string", "command": "a list of strings",
