@@ -1,5 +1,5 @@
-"""The one loopback HTTP server of `wfgen serve`, and the request/response
-types every API module speaks.
+"""The one loopback HTTP server base: `wfgen serve`, the local callbacks and
+the metadata servers all speak these request/response types.
 
 An API is any object with `handle(request) -> Response | None` (None: not one
 of mine, ask the next). The server never lets an exception escape as a
