@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from wfgen.engine import limits
+from wfgen import limits
 from wfgen.engine import values as V
 from wfgen.engine.connectors import (
     ConnectorRegistry,
@@ -39,7 +39,7 @@ from wfgen.engine.connectors import (
     is_connector_name,
     missing_connector,
 )
-from wfgen.engine.errors import WorkflowError, make_error
+from wfgen.engine.errors import WorkflowError, make_error, step_of_bug
 from wfgen.engine.expr.compile import call_python
 from wfgen.engine.scope import (
     END,
@@ -51,10 +51,11 @@ from wfgen.engine.scope import (
     Ret,
     slow_check,
 )
-from wfgen.engine.services import FunctionRef, HttpRequest, HttpResponse, RealClock, Services
+from wfgen.engine.services import HttpRequest, HttpResponse, RealClock, Services
 from wfgen.engine.steps import Program
 from wfgen.engine.syntax import WorkflowSyntaxError
 from wfgen.engine.tree import Workflow
+from wfgen.engine.values import FunctionRef
 
 # ---- results --------------------------------------------------------------------
 
@@ -174,7 +175,7 @@ class Execution:
         self.rt = base.bind(self._call_ref_anywhere)
         self.rt.http_transport = _CountingTransport(base.http_transport, self)
         self.rt.clock = _CancellableClock(base.clock, self.cancel_event)
-        self.rt.cancel_event = self.cancel_event  # type: ignore[attr-defined]
+        self.rt.cancel_event = self.cancel_event
         self.connectors = as_registry(connectors)
         self.lock = threading.RLock()
         self.external = 0
@@ -323,8 +324,8 @@ class Execution:
         try:
             sig = block.run(ctx)
         except WorkflowError as exc:
-            if getattr(exc, "subworkflow", None) is None:
-                exc.subworkflow = name  # type: ignore[attr-defined]
+            if exc.subworkflow is None:
+                exc.subworkflow = name
             raise
         finally:
             ctx.vars = saved
@@ -478,8 +479,7 @@ class Execution:
             result = V.to_json_compatible(self._finish(sig, "main"))
         except WorkflowError as exc:
             state = "FAILED"
-            error = ErrorInfo(exc.value, getattr(exc, "step", None),
-                              getattr(exc, "subworkflow", None) or "main")
+            error = ErrorInfo(exc.value, exc.step, exc.subworkflow or "main")
         except Cancelled:
             state = "CANCELLED"
             error = ErrorInfo({"message": "the execution was cancelled",
@@ -491,7 +491,7 @@ class Execution:
         except Exception as exc:  # not a Workflows error: a bug in Python code
             state = "FAILED"
             error = ErrorInfo({"message": f"internal error: {type(exc).__name__}: {exc}",
-                               "tags": ["InternalError"]}, getattr(exc, "wf_step", None))
+                               "tags": ["InternalError"]}, step_of_bug(exc))
         if self.cancel_event.is_set() and state == "FAILED":
             state = "CANCELLED"  # whatever failed did so because it was cancelled
         total = ctx.steps + self.extra_steps
@@ -576,27 +576,6 @@ def prepare(
     connectors: ConnectorRegistry | dict[str, Callable[..., Any]] | None = None,
 ) -> Execution:
     """An Execution to `run(argument)` later, e.g. on a thread, so it can be cancel()ed."""
-    _load_stdlib()
+    import wfgen.engine.stdlib  # noqa: F401  (importing it registers every builtin)
     return Execution(compile_workflow(workflow), services, connectors)
-
-
-_STDLIB_LOADED = False
-
-
-def _load_stdlib() -> None:
-    """Import the stdlib namespace modules so they register their builtins."""
-    global _STDLIB_LOADED
-    if _STDLIB_LOADED:
-        return
-    import importlib
-    import pkgutil
-
-    import wfgen.engine.stdlib as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        try:
-            importlib.import_module(f"{pkg.__name__}.{mod.name}")
-        except ImportError:  # a namespace module still being written
-            continue
-    _STDLIB_LOADED = True
 

@@ -52,16 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wfgen.engine.errors import WorkflowError, make_error
-
-
-@dataclass(frozen=True)
-class FunctionRef:
-    """A function used as a value (retry predicates); `name` is its Workflows name."""
-
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
+from wfgen.engine.values import FunctionRef
 
 
 class Clock(Protocol):
@@ -229,6 +220,8 @@ class Services:
         self.http_transport: HttpTransport = http_transport or UrllibTransport()
         self._token_provider = token_provider
         self._caller: Callable[[FunctionRef, list[Any]], Any] | None = None
+        # set on the per-execution copy (bind): connectors stop waiting when it is set
+        self.cancel_event: threading.Event | None = None
 
     def log(self, entry: dict[str, Any]) -> None:
         """sys.log sink: the configured callback, else kept in log_entries."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wfgen.engine import limits
+from wfgen import limits
 from wfgen.engine import values as V
 from wfgen.engine.errors import WorkflowError, make_error
 from wfgen.engine.expr.compile import CompileEnv, compile_expr
@@ -29,9 +29,6 @@ from wfgen.engine.scope import (
 )
 from wfgen.engine.syntax import WorkflowSyntaxError
 from wfgen.engine.tree import Condition, DynMap, Expr, Loop, Step, Subworkflow, Target, Workflow
-
-_CONTAINERS = (dict, list)
-
 
 # ---- compilation ------------------------------------------------------------------
 
@@ -76,7 +73,7 @@ def compile_template(t: Any, env: CompileEnv) -> Op:
 
         return dyn_map
     if _const_template(t):
-        if type(t) in _CONTAINERS:
+        if type(t) in V.CONTAINERS:
             deep = V.deep_copy
             return lambda ctx: deep(t)
         return lambda ctx: t
@@ -473,8 +470,8 @@ class Program:
                     sig = run_body(ctx)
                     return nxt if sig is None else sig
                 except WorkflowError as exc:
-                    if single and getattr(exc, "step", None) is None:
-                        exc.step = s.name  # type: ignore[attr-defined]
+                    if single and exc.step is None:
+                        exc.step = s.name
                     if retry is not None:
                         if policy is None:
                             policy = _retry_policy(retry(ctx))

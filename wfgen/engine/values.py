@@ -17,14 +17,25 @@ Choices where the docs are silent (also in docs/engine.md, pinned by tests):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
+from wfgen import limits
 from wfgen.engine.errors import WorkflowError, make_error
-from wfgen.engine.services import FunctionRef
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function used as a value (retry predicates); `name` is its Workflows name."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
 
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
-MAX_STRING = 256 * 1024  # characters per string (docs: 256 KB)
 
 
 def type_name(v: Any) -> str:
@@ -77,7 +88,7 @@ def add(a: Any, b: Any) -> Any:
         return r
     if ta is str and tb is str:
         r = a + b
-        if len(r) > MAX_STRING:
+        if len(r) > limits.MAX_STRING_BYTES:
             raise make_error("ResourceLimitError", "string exceeds 256 KB")
         return r
     if (ta is float or ta is int) and (tb is float or tb is int):
@@ -274,13 +285,13 @@ def deep_copy(v: Any) -> Any:
     """Workflows values have value semantics: containers are copied on assignment."""
     t = type(v)
     if t is dict:
-        return {k: deep_copy(x) if type(x) in _CONTAINERS else x for k, x in v.items()}
+        return {k: deep_copy(x) if type(x) in CONTAINERS else x for k, x in v.items()}
     if t is list:
-        return [deep_copy(x) if type(x) in _CONTAINERS else x for x in v]
+        return [deep_copy(x) if type(x) in CONTAINERS else x for x in v]
     return v
 
 
-_CONTAINERS = (dict, list)
+CONTAINERS = (dict, list)  # the types deep_copy copies
 
 
 def size_of(v: Any) -> int:
