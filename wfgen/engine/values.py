@@ -84,14 +84,13 @@ def add(a: Any, b: Any) -> Any:
         return float(a) + float(b)
     if ta is list and tb is list:
         return a + b
-    if ta is str or tb is str:
-        # Datatypes page, "+ operator" table: a string on either side makes the
-        # result a string (numbers and booleans are written as string() would).
-        if ta in _TO_TEXT and tb in _TO_TEXT:
-            r = _text(a) + _text(b)
-            if len(r) > MAX_STRING:
-                raise make_error("ResourceLimitError", "string exceeds 256 KB")
-            return r
+    # Datatypes page, "+ operator" table: a string on either side makes the
+    # result a string (numbers and booleans are written as string() would).
+    if (ta is str or tb is str) and ta in _TO_TEXT and tb in _TO_TEXT:
+        r = _text(a) + _text(b)
+        if len(r) > MAX_STRING:
+            raise make_error("ResourceLimitError", "string exceeds 256 KB")
+        return r
     raise _optype("+", a, b)
 
 
