@@ -430,6 +430,11 @@ class Execution:
                     errors.append((i, exc))
             except Cancelled:
                 return
+            finally:  # a finished thread's unused steps go back at once
+                with self.lock:
+                    if not c.cancelled and c.limit > c.steps:
+                        self.pool += c.limit - c.steps
+                        c.limit = c.steps
 
         workers = min(cap, len(units))
         if workers == 1:
@@ -459,7 +464,9 @@ class Execution:
         with self.lock:
             if ctx.cancelled or self.pool <= 0:
                 return False
-            take = min(STEP_LEASE, self.pool)
+            # Smaller leases as the quota runs out, so that little of it sits
+            # unused in other threads when one thread finds the pool empty.
+            take = min(STEP_LEASE, self.pool // 32 + 1, self.pool)
             self.pool -= take
             ctx.limit += take
             return True
