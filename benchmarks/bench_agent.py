@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from wfgen.job.resources import startup_dir
 from wfgen.local.metadata import MetadataServer
-from wfgen.resources import startup_dir
 
 RUNS = 9
 

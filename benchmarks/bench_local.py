@@ -42,10 +42,10 @@ def _spec(tmp: Path, script: str, heartbeat: str = "10m") -> Path:
 
 
 def _run(spec_path: Path) -> tuple[tuple[int, int], _Quiet]:
+    from wfgen.job.render import render_workflow
+    from wfgen.job.spec import load_spec
     from wfgen.local.faults import Faults
     from wfgen.local.runner import run_generated
-    from wfgen.render import render_workflow
-    from wfgen.spec import load_spec
 
     spec = load_spec(spec_path)
     console = _Quiet()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+TEST_DATA = ROOT / "tests" / "data"  # reference files (never ../shared)
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 

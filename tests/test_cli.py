@@ -131,7 +131,7 @@ def test_malformed_specs_never_give_a_traceback(tmp_path_factory, text):
 
 
 def test_package_resources_are_found_from_the_installed_package():
-    from wfgen.resources import startup_dir, templates_dir
+    from wfgen.job.resources import startup_dir, templates_dir
 
     assert (templates_dir() / "workflow.yaml.j2").is_file()
     assert (startup_dir() / "startup.sh").is_file()
@@ -139,12 +139,12 @@ def test_package_resources_are_found_from_the_installed_package():
 
 
 def test_examples_init_job_and_googles_sample_pass_validate(cli, tmp_path):
-    from tests.conftest import SHARED
-    from wfgen.init import starter_job
+    from tests.conftest import TEST_DATA
+    from wfgen.job.starter import starter_job
 
     init_job = tmp_path / "job.yaml"
     init_job.write_text(starter_job("my-job"))
-    sample = SHARED / "reference" / "syntax-cheat-sheet.workflows.yaml"
+    sample = TEST_DATA / "syntax-cheat-sheet.workflows.yaml"
     result = cli("validate", *map(str, EXAMPLES), str(init_job), str(sample))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""

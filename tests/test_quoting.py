@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from wfgen.quoting import QuotingError, comment, looks_like_expression, quote
+from wfgen.job.quoting import QuotingError, comment, looks_like_expression, quote
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
 _yaml = YAML(typ="safe", pure=True)

@@ -11,12 +11,12 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import EXAMPLES, SHARED
-from wfgen.init import starter_job
-from wfgen.render import render_workflow, vm_prefix
-from wfgen.spec import load_spec, load_spec_text
+from tests.conftest import EXAMPLES, TEST_DATA
+from wfgen.job.render import render_workflow, vm_prefix
+from wfgen.job.spec import load_spec, load_spec_text
+from wfgen.job.starter import starter_job
 
-SCHEMA = json.loads((SHARED / "reference" / "workflows.schema.json").read_text())
+SCHEMA = json.loads((TEST_DATA / "workflows.schema.json").read_text())
 _yaml = YAML(typ="safe", pure=True)
 
 

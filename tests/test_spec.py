@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wfgen.errors import SpecError
-from wfgen.spec import format_duration, json_schema, load_spec_text, parse_duration
+from wfgen.job.spec import format_duration, json_schema, load_spec_text, parse_duration
 
 MINIMAL = "container:\n  image: alpine\n"
 

@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from wfgen.job.resources import startup_dir
 from wfgen.local.metadata import MetadataServer
-from wfgen.resources import startup_dir
 
 STANDINS = Path(__file__).resolve().parents[2] / "wfgen" / "local" / "standins"
 RECORDER = Path(__file__).resolve().parent / "recorder.py"

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agentbed import Bed
+
+from tests.agent.agentbed import Bed
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentbed import RECORDER, Bed
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from wfgen.resources import startup_dir
+from tests.agent.agentbed import RECORDER, Bed
+from wfgen.job.resources import startup_dir
 
 SCRIPT = str(startup_dir() / "startup.sh")
 # Any text without NUL (argv and env cannot hold it) and without lone surrogates.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wfgen.resources import startup_dir, startup_script
+from wfgen.job.resources import startup_dir, startup_script
 
 SCRIPTS = ["startup.sh", "shutdown.sh"]
 

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from agentbed import Bed, Proc, only_report, wait_for_file
+from tests.agent.agentbed import Bed, Proc, only_report, wait_for_file
 
 
 def start_long_job(bed: Bed) -> tuple[Proc, int]:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from agentbed import STANDINS, gone, wait_for_file
+from tests.agent.agentbed import STANDINS, gone, wait_for_file
 
 
 def run(tool: str, *args: str, env: dict[str, str] | None = None,

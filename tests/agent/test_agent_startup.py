@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from agentbed import STANDINS, Bed, Proc, gone, only_report, wait_for_file
 
-from wfgen.resources import startup_dir, startup_script
+from tests.agent.agentbed import STANDINS, Bed, Proc, gone, only_report, wait_for_file
+from wfgen.job.resources import startup_dir, startup_script
 
 
 @pytest.mark.parametrize(("script", "status", "code"), [

@@ -1,3 +1,3 @@
 """Engine test fixtures (helpers live in enginetest.py, importable by name)."""
 
-from enginetest import loopback  # noqa: F401  (fixture)
+from tests.engine.enginetest import loopback  # noqa: F401  (fixture)

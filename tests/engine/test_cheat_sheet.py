@@ -18,13 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from enginetest import Loopback, services
-
+from tests.engine.enginetest import Loopback, services
 from wfgen.engine import execute, load_workflow
 
-SAMPLE = Path("/work/shared/reference/syntax-cheat-sheet.workflows.yaml")
-if not SAMPLE.exists():  # the repository copy, when the shared one is not mounted
-    SAMPLE = Path(__file__).parent / "data" / "syntax-cheat-sheet.workflows.yaml"
+SAMPLE = Path(__file__).parent.parent / "data" / "syntax-cheat-sheet.workflows.yaml"
 ARG = {"arg1": "a", "arg2": "b", "userId": "u1", "notificationId": "n1", "posts": []}
 
 DEFINE_VAR = """    - define_var:

@@ -6,8 +6,7 @@ import textwrap
 import threading
 from typing import Any
 
-from enginetest import Loopback, error_of, run, services
-
+from tests.engine.enginetest import Loopback, error_of, run, services
 from wfgen.engine import (
     ConnectorRegistry,
     ConnectorResult,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from enginetest import error_of, result_of
 
+from tests.engine.enginetest import error_of, result_of
 from wfgen.engine import WorkflowSyntaxError, load_workflow
 
 

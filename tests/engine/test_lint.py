@@ -1,4 +1,4 @@
-"""wfgen.lint: structural findings with lines, all of them, none on Google's sample."""
+"""wfgen.engine.lint: structural findings with lines, all of them, none on Google's sample."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from wfgen.lint import Finding, lint_workflow_file, lint_workflow_text
+from wfgen.engine.lint import Finding, lint_workflow_file, lint_workflow_text
 
-SAMPLE = Path(__file__).parent / "data" / "syntax-cheat-sheet.workflows.yaml"
+SAMPLE = Path(__file__).parents[1] / "data" / "syntax-cheat-sheet.workflows.yaml"
 
 
 def findings(src: str) -> list[Finding]:
@@ -18,9 +18,6 @@ def findings(src: str) -> list[Finding]:
 
 def test_no_false_positives_on_googles_sample() -> None:
     assert lint_workflow_file(SAMPLE) == []
-    shared = Path("/work/shared/reference/syntax-cheat-sheet.workflows.yaml")
-    if shared.exists():
-        assert lint_workflow_file(shared) == []
 
 
 def _many(n: int, fmt: str) -> str:
@@ -420,13 +417,6 @@ def test_parallel_shared_parameter_is_declared() -> None:
                       assign:
                         - args: ${x}
     """) == []
-
-
-def test_cheat_sheet_still_has_no_finding() -> None:
-    shared = Path("/work/shared/reference/syntax-cheat-sheet.workflows.yaml")
-    for path in (SAMPLE, shared):
-        if path.exists():
-            assert lint_workflow_file(path) == [], path
 
 
 @pytest.mark.parametrize("example", sorted(

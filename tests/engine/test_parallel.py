@@ -6,8 +6,7 @@ import json
 import textwrap
 import time
 
-from enginetest import error_of, result_of, run
-
+from tests.engine.enginetest import error_of, result_of, run
 from wfgen.engine import RealClock, Services
 
 

@@ -101,7 +101,7 @@ def test_expression_parser_fails_only_with_syntax_errors(text: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.text(alphabet="ab1.()[]+-*/%<=! andornotin\"", min_size=1, max_size=30))
 def test_lint_never_crashes_on_any_expression(text: str) -> None:
-    from wfgen.lint import lint_workflow_text
+    from wfgen.engine.lint import lint_workflow_text
 
     src = "- a:\n    return: '${" + text.replace("'", "") + "}'\n"
     for f in lint_workflow_text(src, "f.yaml"):
@@ -142,7 +142,7 @@ DATA = st.recursive(
 def test_lint_never_crashes_on_any_structure(data: object) -> None:
     import json
 
-    from wfgen.lint import lint_workflow_text
+    from wfgen.engine.lint import lint_workflow_text
 
     text = json.dumps(data)
     found = lint_workflow_text(text, "s.json")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from enginetest import error_of, result_of, run
 
+from tests.engine.enginetest import error_of, result_of, run
 from wfgen.engine import WorkflowSyntaxError, load_workflow
 
 

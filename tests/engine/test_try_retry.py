@@ -6,8 +6,8 @@ import textwrap
 from typing import Any
 
 import pytest
-from enginetest import Loopback, error_of, result_of, run, services
 
+from tests.engine.enginetest import Loopback, error_of, result_of, run, services
 from wfgen.engine import HttpRequest, Services, VirtualClock, make_error
 
 

@@ -246,7 +246,7 @@ def test_a_vm_that_cannot_report_powers_off_and_the_attempt_is_lost(tmp_path, mo
 
 
 def test_the_init_job_runs_as_written(tmp_path):
-    from wfgen.init import starter_job
+    from wfgen.job.starter import starter_job
 
     job = tmp_path / "job.yaml"
     job.write_text(starter_job("starter").replace("timeout: 7d", "timeout: 1h"))

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from wfgen.errors import EXIT_NOT_RUN, Interrupted, UsageError
+from wfgen.job.spec import ENV_NAME_RE, IMAGE_RE
 from wfgen.local.faults import Faults
-from wfgen.spec import ENV_NAME_RE, IMAGE_RE
 
 ENV_NAME = re.compile(ENV_NAME_RE)
 JOB_ARGUMENT_KEYS = {"image": "a string", "command": "a list of strings",
@@ -109,8 +109,8 @@ def exit_status(state: str, result: Any, error: Any) -> int:
 def run_job_command(path: str, data: str | None, *, stats: bool = False,
                     faults: list[str] | None = None, heartbeat: str | None = None,
                     timeout: str | None = None, console: Console | None = None) -> int:
-    from wfgen.render import render_workflow
-    from wfgen.spec import budget_problem, format_duration, load_spec, parse_duration
+    from wfgen.job.render import render_workflow
+    from wfgen.job.spec import budget_problem, format_duration, load_spec, parse_duration
 
     spec = load_spec(path)
     for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):

@@ -1,13 +1,13 @@
 """`wfgen validate`: job specs get the spec checks (and their generated workflow
 the workflow checks); any other YAML is checked as a Cloud Workflows definition
-by the engine's parser (wfgen.lint)."""
+by the engine's parser (wfgen.engine.lint)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from wfgen.errors import SpecError, WfgenError
-from wfgen.spec import read_source
+from wfgen.job.spec import read_source
 
 
 def classify(text: str) -> str:
@@ -33,17 +33,17 @@ def looks_like_workflow(path: str) -> bool:
 def validate_text(text: str, path: str) -> list[str]:
     """Findings for one file, each 'file:line:col: message'."""
     if classify(text) == "workflow":
-        from wfgen.lint import lint_workflow_text
+        from wfgen.engine.lint import lint_workflow_text
 
         return [str(f) for f in lint_workflow_text(text, path)]
-    from wfgen.render import render_workflow
-    from wfgen.spec import load_spec_text
+    from wfgen.job.render import render_workflow
+    from wfgen.job.spec import load_spec_text
 
     try:
         spec = load_spec_text(text, path)
     except SpecError as exc:
         return [str(e) for e in exc.all()]
-    from wfgen.lint import lint_workflow_text
+    from wfgen.engine.lint import lint_workflow_text
 
     rendered = render_workflow(spec)
     return [f"{path}: generated workflow: {f}" for f in

@@ -1,7 +1,7 @@
 """Job spec -> Cloud Workflows YAML, through the jinja2 template in templates/.
 
 The template holds the workflow's logic; this module only prepares values.
-Every value reaches the template through the `q` filter (wfgen.quoting), and
+Every value reaches the template through the `q` filter (wfgen.job.quoting), and
 the user's container settings travel base64-encoded, so nothing a user writes
 can become YAML structure or a Workflows expression. The rendered text is
 parsed back before anyone sees it: a render that does not parse is a bug in
@@ -17,9 +17,9 @@ from typing import Any
 
 from wfgen import __version__
 from wfgen.errors import SpecError, WfgenError
-from wfgen.quoting import comment, quote
-from wfgen.resources import startup_script, templates_dir
-from wfgen.spec import JobSpec, format_duration
+from wfgen.job.quoting import comment, quote
+from wfgen.job.resources import startup_script, templates_dir
+from wfgen.job.spec import JobSpec, format_duration
 
 TEMPLATE = "workflow.yaml.j2"
 RETRY_STATUSES = ["preempted", "lost", "stopped", "unavailable"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from wfgen.errors import Location, UsageError
+from wfgen.job.spec import default_name
 from wfgen.output import write_output
-from wfgen.spec import default_name
 
 STARTER = """\
 # wfgen job spec: one container job on a throw-away Compute Engine VM.

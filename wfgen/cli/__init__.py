@@ -1,0 +1,100 @@
+"""The `wfgen` command line: the parser, and the one error policy.
+
+Each command lives in its own module (wfgen.cli.<command>) with `add_parser`
+and `run(args) -> int`. Only `main` turns a WfgenError into a message and an
+exit status (2 bad usage or file, 125 could not run, the container's own code
+when it ran and failed); no other module prints errors or picks exit codes.
+stdout carries the product (workflow YAML, result JSON); progress and
+diagnostics go to stderr. Commands import their machinery lazily so
+`generate` and `validate` start fast."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from wfgen import __version__
+from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, SpecError, WfgenError
+
+# command name -> module under wfgen.cli (imported only to build the parser)
+COMMANDS = ("init", "generate", "validate", "schema", "run")
+
+
+def _err(message: str) -> None:
+    print(f"wfgen: {message}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wfgen",
+        description="Turn a short job spec into a Cloud Workflows definition that runs one "
+                    "container job on a throw-away Compute Engine VM; validate it, and run it "
+                    "locally.",
+        epilog="start here:\n  wfgen init my-job\n  wfgen generate my-job/job.yaml\n"
+               "  wfgen run --local --on-host my-job/job.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"wfgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"wfgen.cli.{name.replace('-', '_')}")
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           epilog=module.EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(handler=module.run)
+    return parser
+
+
+def _suggest_command(argv: Sequence[str]) -> str | None:
+    """'did you mean' for a mistyped command (argparse only lists the choices)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or first in COMMANDS:
+        return None
+    close = difflib.get_close_matches(first, COMMANDS, n=1)
+    return f"unknown command {first!r}; did you mean {close[0]!r}?" if close else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    suggestion = _suggest_command(argv)
+    if suggestion:
+        _err(suggestion)
+        return EXIT_USAGE
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse prints its own message
+        return EXIT_USAGE if exc.code not in (0, None) else 0
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except WfgenError as exc:
+        for each in exc.all() if isinstance(exc, SpecError) else [exc]:
+            _err(str(each))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # e.g. stdout on a full disk, a directory we may not write
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return EXIT_USAGE
+    except Exception as exc:
+        if os.environ.get("WFGEN_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} "
+             "(a wfgen bug; rerun with WFGEN_DEBUG=1 for details and please report it)")
+        return EXIT_NOT_RUN
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

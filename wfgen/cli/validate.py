@@ -1,0 +1,32 @@
+"""`wfgen validate FILE...`: job specs and any Cloud Workflows YAML.
+
+Exit status: 0 clean, 1 findings, 2 when a file could not be read at all."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wfgen.errors import EXIT_USAGE
+
+HELP = "check job specs or any Cloud Workflows YAML"
+EXAMPLES = "examples:\n  wfgen validate job.yaml\n  wfgen validate workflow.yaml other.yaml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing when clean")
+
+
+def run(args: argparse.Namespace) -> int:
+    from wfgen.job.validate import validate_paths
+
+    findings, unreadable = validate_paths(args.files)
+    for finding in findings:
+        print(finding)
+    if findings:
+        print(f"{len(findings)} problem(s) found", file=sys.stderr)
+        return EXIT_USAGE if unreadable else 1
+    if not args.quiet:
+        print(f"{len(args.files)} file(s) OK", file=sys.stderr)
+    return 0
