@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from enginetest import result_of
 
+from tests.engine.enginetest import result_of
 from wfgen.engine import RewritingTransport, Services, VirtualClock
 from wfgen.engine.services import loopback_rewriter
 
