@@ -17,7 +17,8 @@ variable's lock.
 
 Step accounting: each step run (including each retry attempt's steps and
 steps run in predicates, subworkflows and branches) counts once; the limit of
-100,000 raises ResourceLimitError. Billing classification is in docs/engine.md."""
+100,000 is one pool per execution that parallel threads lease from (lease),
+and raises ResourceLimitError. Billing classification is in docs/engine.md."""
 
 from __future__ import annotations
 

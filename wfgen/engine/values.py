@@ -12,6 +12,7 @@ Choices where the docs are silent (also in docs/engine.md, pinned by tests):
 - Integer results outside the signed 64-bit range raise a ValueError-tagged
   error ("integer overflow") instead of wrapping or turning into a double.
 - `and`/`or` short-circuit; the operand that is evaluated must be a boolean.
+- A double joined to a string by `+` is written as string() writes it.
 """
 
 from __future__ import annotations
