@@ -101,9 +101,13 @@ class Ctx:
 
 
 def slow_check(ctx: Ctx) -> None:
-    """Called when ctx.steps passes ctx.limit: cancellation or the step quota."""
+    """Called when ctx.steps passes ctx.limit: cancellation, the end of a
+    parallel thread's lease of steps, or the execution's step quota (counted
+    across all threads)."""
     if ctx.cancelled:
         raise Cancelled()
+    if ctx.exe.lease(ctx):  # a parallel thread's lease ran out; the quota has more
+        return
     raise make_error("ResourceLimitError",
                      f"the execution ran more than {limits.MAX_STEPS} steps")
 

@@ -397,7 +397,6 @@ class Program:
         inner = _CState(self.env, st.shared | shared)
         limit_f = (compile_template(par.concurrency_limit, self.env)
                    if par.concurrency_limit is not None else None)
-        continue_all = par.exception_policy == "continueAll"
         tasks: list[tuple[str, Block]] = []
         loop_items = None
         loop_block = None
@@ -426,16 +425,16 @@ class Program:
                 if type(lim) is not int or lim < 1:
                     raise make_error("TypeError", "concurrency_limit must be a positive integer")
                 cap = min(cap, lim)
-            units: list[tuple[Block, dict[str, Any]]] = []
+            units: list[tuple[Block, dict[str, Any], str]] = []
             if loop_block is not None and loop_items is not None:
                 for i, item in enumerate(loop_items(ctx)):
                     local = {vname: V.deep_copy(item)}
                     if iname is not None:
                         local[iname] = i
-                    units.append((loop_block, local))
+                    units.append((loop_block, local, str(i)))
             else:
-                units = [(b, {}) for _, b in tasks]
-            ctx.exe.run_branches(ctx, units, shared, cap, continue_all)
+                units = [(b, {}, name) for name, b in tasks]
+            ctx.exe.run_branches(ctx, units, shared, cap)
             return nxt
 
         return parallel
