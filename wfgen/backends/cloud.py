@@ -39,6 +39,7 @@ from wfgen.backends.base import (
 from wfgen.errors import EXIT_USAGE, UsageError, WfgenError
 
 EMULATOR_ENV = "WORKFLOWS_EMULATOR_HOST"
+GRPC_ENV = "WORKFLOWS_EMULATOR_GRPC_HOST"  # only when serve's gRPC port is not REST + 1
 DEFAULT_LOCAL_PROJECT = "local-project"
 NO_CREDENTIALS = ("no Google Cloud credentials found: run `gcloud auth application-default "
                   "login` (or set GOOGLE_APPLICATION_CREDENTIALS to a key file)")
@@ -106,14 +107,15 @@ def connect(project: str | None, location: str) -> CloudBackend:
     return CloudBackend(chosen, location, credentials)
 
 
-def _grpc_port(host: str) -> str:
-    """serve's gRPC port: what serve announces at GET /wfgen/serve, else REST port + 1."""
-    import requests
-
+def _grpc_target(host: str) -> str:
+    """serve's gRPC address: WORKFLOWS_EMULATOR_GRPC_HOST when set, else the
+    REST port + 1 (what `wfgen serve` listens on unless told otherwise)."""
+    given = os.environ.get(GRPC_ENV, "").strip()
+    if given:
+        if not re.fullmatch(r"[^:/\s]+:\d{1,5}", given):
+            raise UsageError(f"{GRPC_ENV}={given!r} must be HOST:PORT")
+        return given
     name, port = host.rsplit(":", 1)
-    with contextlib.suppress(requests.RequestException, ValueError, KeyError, TypeError):
-        info = requests.get(f"http://{host}/wfgen/serve", timeout=5).json()
-        return f"{name}:{int(info['grpc_port'])}"
     return f"{name}:{int(port) + 1}"
 
 
@@ -188,7 +190,7 @@ class CloudBackend(Backend):
             ExecutionsGrpcTransport,
         )
 
-        channel = grpc.insecure_channel(_grpc_port(self.emulator))
+        channel = grpc.insecure_channel(_grpc_target(self.emulator))
         return ExecutionsClient(transport=ExecutionsGrpcTransport(channel=channel))
 
     def _make_session(self) -> Any:
