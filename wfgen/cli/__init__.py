@@ -21,7 +21,7 @@ from wfgen import __version__
 from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, SpecError, WfgenError
 
 # command name -> module under wfgen.cli (imported only to build the parser)
-COMMANDS = ("init", "generate", "validate", "schema", "run")
+COMMANDS = ("init", "generate", "validate", "schema", "run", "serve")
 
 
 def _err(message: str) -> None:
