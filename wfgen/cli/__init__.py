@@ -21,8 +21,8 @@ from wfgen import __version__
 from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, SpecError, WfgenError
 
 # command name -> module under wfgen.cli (imported only to build the parser)
-COMMANDS = ("init", "generate", "validate", "schema", "run", "deploy", "status", "logs", "list",
-            "cancel", "gc")
+COMMANDS = ("init", "generate", "validate", "schema", "run", "serve", "deploy", "status", "logs",
+            "list", "cancel", "gc")
 
 
 def _err(message: str) -> None:
