@@ -51,9 +51,8 @@ ROLE_VIEW = "roles/workflows.viewer"
 ROLE_VM_VIEW = "roles/compute.viewer"
 ROLE_VM_ADMIN = "roles/compute.instanceAdmin.v1"
 ROLE_LOGS = "roles/logging.viewer"
-VM_NAME = re.compile(r"^(?P<base>.+)-(?P<attempt>\d+)$")
-LOGS_FILTER = ('resource.type="gce_instance" AND '
-               'labels."compute.googleapis.com/resource_name"="{name}"')
+LOGS_VM_LABEL = "compute.googleapis.com/resource_name"
+LOGS_FILTER = f'resource.type="gce_instance" AND labels."{LOGS_VM_LABEL}":"-{{tag}}-"'
 
 
 class CloudError(WfgenError):
@@ -446,13 +445,12 @@ class CloudBackend(Backend):
     # -- logs ----------------------------------------------------------------
 
     def logs(self, execution: str, *, follow: bool = False) -> Iterator[str]:
-        """Earlier attempts from Cloud Logging, VMs that exist from their console
-        (followed until the execution ends, with follow)."""
+        """The output of the VMs already gone from Cloud Logging, then that of
+        the VMs that exist from their consoles (followed until the execution
+        ends, with follow)."""
         ex = self.get(execution)
-        present = {vm.name: vm for vm in self.list_vms(execution)}
-        for name, zone in self.attempt_vms(ex, list(present.values())):
-            if name not in present:
-                yield from self.logged_lines(name, zone, since=ex.start_time)
+        present = self.list_vms(execution)
+        yield from self.logged_lines(ex, skip={vm.name for vm in present})
         if follow:
             from wfgen.backends.follow import Event, follow
 
@@ -460,43 +458,26 @@ class CloudBackend(Backend):
                 if isinstance(event, Event) and event.kind == "output":
                     yield event.text
             return
-        for vm in present.values():
+        for vm in present:
             text, _ = self.console(vm)
             yield from text.splitlines()
 
-    def attempt_vms(self, ex: Execution, present: list[Vm]) -> list[tuple[str, str]]:
-        """(name, zone) of every VM the execution made, by attempt: those that
-        exist, the one its result names, and the earlier attempts' (same name,
-        lower attempt number)."""
-        found: dict[str, str] = {vm.name: vm.zone for vm in present}
-        report = job_result(ex)
-        if isinstance(report, dict) and isinstance(report.get("instance"), str):
-            found.setdefault(report["instance"], str(report.get("zone") or ""))
-        zones = dict(found)
-        for name, zone in list(zones.items()):
-            match = VM_NAME.match(name)
-            if match:
-                for attempt in range(1, int(match["attempt"])):
-                    found.setdefault(f"{match['base']}-{attempt}", zone)
-
-        def order(item: tuple[str, str]) -> tuple[str, int]:
-            match = VM_NAME.match(item[0])
-            return (match["base"], int(match["attempt"])) if match else (item[0], 0)
-
-        return sorted(found.items(), key=order)
-
-    def logged_lines(self, instance: str, zone: str = "", since: str = "") -> Iterator[str]:
-        """A (deleted) VM's output, from Cloud Logging entries of that instance."""
-        flt = LOGS_FILTER.format(name=instance)
-        if since:
-            flt += f' AND timestamp>="{since}"'
+    def logged_lines(self, ex: Execution, skip: set[str] = frozenset()) -> Iterator[str]:
+        """The execution's VMs' output from Cloud Logging: every VM whose name
+        carries the execution's tag (NAME-TAG-ATTEMPT, see the template)."""
+        tag = ex.id.replace("-", "")[:12]
+        flt = LOGS_FILTER.format(tag=tag)
+        if ex.start_time:
+            flt += f' AND timestamp>="{ex.start_time}"'
         body: dict[str, Any] = {"resourceNames": [f"projects/{self.project}"], "filter": flt,
                                 "orderBy": "timestamp asc", "pageSize": 1000}
-        with self._calling(f"reading the logs of {instance}", ROLE_LOGS):
+        with self._calling(f"reading the logs of {ex.name}", ROLE_LOGS):
             while True:
                 page = self._http("POST", f"{self.logging_url}/entries:list", json=body)
                 for entry in page.get("entries") or []:
-                    yield from _entry_text(entry).splitlines()
+                    vm = (entry.get("labels") or {}).get(LOGS_VM_LABEL, "")
+                    if vm not in skip and f"-{tag}-" in vm:
+                        yield from _entry_text(entry).splitlines()
                 if not page.get("nextPageToken"):
                     return
                 body["pageToken"] = page["nextPageToken"]

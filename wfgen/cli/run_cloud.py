@@ -86,11 +86,16 @@ def _follow(backend: Any, name: str, console: Any) -> int:
                 ended = item
         if ended is None:
             _cancel(backend, name, console, stopped)
+    report = job_result(ended)
+    if isinstance(report, dict) and "status" in report:
+        console.notify(f"job report: status {report['status']}, exit code "
+                       f"{report.get('exit_code')}, attempts {report.get('attempts')}")
     if ended.state == "SUCCEEDED":
         console.notify("execution succeeded")
     else:
         console.notify(f"execution {ended.state.lower()}: {_describe(ended)}")
-    report = job_result(ended) if ended.state != "SUCCEEDED" else ended.result
+    if ended.state == "SUCCEEDED":
+        report = ended.result
     if report is not None and (ended.state == "SUCCEEDED" or isinstance(report, dict)):
         print(json.dumps(report, indent=2, ensure_ascii=False), flush=True)
     return exit_status(ended.state, ended.result, error_value(ended))
