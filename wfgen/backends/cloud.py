@@ -551,14 +551,6 @@ def error_value(ex: Execution) -> Any:
     return _json(ex.error.payload) if ex.error else None
 
 
-def job_result(ex: Execution) -> Any:
-    """A job's result map: the returned value, or the one its error carries."""
-    if ex.result is not None:
-        return ex.result
-    value = error_value(ex)
-    return value.get("result") if isinstance(value, dict) else None
-
-
 def parse_time(text: str) -> dt.datetime | None:
     """RFC 3339, as Workflows and Compute Engine write it."""
     if not text:

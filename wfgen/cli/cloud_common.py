@@ -146,11 +146,16 @@ def human_duration(seconds: float | None) -> str:
 
 def exit_code_of(ex: Any) -> str:
     """The job's exit code as the result or the error carries it, else '-'."""
-    from wfgen.backends.cloud import job_result
-
-    report = job_result(ex)
+    report = job_of(ex)
     code = report.get("exit_code") if isinstance(report, dict) else None
     return str(code) if isinstance(code, int) and not isinstance(code, bool) else "-"
+
+
+def job_of(ex: Any) -> Any:
+    """A job's result map: the returned value, or the one its error carries."""
+    from wfgen.cli.follow import job_result
+
+    return job_result(ex.state, ex.result, ex.error.payload if ex.error else None)
 
 
 def table(rows: list[list[str]]) -> str:

@@ -11,11 +11,10 @@ import argparse
 import contextlib
 import json
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 from wfgen.cli.cloud_common import backend_for, is_file, load_target, workflow_arg
-from wfgen.errors import Interrupted, UsageError
+from wfgen.errors import ExecutionFailed, Interrupted, UsageError
 
 LOCAL_ONLY = ("stats", "fault", "heartbeat", "timeout")
 
@@ -29,7 +28,7 @@ def add_cloud_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cloud(args: argparse.Namespace) -> int:
-    from wfgen.local.runner import Console
+    from wfgen.cli.follow import Console
 
     given = [f"--{n}" for n in LOCAL_ONLY if getattr(args, n, None)]
     if given:
@@ -60,7 +59,7 @@ def run_cloud(args: argparse.Namespace) -> int:
 
 def _argument(data: str | None, is_job: bool) -> Any:
     if is_job:
-        from wfgen.local.runner import parse_job_argument
+        from wfgen.job.arguments import parse_job_argument
 
         return parse_job_argument(data)
     if data is None:
@@ -72,11 +71,13 @@ def _argument(data: str | None, is_job: bool) -> Any:
 
 
 def _follow(backend: Any, name: str, console: Any) -> int:
-    from wfgen.backends.cloud import error_value, job_result
     from wfgen.backends.follow import Event, follow
-    from wfgen.local.runner import exit_status
+    from wfgen.cli.follow import exit_status, job_result, print_result, stop_signals
 
-    with _stop_signals() as stopped:
+    def detach() -> None:
+        raise KeyboardInterrupt
+
+    with stop_signals(on_repeat=detach) as stopped:
         ended = None
         for item in follow(backend, name, interval=backend.poll_interval,
                            stop=lambda: bool(stopped)):
@@ -86,19 +87,18 @@ def _follow(backend: Any, name: str, console: Any) -> int:
                 ended = item
         if ended is None:
             _cancel(backend, name, console, stopped)
-    report = job_result(ended)
-    if isinstance(report, dict) and "status" in report:
-        console.notify(f"job report: status {report['status']}, exit code "
-                       f"{report.get('exit_code')}, attempts {report.get('attempts')}")
+    job = job_result(ended.state, ended.result, ended.error.payload if ended.error else None)
+    if isinstance(job, dict) and "status" in job:
+        console.notify(f"job report: status {job['status']}, exit code "
+                       f"{job.get('exit_code')}, attempts {job.get('attempts')}")
     if ended.state == "SUCCEEDED":
         console.notify("execution succeeded")
-    else:
-        console.notify(f"execution {ended.state.lower()}: {_describe(ended)}")
-    if ended.state == "SUCCEEDED":
-        report = ended.result
-    if report is not None and (ended.state == "SUCCEEDED" or isinstance(report, dict)):
-        print(json.dumps(report, indent=2, ensure_ascii=False), flush=True)
-    return exit_status(ended.state, ended.result, error_value(ended))
+        print_result(ended.result)
+        return 0
+    if isinstance(job, dict):
+        print_result(job)
+    code = exit_status(ended.state, job)
+    raise ExecutionFailed(f"{name}: execution {ended.state}: {_describe(ended)}", code)
 
 
 def _show(event: Any, console: Any) -> None:
@@ -137,27 +137,3 @@ def _cancel(backend: Any, name: str, console: Any, stopped: list[int]) -> None:
                           f"`wfgen cancel {name}` stops it and deletes its VMs") from None
     console.notify(f"deleted {', '.join(deleted)}" if deleted else "no VM was left")
     raise Interrupted(signum, f"interrupted: {name} was cancelled and its VMs deleted")
-
-
-@contextlib.contextmanager
-def _stop_signals() -> Iterator[list[int]]:
-    """SIGINT/SIGTERM/SIGHUP ask to stop (the list gets the signal number); a
-    second one raises KeyboardInterrupt, which cuts the cleanup short."""
-    stopped: list[int] = []
-    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def handler(signum: int, _frame: Any) -> None:
-        if stopped:
-            raise KeyboardInterrupt
-        stopped.append(signum)
-
-    try:
-        previous = {sig: signal.signal(sig, handler) for sig in watched}
-    except ValueError:  # not the main thread
-        yield stopped
-        return
-    try:
-        yield stopped
-    finally:
-        for sig in watched:
-            signal.signal(sig, previous[sig])

@@ -11,6 +11,7 @@ from wfgen.cli.cloud_common import (
     execution_arg,
     exit_code_of,
     human_duration,
+    job_of,
     seconds_between,
 )
 
@@ -24,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wfgen.backends.cloud import error_value, job_result
+    from wfgen.backends.cloud import error_value
 
     backend, name = execution_arg(args)
     ex = backend.get(name)
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if ex.end_time:
         rows.append(("ended", ex.end_time))
     rows.append(("duration", human_duration(seconds_between(ex.start_time, ex.end_time))))
-    report = job_result(ex)
+    report = job_of(ex)
     if isinstance(report, dict) and "attempts" in report:
         rows.append(("attempts", str(report["attempts"])))
     if ex.state != "ACTIVE":

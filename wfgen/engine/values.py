@@ -100,7 +100,7 @@ def add(a: Any, b: Any) -> Any:
     # result a string (numbers and booleans are written as string() would).
     if (ta is str or tb is str) and ta in _TO_TEXT and tb in _TO_TEXT:
         r = _text(a) + _text(b)
-        if len(r) > MAX_STRING:
+        if len(r) > limits.MAX_STRING_BYTES:
             raise make_error("ResourceLimitError", "string exceeds 256 KB")
         return r
     raise _optype("+", a, b)
