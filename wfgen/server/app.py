@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wfgen.backends.local import LocalBackend
 from wfgen.local.loopback import LoopbackServer
+from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
-from wfgen.server.executor import Executor
 from wfgen.server.store import Store
 from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
 
@@ -64,8 +65,10 @@ class App:
             from wfgen.local.vm import container_engine_works
 
             use_engine = container_engine_works()
-        self.runner = Executor(lambda: self.url, use_container_engine=use_engine,
-                               notify=lambda line: None)
+        self.runner = LocalBackend(
+            project=options.project, location=options.location,
+            use_container_engine=use_engine,
+            callbacks=lambda check_token: CallbackHub(check_token, lambda: self.url))
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner)
         interrupted = self.executions.fail_interrupted()
@@ -124,7 +127,7 @@ class App:
         if self.grpc is not None:
             self.grpc.stop(grace=None)
         deleted = self.runner.shutdown()
-        self.executions.wait_all(5.0)
+        self.executions.wait_all(5.0)  # their final state reaches the store
         self.store.close()
         return deleted
 
