@@ -208,7 +208,7 @@ def test_callback_endpoints_need_a_vm_token(serve, workflows):
     callback = listed["callbacks"][0]
     assert callback["name"].startswith(created["name"] + "/callbacks/")
     assert callback["method"] == "POST"
-    status, body = serve.call("POST", f"/v1/{callback['name']}", {"status": "x"})
+    status, _ = serve.call("POST", f"/v1/{callback['name']}", {"status": "x"})
     assert status == 401  # no token from a local VM's metadata server
     status, cancelled = serve.call("POST", f"/v1/{created['name']}:cancel", {})
     assert cancelled["state"] == "CANCELLED"
