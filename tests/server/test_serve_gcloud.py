@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,25 @@ def test_redeploy_makes_a_new_revision_and_list_and_delete(serve, tmp_path):
     deleted = serve.gcloud("workflows", "delete", "flow", "--quiet")
     assert deleted.returncode == 0, deleted.stderr
     assert serve.gcloud("workflows", "describe", "flow").returncode == 1
+
+
+def test_compute_instances_list_shows_the_running_jobs_vm(serve, tmp_path):
+    deploy_job(serve, tmp_path, "vm-shown", {"script": "sleep 4; echo finished"})
+    started = serve.gcloud("workflows", "execute", "vm-shown", "--format=value(name)")
+    execution = started.stdout.strip()
+    execution_id = execution.rsplit("/", 1)[-1]
+
+    def labelled() -> list[dict]:
+        listed = serve.gcloud("compute", "instances", "list", "--format=json")
+        assert listed.returncode == 0, listed.stderr
+        return [vm for vm in json.loads(listed.stdout)
+                if vm.get("labels", {}).get("wfgen-execution") == execution_id]
+
+    deadline = time.monotonic() + 60
+    while not (vms := labelled()):
+        assert time.monotonic() < deadline, "the job's VM never showed in the list"
+    assert vms[0]["labels"]["wfgen-job"] == "vm-shown" and vms[0]["status"] == "RUNNING"
+    waited = serve.gcloud("workflows", "executions", "wait", execution_id,
+                          "--workflow=vm-shown", "--format=json")
+    assert json.loads(waited.stdout)["state"] == "SUCCEEDED", waited.stdout
+    assert labelled() == []  # the workflow deleted its VM

@@ -17,7 +17,9 @@ from typing import Any
 from wfgen.backends.local import LocalBackend
 from wfgen.local.loopback import LoopbackServer
 from wfgen.server.callbacks_api import CallbackHub
+from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
+from wfgen.server.logging_api import LoggingApi
 from wfgen.server.store import Store
 from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
 
@@ -77,7 +79,7 @@ class App:
                 "serve are now FAILED")
         apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions, self.runner.callbacks)]
-        apis.extend(_compute_apis(self.runner.compute))
+        apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         self.grpc: Any = None
         if options.grpc_port is not None:
@@ -152,21 +154,3 @@ class App:
             self.log(f"wfgen serve: deleted {', '.join(deleted)}")
         self.log("wfgen serve: stopped")
         return 0
-
-
-def _compute_apis(compute: Any) -> list[Any]:
-    """The Compute Engine and Cloud Logging fronts, when this build has them."""
-    apis: list[Any] = []
-    try:
-        from wfgen.server.compute_api import ComputeApi  # type: ignore[import-not-found]
-
-        apis.append(ComputeApi(compute))
-    except ImportError:
-        pass
-    try:
-        from wfgen.server.logging_api import LoggingApi  # type: ignore[import-not-found]
-
-        apis.append(LoggingApi(compute))
-    except ImportError:
-        pass
-    return apis
