@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wfgen.backends.local import LocalBackend
 from wfgen.local.loopback import LoopbackServer
+from wfgen.server.callbacks_api import CallbackHub
+from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
-from wfgen.server.executor import Executor
+from wfgen.server.logging_api import LoggingApi
 from wfgen.server.store import Store
 from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
 
@@ -64,8 +67,10 @@ class App:
             from wfgen.local.vm import container_engine_works
 
             use_engine = container_engine_works()
-        self.runner = Executor(lambda: self.url, use_container_engine=use_engine,
-                               notify=lambda line: None)
+        self.runner = LocalBackend(
+            project=options.project, location=options.location,
+            use_container_engine=use_engine,
+            callbacks=lambda check_token: CallbackHub(check_token, lambda: self.url))
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner)
         interrupted = self.executions.fail_interrupted()
@@ -74,7 +79,7 @@ class App:
                 "serve are now FAILED")
         apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions, self.runner.callbacks)]
-        apis.extend(_compute_apis(self.runner.compute))
+        apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         self.grpc: Any = None
         if options.grpc_port is not None:
@@ -124,7 +129,7 @@ class App:
         if self.grpc is not None:
             self.grpc.stop(grace=None)
         deleted = self.runner.shutdown()
-        self.executions.wait_all(5.0)
+        self.executions.wait_all(5.0)  # their final state reaches the store
         self.store.close()
         return deleted
 
@@ -149,21 +154,3 @@ class App:
             self.log(f"wfgen serve: deleted {', '.join(deleted)}")
         self.log("wfgen serve: stopped")
         return 0
-
-
-def _compute_apis(compute: Any) -> list[Any]:
-    """The Compute Engine and Cloud Logging fronts, when this build has them."""
-    apis: list[Any] = []
-    try:
-        from wfgen.server.compute_api import ComputeApi  # type: ignore[import-not-found]
-
-        apis.append(ComputeApi(compute))
-    except ImportError:
-        pass
-    try:
-        from wfgen.server.logging_api import LoggingApi  # type: ignore[import-not-found]
-
-        apis.append(LoggingApi(compute))
-    except ImportError:
-        pass
-    return apis

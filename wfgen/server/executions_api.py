@@ -10,6 +10,7 @@ error.stackTrace) before the in-memory copy goes, so no GET ever misses it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from wfgen.backends.base import Execution
 from wfgen.engine.tree import Step, Workflow
+from wfgen.errors import WfgenError
 from wfgen.local.loopback import ApiError, Request, Response
 from wfgen.server import wire
 from wfgen.server.store import Resource, Store
@@ -37,6 +39,8 @@ class Runner(Protocol):
                      on_end: Any = None) -> Execution: ...
 
     def cancel(self, name: str) -> Any: ...
+
+    def forget(self, name: str) -> None: ...
 
 
 class _Live:
@@ -159,6 +163,7 @@ class ExecutionsService:
         with self._lock:
             self._live.pop(record.name, None)
         live.ended.set()
+        self.runner.forget(record.name)  # the store has it now
 
     # -- reads -----------------------------------------------------------------
     def get(self, name: str, view: Any = None) -> Resource:
@@ -190,7 +195,8 @@ class ExecutionsService:
             if self.store.get_execution(name) is None:
                 raise ApiError(404, f"Resource '{name}' was not found", resource=name)
             raise ApiError(400, "execution is not active", code_name="FAILED_PRECONDITION")
-        self.runner.cancel(name)
+        with contextlib.suppress(WfgenError):  # it ended meanwhile
+            self.runner.cancel(name)
         live.ended.wait(wait)
         return self.get(name)
 

@@ -47,8 +47,10 @@ def source_problem(source: str, workflow_id: str) -> str | None:
     try:
         compile_workflow(load_workflow(source, workflow_id))
     except WorkflowSyntaxError as exc:
-        where = f"line {exc.line}, column {exc.column}: " if exc.line else ""
-        return f"failed to build: {where}{exc.message}"
+        problems = [(f"line {i.line}, column {i.column}: " if i.line else "") + i.message
+                    for i in exc.issues[:5]]
+        more = f"; and {len(exc.issues) - 5} more" if len(exc.issues) > 5 else ""
+        return "failed to build: " + "; ".join(problems) + more
     return None
 
 
