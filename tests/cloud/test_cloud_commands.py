@@ -123,7 +123,7 @@ def test_a_job_exiting_7_makes_run_exit_7(serve, tmp_path, executions):
     assert done.returncode == 7, done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "failed" and result["exit_code"] == 7
-    assert "execution failed" in done.stderr
+    assert "execution FAILED: the job ended with status failed" in done.stderr
     executions.append(re.search(r"\((projects/\S+)\)", done.stderr).group(1))
     listed = serve.wfgen("list", "seven")
     assert re.search(r"\bFAILED\b.*\s7$", listed.stdout, re.M), listed.stdout
