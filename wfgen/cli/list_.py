@@ -1,4 +1,5 @@
-"""`wfgen list [NAME]`: recent executions, newest first."""
+"""`wfgen list [NAME]`: recent executions, newest first (list_.py: a module named
+`list` would shadow the builtin in the wfgen.cli package)."""
 
 from __future__ import annotations
 
