@@ -72,7 +72,8 @@ class LocalBackend(Backend):
     def __init__(self, *, project: str = "local-project", location: str = "us-central1",
                  notify: Notify = _quiet, output: Output = _quiet, faults: Any = None,
                  use_container_engine: bool | None = None,
-                 log_sink: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 log_sink: Callable[[dict[str, Any]], None] | None = None,
+                 callbacks: Any = None) -> None:
         from wfgen.local.callbacks import CallbackServer
         from wfgen.local.compute import LocalCompute
         from wfgen.local.faults import Faults
@@ -91,8 +92,12 @@ class LocalBackend(Backend):
         self._revisions: dict[str, list[tuple[str, str]]] = {}  # workflow -> [(id, source)]
         self.compute = LocalCompute(notify=notify, output=output, faults=self.faults,
                                     use_container_engine=use_container_engine)
-        self.callbacks = CallbackServer(self._token_ok, refuse_first=self.faults.refuse_callbacks,
-                                        on_request=self._on_callback).start()
+        self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
+        # serve passes its own hub (callbacks answered on its REST port); it
+        # gets the token check of these VMs: callbacks(check_token)
+        self.callbacks = callbacks(self._token_ok) if callbacks is not None else CallbackServer(
+            self._token_ok, refuse_first=self.faults.refuse_callbacks,
+            on_request=self._on_callback).start()
 
     # -- the services every execution gets ----------------------------------
     def _token_ok(self, token: str) -> bool:
@@ -155,7 +160,14 @@ class LocalBackend(Backend):
         from wfgen.engine.services import default_env
 
         project, location, workflow_id, execution_id = split_execution_name(name)
-        workflow = load_workflow(source, filename or workflow_id)
+        key = (filename or workflow_id, source)
+        workflow = self._parsed.get(key)
+        if workflow is None:  # parsing takes milliseconds; running a small workflow far less
+            workflow = load_workflow(source, key[0])
+            with self._lock:
+                if len(self._parsed) >= 256:
+                    self._parsed.clear()
+                self._parsed[key] = workflow
         env = default_env(project_id=project, location=location, workflow_id=workflow_id,
                           revision_id=revision_id, execution_id=execution_id)
         if services is None:
@@ -200,6 +212,13 @@ class LocalBackend(Backend):
 
     def get(self, execution: str) -> Execution:
         return self._run(execution).record
+
+    def forget(self, execution: str) -> None:
+        """Drop an ended execution from memory (serve keeps it in its own store)."""
+        with self._lock:
+            run = self._runs.get(execution)
+            if run is not None and run.done.is_set():
+                del self._runs[execution]
 
     def wait(self, execution: str, timeout: float | None = None) -> Execution:
         """The execution once it ended (or as it is after `timeout` seconds)."""
