@@ -76,7 +76,7 @@ def test_result_json_is_indented_like_the_job_runner(tmp_path: Path) -> None:
     p.write_text('- r:\n    return: {"name": "Grüße", "n": [1]}\n')
     code, out, _ = _run(p, None)
     assert code == 0
-    assert out == json.dumps({"name": "Grüße", "n": [1]}, indent=2, ensure_ascii=False) + "\n"
+    assert out == json.dumps({"n": [1], "name": "Grüße"}, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_failure_names_file_line_and_column_of_the_step(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from wfgen.engine import limits
+from wfgen import limits
 from wfgen.engine.expr.ast import Attr, Call, Const, Index, Node, Var
 from wfgen.engine.expr.lexer import ExprSyntaxError
 from wfgen.engine.expr.parser import parse_expression

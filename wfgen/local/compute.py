@@ -339,11 +339,14 @@ class LocalCompute:
         record = self.find_record(project, zone, name)
         return record.console.text() if record else ""
 
+    def known_instances(self) -> list[Instance]:
+        """Live instances and the last HISTORY deleted ones, oldest first."""
+        with self._lock:
+            return list(self.history.values())
+
     def console_lines(self, project: str | None = None) -> Iterator[tuple[Instance, ConsoleLine]]:
         """Every console line of every VM (deleted ones too), per VM in order."""
-        with self._lock:
-            records = list(self.history.values())
-        for record in records:
+        for record in self.known_instances():
             if project is None or record.project == project:
                 for line in record.console.snapshot():
                     yield record, line

@@ -284,6 +284,24 @@ class Matcher:
             elif isinstance(node, All | Any_):
                 stack.extend(node.nodes)
 
+    def conjuncts(self) -> list[Any]:
+        """The top-level terms that must all hold."""
+        return list(self.tree.nodes) if isinstance(self.tree, All) else [self.tree]
+
+    def about_only(self, node: Any, roots: tuple[str, ...]) -> bool:
+        """Does `node` look only at fields under these roots (no global search)?"""
+        if isinstance(node, Compare):
+            return node.path[0] in roots
+        if isinstance(node, Not):
+            return self.about_only(node.node, roots)
+        if isinstance(node, All | Any_):
+            return all(self.about_only(n, roots) for n in node.nodes)
+        return False
+
+    def holds(self, node: Any, resource: Any) -> bool:
+        """One term of this filter, against a resource."""
+        return self._eval(node, resource)
+
     def _eval(self, node: Any, resource: Any) -> bool:
         if isinstance(node, All):
             return all(self._eval(n, resource) for n in node.nodes)

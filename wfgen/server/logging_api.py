@@ -120,7 +120,7 @@ class LoggingApi:
 
         found: list[tuple[tuple[float, int], dict[str, Any]]] = []
         try:
-            for key, item in self._entries(projects):
+            for key, item in self._entries(projects, matcher):
                 if after is not None and (key <= after if not descending else key >= after):
                     continue
                 if matcher(item):
@@ -152,7 +152,18 @@ class LoggingApi:
             raise ApiError(400, "resourceNames is required (e.g. [\"projects/my-project\"])")
         return projects
 
-    def _entries(self, projects: set[str]) -> Iterator[tuple[tuple[float, int], dict[str, Any]]]:
-        for record, line in self.compute.console_lines():
-            if record.project in projects:
+    def _entries(self, projects: set[str], matcher: Matcher
+                 ) -> Iterator[tuple[tuple[float, int], dict[str, Any]]]:
+        """Entries of these projects; a VM that the filter's terms about the VM itself
+        (name, id, zone, log) rule out is skipped without looking at its lines."""
+        per_vm = [term for term in matcher.conjuncts()
+                  if matcher.about_only(term, ("resource", "labels", "logName"))]
+        records = [r for r in self.compute.known_instances() if r.project in projects]
+        for record in records:
+            lines = record.console.snapshot()
+            if not lines:
+                continue
+            if per_vm and not all(matcher.holds(t, entry(record, lines[0])) for t in per_vm):
+                continue
+            for line in lines:
                 yield (line.time, line.seq), entry(record, line)
