@@ -72,15 +72,20 @@ class App:
             use_container_engine=use_engine,
             callbacks=lambda check_token: CallbackHub(check_token, lambda: self.url))
         self.workflows = WorkflowsService(self.store)
-        self.executions = ExecutionsService(self.store, self.workflows, self.runner)
+        self.executions = ExecutionsService(self.store, self.workflows, self.runner,
+                                            self.runner.callbacks)
         interrupted = self.executions.fail_interrupted()
         if interrupted:
             log(f"wfgen serve: {len(interrupted)} execution(s) left running by an earlier "
                 "serve are now FAILED")
         apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
-                           ExecutionsRest(self.executions, self.runner.callbacks)]
+                           ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
-        self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
+        try:
+            self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {options.host}:{options.port}: "
+                                     f"{exc.strerror or exc}") from None
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc

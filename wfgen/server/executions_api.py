@@ -53,10 +53,12 @@ class _Live:
 class ExecutionsService:
     """Executions of deployed workflows, run by `runner`, kept in `store`."""
 
-    def __init__(self, store: Store, workflows: WorkflowsService, runner: Runner) -> None:
+    def __init__(self, store: Store, workflows: WorkflowsService, runner: Runner,
+                 hub: Any = None) -> None:
         self.store = store
         self.workflows = workflows
         self.runner = runner
+        self.hub = hub  # the callbacks hub: an ended execution's endpoints go
         self._live: dict[str, _Live] = {}
         self._lock = threading.Lock()
 
@@ -164,6 +166,8 @@ class ExecutionsService:
             self._live.pop(record.name, None)
         live.ended.set()
         self.runner.forget(record.name)  # the store has it now
+        if self.hub is not None:
+            self.hub.forget(record.name)
 
     # -- reads -----------------------------------------------------------------
     def get(self, name: str, view: Any = None) -> Resource:
@@ -200,9 +204,9 @@ class ExecutionsService:
         live.ended.wait(wait)
         return self.get(name)
 
-    def callbacks(self, name: str, hub: Any) -> Resource:
+    def callbacks(self, name: str) -> Resource:
         self.get(name)
-        return {"callbacks": hub.list_for(name) if hub is not None else []}
+        return {"callbacks": self.hub.list_for(name) if self.hub is not None else []}
 
     def wait_all(self, timeout: float) -> None:
         """Wait (up to `timeout` s) until no execution is running (shutdown)."""
@@ -286,11 +290,10 @@ def _error_resource(record: Execution, workflow: Workflow) -> Resource:
 
 
 class ExecutionsRest:
-    """The REST paths of the Executions API, and the callbacks hub's list."""
+    """The REST paths of the Executions API (callbacks.list included)."""
 
-    def __init__(self, service: ExecutionsService, hub: Any = None) -> None:
+    def __init__(self, service: ExecutionsService) -> None:
         self.service = service
-        self.hub = hub
 
     def handle(self, request: Request) -> Response | None:
         path = request.path
@@ -318,7 +321,7 @@ class ExecutionsRest:
             if custom:
                 raise ApiError(404, f"Unknown method :{custom}")
         elif len(parts) == 9 and parts[8] == "callbacks" and method == "GET":
-            return Response.of_json(self.service.callbacks("/".join(parts[:8]), self.hub))
+            return Response.of_json(self.service.callbacks("/".join(parts[:8])))
         else:
             return None
         raise ApiError(405, f"{method} is not allowed on {path}", code_name="UNIMPLEMENTED")
