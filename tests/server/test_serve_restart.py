@@ -72,11 +72,13 @@ def test_sigterm_cancels_executions_and_deletes_vms(tmp_path):
         "name": "longjob", "container": {"image": "alpine:3.20", "script": "sleep 600"},
         "timeout": "5m", "heartbeat": "2s", "retries": 0}))
     serve = Serve(tmp_path, "--workflows-dir", str(job), "--project", "demo").start()
-    assert "deployed longjob.yaml" in serve.log()
-    status, created = serve.call("POST", f"/v1/{PARENT}/workflows/longjob/executions", {})
-    assert status == 200, created
-    until(lambda: any(serve.scratch.iterdir()))  # the VM's scratch directory: it booted
-    assert serve.stop(signal.SIGTERM) == 0
+    try:
+        assert "deployed longjob.yaml" in serve.log()
+        status, created = serve.call("POST", f"/v1/{PARENT}/workflows/longjob/executions", {})
+        assert status == 200, created
+        until(lambda: any(serve.scratch.iterdir()))  # the VM's scratch directory: it booted
+    finally:
+        assert serve.stop(signal.SIGTERM) == 0
     assert "stopped" in serve.log()
     until(lambda: not any(serve.scratch.iterdir()), timeout=15)  # every VM deleted
     again = Serve(tmp_path).start()

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     app.start()
     where = options.data_dir if options.data_dir == ":memory:" else app.store.path
     print(f"wfgen serve: listening on {app.url} (REST)"
-          + (f" and {options.host}:{app.grpc_port} (gRPC)" if app.grpc else "")
+          + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
           + f"; state in {where}; jobs run as {app.mode}", file=sys.stderr)
     print("wfgen serve: point gcloud here with:", file=sys.stderr)
     for line in app.env_lines():
