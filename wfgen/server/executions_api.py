@@ -44,9 +44,9 @@ class Runner(Protocol):
 
 
 class _Live:
-    def __init__(self, resource: Resource, workflow: Workflow) -> None:
+    def __init__(self, resource: Resource, source: str) -> None:
         self.resource = resource
-        self.workflow = workflow
+        self.source = source  # its definition, for the line numbers of an error
         self.ended = threading.Event()
 
 
@@ -124,8 +124,7 @@ class ExecutionsService:
             if not isinstance(labels, dict):
                 raise ApiError(400, "Invalid value at 'execution.labels': expected a map")
             resource["labels"] = labels
-        parsed = self.workflows.parsed(parent, workflow)
-        live = _Live(dict(resource), parsed)
+        live = _Live(dict(resource), workflow["sourceContents"])
         with self._lock:
             self._live[name] = live
         self.store.add_execution(resource)
@@ -160,7 +159,8 @@ class ExecutionsService:
         if record.state == "SUCCEEDED":
             resource["result"] = _dump(record.result)
         elif record.error is not None:
-            resource["error"] = _error_resource(record, live.workflow)
+            resource["error"] = _error_resource(record, self.workflows.parsed(
+                live.source, record.workflow.rsplit("/", 1)[-1]))
         self.store.update_execution(resource)
         with self._lock:
             self._live.pop(record.name, None)
