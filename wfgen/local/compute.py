@@ -237,7 +237,7 @@ class LocalCompute:
         self.output: Output = output or (lambda _vm, _line: None)
         self.faults = faults or Faults()
         self.use_container_engine = use_container_engine
-        self.vm_env = dict(vm_env or {})
+        self.vm_env = dict(vm_env or {})  # extra environment of every VM's scripts (tests)
         self.instances: dict[tuple[str, str, str], LocalVM] = {}  # the live ones
         self.records: dict[tuple[str, str, str], Instance] = {}  # the same, as the API shows
         self.history: OrderedDict[str, Instance] = OrderedDict()  # by id, deleted ones too
@@ -250,7 +250,6 @@ class LocalCompute:
         self._timers: list[threading.Timer] = []
         self._seq = 0
         self.closed = False  # set when the run stops: no new VM after that
-        self.deleted_at: dict[str, float] = {}
 
     # -- operations ------------------------------------------------------
     def _operation(self, kind: str, project: str, zone: str, target: str,
@@ -387,7 +386,6 @@ class LocalCompute:
         vm = LocalVM(name, zone, project, metadata, output=self._printer(name, console),
                      notify=self.notify, use_container_engine=self.use_container_engine,
                      extra_env=self.vm_env)
-        vm.body = body  # type: ignore[attr-defined]
         record = Instance(project, zone, name, _new_id(), body, vm, vm.created, console)
         with self._lock:
             self.instances[record.key] = vm
@@ -451,7 +449,6 @@ class LocalCompute:
             if record.timer is not None:
                 record.timer.cancel()
             self._trim_history()
-        self.deleted_at[name] = record.deleted
         return record
 
     def _end(self, record: Instance, *, run_shutdown: bool, hard: bool = False) -> None:
@@ -766,5 +763,3 @@ class LocalCompute:
         for vm in list(self.all_vms):
             vm.hurry.set()
 
-    def any_process_alive(self) -> bool:
-        return any(vm.processes_alive() for vm in self.all_vms)
