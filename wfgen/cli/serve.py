@@ -8,7 +8,8 @@ import sys
 
 from wfgen.errors import UsageError
 
-HELP = "serve the Workflows, Executions and Compute Engine APIs locally"
+HELP = ("serve the Workflows, Executions, Compute Engine, Cloud Scheduler, Eventarc and "
+        "Pub/Sub APIs locally")
 EXAMPLES = (
     "examples:\n  wfgen serve                      # then paste the export lines it prints\n"
     "  wfgen serve --workflows-dir wf/  # deploy every wf/*.yaml, redeploy on change\n"
@@ -39,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="project of the --workflows-dir workflows (default local-project)")
     p.add_argument("--location", default="us-central1",
                    help="location of the --workflows-dir workflows (default us-central1)")
+    p.add_argument("--test-clock", action="store_true",
+                   help="for tests: POST /wfgen/test/clock {\"advanceSeconds\": N} (or "
+                        "{\"advanceTo\": RFC3339}) moves the scheduler's clock forward, so a "
+                        "cron fires at once")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     options = Options(port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
                       host=args.host, data_dir=args.data_dir, workflows_dir=args.workflows_dir,
-                      on_host=args.on_host, project=args.project, location=args.location)
+                      on_host=args.on_host, project=args.project, location=args.location,
+                      test_clock=args.test_clock)
     import os
     import sqlite3
 

@@ -49,6 +49,7 @@ class Options:
     project: str = DEFAULT_PROJECT
     location: str = DEFAULT_LOCATION
     poll_seconds: float = 1.0  # how often --workflows-dir is checked for changes
+    test_clock: bool = False  # POST /wfgen/test/clock moves the scheduler's clock (tests)
 
 
 class App:
@@ -81,6 +82,7 @@ class App:
         apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
+        apis += self._event_apis()
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
@@ -96,6 +98,17 @@ class App:
         self._stopped = threading.Event()
         self.mode = "a container engine" if use_engine else "host processes"
 
+    def _event_apis(self) -> list[Any]:
+        """Cloud Scheduler, Eventarc and Pub/Sub: what starts executions without a person."""
+        from wfgen.server.eventarc_api import EventarcRest, EventarcService
+        from wfgen.server.pubsub_api import PubsubRest
+        from wfgen.server.scheduler_api import SchedulerRest, SchedulerService
+
+        self.scheduler = SchedulerService(self.store, self.executions.create, self.log)
+        self.eventarc = EventarcService(self.store, self.executions.create, self.log)
+        return [SchedulerRest(self.scheduler, self.options.test_clock),
+                EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+
     @property
     def reach_host(self) -> str:
         """Where clients on this machine reach serve (a wildcard bind is not an address)."""
@@ -107,6 +120,7 @@ class App:
 
     def start(self) -> App:
         self.http.start()
+        self.scheduler.start()
         if self.options.workflows_dir:
             from wfgen.server.watch import WorkflowsDir
 
@@ -120,7 +134,8 @@ class App:
     def env_lines(self) -> list[str]:
         url = f"{self.url}/"
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
-                 for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER")]
+                 for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
+                             "EVENTARC", "PUBSUB")]
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:
@@ -135,6 +150,7 @@ class App:
         self._stopped.set()
         if self.watcher is not None:
             self.watcher.stop()
+        self.scheduler.stop()
         self.http.stop()
         if self.grpc is not None:
             self.grpc.stop(grace=None)

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS executions (
 CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (workflow, seq);
 CREATE INDEX IF NOT EXISTS executions_by_state ON executions (state);
 CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (kind, name));
 """
 
 Resource = dict[str, Any]
@@ -185,3 +188,25 @@ class Store:
 
     def get_operation(self, name: str) -> Resource | None:
         return self._one("SELECT data FROM operations WHERE name = ?", name)
+
+    # -- other APIs' resources (scheduler jobs, eventarc triggers, pub/sub topics)
+    def put_resource(self, kind: str, resource: Resource, parent: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO resources (kind, name, parent, data) "
+                             "VALUES (?, ?, ?, ?)", (kind, resource["name"], parent,
+                                                     _dump(resource)))
+
+    def get_resource(self, kind: str, name: str) -> Resource | None:
+        return self._one("SELECT data FROM resources WHERE kind = ? AND name = ?", kind, name)
+
+    def list_resources(self, kind: str, parent: str | None = None) -> list[Resource]:
+        """By name; every one of the kind when parent is None."""
+        if parent is None:
+            return self._many("SELECT data FROM resources WHERE kind = ? ORDER BY name", kind)
+        return self._many("SELECT data FROM resources WHERE kind = ? AND parent = ? "
+                          "ORDER BY name", kind, parent)
+
+    def delete_resource(self, kind: str, name: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM resources WHERE kind = ? AND name = ?",
+                                    (kind, name)).rowcount > 0
