@@ -9,6 +9,8 @@ Which client does what, and why:
 - VM reads (aggregatedList, getSerialPortOutput) and Cloud Logging
   entries:list: plain authorized HTTP, because importing
   google.cloud.compute_v1 takes seconds and `wfgen status` must answer fast;
+- schedules and triggers: CloudSchedulerClient and EventarcClient over REST
+  (both work unchanged against serve);
 - VM deletion: InstancesClient, waited on with ZoneOperationsClient.wait
   (ExtendedOperation.result() polls compute.googleapis.com whatever the
   endpoint, so it cannot be used against serve).
@@ -24,6 +26,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from wfgen.backends.base import (
@@ -51,8 +54,41 @@ ROLE_VIEW = "roles/workflows.viewer"
 ROLE_VM_VIEW = "roles/compute.viewer"
 ROLE_VM_ADMIN = "roles/compute.instanceAdmin.v1"
 ROLE_LOGS = "roles/logging.viewer"
+ROLE_SCHEDULE = ("roles/cloudscheduler.admin (and roles/iam.serviceAccountUser on the "
+                 "schedule's service account)")
+ROLE_TRIGGER = ("roles/eventarc.admin (and roles/iam.serviceAccountUser on the trigger's "
+                "service account)")
 LOGS_VM_LABEL = "compute.googleapis.com/resource_name"
 LOGS_FILTER = f'resource.type="gce_instance" AND labels."{LOGS_VM_LABEL}":"-{{tag}}-"'
+
+
+@dataclass
+class Schedule:
+    """A Cloud Scheduler job that starts executions of a workflow."""
+
+    name: str
+    schedule: str
+    time_zone: str
+    uri: str
+    argument: Any  # the execution argument its body carries (None: none)
+    service_account: str
+    state: str
+    next_run: str = ""
+    last_attempt: str = ""
+    last_error: str = ""  # the last attempt's failure, "" when it worked
+    created: bool = False  # by the call that returned it
+
+
+@dataclass
+class Trigger:
+    """An Eventarc trigger that starts an execution per Pub/Sub message."""
+
+    name: str
+    topic: str
+    workflow: str
+    service_account: str
+    subscription: str = ""
+    created: bool = False
 
 
 class CloudError(WfgenError):
@@ -209,6 +245,18 @@ class CloudBackend(Backend):
         return ZoneOperationsClient(transport="rest", credentials=self.credentials,
                                     client_options=self._options())
 
+    def _make_scheduler(self) -> Any:
+        from google.cloud.scheduler_v1 import CloudSchedulerClient
+
+        return CloudSchedulerClient(transport="rest", credentials=self.credentials,
+                                    client_options=self._options())
+
+    def _make_eventarc(self) -> Any:
+        from google.cloud.eventarc_v1 import EventarcClient
+
+        return EventarcClient(transport="rest", credentials=self.credentials,
+                              client_options=self._options())
+
     @contextlib.contextmanager
     def _calling(self, what: str, role: str) -> Iterator[None]:
         """Turn the client libraries' failures into one sentence for the user."""
@@ -337,6 +385,101 @@ class CloudBackend(Backend):
                 if state == ACTIVE:
                     raise
                 raise UsageError(f"{execution} is not running: it is {state}") from None
+
+    def workflow_service_account(self, workflow: str) -> str:
+        """The e-mail of the account a deployed workflow runs as."""
+        with self._calling(f"reading {workflow}", ROLE_VIEW):
+            return _account(self._client("workflows").get_workflow(name=workflow).service_account)
+
+    # -- schedules (Cloud Scheduler jobs) -----------------------------------
+
+    def schedule_name(self, schedule_id: str) -> str:
+        return f"projects/{self.project}/locations/{self.location}/jobs/{schedule_id}"
+
+    def put_schedule(self, name: str, *, cron: str, time_zone: str, uri: str, body: bytes,
+                     service_account: str, description: str) -> Schedule:
+        """Create the job, or update it to these settings when it exists."""
+        from google.api_core import exceptions as api
+        from google.cloud import scheduler_v1 as sch
+        from google.protobuf import field_mask_pb2
+
+        job = sch.Job(name=name, schedule=cron, time_zone=time_zone, description=description,
+                      http_target=sch.HttpTarget(
+                          uri=uri, http_method=sch.HttpMethod.POST, body=body,
+                          headers={"Content-Type": "application/json"},
+                          oauth_token=sch.OAuthToken(service_account_email=service_account)))
+        client = self._client("scheduler")
+        with self._calling(f"scheduling {name}", ROLE_SCHEDULE):
+            try:
+                client.get_job(name=name)
+            except api.NotFound:
+                out = _schedule(client.create_job(parent=name.rsplit("/jobs/", 1)[0], job=job))
+                out.created = True
+                return out
+            mask = field_mask_pb2.FieldMask(paths=["schedule", "time_zone", "description",
+                                                   "http_target"])
+            return _schedule(client.update_job(job=job, update_mask=mask))
+
+    def delete_schedule(self, name: str) -> None:
+        with self._calling(f"deleting the schedule {name}", ROLE_SCHEDULE):
+            self._client("scheduler").delete_job(name=name)
+
+    def list_schedules(self, uri: str | None = None) -> list[Schedule]:
+        """The location's jobs (those that POST to `uri`, when given)."""
+        parent = f"projects/{self.project}/locations/{self.location}"
+        with self._calling(f"listing the schedules of {parent}", ROLE_VIEW.replace(
+                "workflows", "cloudscheduler")):
+            jobs = [_schedule(job) for job in self._client("scheduler").list_jobs(parent=parent)]
+        return [job for job in jobs if uri is None or job.uri == uri]
+
+    # -- triggers (Eventarc) --------------------------------------------------
+
+    def trigger_name(self, trigger_id: str) -> str:
+        return f"projects/{self.project}/locations/{self.location}/triggers/{trigger_id}"
+
+    def put_trigger(self, name: str, *, topic: str, workflow: str,
+                    service_account: str | None) -> Trigger:
+        """Create the trigger, or point it at `workflow` (and the account) when it exists."""
+        from google.api_core import exceptions as api
+        from google.cloud import eventarc_v1 as ev
+        from google.protobuf import field_mask_pb2
+
+        from wfgen.job.schedule import PUBSUB_EVENT
+
+        trigger = ev.Trigger(
+            name=name, event_filters=[ev.EventFilter(attribute="type", value=PUBSUB_EVENT)],
+            destination=ev.Destination(workflow=workflow),
+            transport=ev.Transport(pubsub=ev.Pubsub(topic=topic)),
+            service_account=service_account or "")
+        client = self._client("eventarc")
+        with self._calling(f"creating the trigger {name}", ROLE_TRIGGER):
+            try:
+                current = client.get_trigger(name=name)
+            except api.NotFound:
+                parent, _, trigger_id = name.rpartition("/triggers/")
+                op = client.create_trigger(parent=parent, trigger=trigger, trigger_id=trigger_id)
+                out = _trigger(op.result(timeout=600))
+                out.created = True
+                return out
+            if current.transport.pubsub.topic != topic:
+                raise UsageError(f"the trigger {name} listens to "
+                                 f"{current.transport.pubsub.topic}, not {topic} (a trigger's "
+                                 "topic cannot change): delete it, or give another --name")
+            paths = ["destination"] + (["service_account"] if service_account else [])
+            op = client.update_trigger(trigger=trigger,
+                                       update_mask=field_mask_pb2.FieldMask(paths=paths))
+            return _trigger(op.result(timeout=600))
+
+    def delete_trigger(self, name: str) -> None:
+        with self._calling(f"deleting the trigger {name}", ROLE_TRIGGER):
+            self._client("eventarc").delete_trigger(name=name).result(timeout=600)
+
+    def list_triggers(self, workflow: str | None = None) -> list[Trigger]:
+        """The location's triggers (those that start `workflow`, when given)."""
+        parent = f"projects/{self.project}/locations/{self.location}"
+        with self._calling(f"listing the triggers of {parent}", "roles/eventarc.viewer"):
+            found = [_trigger(t) for t in self._client("eventarc").list_triggers(parent=parent)]
+        return [t for t in found if workflow is None or t.workflow == workflow]
 
     # -- VMs -----------------------------------------------------------------
 
@@ -527,6 +670,30 @@ def _execution(pb: Any) -> Execution:
                      result=_json(pb.result), error=error, start_time=_timestamp(pb, "start_time"),
                      end_time=_timestamp(pb, "end_time"), revision_id=pb.workflow_revision_id,
                      current_step=step)
+
+
+def _schedule(pb: Any) -> Schedule:
+    from google.cloud.scheduler_v1 import Job
+
+    raw = Job.pb(pb)
+    target = pb.http_target
+    argument = None
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        argument = json.loads(json.loads(target.body or b"{}").get("argument") or "null")
+    error = ""
+    if raw.HasField("status") and pb.status.code:
+        error = pb.status.message or f"code {pb.status.code}"
+    return Schedule(name=pb.name, schedule=pb.schedule, time_zone=pb.time_zone or "Etc/UTC",
+                    uri=target.uri, argument=argument,
+                    service_account=target.oauth_token.service_account_email,
+                    state=Job.State(pb.state).name, next_run=_timestamp(pb, "schedule_time"),
+                    last_attempt=_timestamp(pb, "last_attempt_time"), last_error=error)
+
+
+def _trigger(pb: Any) -> Trigger:
+    return Trigger(name=pb.name, topic=pb.transport.pubsub.topic,
+                   workflow=pb.destination.workflow, service_account=pb.service_account,
+                   subscription=pb.transport.pubsub.subscription)
 
 
 def _vm(item: dict[str, Any]) -> Vm:

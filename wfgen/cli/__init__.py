@@ -23,7 +23,7 @@ from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, SpecError, WfgenError
 
 # command name -> module under wfgen.cli (imported only to build the parser)
 COMMANDS = ("init", "generate", "validate", "schema", "run", "serve", "deploy", "status", "logs",
-            "list", "cancel", "gc")
+            "list", "cancel", "gc", "schedule", "trigger")
 
 
 def _err(message: str) -> None:

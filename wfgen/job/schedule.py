@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import uuid
 import zoneinfo
 from typing import Any
@@ -24,6 +25,9 @@ DEFAULT_TIME_ZONE = "Etc/UTC"
 PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
 EXECUTIONS_HOST = "https://workflowexecutions.googleapis.com"
 OAUTH_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+SCHEDULE_ID = re.compile(r"[A-Za-z0-9_-]{1,500}")
+TRIGGER_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
+TOPIC = re.compile(r"projects/[^/\s]+/topics/(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}")
 
 
 def check_cron(expression: str, where: str = "--cron") -> str:
@@ -92,8 +96,6 @@ def executions_uri(workflow: str, host: str = EXECUTIONS_HOST) -> str:
 
 def workflow_of_uri(uri: str) -> str | None:
     """The workflow name an Executions API create URL targets (any host), or None."""
-    import re
-
     match = re.fullmatch(r"https?://[^/]+/v1/(projects/[^/]+/locations/[^/]+/workflows/[^/]+)"
                          r"/executions/?", uri)
     return match.group(1) if match else None

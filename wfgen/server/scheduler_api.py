@@ -292,7 +292,7 @@ class SchedulerService:
         job = self.store.get_resource(KIND, name)
         if job is None:
             return
-        attempt = wire.now()[1]
+        attempt = wire.timestamp(self.clock.now())
         try:
             detail = self._deliver(job["httpTarget"])
             status: Resource = {}
