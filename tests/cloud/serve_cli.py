@@ -49,8 +49,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Serve:
     """One `wfgen serve --data-dir :memory: --on-host` for a test module."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *extra_args: str) -> None:
         self.tmp = tmp
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self.port = 0
@@ -65,7 +66,8 @@ class Serve:
             self.lines = []
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wfgen", "serve", "--port", str(self.port),
-                 "--grpc-port", str(self.port + 1), "--on-host", "--data-dir", ":memory:"],
+                 "--grpc-port", str(self.port + 1), "--on-host", "--data-dir", ":memory:",
+                 *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 text=True, env=clean_env(TMPDIR=str(self.tmp)))
             ready = threading.Event()
@@ -109,8 +111,10 @@ class Serve:
         return subprocess.Popen([sys.executable, "-m", "wfgen", *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=self.env())
 
-    def rest(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(f"http://{self.host}{path}", method=method)
+    def rest(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://{self.host}{path}", method=method, data=data,
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
 
@@ -144,7 +148,8 @@ class Serve:
             CLOUDSDK_CORE_DISABLE_PROMPTS="true", CLOUDSDK_WORKFLOWS_LOCATION="us-central1",
             CLOUDSDK_API_ENDPOINT_OVERRIDES_WORKFLOWS=url,
             CLOUDSDK_API_ENDPOINT_OVERRIDES_WORKFLOWEXECUTIONS=url,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=url)
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=url,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDSCHEDULER=url)
         return subprocess.run([GCLOUD, *args], capture_output=True, text=True, timeout=180,
                               env=env)
 

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from wfgen.cli.run_cloud import _argument
 
     argument = _argument(args.data, target.is_job)
-    body = json.dumps({"argument": json.dumps(argument)} if argument is not None else {})
+    body = rules.execution_body(argument)
     backend = backend_for(args, target)
     workflow = deploy_quietly(target, backend)
     account = args.service_account or backend.workflow_service_account(workflow)

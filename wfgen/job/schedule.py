@@ -9,7 +9,6 @@ OR day-of-week); this module only names the field that is wrong."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
@@ -80,8 +79,8 @@ def check_time_zone(name: str, where: str = "--time-zone") -> str:
 def next_runs(expression: str, time_zone: str, after: dt.datetime, count: int = 1
               ) -> list[dt.datetime]:
     """The next `count` firing times strictly after `after`, in UTC. The cron is
-    read in `time_zone` (a time skipped by a DST change runs at the next valid
-    minute; a repeated one runs once)."""
+    read in `time_zone`: a time skipped by a DST change runs at the next valid
+    minute, and a time the change repeats runs at both occurrences (croniter)."""
     from croniter import croniter
 
     zone = zoneinfo.ZoneInfo(time_zone)
@@ -116,11 +115,10 @@ def pubsub_cloudevent(topic: str, message: dict[str, Any], subscription: str,
     }
 
 
-def encode_body(argument: Any) -> str:
-    """The base64 Scheduler `body` for an Executions create with `argument`."""
-    body = {"argument": json.dumps(argument, separators=(",", ":"))} if argument is not None \
-        else {}
-    return base64.b64encode(json.dumps(body).encode()).decode()
+def execution_body(argument: Any) -> str:
+    """The body of an Executions API create with `argument` (a Scheduler job's
+    message body): the argument travels as a JSON string."""
+    return json.dumps({"argument": json.dumps(argument)} if argument is not None else {})
 
 
 def message_id() -> str:
