@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.cloud.serve_cli import PROJECT, Serve, job
+from tests.cloud.serve_cli import GCLOUD, PROJECT, Serve, job
 
 pytestmark = pytest.mark.xdist_group("trigger_serve")
 LOCATION = "us-central1"
@@ -158,3 +158,21 @@ def test_publish_errors(serve):
     assert "400" in str(caught.value)
     # a topic nobody listens to takes messages and starts nothing
     assert len(publish(serve, f"projects/{PROJECT}/topics/quiet", b"{}")) == 1
+
+
+@pytest.mark.skipif(not GCLOUD, reason="gcloud is not installed")
+def test_gcloud_sees_the_trigger_and_publishes(serve, tmp_path):
+    spec = echo_job(tmp_path / "job.yaml", "by-gcloud")
+    topic = f"projects/{PROJECT}/topics/from-gcloud"
+    assert serve.wfgen("trigger", spec, "--pubsub-topic", topic).returncode == 0
+    listed = serve.gcloud("eventarc", "triggers", "list", f"--location={LOCATION}",
+                          "--format=json")
+    assert listed.returncode == 0, listed.stderr
+    mine = [t for t in json.loads(listed.stdout) if t["name"].endswith("/by-gcloud-from-gcloud")]
+    assert mine and mine[0]["destination"]["workflow"] == f"{WORKFLOWS}/by-gcloud"
+    sent = serve.gcloud("pubsub", "topics", "publish", "from-gcloud",
+                        '--message={"env": {"WHO": "gcloud"}}')
+    assert sent.returncode == 0, sent.stderr
+    [ended] = all_ended(serve, "by-gcloud", 1)
+    assert ended["state"] == "SUCCEEDED", ended
+    assert "WHO=gcloud" in json.loads(ended["result"])["output_tail"]
