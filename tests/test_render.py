@@ -147,6 +147,6 @@ def test_step_count_of_the_success_path_is_small():
     """Point 10: the steps the success path runs, counted from the definition."""
     wf = generated("container: {image: a}\n")
     top = [next(iter(s)) for s in wf["main"]["steps"]]
-    assert top == ["init", "resolve_container", "boot_image", "run_attempt",
+    assert top == ["read_event", "from_pubsub", "init", "resolve_container", "boot_image", "run_attempt",
                    "delete_vm", "decide", "succeed", "fail", "note_retry",
                    "wait_for_capacity", "next_attempt"]
