@@ -48,12 +48,15 @@ class ArgumentKey:
     doc: str
     pattern: str | None = None  # the whole string must match (str only)
     what: str = ""  # what `pattern` describes, for messages
+    # the workflow's check (shorter: a Workflows expression holds 400 characters)
+    workflow_pattern: str | None = None
     nonempty: bool = False  # a list that needs at least one item
 
 
 ARGUMENT_KEYS: tuple[ArgumentKey, ...] = (
     ArgumentKey("image", "str", "Container image for this run.", pattern=IMAGE_RE,
-                what="an image reference such as us-docker.pkg.dev/project/repo/image:tag"),
+                what="an image reference such as us-docker.pkg.dev/project/repo/image:tag",
+                workflow_pattern=r"[A-Za-z0-9][A-Za-z0-9._/:@-]*"),
     ArgumentKey("command", "strlist", "Entrypoint for this run, as an argv list (drops the "
                 "spec's script).", nonempty=True),
     ArgumentKey("args", "strlist", "Arguments for this run: the argv after the command, or "
@@ -163,8 +166,9 @@ def json_schema() -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 # The checks inside the generated workflow
 
-# One JSON string literal as json.encode_to_string writes it (any escape).
-_JSON_STR = r'"(?:[^"\\]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+# One JSON string literal as json.encode_to_string writes it (the encoder's escapes
+# are valid; the checks only need to find where each string ends).
+_JSON_STR = r'"(?:[^"\\]|\\.)*"'
 _JSON_NAME = '"' + ENV_NAME_RE + '"'
 _NUL = r"(?:^|[^\\])(?:\\\\)*\\u0000"  # an escaped NUL (not an escaped backslash + u0000)
 
@@ -228,10 +232,10 @@ def workflow_checks(arg: str = "arg") -> list[tuple[str, str]]:
                            _wf_string(f"{rule.name}: variable names must be letters, digits "
                                       "and _ (not starting with a digit); got ")
                            + f" + json.encode_to_string(keys(map.get({arg}, {key})))"))
-        if rule.pattern:
+        if rule.workflow_pattern:
             text = f"default(map.get({arg}, {key}), \"\")"
             checks.append((f"{present} and not text.match_regex({text}, "
-                           f"{_wf_string('^(?:' + rule.pattern + ')$')})",
+                           f"{_wf_string('^(?:' + rule.workflow_pattern + ')$')})",
                            f"{_wf_string(rule.name + ': ')} + json.encode_to_string({text}) + "
                            f"{_wf_string(' is not ' + rule.what)}"))
     for first, second, why in EXCLUSIVE:
