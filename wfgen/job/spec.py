@@ -610,6 +610,10 @@ def json_schema() -> dict[str, Any]:
                        "Cloud Workflows workflow that wfgen generates.",
         **_object_schema(JOB_FIELDS),
     }
+    from wfgen.job import arguments
+
     container = schema["properties"]["container"]
-    container["not"] = {"required": ["command", "script"]}
+    container["allOf"] = [{"not": {"required": [a, b]}} for a, b, _ in arguments.EXCLUSIVE]
+    # The execution argument a deployed workflow accepts (gcloud workflows run --data)
+    schema["$defs"] = {"execution_argument": arguments.json_schema()}
     return schema
