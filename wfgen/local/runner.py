@@ -20,9 +20,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from wfgen.errors import EXIT_NOT_RUN, Interrupted, UsageError
+from wfgen.errors import EXIT_NOT_RUN, Interrupted, UsageError, WfgenError
 from wfgen.job.arguments import parse_job_argument
 from wfgen.local.faults import Faults
+
+NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
+             "cannot run; nothing was created. To run the container's command as a process on "
+             "this host instead (it runs as your user, with your files in reach), add --on-host: "
+             "wfgen run --local --on-host ...")
 
 
 @dataclass
@@ -64,9 +69,17 @@ def exit_status(state: str, result: Any, error: Any) -> int:
 
 def run_job_command(path: str, data: str | None, *, stats: bool = False,
                     faults: list[str] | None = None, heartbeat: str | None = None,
-                    timeout: str | None = None, console: Console | None = None) -> int:
+                    timeout: str | None = None, console: Console | None = None,
+                    on_host: bool = True) -> int:
     from wfgen.job.render import render_workflow
-    from wfgen.job.spec import budget_problem, format_duration, load_spec, parse_duration
+    from wfgen.job.spec import (
+        budget_problem,
+        default_heartbeat,
+        format_duration,
+        heartbeat_conflict,
+        load_spec,
+        parse_duration,
+    )
 
     spec = load_spec(path)
     for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
@@ -76,16 +89,27 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
             except ValueError as exc:
                 raise UsageError(f"--{key}: {exc}") from None
             spec.data[key] = value
+    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
+        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
+        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
     if spec.heartbeat_s >= spec.timeout_s:
-        raise UsageError(f"the heartbeat ({format_duration(spec.heartbeat_s)}) must be shorter "
-                         f"than the timeout ({format_duration(spec.timeout_s)}); give "
-                         "--heartbeat too")
+        in_file = f", from {spec.path}"
+        raise UsageError(heartbeat_conflict(
+            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
+            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
+            timeout_from=", from --timeout" if timeout else (
+                in_file if "timeout" in spec.lines else "")))
     problem = budget_problem(spec)
     if problem:
         raise UsageError(problem)
     argument = parse_job_argument(data)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
+    if not on_host:
+        from wfgen.local.vm import container_engine_works
+
+        if not container_engine_works():
+            raise WfgenError(NO_ENGINE.format(image=spec.data["container"]["image"]))
     outcome = run_generated(text, spec, argument, parsed_faults, console or Console())
     state, result, error, steps = outcome
     job = result if state == "SUCCEEDED" else (
@@ -130,8 +154,9 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
     def on_report(url: str, event: dict[str, Any]) -> None:
         body = event["http_request"]["body"]
         if isinstance(body, dict):
-            console.notify(f"report received: status {body.get('status')}, "
-                           f"exit code {body.get('exit_code')}")
+            code = body.get("exit_code")
+            console.notify(f"report received: status {body.get('status')}"
+                           + (f", exit code {code}" if code is not None else ""))
 
     callbacks = CallbackServer(token_ok, refuse_first=faults.refuse_callbacks,
                                on_request=on_report).start()
