@@ -137,13 +137,49 @@ def test_failed_insert_is_a_clear_error_and_no_vm(tmp_path):
     assert "never" not in run.stderr
 
 
-def test_whole_job_timeout_deletes_the_vm(tmp_path):
-    job = job_file(tmp_path, {"script": "sleep 60"}, timeout="3s")
+def test_whole_job_timeout_deletes_the_vm_and_keeps_the_last_output(tmp_path):
+    job = job_file(tmp_path, {"script": "echo still-working; sleep 60"}, timeout="3s")
     run = run_local(tmp_path, job)
     assert run.returncode == 125, run.stderr
     result = result_of(run)
     assert result["status"] == "timeout"
     assert "deleted" in run.stderr
+    assert "still-working" in result["output_tail"]  # a live tail, not written at EOF only
+    assert "exit code None" not in run.stderr
+
+
+def test_without_a_container_engine_nothing_runs_unless_on_host(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # a client, no daemon
+    (bin_dir / "docker").chmod(0o755)
+    job = job_file(tmp_path, {"script": "touch ran-on-host"})
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert run.returncode == 125, run.stderr
+    assert "--on-host" in run.stderr and "nothing was created" in run.stderr
+    assert "created" not in run.stderr.replace("nothing was created", "")
+    assert not list(tmp_path.rglob("ran-on-host"))
+
+
+def test_a_script_gets_its_args_as_positional_parameters_byte_for_byte(tmp_path):
+    out = tmp_path / "seen.json"
+    script = 'exec "$T_PY" -c "$T_DUMP" "$T_OUT" "$@"'
+    job = job_file(tmp_path, {"script": script, "env": {
+        "T_PY": sys.executable, "T_DUMP": DUMP, "T_OUT": str(out)}})
+    run = run_local(tmp_path, job, "--data", json.dumps({"args": ADVERSARIAL}))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text())["argv"] == ADVERSARIAL
+
+
+def test_preemption_report_carries_the_output_so_far(tmp_path):
+    job = job_file(tmp_path, {"script": "echo before-preemption; sleep 30"}, retries=0)
+    run = run_local(tmp_path, job, "--fault", "preempt@2s")
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "preempted" and "before-preemption" in result["output_tail"]
+    assert "exit code None" not in run.stderr
 
 
 DUMP = ("import json, os, sys; json.dump({'argv': sys.argv[2:], 'env': {k: v for k, v in "
@@ -181,7 +217,7 @@ def test_property_argv_and_env_arrive_byte_for_byte(tmp_path, args, env):
 def test_bad_data_is_a_usage_error(tmp_path):
     job = job_file(tmp_path, {"script": "true"})
     for data in ["{", "[1]", '{"args": "--lr 0.1"}', '{"nope": 1}', '{"env": {"A=B": "x"}}',
-                 '{"args": ["a\\u0000b"]}', '{"args": [], "script": "x"}']:
+                 '{"args": ["a\\u0000b"]}', '{"command": ["x"], "script": "x"}']:
         run = run_local(tmp_path, job, "--data", data)
         assert run.returncode == 2 and "--data" in run.stderr
 
