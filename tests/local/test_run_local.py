@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 pytestmark = pytest.mark.xdist_group("run_local")
 
+ON_HOST = [sys.executable, "-m", "wfgen", "run", "--local", "--on-host"]
 FAST = {"WFGEN_BACKOFF_MS": "100", "WFGEN_BACKOFF_MAX_MS": "400", "WFGEN_STOP_DEADLINE": "3"}
 
 
@@ -49,7 +50,8 @@ def run_local(tmp_path: Path, job: Path, *args: str, timeout: float = 120
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
     env = {**os.environ, **FAST, "TMPDIR": str(scratch)}
-    result = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job), *args],
+    result = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job),
+                             *args],
                             capture_output=True, text=True, timeout=timeout, env=env)
     deadline = time.monotonic() + 3
     while vm_processes(scratch) and time.monotonic() < deadline:
@@ -230,7 +232,7 @@ def test_a_stop_signal_stops_the_workflow_and_deletes_every_local_vm(tmp_path, s
     scratch.mkdir()
     # retries: the VM's "stopped" report must not start a new attempt after the stop
     job = job_file(tmp_path, {"script": "echo started; sleep 60"}, retries=2)
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
+    proc = subprocess.Popen([*ON_HOST, str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
@@ -304,7 +306,7 @@ def test_when_wfgen_is_killed_its_vm_goes_too(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     job = job_file(tmp_path, {"script": "echo started; sleep 60"})
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
+    proc = subprocess.Popen([*ON_HOST, str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
@@ -325,7 +327,7 @@ def test_a_closed_stderr_does_not_stop_the_run(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     job = job_file(tmp_path, {"script": "for i in $(seq 20000); do echo line $i; done"})
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
+    proc = subprocess.Popen([*ON_HOST, str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None

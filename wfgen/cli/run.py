@@ -1,22 +1,45 @@
-"""`wfgen run --local FILE`: run a job spec or any workflow YAML on this machine."""
+"""`wfgen run [--local] FILE`: run a job spec or any workflow YAML, on this machine
+(--local) or on Cloud Workflows (wfgen.cli.run_cloud)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from wfgen.errors import UsageError
+from wfgen.backends.base import ACTIVE, Execution
+from wfgen.cli.follow import (
+    Console,
+    exit_status,
+    job_result,
+    print_result,
+    stop_signals,
+)
+from wfgen.errors import EXIT_NOT_RUN, ExecutionFailed, Interrupted, UsageError, WfgenError
 
-HELP = "run a job spec or any workflow YAML"
+if TYPE_CHECKING:
+    from wfgen.backends.local import LocalBackend
+
+HELP = "run a job spec or a workflow on Cloud Workflows, or here with --local"
 EXAMPLES = (
-    "examples:\n  wfgen run --local examples/hello.yaml\n"
+    "examples:\n  wfgen run job.yaml                  # deploy if changed, run, follow\n"
+    "  wfgen run job.yaml --detach         # print the execution name and return\n"
+    "  wfgen run resnet-train --data '{\"args\": [\"--epochs\", \"3\"]}'   # a deployed one\n"
+    "  wfgen run --local examples/hello.yaml\n"
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
     "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
-    "containers: a job's container runs through docker when a docker daemon answers here.\n"
-    "Without one, --on-host runs the container's command as a host process in a scratch\n"
-    "directory (the image is not used; it runs as your user, with your files in reach);\n"
-    "without --on-host such a run stops before creating anything (exit 125).\n\n"
+    "containers (--local): a job's container runs through docker when a docker daemon\n"
+    "answers here. Without one, --on-host runs the container's command as a host process\n"
+    "in a scratch directory (the image is not used; it runs as your user, with your files\n"
+    "in reach); without --on-host such a run stops before creating anything (exit 125).\n\n"
     "faults (--fault, repeatable; each acts on the first VM of the run):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
     "  vanish@DELAY         the VM disappears without a word\n"
@@ -25,12 +48,14 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a job spec or a workflow YAML")
+    p.add_argument("file", metavar="FILE|NAME",
+                   help="a job spec or a workflow YAML (or, without --local, a deployed "
+                        "workflow's name)")
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
     p.add_argument("--on-host", action="store_true",
-                   help="without a container engine, run the job's command as a host process "
-                        "(opt-in: it runs on this machine, not in a container)")
+                   help="--local without a container engine: run the job's command as a host "
+                        "process (opt-in: it runs on this machine, not in a container)")
     p.add_argument("--data", help="the execution argument, as JSON")
     p.add_argument("--stats", action="store_true",
                    help="print the billed steps and what they would cost in Cloud Workflows")
@@ -40,25 +65,195 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the job's heartbeat for a local run (e.g. 2s)")
     p.add_argument("--timeout", metavar="DURATION",
                    help="override the job's timeout for a local run (e.g. 1m)")
+    from wfgen.cli.run_cloud import add_cloud_arguments
+
+    add_cloud_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from wfgen.job.validate import looks_like_workflow
 
     if not args.local:
-        raise UsageError("running in GCP is not available yet; use `wfgen run --local FILE` "
-                         "(or deploy the generated YAML with gcloud: see the README)")
-    if looks_like_workflow(args.file):
-        from wfgen.engine.command import run_workflow_command
+        from wfgen.cli.run_cloud import run_cloud
 
+        return run_cloud(args)
+    cloud_only = [f"--{n.replace('_', '-')}" for n in ("detach", "project", "location",
+                                                       "service_account", "name")
+                  if getattr(args, n)]
+    if cloud_only:
+        raise UsageError(f"{', '.join(cloud_only)} apply to runs on Cloud Workflows, not --local")
+    if looks_like_workflow(args.file):
         job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
                                                           "on_host") if getattr(args, n)]
         if job_only:
             raise UsageError(f"{', '.join(job_only)} apply to job specs; {args.file} is a "
                              "workflow (run it as it is, or run its job spec)")
-        return run_workflow_command(args.file, args.data, stats=args.stats)
-    from wfgen.local.runner import run_job_command
+        return run_workflow_file(args.file, args.data, stats=args.stats)
+    return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
+                   heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host)
 
-    return run_job_command(args.file, args.data, stats=args.stats, faults=args.fault,
-                           heartbeat=args.heartbeat, timeout=args.timeout,
-                           on_host=args.on_host)
+
+NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
+             "cannot run; nothing was created. To run the container's command as a process on "
+             "this host instead (it runs as your user, with your files in reach), add --on-host: "
+             "wfgen run --local --on-host ...")
+
+
+def _execution_name(project: str, location: str, workflow: str) -> str:
+    return (f"projects/{project}/locations/{location}/workflows/{workflow}"
+            f"/executions/{uuid.uuid4()}")
+
+
+def _follow(backend: LocalBackend, name: str, source: str, argument: Any, *,
+            filename: str, console: Console, services: Any = None) -> Execution:
+    """Start the execution and wait for it; every VM is deleted on every path,
+    and a stop signal cancels the execution first (then Interrupted)."""
+    with stop_signals(on_repeat=backend.hurry_up) as stopped:
+        try:
+            record = backend.start_source(name, source, argument, filename=filename,
+                                          services=services)
+            while backend.wait(name, 0.1).state == ACTIVE and not stopped:
+                pass
+        finally:
+            if stopped:
+                console.notify(f"{signal.Signals(stopped[0]).name}: stopping the workflow, "
+                               "then deleting every local VM")
+                with contextlib.suppress(WfgenError):
+                    backend.cancel(name)
+            left = backend.shutdown()
+            if left:
+                console.notify(f"deleted {', '.join(left)}")
+        if stopped:
+            raise Interrupted(stopped[0], "interrupted: the workflow was stopped and every "
+                              "local VM deleted")
+    return record
+
+
+def _stats(record: Execution, stats: bool) -> None:
+    if stats:
+        from wfgen.engine.billing import describe_billing
+
+        print(describe_billing(*record.steps), file=sys.stderr)
+
+
+def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
+            heartbeat: str | None = None, timeout: str | None = None,
+            console: Console | None = None, on_host: bool = True) -> int:
+    """A job spec's whole lifecycle here: generate, run, delete every VM."""
+    from wfgen.backends.local import LocalBackend
+    from wfgen.job.arguments import parse_job_argument
+    from wfgen.job.render import render_workflow
+    from wfgen.job.spec import (
+        budget_problem,
+        default_heartbeat,
+        format_duration,
+        heartbeat_conflict,
+        load_spec,
+        parse_duration,
+    )
+    from wfgen.local.faults import Faults
+
+    spec = load_spec(path)
+    for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
+        if value is not None:
+            try:
+                spec.seconds[key] = parse_duration(value)
+            except ValueError as exc:
+                raise UsageError(f"--{key}: {exc}") from None
+            spec.data[key] = value
+    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
+        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
+        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
+    if spec.heartbeat_s >= spec.timeout_s:
+        in_file = f", from {spec.path}"
+        raise UsageError(heartbeat_conflict(
+            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
+            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
+            timeout_from=", from --timeout" if timeout else (
+                in_file if "timeout" in spec.lines else "")))
+    problem = budget_problem(spec)
+    if problem:
+        raise UsageError(problem)
+    argument = parse_job_argument(data)
+    parsed_faults = Faults.parse(faults or [])
+    text = render_workflow(spec)
+    if not on_host:
+        from wfgen.local.vm import container_engine_works
+
+        if not container_engine_works():
+            raise WfgenError(NO_ENGINE.format(image=spec.data["container"]["image"]))
+    console = console or Console()
+    project = spec.data["project"] or "local-project"
+    backend = LocalBackend(project=project, location=spec.data["location"],
+                           notify=console.notify, output=console.output, faults=parsed_faults,
+                           log_sink=console.log)
+    if not backend.use_container_engine:
+        root = " AS ROOT: it can change this machine" if hasattr(os, "geteuid") and (
+            os.geteuid() == 0) else ""
+        console.notify(f"no container engine here: the image {spec.data['container']['image']} "
+                       "is not used; the command runs as a host process in a scratch directory"
+                       f"{root}")
+    name = _execution_name(project, spec.data["location"], spec.name)
+    console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
+    record = _follow(backend, name, text, argument, filename=f"{spec.path} (generated)",
+                     console=console)
+    payload = record.error.payload if record.error else None
+    job = job_result(record.state, record.result, payload)
+    if record.state == "SUCCEEDED":
+        console.notify("execution succeeded")
+    else:
+        console.notify(f"execution failed: {record.error.context if record.error else '?'}")
+    if isinstance(job, dict):
+        print_result(job)
+    _stats(record, stats)
+    code = exit_status(record.state, job)
+    if code:
+        raise ExecutionFailed(f"{spec.name}: execution {record.state}"
+                              + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
+    return 0
+
+
+def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
+                      services: Any = None) -> int:
+    """Any workflow file on the engine, with local Compute Engine and callbacks."""
+    from wfgen.backends.local import LocalBackend
+    from wfgen.engine import WorkflowSyntaxError, load_workflow
+    from wfgen.engine.parse import step_position
+    from wfgen.job.spec import read_source
+
+    text = read_source(path)
+    try:
+        workflow = load_workflow(text, path)
+    except WorkflowSyntaxError as exc:
+        raise UsageError("\n".join(f"{path}:{i.line}:{i.column}: {i.message}"
+                                    for i in exc.issues)) from None
+    argument: Any = None
+    if data is not None:
+        try:
+            argument = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--data: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                             f"{exc.msg}") from None
+    console = Console()
+    backend = LocalBackend(notify=console.notify, output=console.output,
+                           log_sink=_json_log_line)
+    name = _execution_name("local-project", "us-central1", Path(path).stem or "workflow")
+    record = _follow(backend, name, text, argument, filename=path, console=console,
+                     services=services)
+    _stats(record, stats)
+    if record.state == "SUCCEEDED":
+        print_result(record.result)
+        return 0
+    error = record.error
+    step = (error.step if error else None) or "?"
+    sub = error.subworkflow if error else None
+    where = f" in subworkflow '{sub}'" if sub not in (None, "main") else ""
+    line, col = step_position(workflow, sub, error.step if error else None)
+    at = f"{path}:{line}:{col}" if line else path
+    raise ExecutionFailed(f"{at}: execution {record.state} at step '{step}'{where}: "
+                          f"{error.payload if error else ''}")
+
+
+def _json_log_line(entry: dict[str, Any]) -> None:
+    """sys.log entries of a plain workflow: one JSON line each on stderr."""
+    print(json.dumps(entry, default=str, ensure_ascii=False), file=sys.stderr, flush=True)

@@ -17,9 +17,10 @@ from typing import Any
 
 from wfgen import __version__
 from wfgen.errors import SpecError, WfgenError
-from wfgen.job.quoting import MAX_EXPRESSION, comment, expression_literal, quote, yaml_string
+from wfgen.job.quoting import comment, expression_literal, quote, yaml_string
 from wfgen.job.resources import startup_script, templates_dir
 from wfgen.job.spec import JobSpec, format_duration
+from wfgen.limits import MAX_EXPRESSION_CHARS, MAX_SOURCE_BYTES
 
 TEMPLATE = "workflow.yaml.j2"
 RETRY_STATUSES = ["preempted", "lost", "stopped", "unavailable"]
@@ -128,9 +129,9 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
 
 def expression(text: str) -> str:
     """A YAML scalar holding the Workflows expression `text` (the template filter `x`)."""
-    if len(text) > MAX_EXPRESSION:
+    if len(text) > MAX_EXPRESSION_CHARS:
         raise RenderBug(f"internal error: an expression of {len(text)} characters, over the "
-                        f"{MAX_EXPRESSION} Cloud Workflows allows; please report this as a "
+                        f"{MAX_EXPRESSION_CHARS} Cloud Workflows allows; please report this as a "
                         "wfgen bug")
     body = "${" + text + "}"
     if all(" " <= ch <= "~" for ch in body):  # printable ASCII: the readable YAML form
@@ -171,7 +172,6 @@ def _environment() -> Any:
     return env
 
 
-MAX_SOURCE = 128 * 1024  # Cloud Workflows' limit on a definition's size
 COMMENT_CHARS = 100  # user values shown in the header comment are cut here
 
 
@@ -180,7 +180,7 @@ def render_workflow(spec: JobSpec) -> str:
     text = _environment().get_template(TEMPLATE).render(**template_context(spec))
     parse_rendered(text)
     size = len(text.encode("utf-8"))
-    if size > MAX_SOURCE:
+    if size > MAX_SOURCE_BYTES:
         container = spec.data["container"]
         biggest = max(("script", "args", "env", "command"),
                       key=lambda k: len(json.dumps(container[k])))

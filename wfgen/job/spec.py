@@ -19,6 +19,7 @@ from typing import Any
 
 from wfgen.errors import Location, SpecError
 from wfgen.job.arguments import ENV_NAME_RE, IMAGE_RE
+from wfgen.limits import MAX_STEPS
 
 # ---------------------------------------------------------------------------
 # Field table
@@ -531,7 +532,6 @@ def heartbeat_conflict(heartbeat_s: int, timeout_s: int, *, timeout_given: bool,
 
 # Cloud Workflows ends an execution after 100,000 steps, and then nothing deletes
 # the VM but its maxRunDuration backstop: keep well clear of it.
-MAX_STEPS = 100_000
 STEPS_PER_HEARTBEAT = 3
 STEPS_PER_ATTEMPT = 30
 MAX_RUN_DURATION_S = 120 * 86400  # Compute Engine's limit for maxRunDuration
