@@ -66,7 +66,8 @@ def test_integers_in_args_and_env_become_text():
     ("container:\n  image: a\nmachine: {spot: yes}\n", 3, "machine.spot", "true or false"),
     ("container:\n  image: a\n  env: {A: 1.5}\n", 3, "container.env.A", "quote it"),
     ("container:\n  image: a\n  env: {1BAD: x}\n", 3, "container.env", "environment variable"),
-    ("container:\n  image: a\n  args: [x]\n  script: echo\n", 4, "container.script", "not both"),
+    ("container:\n  image: a\n  command: [x]\n  script: echo\n", 4, "container.script",
+     "cannot be combined with command"),
     ("container:\n  image: a\nheartbeat: 8d\n", 3, "heartbeat", "shorter than timeout"),
     ("container:\n  image: a\nlabels: {Team: x}\n", 3, "labels", "lowercase"),
     ("container:\n  image: a\nzone: mars\n", 3, "zone", "not a zone"),
@@ -109,7 +110,10 @@ def test_json_schema_accepts_examples_and_rejects_unknown_keys():
     for path in EXAMPLES:
         assert not list(validator.iter_errors(YAML(typ="safe").load(path.read_text())))
     assert list(validator.iter_errors({"container": {"image": "a", "argz": []}}))
-    assert list(validator.iter_errors({"container": {"image": "a", "args": [], "script": "x"}}))
+    assert list(validator.iter_errors({"container": {"image": "a", "command": ["x"],
+                                                     "script": "x"}}))
+    assert not list(validator.iter_errors({"container": {"image": "a", "args": ["1"],
+                                                         "script": "echo \"$@\""}}))
     assert list(validator.iter_errors({"name": "x"}))
 
 
@@ -137,3 +141,18 @@ def test_every_mistake_of_a_file_is_reported_in_file_order():
     found = [(e.location.line, e.location.field) for e in err.all()]
     assert found == [(1, "container.image"), (2, "container.imgae"), (3, "container.scirpt"),
                      (5, "machine.tpye"), (6, "retries")]
+
+
+@pytest.mark.parametrize(("timeout", "beat"), [("5m", 75), ("7d", 600), ("20s", 10),
+                                                ("8s", 4), ("1h", 600)])
+def test_the_heartbeat_default_follows_the_timeout(timeout, beat):
+    spec = load_spec_text(f"container: {{image: a}}\ntimeout: {timeout}\n")
+    assert spec.heartbeat_s == beat
+
+
+def test_a_heartbeat_conflict_names_the_default_and_what_to_write():
+    err = error_of("container:\n  image: a\nheartbeat: 8d\n")
+    assert err.location.field == "heartbeat"
+    assert "timeout (7d, the default)" in str(err) and "leave heartbeat out" in str(err)
+    err = error_of("container:\n  image: a\ntimeout: 5m\nheartbeat: 10m\n")
+    assert "(1m15s," in str(err)

@@ -34,7 +34,12 @@ EXAMPLES = (
     "  wfgen run --local examples/hello.yaml\n"
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
-    "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n\n"
+    "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
+    "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
+    "containers (--local): a job's container runs through docker when a docker daemon\n"
+    "answers here. Without one, --on-host runs the container's command as a host process\n"
+    "in a scratch directory (the image is not used; it runs as your user, with your files\n"
+    "in reach); without --on-host such a run stops before creating anything (exit 125).\n\n"
     "faults (--fault, repeatable; each acts on the first VM of the run):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
     "  vanish@DELAY         the VM disappears without a word\n"
@@ -48,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "workflow's name)")
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
+    p.add_argument("--on-host", action="store_true",
+                   help="--local without a container engine: run the job's command as a host "
+                        "process (opt-in: it runs on this machine, not in a container)")
     p.add_argument("--data", help="the execution argument, as JSON")
     p.add_argument("--stats", action="store_true",
                    help="print the billed steps and what they would cost in Cloud Workflows")
@@ -75,13 +83,20 @@ def run(args: argparse.Namespace) -> int:
     if cloud_only:
         raise UsageError(f"{', '.join(cloud_only)} apply to runs on Cloud Workflows, not --local")
     if looks_like_workflow(args.file):
-        job_only = [f"--{n}" for n in ("fault", "heartbeat", "timeout") if getattr(args, n)]
+        job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
+                                                          "on_host") if getattr(args, n)]
         if job_only:
             raise UsageError(f"{', '.join(job_only)} apply to job specs; {args.file} is a "
                              "workflow (run it as it is, or run its job spec)")
         return run_workflow_file(args.file, args.data, stats=args.stats)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
-                   heartbeat=args.heartbeat, timeout=args.timeout)
+                   heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host)
+
+
+NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
+             "cannot run; nothing was created. To run the container's command as a process on "
+             "this host instead (it runs as your user, with your files in reach), add --on-host: "
+             "wfgen run --local --on-host ...")
 
 
 def _execution_name(project: str, location: str, workflow: str) -> str:
@@ -123,12 +138,19 @@ def _stats(record: Execution, stats: bool) -> None:
 
 def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
             heartbeat: str | None = None, timeout: str | None = None,
-            console: Console | None = None) -> int:
+            console: Console | None = None, on_host: bool = True) -> int:
     """A job spec's whole lifecycle here: generate, run, delete every VM."""
     from wfgen.backends.local import LocalBackend
     from wfgen.job.arguments import parse_job_argument
     from wfgen.job.render import render_workflow
-    from wfgen.job.spec import budget_problem, format_duration, load_spec, parse_duration
+    from wfgen.job.spec import (
+        budget_problem,
+        default_heartbeat,
+        format_duration,
+        heartbeat_conflict,
+        load_spec,
+        parse_duration,
+    )
     from wfgen.local.faults import Faults
 
     spec = load_spec(path)
@@ -139,16 +161,27 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
             except ValueError as exc:
                 raise UsageError(f"--{key}: {exc}") from None
             spec.data[key] = value
+    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
+        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
+        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
     if spec.heartbeat_s >= spec.timeout_s:
-        raise UsageError(f"the heartbeat ({format_duration(spec.heartbeat_s)}) must be shorter "
-                         f"than the timeout ({format_duration(spec.timeout_s)}); give "
-                         "--heartbeat too")
+        in_file = f", from {spec.path}"
+        raise UsageError(heartbeat_conflict(
+            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
+            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
+            timeout_from=", from --timeout" if timeout else (
+                in_file if "timeout" in spec.lines else "")))
     problem = budget_problem(spec)
     if problem:
         raise UsageError(problem)
     argument = parse_job_argument(data)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
+    if not on_host:
+        from wfgen.local.vm import container_engine_works
+
+        if not container_engine_works():
+            raise WfgenError(NO_ENGINE.format(image=spec.data["container"]["image"]))
     console = console or Console()
     project = spec.data["project"] or "local-project"
     backend = LocalBackend(project=project, location=spec.data["location"],

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wfgen.errors import Location, SpecError
+from wfgen.job.arguments import ENV_NAME_RE, IMAGE_RE
 from wfgen.limits import MAX_STEPS
 
 # ---------------------------------------------------------------------------
@@ -89,17 +90,10 @@ def _regex(pattern: str, what: str) -> Check:
 
 
 _NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
-# A container image reference as docker reads it: [registry/]path[:tag][@digest]
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE_RE = (r"(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+(?=:[0-9]))"
-            r"(?::[0-9]+)?/)?" + _PATH_PART + r"(?:/" + _PATH_PART + r")*"
-            r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-            r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
 _ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
 _REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
 _LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
 _LABEL_VALUE_RE = r"[a-z0-9_-]{0,63}"
-ENV_NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
 _GCE_NAME_RE = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 
 
@@ -143,7 +137,8 @@ JOB_FIELDS: tuple[Field, ...] = (
                        "a GCP project id"), example="my-project"),
     Field("location", "str", "Region where the workflow lives.", default="us-central1",
           check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
-    Field("zone", "str", "Zone of the VMs (default: LOCATION-a).",
+    Field("zone", "str", "Zone of the VMs, in the location's region (default: the region's "
+          "first zone, e.g. us-central1-a, europe-west1-b).",
           check=_regex(_ZONE_RE, "a zone such as us-central1-a"), pattern=f"^{_ZONE_RE}$"),
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
@@ -152,9 +147,11 @@ JOB_FIELDS: tuple[Field, ...] = (
               example="us-docker.pkg.dev/my-project/ml/train:1.4"),
         Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
               check=_check_command, example=["python", "train.py"]),
-        Field("args", "strlist", "Arguments, as an argv list; never split on spaces.",
+        Field("args", "strlist", "Arguments, as an argv list; never split on spaces (with "
+              "script: its positional parameters, \"$@\").",
               default=[], example=["--epochs", "90"]),
-        Field("script", "str", "Or: a shell script run with `sh -c` inside the container."),
+        Field("script", "str", "Or: a shell script, run as `sh -c SCRIPT NAME ARGS...` inside "
+              "the container."),
         Field("env", "strmap", "Environment variables of the container.", default={},
               check=_check_env, example={"WANDB_MODE": "offline"}),
     )),
@@ -190,8 +187,8 @@ JOB_FIELDS: tuple[Field, ...] = (
                        "a service account email"),
           example="runner@my-project.iam.gserviceaccount.com"),
     Field("timeout", "duration", "Whole job, all attempts (at most 100d).", default="7d"),
-    Field("heartbeat", "duration", "How often the workflow checks that the VM is alive.",
-          default="10m"),
+    Field("heartbeat", "duration", "How often the workflow checks that the VM is alive "
+          "(default: a quarter of the timeout, at least 10s, at most 10m)."),
     Field("retries", "int", "New attempts after a preemption or a lost VM.", default=2,
           minimum=0, maximum=100),
     Field("retry_on_failure", "bool", "Also retry when the container exits non-zero.",
@@ -455,28 +452,57 @@ def load_spec_text(text: str, path: str = "<job>") -> JobSpec:
     return _finish(data, tree, loader)
 
 
+def _node_for(tree: Any, field_path: str) -> tuple[Any, Any]:
+    """(node, key) of the deepest part of field_path the file has (for positions)."""
+    node, found = tree, (None, None)
+    for part in field_path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            break
+        found, node = (node, part), node[part]
+    return found
+
+
+def _check_placement(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """Region, zone and machine/GPU combinations Compute Engine would refuse."""
+    from wfgen.job import machines
+
+    problem = machines.region_problem(data["location"])
+    if problem:
+        raise loader.fail(problem, tree, "location", "location")
+    if data["zone"] is None:
+        data["zone"] = machines.default_zone(data["location"])
+    else:
+        problem = machines.zone_problem(data["zone"], data["location"])
+        if problem:
+            raise loader.fail(problem, tree, "zone", "zone")
+    found = machines.machine_problem(data["machine"])
+    if found:
+        where, message = found
+        node, key = _node_for(tree, where)
+        raise loader.fail(message, node, key, where, value=False)
+
+
 def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     """Cross-field rules and derived defaults."""
     container = data["container"]
     ctree = tree["container"]
-    if container["script"] is not None and "args" in ctree and ctree["args"] is not None:
-        raise loader.fail("give either args (exec form) or script (shell form), not both",
-                          ctree, "script", "container.script", value=False)
     if container["script"] is not None and container["command"] is not None:
         raise loader.fail("script runs with `sh -c`; it cannot be combined with command",
                           ctree, "script", "container.script", value=False)
     if data["name"] is None:
         data["name"] = default_name(loader.path)
-    if data["zone"] is None:
-        data["zone"] = f"{data['location']}-a"
-    seconds = {k: parse_duration(data[k]) for k in ("timeout", "heartbeat")}
+    _check_placement(data, tree, loader)
+    timeout_s = parse_duration(data["timeout"])
+    if data["heartbeat"] is None:
+        data["heartbeat"] = format_duration(default_heartbeat(timeout_s))
+    seconds = {"timeout": timeout_s, "heartbeat": parse_duration(data["heartbeat"])}
     if seconds["timeout"] > MAX_TIMEOUT_S:
         raise loader.fail("may be at most 100d (Compute Engine stops a VM after 120 days "
                           "at the latest)", tree, "timeout", "timeout")
     if seconds["heartbeat"] >= seconds["timeout"]:
-        where = "heartbeat" if "heartbeat" in tree else "timeout"
-        raise loader.fail(f"heartbeat ({data['heartbeat']}) must be shorter than timeout "
-                          f"({data['timeout']})", tree, where, where)
+        raise loader.fail(heartbeat_conflict(seconds["heartbeat"], seconds["timeout"],
+                                             timeout_given="timeout" in tree),
+                          tree, "heartbeat", "heartbeat")
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
@@ -485,6 +511,23 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
         where = "heartbeat" if "heartbeat" in tree else "timeout"
         raise loader.fail(problem, tree, where, where)
     return spec
+
+
+def default_heartbeat(timeout_s: int) -> int:
+    """A quarter of the timeout, at least 10s and at most 10m (and below the timeout)."""
+    beat = min(600, max(10, timeout_s // 4))
+    return beat if beat < timeout_s else max(1, timeout_s // 2)
+
+
+def heartbeat_conflict(heartbeat_s: int, timeout_s: int, *, timeout_given: bool,
+                       heartbeat_from: str = "", timeout_from: str = "") -> str:
+    """The message for a heartbeat that is not shorter than the timeout: which value
+    is whose, and what to write instead."""
+    timeout_note = timeout_from or ("" if timeout_given else ", the default")
+    return (f"heartbeat ({format_duration(heartbeat_s)}{heartbeat_from}) must be shorter than "
+            f"timeout ({format_duration(timeout_s)}{timeout_note}); leave heartbeat out to get "
+            f"the default for this timeout ({format_duration(default_heartbeat(timeout_s))}, a "
+            "quarter of it, at least 10s, at most 10m) or write a shorter one")
 
 
 # Cloud Workflows ends an execution after 100,000 steps, and then nothing deletes
@@ -587,6 +630,10 @@ def json_schema() -> dict[str, Any]:
                        "Cloud Workflows workflow that wfgen generates.",
         **_object_schema(JOB_FIELDS),
     }
+    from wfgen.job import arguments
+
     container = schema["properties"]["container"]
-    container["not"] = {"required": ["args", "script"]}
+    container["allOf"] = [{"not": {"required": [a, b]}} for a, b, _ in arguments.EXCLUSIVE]
+    # The execution argument a deployed workflow accepts (gcloud workflows run --data)
+    schema["$defs"] = {"execution_argument": arguments.json_schema()}
     return schema
