@@ -33,7 +33,7 @@ def _workflow_check(argument: object) -> str | None:
     """Run the generated workflow's own first step on `argument`: its ValueError
     message, or None when the argument passed (the next step is not run)."""
     tree = YAML(typ="safe").load(render_workflow(load_spec_text("container: {image: a}\n")))
-    tree["main"]["steps"] = [tree["main"]["steps"][0], {"done": {"return": "${container}"}}]
+    tree["main"]["steps"] = [*_through_prepare(tree), {"done": {"return": "${container}"}}]
     text = json.dumps(tree)
     outcome = prepare(load_workflow(text, "t.yaml")).run(argument)
     if outcome.state == "SUCCEEDED":
@@ -63,7 +63,7 @@ def test_the_workflow_names_the_unknown_key_and_the_cli_suggests():
 
 def _resolved(spec: str, argument: object) -> dict:
     tree = YAML(typ="safe").load(render_workflow(load_spec_text(spec, "job.yaml")))
-    tree["main"]["steps"] = [tree["main"]["steps"][0], {"done": {"return": "${container}"}}]
+    tree["main"]["steps"] = [*_through_prepare(tree), {"done": {"return": "${container}"}}]
     outcome = prepare(load_workflow(json.dumps(tree), "t.yaml")).run(argument)
     assert outcome.state == "SUCCEEDED", outcome.error
     return outcome.result
@@ -92,3 +92,9 @@ def test_a_script_job_runs_as_sh_c_script_name_args():
     items = {i["key"]: i["value"] for i in insert["args"]["body"]["metadata"]["items"]}
     assert '["sh", "-c", container.script, "job"]' in items["wfgen-command"]
     assert items["wfgen-args"] == "${json.encode_to_string(container.args)}"
+
+
+def _through_prepare(tree: dict) -> list:
+    """main's steps up to its argument check (`prepare`), the CloudEvent reading included."""
+    steps = tree["main"]["steps"]
+    return steps[:[next(iter(s)) for s in steps].index("prepare") + 1]

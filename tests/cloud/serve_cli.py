@@ -150,7 +150,8 @@ class Serve:
             CLOUDSDK_API_ENDPOINT_OVERRIDES_WORKFLOWEXECUTIONS=url,
             CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=url,
             CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDSCHEDULER=url,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_EVENTARC=url, CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB=url)
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_EVENTARC=url,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB=url)
         return subprocess.run([GCLOUD, *args], capture_output=True, text=True, timeout=180,
                               env=env)
 
