@@ -218,3 +218,26 @@ def test_bad_input_exits_2_before_any_call(serve, tmp_path, flags, says):
     listed = serve.rest("GET", f"/v1/{WORKFLOWS}")
     assert "never-deployed" not in json.dumps(listed)  # nothing was deployed or created
     assert "never-deployed" not in json.dumps(serve.rest("GET", f"/v1/{JOBS}"))
+
+
+def test_schedules_and_triggers_survive_a_restart(tmp_path):
+    """Jobs and triggers are in serve's SQLite store; a restarted serve fires
+    the job from its next run on."""
+    data_dir = str(tmp_path / "state")
+    first = Serve(tmp_path, "--data-dir", data_dir).start()
+    try:
+        spec = echo_job(tmp_path / "job.yaml", "kept")
+        assert first.wfgen("schedule", spec, "--cron", "0 4 * * *").returncode == 0
+        topic = f"projects/{PROJECT}/topics/kept"
+        assert first.wfgen("trigger", spec, "--pubsub-topic", topic).returncode == 0
+    finally:
+        assert first.stop() == 0
+    second = Serve(tmp_path, "--data-dir", data_dir).start()
+    try:
+        job_now = second.rest("GET", f"/v1/{JOBS}/kept")
+        assert job_now["schedule"] == "0 4 * * *" and job_now["state"] == "ENABLED"
+        assert stamp(job_now["scheduleTime"]) > dt.datetime.now(dt.UTC)
+        listed = second.wfgen("trigger", spec, "--list")
+        assert listed.returncode == 0 and "kept-kept" in listed.stdout, listed.stderr
+    finally:
+        assert second.stop() == 0
