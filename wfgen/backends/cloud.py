@@ -427,8 +427,7 @@ class CloudBackend(Backend):
     def list_schedules(self, uri: str | None = None) -> list[Schedule]:
         """The location's jobs (those that POST to `uri`, when given)."""
         parent = f"projects/{self.project}/locations/{self.location}"
-        with self._calling(f"listing the schedules of {parent}", ROLE_VIEW.replace(
-                "workflows", "cloudscheduler")):
+        with self._calling(f"listing the schedules of {parent}", "roles/cloudscheduler.viewer"):
             jobs = [_schedule(job) for job in self._client("scheduler").list_jobs(parent=parent)]
         return [job for job in jobs if uri is None or job.uri == uri]
 
