@@ -49,7 +49,7 @@ def _run(workflow: Any, argument: Any) -> tuple[str, Any]:
 
 def test_the_template_names_the_pubsub_event_type():
     text = render_workflow(load_spec_text(SPEC))
-    assert f'event_type == "{rules.PUBSUB_EVENT}"' in text
+    assert f'map.get(default(input, {{}}), "type") == "{rules.PUBSUB_EVENT}"' in text
 
 
 def test_the_message_data_is_the_argument(through_prepare):
