@@ -39,6 +39,12 @@ def _not_found(kind: str, name: str) -> Exception:
                       headers={})
 
 
+def _task_of(body: dict[str, Any]) -> int | None:
+    """The fan-out task of a VM (its wfgen-task label), None for a single job."""
+    task = (body.get("labels") or {}).get("wfgen-task")
+    return int(task) if isinstance(task, str) and task.isdigit() else None
+
+
 class LocalCompute:
     """The instances of one local run, and the connector functions over them."""
 
@@ -58,6 +64,7 @@ class LocalCompute:
         self.closed = False  # set when the run stops: no new VM after that
 
         self.deleted_at: dict[str, float] = {}
+        self._faults_fired: set[str] = set()
 
     # -- helpers ---------------------------------------------------------
     def _operation(self, kind: str, project: str, zone: str, target: str) -> dict[str, Any]:
@@ -84,17 +91,16 @@ class LocalCompute:
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
             raise make_error("HttpError", "Invalid value for field 'resource.name'", code=400)
         name = body["name"]
+        task = _task_of(body)
         with self._lock:
             if self.closed:
                 raise make_error("OperationError", "the local run is stopping: no new VM")
             self.inserts += 1
-            first = self.inserts == 1
-            first_vm = not self.all_vms
             if (project, zone, name) in self.instances:
                 message = f"The resource 'projects/{project}/zones/{zone}/instances/{name}' " \
                           "already exists"
                 raise make_error("HttpError", message, code=409)
-        if first and self.faults.fail_insert:
+        if self.faults.fail_insert and self._claim("insert-fail", task):
             self.notify(f"insert of {name} fails (fault injection: {self.faults.fail_insert})")
             operation = self._operation("insert", project, zone, name)
             operation["error"] = {"errors": [{"code": "QUOTA_EXCEEDED",
@@ -110,8 +116,8 @@ class LocalCompute:
             self.all_vms.append(vm)
         vm.boot()
         self.notify(f"VM {name} created (attempt {metadata.get('wfgen-attempt', '?')})")
-        if first_vm:  # the first VM that boots, even when an earlier insert failed
-            self._arm_faults(project, zone, vm)
+        # the first VM that boots (of the fault's task), even when an insert failed
+        self._arm_faults(project, zone, vm, task)
         return self._operation("insert", project, zone, name)
 
     def get(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
@@ -168,10 +174,19 @@ class LocalCompute:
         registry.register(prefix + "images.getFromFamily", self.get_image_from_family)
 
     # -- faults and teardown ---------------------------------------------
-    def _arm_faults(self, project: str, zone: str, vm: LocalVM) -> None:
-        if self.faults.preempt_after is not None:
+    def _claim(self, fault: str, task: int | None) -> bool:
+        """Whether `fault` acts on this VM: the first of its task (a job without
+        tasks: the first of the run), once."""
+        with self._lock:
+            if fault in self._faults_fired or task not in (None, self.faults.task_of(fault)):
+                return False
+            self._faults_fired.add(fault)
+            return True
+
+    def _arm_faults(self, project: str, zone: str, vm: LocalVM, task: int | None) -> None:
+        if self.faults.preempt_after is not None and self._claim("preempt", task):
             self._later(self.faults.preempt_after, self._preempt, project, zone, vm)
-        if self.faults.vanish_after is not None:
+        if self.faults.vanish_after is not None and self._claim("vanish", task):
             self._later(self.faults.vanish_after, self._vanish, project, zone, vm)
 
     def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
