@@ -31,7 +31,8 @@ EXAMPLES = (
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n\n"
-    "faults (--fault, repeatable; each acts on the first VM of the run):\n"
+    "faults (--fault, repeatable; each acts on the first VM of the run, in a fan-out job\n"
+    "on the first VM of task 0, or of task N with ,task=N: preempt@3s,task=2):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
     "  vanish@DELAY         the VM disappears without a word\n"
     "  refuse-callbacks=N   the callback endpoint answers 503 to the first N requests\n"
@@ -99,11 +100,15 @@ def _follow(backend: LocalBackend, name: str, source: str, argument: Any, *,
     return record
 
 
-def _stats(record: Execution, stats: bool) -> None:
+def _stats(record: Execution, stats: bool, tasks: int | None = None) -> None:
     if stats:
         from wfgen.engine.billing import describe_billing
 
         print(describe_billing(*record.steps), file=sys.stderr)
+        if tasks:
+            total = sum(record.steps)
+            print(f"wfgen: {tasks} tasks: {total / tasks:.1f} billed steps per task on average "
+                  f"({total} in total, the execution's own steps included)", file=sys.stderr)
 
 
 def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
@@ -157,7 +162,12 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         console.notify(f"execution failed: {record.error.context if record.error else '?'}")
     if isinstance(job, dict):
         print_result(job)
-    _stats(record, stats)
+    count = None
+    if spec.data["tasks"] is not None:
+        from wfgen.job.tasks import items_of
+
+        count = len((argument or {}).get("items") or items_of(spec))
+    _stats(record, stats, count)
     code = exit_status(record.state, job)
     if code:
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"

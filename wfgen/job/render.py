@@ -27,21 +27,23 @@ RETRY_STATUSES = ["preempted", "lost", "stopped", "unavailable"]
 FAILURE_STATUSES = ["failed", "error"]
 LOGS_QUERY = ("https://console.cloud.google.com/logs/query;query=resource.type%3D%22gce_instance%22"
               "%0Alabels.%22compute.googleapis.com%2Fresource_name%22%3D%22")
-# VM names are PREFIX-TAG12-ATTEMPT and must fit Compute Engine's 63 characters.
+# VM names are PREFIX-TAG12-ATTEMPT (a fan-out task's PREFIX-TAG12-TASK-ATTEMPT, the
+# task in at most 4 digits) and must fit Compute Engine's 63 characters.
 VM_PREFIX_MAX = 63 - 1 - 12 - 1 - 3
+VM_PREFIX_MAX_TASKS = VM_PREFIX_MAX - 1 - 4
 
 
 class RenderBug(WfgenError):
     """The template produced text that does not parse: a bug in wfgen itself."""
 
 
-def vm_prefix(name: str) -> str:
+def vm_prefix(name: str, *, tasks: bool = False) -> str:
     """A Compute Engine-safe prefix of VM names from the job name."""
     prefix = re.sub(r"[^a-z0-9-]+", "-", name.lower())
     prefix = re.sub(r"-{2,}", "-", prefix).strip("-")
     if not prefix or not prefix[0].isalpha():
         prefix = "wf-" + prefix
-    return prefix[:VM_PREFIX_MAX].rstrip("-")
+    return prefix[:VM_PREFIX_MAX_TASKS if tasks else VM_PREFIX_MAX].rstrip("-")
 
 
 def label_value(text: str) -> str:
@@ -86,7 +88,7 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "service_account": data["service_account"],
         "labels": data["labels"],
         "label_job": label_value(data["name"]),
-        "vm_prefix": vm_prefix(data["name"]),
+        "vm_prefix": vm_prefix(data["name"], tasks=data["tasks"] is not None),
         "timeout": format_duration(spec.timeout_s),
         "timeout_s": spec.timeout_s,
         "heartbeat": format_duration(spec.heartbeat_s),
@@ -97,6 +99,24 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "retries": data["retries"],
         "retry_statuses": RETRY_STATUSES + (FAILURE_STATUSES if data["retry_on_failure"] else []),
         "logs_query": LOGS_QUERY,
+        **fanout_values(spec),
+    }
+
+
+def fanout_values(spec: JobSpec) -> dict[str, Any]:
+    """What the template needs for a `tasks:` job (wfgen.job.tasks); tasks is None
+    for a single job."""
+    from wfgen.job import tasks
+
+    if spec.data["tasks"] is None:
+        return {"tasks": None}
+    most, most_bytes = tasks.max_count(spec), tasks.max_items_bytes(spec)
+    items = json.dumps(tasks.items_of(spec), ensure_ascii=False, separators=(",", ":"))
+    return {
+        "tasks": spec.data["tasks"],
+        "parallelism": spec.data["tasks"]["parallelism"],
+        "items_b64": _b64(items),
+        "item_checks": tasks.workflow_item_checks("default(input, {})", most, most_bytes),
     }
 
 
@@ -134,9 +154,14 @@ def render_workflow(spec: JobSpec) -> str:
         container = spec.data["container"]
         biggest = max(("script", "args", "env", "command"),
                       key=lambda k: len(json.dumps(container[k])))
+        where = f"container.{biggest}"
+        if spec.data["tasks"] is not None and spec.data["tasks"]["items"] is not None and (
+                len(json.dumps(spec.data["tasks"]["items"])) > len(json.dumps(container))):
+            where = "tasks.items"
         raise SpecError(f"the generated workflow would be {size // 1024} KB, over the 128 KB "
                         "Cloud Workflows accepts; make this smaller (ship long scripts in the "
-                        "image instead)", spec.location(f"container.{biggest}"))
+                        "image instead; split many items over several executions)",
+                        spec.location(where))
     return text
 
 

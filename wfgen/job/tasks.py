@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -185,3 +186,48 @@ def memory_problem(spec: JobSpec) -> str | None:
 
 def default_parallelism(count: int) -> int:
     return min(count, MAX_CONCURRENT_BRANCHES)
+
+
+# ---------------------------------------------------------------------------
+# `items` in the execution argument
+
+
+_NONEMPTY_LIST = r"^\[\s*[^\s\]]"  # a JSON list with an item (RE2 and Python alike)
+_NUL = r"(?:^|[^\\])(?:\\\\)*\\u0000"  # an escaped NUL in JSON text
+
+
+def items_problem(items: Any, most: int, most_bytes: int) -> str | None:
+    """Why `items` cannot replace a fan-out job's items, or None."""
+    if not isinstance(items, list) or not items:
+        return "items must be a non-empty list of work items"
+    if len(items) > most:
+        return (f"{len(items)} items; this job's workflow takes at most {most} (the step and "
+                "memory limits of one execution)")
+    size = _json_size(items)
+    if size > most_bytes:
+        return (f"the items take {size:,} bytes as JSON; this job's workflow takes at most "
+                f"{most_bytes:,} (the 512 KB of variables of one execution)")
+    if re.search(_NUL, json.dumps(items)):
+        return "items may not contain the NUL character (an item travels in an env variable)"
+    return None
+
+
+def workflow_item_checks(arg: str, most: int, most_bytes: int) -> list[tuple[str, str]]:
+    """(condition, message expression) pairs for the generated workflow's argument
+    check: the same rules as `items_problem`, one switch condition each."""
+    items = f'map.get({arg}, "items")'
+    enc = f"json.encode_to_string({items})"
+    given = f'"items" in {arg}'
+    return [
+        (f"{given} and not text.match_regex({enc}, {json.dumps(_NONEMPTY_LIST)})",
+         json.dumps("items must be a non-empty list of work items")),
+        (f"{given} and text.match_regex({enc}, {json.dumps(_NUL)})",
+         json.dumps("items may not contain the NUL character (an item travels in an env "
+                    "variable)")),
+        (f"{given} and len({items}) > {most}",
+         json.dumps(f"items: this job's workflow takes at most {most} (the step and memory "
+                    "limits of one execution)")),
+        (f"{given} and len({enc}) > {most_bytes}",
+         json.dumps(f"items: this job's workflow takes at most {most_bytes} bytes of items as "
+                    "JSON (the 512 KB of variables of one execution)")),
+    ]
