@@ -17,10 +17,10 @@ from typing import Any
 
 from wfgen import __version__
 from wfgen.errors import SpecError, WfgenError
-from wfgen.job.quoting import comment, quote
+from wfgen.job.quoting import comment, expression_literal, quote, yaml_string
 from wfgen.job.resources import startup_script, templates_dir
 from wfgen.job.spec import JobSpec, format_duration
-from wfgen.limits import MAX_SOURCE_BYTES
+from wfgen.limits import MAX_EXPRESSION_CHARS, MAX_SOURCE_BYTES
 
 TEMPLATE = "workflow.yaml.j2"
 RETRY_STATUSES = ["preempted", "lost", "stopped", "unavailable"]
@@ -68,27 +68,57 @@ def _b64(text: str) -> str:
 
 
 def template_context(spec: JobSpec) -> dict[str, Any]:
+    from wfgen.job import machines
+    from wfgen.job.arguments import workflow_checks
+
     data = spec.data
     zone = data["zone"]
+    machine = data["machine"]
+    fanout = data["tasks"] is not None
     payload = json.dumps(container_payload(spec), ensure_ascii=False, sort_keys=True,
                          separators=(",", ":"))
+    project_expr = (expression_literal(data["project"]) if data["project"] else
+                    'sys.get_env("GOOGLE_CLOUD_PROJECT_ID")')
+    retry = RETRY_STATUSES + (FAILURE_STATUSES if data["retry_on_failure"] else [])
+    image = machine["image"] or (f"projects/{machine['image_project']}/global/images/family/"
+                                 f"{machine['image_family']}")
     return {
         "version": __version__,
         "source": Path(spec.path).name,
         "name": data["name"],
-        "project": data["project"],
         "zone": zone,
         "region": zone.rsplit("-", 1)[0],
         "container": data["container"],
         "container_b64": _b64(payload),
-        "startup_b64": _b64(startup_script("startup.sh")),
-        "shutdown_b64": _b64(startup_script("shutdown.sh")),
-        "machine": data["machine"],
+        "startup_script": startup_script("startup.sh"),
+        "shutdown_script": startup_script("shutdown.sh"),
+        "machine": machine,
+        "source_image": image,
+        "maintenance": machines.on_host_maintenance(machine),
+        "gpu_count": machines.gpu_count(machine),
+        "attach_gpus": bool(machine["accelerator"]) and not machines.built_in_gpus(
+            machine["type"]),
         "network": data["network"],
         "service_account": data["service_account"],
         "labels": data["labels"],
         "label_job": label_value(data["name"]),
-        "vm_prefix": vm_prefix(data["name"], tasks=data["tasks"] is not None),
+        "project_yaml": quote(data["project"]) if data["project"] else "${" + project_expr + "}",
+        "vm_base_expr": (f"{expression_literal(vm_prefix(data['name'], tasks=fanout) + '-')} + "
+                         "text.substring("
+                         "text.replace_all(sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\"), "
+                         "\"-\", \"\"), 0, 12)"),
+        "argument_checks": workflow_checks("default(input, {})",
+                                           ("items",) if fanout else ()),
+        "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
+                         f'container.script, {expression_literal(data["name"])}]}}, '
+                         'string(container.script != null)), container.command))'),
+        "retry_condition": (f"event.http_request.body.status in {json.dumps(retry)} and "
+                            f"attempt <= {data['retries']} and sys.now() < deadline"),
+        "delete_failed_message": ('"could not delete the VM " + instance + " in " + '
+                                  f'{expression_literal(zone)} + "; delete it with gcloud '
+                                  'compute instances delete"'),
+        "logs_expr": (f"{expression_literal(LOGS_QUERY)} + instance + \"%22?project=\" + "
+                      f"{project_expr}"),
         "timeout": format_duration(spec.timeout_s),
         "timeout_s": spec.timeout_s,
         "heartbeat": format_duration(spec.heartbeat_s),
@@ -97,8 +127,6 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "grace_s": min(30, max(1, spec.heartbeat_s // 10)),
         "backstop_margin_s": spec.heartbeat_s + 300,
         "retries": data["retries"],
-        "retry_statuses": RETRY_STATUSES + (FAILURE_STATUSES if data["retry_on_failure"] else []),
-        "logs_query": LOGS_QUERY,
         **fanout_values(spec),
     }
 
@@ -110,14 +138,35 @@ def fanout_values(spec: JobSpec) -> dict[str, Any]:
 
     if spec.data["tasks"] is None:
         return {"tasks": None}
-    most, most_bytes = tasks.max_count(spec), tasks.max_items_bytes(spec)
+    rules = tasks.item_rules(spec)
     items = json.dumps(tasks.items_of(spec), ensure_ascii=False, separators=(",", ":"))
     return {
         "tasks": spec.data["tasks"],
         "parallelism": spec.data["tasks"]["parallelism"],
         "items_b64": _b64(items),
-        "item_checks": tasks.workflow_item_checks("default(input, {})", most, most_bytes),
+        "item_checks": tasks.workflow_item_checks("default(input, {})", rules),
     }
+
+
+def expression(text: str) -> str:
+    """A YAML scalar holding the Workflows expression `text` (the template filter `x`)."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise RenderBug(f"internal error: an expression of {len(text)} characters, over the "
+                        f"{MAX_EXPRESSION_CHARS} Cloud Workflows allows; please report this as a "
+                        "wfgen bug")
+    body = "${" + text + "}"
+    if all(" " <= ch <= "~" for ch in body):  # printable ASCII: the readable YAML form
+        return "'" + body.replace("'", "''") + "'"
+    return yaml_string(body)
+
+
+def message(text: str) -> str:
+    """A raise message: a plain string when the expression is one string literal."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    return quote(value) if isinstance(value, str) else expression(text)
 
 
 def _comment(value: Any) -> str:
@@ -139,6 +188,8 @@ def _environment() -> Any:
     )
     env.filters["q"] = quote
     env.filters["comment"] = _comment
+    env.filters["x"] = expression
+    env.filters["message"] = message
     return env
 
 

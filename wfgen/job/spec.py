@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wfgen.errors import Location, SpecError
+from wfgen.job.arguments import ENV_NAME_RE, IMAGE_RE
 from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS
 
 # ---------------------------------------------------------------------------
@@ -90,17 +91,10 @@ def _regex(pattern: str, what: str) -> Check:
 
 
 _NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
-# A container image reference as docker reads it: [registry/]path[:tag][@digest]
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE_RE = (r"(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+(?=:[0-9]))"
-            r"(?::[0-9]+)?/)?" + _PATH_PART + r"(?:/" + _PATH_PART + r")*"
-            r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-            r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
 _ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
 _REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
 _LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
 _LABEL_VALUE_RE = r"[a-z0-9_-]{0,63}"
-ENV_NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
 _GCE_NAME_RE = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 
 
@@ -151,7 +145,8 @@ JOB_FIELDS: tuple[Field, ...] = (
                        "a GCP project id"), example="my-project"),
     Field("location", "str", "Region where the workflow lives.", default="us-central1",
           check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
-    Field("zone", "str", "Zone of the VMs (default: LOCATION-a).",
+    Field("zone", "str", "Zone of the VMs, in the location's region (default: the region's "
+          "first zone, e.g. us-central1-a, europe-west1-b).",
           check=_regex(_ZONE_RE, "a zone such as us-central1-a"), pattern=f"^{_ZONE_RE}$"),
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
@@ -160,9 +155,11 @@ JOB_FIELDS: tuple[Field, ...] = (
               example="us-docker.pkg.dev/my-project/ml/train:1.4"),
         Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
               check=_check_command, example=["python", "train.py"]),
-        Field("args", "strlist", "Arguments, as an argv list; never split on spaces.",
+        Field("args", "strlist", "Arguments, as an argv list; never split on spaces (with "
+              "script: its positional parameters, \"$@\").",
               default=[], example=["--epochs", "90"]),
-        Field("script", "str", "Or: a shell script run with `sh -c` inside the container."),
+        Field("script", "str", "Or: a shell script, run as `sh -c SCRIPT NAME ARGS...` inside "
+              "the container."),
         Field("env", "strmap", "Environment variables of the container.", default={},
               check=_check_env, example={"WANDB_MODE": "offline"}),
     )),
@@ -514,20 +511,46 @@ def load_spec_text(text: str, path: str = "<job>") -> JobSpec:
     return _finish(data, tree, loader)
 
 
+def _node_for(tree: Any, field_path: str) -> tuple[Any, Any]:
+    """(node, key) of the deepest part of field_path the file has (for positions)."""
+    node, found = tree, (None, None)
+    for part in field_path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            break
+        found, node = (node, part), node[part]
+    return found
+
+
+def _check_placement(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """Region, zone and machine/GPU combinations Compute Engine would refuse."""
+    from wfgen.job import machines
+
+    problem = machines.region_problem(data["location"])
+    if problem:
+        raise loader.fail(problem, tree, "location", "location")
+    if data["zone"] is None:
+        data["zone"] = machines.default_zone(data["location"])
+    else:
+        problem = machines.zone_problem(data["zone"], data["location"])
+        if problem:
+            raise loader.fail(problem, tree, "zone", "zone")
+    found = machines.machine_problem(data["machine"])
+    if found:
+        where, message = found
+        node, key = _node_for(tree, where)
+        raise loader.fail(message, node, key, where, value=False)
+
+
 def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     """Cross-field rules and derived defaults."""
     container = data["container"]
     ctree = tree["container"]
-    if container["script"] is not None and "args" in ctree and ctree["args"] is not None:
-        raise loader.fail("give either args (exec form) or script (shell form), not both",
-                          ctree, "script", "container.script", value=False)
     if container["script"] is not None and container["command"] is not None:
         raise loader.fail("script runs with `sh -c`; it cannot be combined with command",
                           ctree, "script", "container.script", value=False)
     if data["name"] is None:
         data["name"] = default_name(loader.path)
-    if data["zone"] is None:
-        data["zone"] = f"{data['location']}-a"
+    _check_placement(data, tree, loader)
     seconds = {k: parse_duration(data[k]) for k in ("timeout", "heartbeat")}
     if seconds["timeout"] > MAX_TIMEOUT_S:
         raise loader.fail("may be at most 100d (Compute Engine stops a VM after 120 days "
@@ -685,7 +708,7 @@ def json_schema() -> dict[str, Any]:
         **_object_schema(JOB_FIELDS),
     }
     container = schema["properties"]["container"]
-    container["not"] = {"required": ["args", "script"]}
+    container["not"] = {"required": ["command", "script"]}
     tasks = schema["properties"]["tasks"]
     tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]}]
     tasks["properties"]["parallelism"]["maximum"] = MAX_CONCURRENT_BRANCHES

@@ -97,9 +97,9 @@ def steps_needed(count: int, parallelism: int, retries: int, timeout_s: int,
 def memory_needed(count: int, parallelism: int, items_bytes: int, largest_item_bytes: int,
                   container_bytes: int) -> int:
     """Estimated variable bytes at the fullest: the container (its base64 text, the
-    decoded map, the argument), the items (their base64 text or the argument, and
-    the decoded list), every result, and the tasks running at once (each with a
-    copy of the container and its item's text)."""
+    decoded map, the argument), the items (their base64 text or the argument, the
+    decoded list, the results list made from it), every result, and the tasks
+    running at once (each with a copy of the container and its item, twice)."""
     running = min(parallelism, count)
     return (MAIN_FIXED_BYTES + 3 * container_bytes + 3 * items_bytes + count * RESULT_BYTES
             + running * (TASK_FRAME_BYTES + container_bytes + 2 * largest_item_bytes))
@@ -136,16 +136,6 @@ def max_count(spec: JobSpec) -> int:
     """The most tasks this spec's workflow accepts (an `items` argument included)."""
     p = plan(spec)
     return min(p.max_count_steps, p.max_count_memory)
-
-
-def max_items_bytes(spec: JobSpec) -> int:
-    """The most bytes of items (as JSON) an execution argument may give."""
-    p = plan(spec)
-    fixed = (MAIN_FIXED_BYTES + 3 * p.container_bytes + max_count(spec) * RESULT_BYTES
-             + p.parallelism * (TASK_FRAME_BYTES + p.container_bytes))
-    # the list thrice (argument, decoded, results), and one item as large as all of
-    # them in each running task twice
-    return max(0, (MEMORY_BUDGET - fixed) // (3 + 2 * p.parallelism))
 
 
 def steps_problem(spec: JobSpec) -> str | None:
@@ -196,38 +186,63 @@ _NONEMPTY_LIST = r"^\[\s*[^\s\]]"  # a JSON list with an item (RE2 and Python al
 _NUL = r"(?:^|[^\\])(?:\\\\)*\\u0000"  # an escaped NUL in JSON text
 
 
-def items_problem(items: Any, most: int, most_bytes: int) -> str | None:
+@dataclass(frozen=True)
+class ItemRules:
+    """What an `items` execution argument must meet: the step limit's count, and the
+    memory estimate of `memory_needed` with the average item for the largest."""
+
+    most: int
+    parallelism: int
+    container_bytes: int
+
+    def memory(self, count: int, items_bytes: int) -> float:
+        return memory_needed(count, self.parallelism, items_bytes, items_bytes / count,
+                             self.container_bytes)
+
+
+def item_rules(spec: JobSpec) -> ItemRules:
+    p = plan(spec)
+    return ItemRules(p.max_count_steps, p.parallelism, p.container_bytes)
+
+
+def items_problem(items: Any, rules: ItemRules) -> str | None:
     """Why `items` cannot replace a fan-out job's items, or None."""
     if not isinstance(items, list) or not items:
         return "items must be a non-empty list of work items"
-    if len(items) > most:
-        return (f"{len(items)} items; this job's workflow takes at most {most} (the step and "
-                "memory limits of one execution)")
-    size = _json_size(items)
-    if size > most_bytes:
-        return (f"the items take {size:,} bytes as JSON; this job's workflow takes at most "
-                f"{most_bytes:,} (the 512 KB of variables of one execution)")
     if re.search(_NUL, json.dumps(items)):
         return "items may not contain the NUL character (an item travels in an env variable)"
+    if len(items) > rules.most:
+        return (f"{len(items)} items; this job's workflow takes at most {rules.most} (the "
+                "100,000 steps of one execution)")
+    size = _json_size(items)
+    if rules.memory(len(items), size) > MEMORY_BUDGET:
+        return (f"{len(items)} items of {size:,} bytes as JSON need about "
+                f"{int(rules.memory(len(items), size)) // 1024} KB of workflow variables, over "
+                f"the {MEMORY_BUDGET // 1024} KB wfgen allows of the 512 KB of one execution")
     return None
 
 
-def workflow_item_checks(arg: str, most: int, most_bytes: int) -> list[tuple[str, str]]:
+def workflow_item_checks(arg: str, rules: ItemRules) -> list[tuple[str, str]]:
     """(condition, message expression) pairs for the generated workflow's argument
     check: the same rules as `items_problem`, one switch condition each."""
     items = f'map.get({arg}, "items")'
     enc = f"json.encode_to_string({items})"
     given = f'"items" in {arg}'
+    n, size, p = f"len({items})", f"len({enc})", rules.parallelism
+    memory = (f"{MAIN_FIXED_BYTES + 3 * rules.container_bytes} + 3 * {size} + {n} * "
+              f"{RESULT_BYTES} + if({n} < {p}, {n}, {p}) * "
+              f"({TASK_FRAME_BYTES + rules.container_bytes} + 2 * {size} / {n})")
     return [
         (f"{given} and not text.match_regex({enc}, {json.dumps(_NONEMPTY_LIST)})",
          json.dumps("items must be a non-empty list of work items")),
         (f"{given} and text.match_regex({enc}, {json.dumps(_NUL)})",
          json.dumps("items may not contain the NUL character (an item travels in an env "
                     "variable)")),
-        (f"{given} and len({items}) > {most}",
-         json.dumps(f"items: this job's workflow takes at most {most} (the step and memory "
-                    "limits of one execution)")),
-        (f"{given} and len({enc}) > {most_bytes}",
-         json.dumps(f"items: this job's workflow takes at most {most_bytes} bytes of items as "
-                    "JSON (the 512 KB of variables of one execution)")),
+        (f"{given} and {n} > {rules.most}",
+         json.dumps(f"items: this job's workflow takes at most {rules.most} (the 100,000 "
+                    "steps of one execution)")),
+        (f"{given} and {memory} > {MEMORY_BUDGET}",
+         json.dumps(f"items: too many bytes; the items, their results and the running tasks "
+                    f"would need over the {MEMORY_BUDGET // 1024} KB of variables wfgen allows "
+                    "of the 512 KB of one execution")),
     ]
