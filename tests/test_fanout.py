@@ -147,3 +147,121 @@ def test_exit_status_of_a_fan_out_is_that_of_its_first_failed_task():
                                      {"status": "failed", "exit_code": 3})) == 125
     assert exit_status("FAILED", job(ok, ok)) == 125
     assert exit_status("SUCCEEDED", job(ok, ok)) == 0
+
+
+# -- end to end: wfgen run --local ---------------------------------------------------
+
+ITEMS = ["line one\nline two", "  two  spaces  ", "quotes ' \" `back` \\ end",
+         "$(touch pwned) ${HOME} $HOME; rm -rf nothing", "ünï©ødé 日本 🎉",
+         {"lr": 0.1, "n": [1, "x"], "b": None}]
+# Each task writes its start and end times, its item and its count into $OUT.
+RECORDING = ('d="$OUT/$WFGEN_TASK_INDEX"; date +%s.%N > "$d.start"; '
+             'printf %s "$WFGEN_TASK_ITEM" > "$d.item"; '
+             'printf %s "$WFGEN_TASK_COUNT" > "$d.count"; sleep "${NAP:-2}"; '
+             'date +%s.%N > "$d.end"; ')
+
+
+def fanout_job(tmp_path, items=None, *, script: str = "", parallelism: int = 2, retries: int = 0,
+               count: int | None = None):
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    tasks = {"count": count} if count else {"items": items if items is not None else ITEMS}
+    spec = {"name": "fan", "container": {"image": "alpine:3.20", "script": RECORDING + script,
+                                         "env": {"OUT": str(out)}},
+            "timeout": "5m", "heartbeat": "1s", "retries": retries,
+            "tasks": {**tasks, "parallelism": parallelism}}
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec))
+    return path, out
+
+
+def most_at_once(out, count: int) -> int:
+    """The most tasks running at the same moment, from the tasks' own times."""
+    events = []
+    for index in range(count):
+        events.append((float((out / f"{index}.start").read_text()), 1))
+        events.append((float((out / f"{index}.end").read_text()), -1))
+    running = peak = 0
+    for _when, step in sorted(events, key=lambda e: (e[0], e[1])):  # ends before starts
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_every_task_gets_its_index_and_item_byte_for_byte_two_at_a_time(tmp_path):
+    from tests.local.test_run_local import result_of, run_local
+
+    job, out = fanout_job(tmp_path)
+    run = run_local(tmp_path, job, "--stats")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert (result["status"], result["succeeded"], result["failed"]) == ("succeeded", 6, 0)
+    assert [t["index"] for t in result["tasks"]] == list(range(6))
+    for index, (task, item) in enumerate(zip(result["tasks"], ITEMS, strict=True)):
+        assert set(task) == {"index", "status", "exit_code", "attempts", "instance"}
+        assert (task["status"], task["exit_code"], task["attempts"]) == ("succeeded", 0, 1)
+        assert re.fullmatch(rf"fan-[0-9a-f]{{12}}-{index}-1", task["instance"]), task
+        assert (out / f"{index}.item").read_bytes() == fanout.item_text(item).encode("utf-8")
+        assert (out / f"{index}.count").read_text() == "6"
+    assert (out / "5.item").read_text() == '{"b":null,"lr":0.1,"n":[1,"x"]}'
+    assert not list(tmp_path.rglob("pwned"))
+    assert most_at_once(out, 6) == 2  # never more than parallelism, and it did run 2 at once
+    assert "6 tasks:" in run.stderr and "steps per task" in run.stderr
+
+
+def test_a_failing_task_does_not_stop_the_others_and_sets_the_exit_code(tmp_path):
+    from tests.local.test_run_local import result_of, run_local
+
+    job, out = fanout_job(tmp_path, count=6, script='[ "$WFGEN_TASK_INDEX" != 2 ] || exit 5')
+    run = run_local(tmp_path, job)
+    assert run.returncode == 5, run.stderr
+    result = result_of(run)
+    assert (result["status"], result["succeeded"], result["failed"]) == ("failed", 5, 1)
+    statuses = [(t["status"], t["exit_code"]) for t in result["tasks"]]
+    assert statuses == [("succeeded", 0)] * 2 + [("failed", 5)] + [("succeeded", 0)] * 3
+    assert all((out / f"{i}.end").exists() for i in range(6))  # every task ran to its end
+    assert (out / "2.item").read_text() == "2"  # with count, the item is the index
+
+
+def test_a_preempted_task_is_retried_alone(tmp_path):
+    from tests.local.test_run_local import result_of, run_local
+
+    job, _out = fanout_job(tmp_path, count=3, parallelism=3, retries=1)
+    run = run_local(tmp_path, job, "--fault", "preempt@1s,task=1")
+    assert run.returncode == 0, run.stderr
+    tasks = result_of(run)["tasks"]
+    assert [t["attempts"] for t in tasks] == [1, 2, 1]
+    assert tasks[1]["instance"].endswith("-1-2") and tasks[0]["instance"].endswith("-0-1")
+    assert "-1-1 preempted" in run.stderr
+
+
+def test_the_execution_argument_replaces_the_items(tmp_path):
+    from tests.local.test_run_local import result_of, run_local
+
+    job, out = fanout_job(tmp_path)
+    items = ["from --data", {"k": "v"}]
+    run = run_local(tmp_path, job, "--data", json.dumps({"items": items, "env": {"NAP": "0"}}))
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert result["succeeded"] == 2 and len(result["tasks"]) == 2
+    assert (out / "0.item").read_text() == "from --data"
+    assert (out / "1.item").read_text() == '{"k":"v"}'
+    assert (out / "1.count").read_text() == "2"
+    assert not (out / "2.start").exists()
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    ({"items": []}, "non-empty list"), ({"items": "abc"}, "non-empty list"),
+    ({"items": list(range(9000))}, "at most"), ({"items": ["x" * 24_000] * 5}, "KB"),
+    ({"itemz": [1]}, "unknown key"),
+])
+def test_bad_items_are_refused_by_the_cli_and_by_the_workflow_itself(tmp_path, cli, data, words):
+    job, _out = fanout_job(tmp_path)
+    run = cli("run", "--local", str(job), "--data", json.dumps(data))
+    assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr
+    # the deployed workflow checks the same, before any VM exists
+    workflow = tmp_path / "workflow.yaml"
+    assert cli("generate", str(job), "-o", str(workflow)).returncode == 0
+    run = cli("run", "--local", str(workflow), "--data", json.dumps(data))
+    assert run.returncode != 0 and "ValueError" in run.stderr and "Traceback" not in run.stderr
+    assert words.split()[0] in run.stderr and "created" not in run.stderr
