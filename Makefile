@@ -34,7 +34,7 @@ tools:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/python -m wfgen run --local examples/hello.yaml
+	$(BIN)/python -m wfgen run --local --on-host examples/hello.yaml
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

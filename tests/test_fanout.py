@@ -257,7 +257,7 @@ def test_the_execution_argument_replaces_the_items(tmp_path):
 ])
 def test_bad_items_are_refused_by_the_cli_and_by_the_workflow_itself(tmp_path, cli, data, words):
     job, _out = fanout_job(tmp_path)
-    run = cli("run", "--local", str(job), "--data", json.dumps(data))
+    run = cli("run", "--local", "--on-host", str(job), "--data", json.dumps(data))
     assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr
     # the deployed workflow checks the same, before any VM exists
     workflow = tmp_path / "workflow.yaml"

@@ -44,7 +44,7 @@ def generated(text: str, name: str = "job.yaml") -> dict:
 
 
 def container_of(workflow: dict) -> dict:
-    init = steps_by_name(workflow["main"]["steps"])["init"]["assign"]
+    init = steps_by_name(workflow["main"]["steps"])["prepare"]["switch"][-1]["assign"]
     b64 = next(a["spec_b64"] for a in init if "spec_b64" in a)
     return json.loads(base64.b64decode(b64))
 
@@ -78,7 +78,7 @@ def test_vm_body_is_a_compute_instance(path):
     from google.cloud import compute_v1
 
     wf = _yaml.load(render_workflow(load_spec(path)))
-    insert = steps_by_name(wf["main"]["steps"])["create_vm"]
+    insert = steps_by_name(wf["run_job"]["steps"])["create_vm"]
     assert insert["call"] == "googleapis.compute.v1.instances.insert"
     body = _sample(insert["args"]["body"])
     instance = compute_v1.Instance.from_json(json.dumps(body), ignore_unknown_fields=False)
@@ -92,7 +92,7 @@ def test_vm_body_is_a_compute_instance(path):
 
 def test_gpu_spot_and_network_settings_reach_the_body():
     wf = _yaml.load(render_workflow(load_spec(next(p for p in EXAMPLES if "gpu" in p.name))))
-    body = steps_by_name(wf["main"]["steps"])["create_vm"]["args"]["body"]
+    body = steps_by_name(wf["run_job"]["steps"])["create_vm"]["args"]["body"]
     assert body["scheduling"]["provisioningModel"] == "SPOT"
     assert body["guestAccelerators"] == [{
         "acceleratorType": "zones/us-central1-a/acceleratorTypes/nvidia-tesla-t4",
@@ -143,10 +143,17 @@ def test_every_expression_is_short_and_names_are_valid():
     assert len(vm_prefix("a" * 100)) <= 46
 
 
-def test_step_count_of_the_success_path_is_small():
-    """Point 10: the steps the success path runs, counted from the definition."""
+def test_the_workflow_is_made_of_subworkflows():
+    """main checks the argument and calls run_job, which a fan-out calls per task;
+    the VM delete and the result map are written once (delete_vm, job_result)."""
     wf = generated("container: {image: a}\n")
-    top = [next(iter(s)) for s in wf["main"]["steps"]]
-    assert top == ["init", "resolve_container", "boot_image", "run_attempt",
-                   "delete_vm", "decide", "succeed", "fail", "note_retry",
-                   "wait_for_capacity", "next_attempt"]
+    assert set(wf) == {"main", "run_job", "delete_vm", "job_result", "retry_unless_gone"}
+    assert [next(iter(s)) for s in wf["main"]["steps"]] == ["prepare", "run", "finish"]
+    assert wf["run_job"]["params"][:4] == ["container", "vm_base", "start_time", "deadline"]
+    assert [next(iter(s)) for s in wf["run_job"]["steps"]] == [
+        "run_attempt", "delete", "decide", "note_retry", "wait_for_capacity", "next_attempt"]
+    steps = steps_by_name(wf["run_job"]["steps"])
+    assert steps["delete"]["call"] == steps["delete_vm_after_error"]["try"]["call"] == "delete_vm"
+    text = render_workflow(load_spec_text("container: {image: a}\n"))
+    assert text.count("googleapis.compute.v1.instances.delete") == 1
+    assert text.count("output_tail: ${") == 1

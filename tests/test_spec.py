@@ -66,7 +66,8 @@ def test_integers_in_args_and_env_become_text():
     ("container:\n  image: a\nmachine: {spot: yes}\n", 3, "machine.spot", "true or false"),
     ("container:\n  image: a\n  env: {A: 1.5}\n", 3, "container.env.A", "quote it"),
     ("container:\n  image: a\n  env: {1BAD: x}\n", 3, "container.env", "environment variable"),
-    ("container:\n  image: a\n  args: [x]\n  script: echo\n", 4, "container.script", "not both"),
+    ("container:\n  image: a\n  command: [x]\n  script: echo\n", 4, "container.script",
+     "cannot be combined with command"),
     ("container:\n  image: a\nheartbeat: 8d\n", 3, "heartbeat", "shorter than timeout"),
     ("container:\n  image: a\nlabels: {Team: x}\n", 3, "labels", "lowercase"),
     ("container:\n  image: a\nzone: mars\n", 3, "zone", "not a zone"),
@@ -109,7 +110,10 @@ def test_json_schema_accepts_examples_and_rejects_unknown_keys():
     for path in EXAMPLES:
         assert not list(validator.iter_errors(YAML(typ="safe").load(path.read_text())))
     assert list(validator.iter_errors({"container": {"image": "a", "argz": []}}))
-    assert list(validator.iter_errors({"container": {"image": "a", "args": [], "script": "x"}}))
+    assert list(validator.iter_errors({"container": {"image": "a", "command": ["x"],
+                                                     "script": "x"}}))
+    assert not list(validator.iter_errors({"container": {"image": "a", "args": ["1"],
+                                                         "script": "echo \"$@\""}}))
     assert list(validator.iter_errors({"name": "x"}))
 
 

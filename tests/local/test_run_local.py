@@ -49,7 +49,7 @@ def run_local(tmp_path: Path, job: Path, *args: str, timeout: float = 120
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
     env = {**os.environ, **FAST, "TMPDIR": str(scratch)}
-    result = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", str(job), *args],
+    result = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job), *args],
                             capture_output=True, text=True, timeout=timeout, env=env)
     deadline = time.monotonic() + 3
     while vm_processes(scratch) and time.monotonic() < deadline:
@@ -194,7 +194,7 @@ def test_a_stop_signal_stops_the_workflow_and_deletes_every_local_vm(tmp_path, s
     scratch.mkdir()
     # retries: the VM's "stopped" report must not start a new attempt after the stop
     job = job_file(tmp_path, {"script": "echo started; sleep 60"}, retries=2)
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
+    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
@@ -268,7 +268,7 @@ def test_when_wfgen_is_killed_its_vm_goes_too(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     job = job_file(tmp_path, {"script": "echo started; sleep 60"})
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
+    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
@@ -289,7 +289,7 @@ def test_a_closed_stderr_does_not_stop_the_run(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     job = job_file(tmp_path, {"script": "for i in $(seq 20000); do echo line $i; done"})
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
+    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None

@@ -59,6 +59,23 @@ def _suggest_command(argv: Sequence[str]) -> str | None:
     return f"unknown command {first!r}; did you mean {close[0]!r}?" if close else None
 
 
+def _suggest_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """'did you mean' for a mistyped option (`run --locl`): argparse only says
+    'unrecognized arguments'."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    target = sub.choices.get(command, parser) if sub and command else parser
+    known = [o for a in target._actions for o in a.option_strings if o.startswith("--")]
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--") or any(o.startswith(name) for o in known):
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            return f"unknown option {name!r}; did you mean {close[0]!r}?"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -69,7 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse prints its own message
-        return EXIT_USAGE if exc.code not in (0, None) else 0
+        if exc.code in (0, None):
+            return 0
+        hint = _suggest_option(parser, argv)
+        if hint:
+            _err(hint)
+        return EXIT_USAGE
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

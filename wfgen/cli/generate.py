@@ -16,11 +16,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wfgen.errors import Location, SpecError, UsageError
     from wfgen.job.render import render_workflow
     from wfgen.job.spec import load_spec
+    from wfgen.job.validate import looks_like_workflow
     from wfgen.output import is_stdout, write_output
 
-    text = render_workflow(load_spec(args.job))
+    try:
+        spec = load_spec(args.job)
+    except SpecError:
+        if looks_like_workflow(args.job):  # checked only on failure: generate stays fast
+            raise UsageError("this is a Cloud Workflows file (it has a main block or a list of "
+                             "steps), not a job spec: `wfgen generate` turns a job spec into "
+                             "such a file. Check it with `wfgen validate`, run it with `wfgen "
+                             "run --local`, deploy it with gcloud.",
+                             Location(args.job)) from None
+        raise
+    text = render_workflow(spec)
     write_output(text, args.output)
     if not is_stdout(args.output):
         print(f"wrote {args.output}", file=sys.stderr)

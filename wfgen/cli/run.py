@@ -30,7 +30,12 @@ EXAMPLES = (
     "examples:\n  wfgen run --local examples/hello.yaml\n"
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
-    "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n\n"
+    "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
+    "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
+    "containers: a job's container runs through docker when a docker daemon answers here.\n"
+    "Without one, --on-host runs the container's command as a host process in a scratch\n"
+    "directory (the image is not used; it runs as your user, with your files in reach);\n"
+    "without --on-host such a run stops before creating anything (exit 125).\n\n"
     "faults (--fault, repeatable; each acts on the first VM of the run, in a fan-out job\n"
     "on the first VM of task 0, or of task N with ,task=N: preempt@3s,task=2):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
@@ -39,10 +44,19 @@ EXAMPLES = (
     "  insert-fail[=MSG]    instances.insert fails (e.g. quota)")
 
 
+NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
+             "cannot run; nothing was created. To run the container's command as a process on "
+             "this host instead (it runs as your user, with your files in reach), add --on-host: "
+             "wfgen run --local --on-host ...")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a job spec or a workflow YAML")
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
+    p.add_argument("--on-host", action="store_true",
+                   help="without a container engine, run the job's command as a host process "
+                        "(opt-in: it runs on this machine, not in a container)")
     p.add_argument("--data", help="the execution argument, as JSON")
     p.add_argument("--stats", action="store_true",
                    help="print the billed steps and what they would cost in Cloud Workflows")
@@ -61,13 +75,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("running in GCP is not available yet; use `wfgen run --local FILE` "
                          "(or deploy the generated YAML with gcloud: see the README)")
     if looks_like_workflow(args.file):
-        job_only = [f"--{n}" for n in ("fault", "heartbeat", "timeout") if getattr(args, n)]
+        job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
+                                                          "on_host") if getattr(args, n)]
         if job_only:
             raise UsageError(f"{', '.join(job_only)} apply to job specs; {args.file} is a "
                              "workflow (run it as it is, or run its job spec)")
         return run_workflow_file(args.file, args.data, stats=args.stats)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
-                   heartbeat=args.heartbeat, timeout=args.timeout)
+                   heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host)
 
 
 def _execution_name(project: str, location: str, workflow: str) -> str:
@@ -113,12 +128,19 @@ def _stats(record: Execution, stats: bool, tasks: int | None = None) -> None:
 
 def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
             heartbeat: str | None = None, timeout: str | None = None,
-            console: Console | None = None) -> int:
+            console: Console | None = None, on_host: bool = True) -> int:
     """A job spec's whole lifecycle here: generate, run, delete every VM."""
     from wfgen.backends.local import LocalBackend
     from wfgen.job.arguments import parse_job_argument
     from wfgen.job.render import render_workflow
-    from wfgen.job.spec import budget_problem, format_duration, load_spec, parse_duration
+    from wfgen.job.spec import (
+        budget_problem,
+        default_heartbeat,
+        format_duration,
+        heartbeat_conflict,
+        load_spec,
+        parse_duration,
+    )
     from wfgen.local.faults import Faults
 
     spec = load_spec(path)
@@ -129,16 +151,28 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
             except ValueError as exc:
                 raise UsageError(f"--{key}: {exc}") from None
             spec.data[key] = value
+    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
+        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
+        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
     if spec.heartbeat_s >= spec.timeout_s:
-        raise UsageError(f"the heartbeat ({format_duration(spec.heartbeat_s)}) must be shorter "
-                         f"than the timeout ({format_duration(spec.timeout_s)}); give "
-                         "--heartbeat too")
+        in_file = f", from {spec.path}"
+        raise UsageError(heartbeat_conflict(
+            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
+            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
+            timeout_from=", from --timeout" if timeout else (
+                in_file if "timeout" in spec.lines else "")))
     problem = budget_problem(spec)
     if problem:
         raise UsageError(problem)
     argument = _job_argument(spec, data, parse_job_argument)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
+    if not on_host:
+        from wfgen.local.vm import container_engine_works
+
+        if not container_engine_works():
+            raise ExecutionFailed(NO_ENGINE.format(image=spec.data["container"]["image"]),
+                                  EXIT_NOT_RUN)
     console = console or Console()
     project = spec.data["project"] or "local-project"
     backend = LocalBackend(project=project, location=spec.data["location"],

@@ -134,23 +134,23 @@ def parse_job_argument(data: str | None) -> dict[str, Any] | None:
 # The JSON Schema
 
 
+_NO_NUL = "[^\\u0000]*"  # ECMA regex: no NUL character
+
+
 def json_schema() -> dict[str, Any]:
     """The execution argument's JSON Schema (a fragment: no $schema)."""
     props: dict[str, Any] = {}
     for rule in ARGUMENT_KEYS:
         schema: dict[str, Any] = {"description": rule.doc}
         if rule.kind == "str":
-            schema.update(type="string", pattern=("^" + rule.pattern + "$") if rule.pattern
-                          else "^[^\\u0000]*$")
+            schema.update(type="string", pattern=f"^{rule.pattern or _NO_NUL}$")
         elif rule.kind == "strlist":
-            schema.update(type="array", items={"type": "string", "pattern": "^[^\\u0000]*$"})
+            schema.update(type="array", items={"type": "string", "pattern": f"^{_NO_NUL}$"})
             if rule.nonempty:
                 schema["minItems"] = 1
         else:
             schema.update(type="object", propertyNames={"pattern": f"^{ENV_NAME_RE}$"},
-                          additionalProperties={"type": "string", "pattern": "^[^\\u0000]*$"})
-        if rule.pattern:
-            schema["pattern"] = f"^{rule.pattern}$"
+                          additionalProperties={"type": "string", "pattern": f"^{_NO_NUL}$"})
         props[rule.name] = schema
     return {
         "title": "wfgen execution argument",

@@ -90,8 +90,8 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "region": zone.rsplit("-", 1)[0],
         "container": data["container"],
         "container_b64": _b64(payload),
-        "startup_script": startup_script("startup.sh"),
-        "shutdown_script": startup_script("shutdown.sh"),
+        "startup_b64": _b64(startup_script("startup.sh")),
+        "shutdown_b64": _b64(startup_script("shutdown.sh")),
         "machine": machine,
         "source_image": image,
         "maintenance": machines.on_host_maintenance(machine),
@@ -145,6 +145,10 @@ def fanout_values(spec: JobSpec) -> dict[str, Any]:
         "parallelism": spec.data["tasks"]["parallelism"],
         "items_b64": _b64(items),
         "item_checks": tasks.workflow_item_checks("default(input, {})", rules),
+        # literal in each VM insert (not parameters, which every running task would
+        # hold as variables); `$` written \x24 so that the YAML shows no `${`
+        "startup_script_yaml": yaml_string(startup_script("startup.sh")).replace("$", "\\x24"),
+        "shutdown_script_yaml": yaml_string(startup_script("shutdown.sh")).replace("$", "\\x24"),
     }
 
 

@@ -195,8 +195,8 @@ JOB_FIELDS: tuple[Field, ...] = (
                        "a service account email"),
           example="runner@my-project.iam.gserviceaccount.com"),
     Field("timeout", "duration", "Whole job, all attempts (at most 100d).", default="7d"),
-    Field("heartbeat", "duration", "How often the workflow checks that the VM is alive.",
-          default="10m"),
+    Field("heartbeat", "duration", "How often the workflow checks that the VM is alive "
+          "(default: a quarter of the timeout, at least 10s, at most 10m)."),
     Field("retries", "int", "New attempts after a preemption or a lost VM.", default=2,
           minimum=0, maximum=100),
     Field("retry_on_failure", "bool", "Also retry when the container exits non-zero.",
@@ -551,14 +551,17 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if data["name"] is None:
         data["name"] = default_name(loader.path)
     _check_placement(data, tree, loader)
-    seconds = {k: parse_duration(data[k]) for k in ("timeout", "heartbeat")}
+    timeout_s = parse_duration(data["timeout"])
+    if data["heartbeat"] is None:
+        data["heartbeat"] = format_duration(default_heartbeat(timeout_s))
+    seconds = {"timeout": timeout_s, "heartbeat": parse_duration(data["heartbeat"])}
     if seconds["timeout"] > MAX_TIMEOUT_S:
         raise loader.fail("may be at most 100d (Compute Engine stops a VM after 120 days "
                           "at the latest)", tree, "timeout", "timeout")
     if seconds["heartbeat"] >= seconds["timeout"]:
-        where = "heartbeat" if "heartbeat" in tree else "timeout"
-        raise loader.fail(f"heartbeat ({data['heartbeat']}) must be shorter than timeout "
-                          f"({data['timeout']})", tree, where, where)
+        raise loader.fail(heartbeat_conflict(seconds["heartbeat"], seconds["timeout"],
+                                             timeout_given="timeout" in tree),
+                          tree, "heartbeat", "heartbeat")
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
@@ -597,6 +600,23 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     if problem:
         node, key = _task_size_node(tree)
         raise loader.fail(problem, node, key, f"tasks.{key}")
+
+
+def default_heartbeat(timeout_s: int) -> int:
+    """A quarter of the timeout, at least 10s and at most 10m (and below the timeout)."""
+    beat = min(600, max(10, timeout_s // 4))
+    return beat if beat < timeout_s else max(1, timeout_s // 2)
+
+
+def heartbeat_conflict(heartbeat_s: int, timeout_s: int, *, timeout_given: bool,
+                       heartbeat_from: str = "", timeout_from: str = "") -> str:
+    """The message for a heartbeat that is not shorter than the timeout: which value
+    is whose, and what to write instead."""
+    timeout_note = timeout_from or ("" if timeout_given else ", the default")
+    return (f"heartbeat ({format_duration(heartbeat_s)}{heartbeat_from}) must be shorter than "
+            f"timeout ({format_duration(timeout_s)}{timeout_note}); leave heartbeat out to get "
+            f"the default for this timeout ({format_duration(default_heartbeat(timeout_s))}, a "
+            "quarter of it, at least 10s, at most 10m) or write a shorter one")
 
 
 # Cloud Workflows ends an execution after 100,000 steps, and then nothing deletes
@@ -707,9 +727,13 @@ def json_schema() -> dict[str, Any]:
                        "Cloud Workflows workflow that wfgen generates.",
         **_object_schema(JOB_FIELDS),
     }
+    from wfgen.job import arguments
+
     container = schema["properties"]["container"]
-    container["not"] = {"required": ["command", "script"]}
+    container["allOf"] = [{"not": {"required": [a, b]}} for a, b, _ in arguments.EXCLUSIVE]
     tasks = schema["properties"]["tasks"]
     tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]}]
     tasks["properties"]["parallelism"]["maximum"] = MAX_CONCURRENT_BRANCHES
+    # The execution argument a deployed workflow accepts (gcloud workflows run --data)
+    schema["$defs"] = {"execution_argument": arguments.json_schema()}
     return schema

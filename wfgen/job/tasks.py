@@ -99,10 +99,11 @@ def memory_needed(count: int, parallelism: int, items_bytes: int, largest_item_b
     """Estimated variable bytes at the fullest: the container (its base64 text, the
     decoded map, the argument), the items (their base64 text or the argument, the
     decoded list, the results list made from it), every result, and the tasks
-    running at once (each with a copy of the container and its item, twice)."""
+    running at once (each with two copies of the container, in run_task and
+    run_job, and its item thrice: the loop's value, the env, the container's env)."""
     running = min(parallelism, count)
     return (MAIN_FIXED_BYTES + 3 * container_bytes + 3 * items_bytes + count * RESULT_BYTES
-            + running * (TASK_FRAME_BYTES + container_bytes + 2 * largest_item_bytes))
+            + running * (TASK_FRAME_BYTES + 2 * container_bytes + 3 * largest_item_bytes))
 
 
 def plan(spec: JobSpec) -> Plan:
@@ -123,7 +124,7 @@ def plan(spec: JobSpec) -> Plan:
     memory = memory_needed(count, parallelism, items_bytes, largest, container_bytes)
     average = items_bytes / count
     fixed = (MAIN_FIXED_BYTES + 3 * container_bytes
-             + parallelism * (TASK_FRAME_BYTES + container_bytes + 2 * largest))
+             + parallelism * (TASK_FRAME_BYTES + 2 * container_bytes + 3 * largest))
     max_memory = max(0, int((MEMORY_BUDGET - fixed) // (RESULT_BYTES + 3 * average + 1)))
     return Plan(count, parallelism, items_bytes, largest, container_bytes, steps,
                 min(max_steps, MAX_TASKS_HARD), memory, min(max_memory, MAX_TASKS_HARD))
@@ -231,7 +232,7 @@ def workflow_item_checks(arg: str, rules: ItemRules) -> list[tuple[str, str]]:
     n, size, p = f"len({items})", f"len({enc})", rules.parallelism
     memory = (f"{MAIN_FIXED_BYTES + 3 * rules.container_bytes} + 3 * {size} + {n} * "
               f"{RESULT_BYTES} + if({n} < {p}, {n}, {p}) * "
-              f"({TASK_FRAME_BYTES + rules.container_bytes} + 2 * {size} / {n})")
+              f"({TASK_FRAME_BYTES + 2 * rules.container_bytes} + 3 * {size} / {n})")
     return [
         (f"{given} and not text.match_regex({enc}, {json.dumps(_NONEMPTY_LIST)})",
          json.dumps("items must be a non-empty list of work items")),
