@@ -162,13 +162,13 @@ RECORDING = ('d="$OUT/$WFGEN_TASK_INDEX"; date +%s.%N > "$d.start"; '
 
 
 def fanout_job(tmp_path, items=None, *, script: str = "", parallelism: int = 2, retries: int = 0,
-               count: int | None = None):
+               count: int | None = None, heartbeat: str = "1s"):
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     tasks = {"count": count} if count else {"items": items if items is not None else ITEMS}
     spec = {"name": "fan", "container": {"image": "alpine:3.20", "script": RECORDING + script,
                                          "env": {"OUT": str(out)}},
-            "timeout": "5m", "heartbeat": "1s", "retries": retries,
+            "timeout": "5m", "heartbeat": heartbeat, "retries": retries,
             "tasks": {**tasks, "parallelism": parallelism}}
     path = tmp_path / "job.yaml"
     path.write_text(json.dumps(spec))
@@ -265,3 +265,34 @@ def test_bad_items_are_refused_by_the_cli_and_by_the_workflow_itself(tmp_path, c
     run = cli("run", "--local", str(workflow), "--data", json.dumps(data))
     assert run.returncode != 0 and "ValueError" in run.stderr and "Traceback" not in run.stderr
     assert words.split()[0] in run.stderr and "created" not in run.stderr
+
+
+def test_the_step_figures_of_the_limits_hold(tmp_path):
+    """Without heartbeats, a run bills no more than the step limit's figures assume."""
+    from tests.local.test_run_local import run_local
+
+    job, _out = fanout_job(tmp_path, count=3, parallelism=3, heartbeat="4m")
+    run = run_local(tmp_path, job, "--stats", "--data", json.dumps({"env": {"NAP": "0"}}))
+    assert run.returncode == 0, run.stderr
+    total = int(re.search(r"billed steps: \d+ internal \+ \d+ external = (\d+)",
+                          run.stderr).group(1))
+    assert total <= fanout.STEPS_FIXED + 3 * fanout.STEPS_PER_TASK, run.stderr
+
+
+def test_vm_names_and_labels_of_tasks(tmp_path):
+    from ruamel.yaml import YAML
+
+    from wfgen.job.render import render_workflow
+
+    spec = spec_of("name: " + "n" * 63 + "\ntasks: {count: 2000, parallelism: 1}\n"
+                   "heartbeat: 1h\ntimeout: 2h\nretries: 0\n")
+    tree = YAML(typ="safe").load(render_workflow(spec))
+    body = tree["run_job"]["steps"][0]["run_attempt"]["try"]["steps"][1]["create_vm"]["args"][
+        "body"]
+    assert body["labels"]["wfgen-task"] == "${string(task)}"
+    assigns = {k: v for a in tree["main"]["steps"][1]["tasks_init"]["assign"]
+               for k, v in a.items()}
+    prefix = re.match(r'\$\{"([a-z0-9-]+)-" \+ text.substring', assigns["vm_base"]).group(1)
+    assert prefix.startswith("nnnn")
+    # PREFIX-TAG12-TASK-ATTEMPT with task 9999 and attempt 101 fits 63 characters
+    assert len(f"{prefix}-{'a' * 12}-9999-101") <= 63

@@ -167,7 +167,7 @@ def memory_problem(spec: JobSpec) -> str | None:
              if spec.data["tasks"]["items"] is not None else "")
     return (f"{p.count} tasks{items} at parallelism {p.parallelism} need about "
             f"{p.memory // 1024:,} KB of workflow variables "
-            f"(items, a {RESULT_BYTES}-byte result per task, {p.parallelism} running tasks), "
+            f"(items, a {RESULT_BYTES}-byte result per task, {p.parallelism} at once), "
             f"over the {MEMORY_BUDGET // 1024} KB wfgen allows of the "
             f"{MAX_VARIABLE_BYTES // 1024} KB an execution may hold; "
             + (f"at most {p.max_count_memory} tasks of this size fit" if p.max_count_memory
