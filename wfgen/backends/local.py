@@ -36,7 +36,6 @@ from wfgen.errors import UsageError
 Notify = Callable[[str], None]
 Output = Callable[[str, str], None]
 OnEnd = Callable[[Execution], None]
-CONSOLE_LINES = 10_000  # lines of each VM's console kept for `logs`
 
 
 def _now() -> str:
@@ -73,7 +72,8 @@ class LocalBackend(Backend):
     def __init__(self, *, project: str = "local-project", location: str = "us-central1",
                  notify: Notify = _quiet, output: Output = _quiet, faults: Any = None,
                  use_container_engine: bool | None = None,
-                 log_sink: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 log_sink: Callable[[dict[str, Any]], None] | None = None,
+                 callbacks: Any = None) -> None:
         from wfgen.local.callbacks import CallbackServer
         from wfgen.local.compute import LocalCompute
         from wfgen.local.faults import Faults
@@ -87,16 +87,17 @@ class LocalBackend(Backend):
         if use_container_engine is None:
             use_container_engine = container_engine_works()
         self.use_container_engine = use_container_engine
-        self._output = output
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
         self._revisions: dict[str, list[tuple[str, str]]] = {}  # workflow -> [(id, source)]
-        self._consoles: dict[str, list[str]] = {}  # VM name -> its console lines
-        self._console_changed = threading.Condition(self._lock)
-        self.compute = LocalCompute(notify=notify, output=self._on_output, faults=self.faults,
+        self.compute = LocalCompute(notify=notify, output=output, faults=self.faults,
                                     use_container_engine=use_container_engine)
-        self.callbacks = CallbackServer(self._token_ok, refuse_first=self.faults.refuse_callbacks,
-                                        on_request=self._on_callback).start()
+        self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
+        # serve passes its own hub (callbacks answered on its REST port); it
+        # gets the token check of these VMs: callbacks(check_token)
+        self.callbacks = callbacks(self._token_ok) if callbacks is not None else CallbackServer(
+            self._token_ok, refuse_first=self.faults.refuse_callbacks,
+            on_request=self._on_callback).start()
 
     # -- the services every execution gets ----------------------------------
     def _token_ok(self, token: str) -> bool:
@@ -108,15 +109,6 @@ class LocalBackend(Backend):
             code = body.get("exit_code")
             detail = f", exit code {code}" if code is not None else ""
             self.notify(f"report received: status {body.get('status')}{detail}")
-
-    def _on_output(self, vm: str, line: str) -> None:
-        with self._lock:
-            lines = self._consoles.setdefault(vm, [])
-            lines.append(line)
-            if len(lines) > CONSOLE_LINES:
-                del lines[: len(lines) - CONSOLE_LINES]
-            self._console_changed.notify_all()
-        self._output(vm, line)
 
     def connectors(self) -> Any:
         """The connector registry: Compute Engine and events.* on this backend."""
@@ -168,7 +160,14 @@ class LocalBackend(Backend):
         from wfgen.engine.services import default_env
 
         project, location, workflow_id, execution_id = split_execution_name(name)
-        workflow = load_workflow(source, filename or workflow_id)
+        key = (filename or workflow_id, source)
+        workflow = self._parsed.get(key)
+        if workflow is None:  # parsing takes milliseconds; running a small workflow far less
+            workflow = load_workflow(source, key[0])
+            with self._lock:
+                if len(self._parsed) >= 256:
+                    self._parsed.clear()
+                self._parsed[key] = workflow
         env = default_env(project_id=project, location=location, workflow_id=workflow_id,
                           revision_id=revision_id, execution_id=execution_id)
         if services is None:
@@ -204,6 +203,7 @@ class LocalBackend(Backend):
             run.on_end(record)
 
     def _run(self, name: str) -> _Run:
+        split_execution_name(name)  # a clear error for what is not a name at all
         with self._lock:
             run = self._runs.get(name)
         if run is None:
@@ -212,6 +212,13 @@ class LocalBackend(Backend):
 
     def get(self, execution: str) -> Execution:
         return self._run(execution).record
+
+    def forget(self, execution: str) -> None:
+        """Drop an ended execution from memory (serve keeps it in its own store)."""
+        with self._lock:
+            run = self._runs.get(execution)
+            if run is not None and run.done.is_set():
+                del self._runs[execution]
 
     def wait(self, execution: str, timeout: float | None = None) -> Execution:
         """The execution once it ended (or as it is after `timeout` seconds)."""
@@ -235,44 +242,37 @@ class LocalBackend(Backend):
         return run.record
 
     # -- logs and VMs ---------------------------------------------------------
-    def _execution_vms(self, execution_id: str) -> list[str]:
-        names = []
-        for vm in list(self.compute.all_vms):
-            labels = (getattr(vm, "body", None) or {}).get("labels") or {}
-            if labels.get(LABEL_EXECUTION) == execution_id:
-                names.append(vm.name)
-        return names
-
     def logs(self, execution: str, *, follow: bool = False) -> Iterator[str]:
-        """Console lines of the execution's VMs, in the order their VMs were made."""
+        """Console lines of the execution's VMs (deleted ones too), in the order
+        their VMs were made; with follow, until the execution ends."""
         run = self._run(execution)
-        sent: dict[str, int] = {}
+        sent: dict[str, int] = {}  # instance id -> lines already given
         while True:
             ended = run.done.is_set()
-            with self._lock:
-                fresh = []
-                for vm in self._execution_vms(run.record.id):
-                    lines = self._consoles.get(vm, [])
-                    fresh.extend(f"{vm} | {line}" for line in lines[sent.get(vm, 0):])
-                    sent[vm] = len(lines)
-            yield from fresh
+            for record in self.compute.known_instances():
+                if record.labels.get(LABEL_EXECUTION) != run.record.id:
+                    continue
+                lines = record.console.snapshot()
+                done = sent.get(record.id, 0)
+                if len(lines) > done:
+                    sent[record.id] = len(lines)
+                    yield from (f"{record.name} | {line.text}" for line in lines[done:])
             if not follow or ended:
                 return
-            with self._console_changed:
-                self._console_changed.wait(0.5)
+            run.done.wait(0.3)
 
     def list_vms(self, execution: str | None = None) -> list[Vm]:
         wanted = split_execution_name(execution)[3] if execution else None
         out = []
-        for (project, zone, name), vm in list(self.compute.instances.items()):
-            del project
-            labels = dict((getattr(vm, "body", None) or {}).get("labels") or {})
-            if not any(k.startswith("wfgen-") for k in labels):
+        for record in self.compute.known_instances():
+            labels = record.labels
+            if record.deleted is not None or not any(k.startswith("wfgen-") for k in labels):
                 continue
             if wanted is not None and labels.get(LABEL_EXECUTION) != wanted:
                 continue
-            out.append(Vm(name=name, zone=zone, status=vm.status, labels=labels,
-                          created=datetime.fromtimestamp(vm.created, UTC).isoformat()))
+            out.append(Vm(name=record.name, zone=record.zone, status=record.vm.status,
+                          labels=labels,
+                          created=datetime.fromtimestamp(record.created, UTC).isoformat()))
         return out
 
     def delete_vms(self, vms: list[Vm]) -> list[str]:

@@ -1,4 +1,5 @@
-"""`wfgen run --local FILE`: run a job spec or any workflow YAML on this machine."""
+"""`wfgen run [--local] FILE`: run a job spec or any workflow YAML, on this machine
+(--local) or on Cloud Workflows (wfgen.cli.run_cloud)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ from wfgen.errors import EXIT_NOT_RUN, ExecutionFailed, Interrupted, UsageError,
 if TYPE_CHECKING:
     from wfgen.backends.local import LocalBackend
 
-HELP = "run a job spec or any workflow YAML"
+HELP = "run a job spec or a workflow on Cloud Workflows, or here with --local"
 EXAMPLES = (
-    "examples:\n  wfgen run --local examples/hello.yaml\n"
+    "examples:\n  wfgen run job.yaml                  # deploy if changed, run, follow\n"
+    "  wfgen run job.yaml --detach         # print the execution name and return\n"
+    "  wfgen run resnet-train --data '{\"args\": [\"--epochs\", \"3\"]}'   # a deployed one\n"
+    "  wfgen run --local examples/hello.yaml\n"
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
@@ -51,7 +55,9 @@ NO_ENGINE = ("no container engine works here (no docker daemon answers), so the 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a job spec or a workflow YAML")
+    p.add_argument("file", metavar="FILE|NAME",
+                   help="a job spec or a workflow YAML (or, without --local, a deployed "
+                        "workflow's name)")
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
     p.add_argument("--on-host", action="store_true",
@@ -66,14 +72,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the job's heartbeat for a local run (e.g. 2s)")
     p.add_argument("--timeout", metavar="DURATION",
                    help="override the job's timeout for a local run (e.g. 1m)")
+    from wfgen.cli.run_cloud import add_cloud_arguments
+
+    add_cloud_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from wfgen.job.validate import looks_like_workflow
 
     if not args.local:
-        raise UsageError("running in GCP is not available yet; use `wfgen run --local FILE` "
-                         "(or deploy the generated YAML with gcloud: see the README)")
+        from wfgen.cli.run_cloud import run_cloud
+
+        return run_cloud(args)
+    cloud_only = [f"--{n.replace('_', '-')}" for n in ("detach", "project", "location",
+                                                       "service_account", "name")
+                  if getattr(args, n)]
+    if cloud_only:
+        raise UsageError(f"{', '.join(cloud_only)} apply to runs on Cloud Workflows, not --local")
     if looks_like_workflow(args.file):
         job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
                                                           "on_host") if getattr(args, n)]
