@@ -89,7 +89,8 @@ def main() -> None:
         walls = []
         for _ in range(RUNS):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(spec)],
+            subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host",
+                            str(spec)],
                            check=True, capture_output=True, cwd=ROOT)
             walls.append(time.perf_counter() - started)
         direct = []

@@ -9,8 +9,9 @@
 #   VM reboots (systemd has a reboot.target job): the job resumes after boot;
 # - a finished job whose report is still being retried: sends that report;
 # - else (unless startup.sh already claimed it) POSTs {"status": "preempted"}
-#   when instance/preempted is TRUE, else "stopped", with exit_code null.
-# Self-contained (shares no file with startup.sh). Knobs, as in startup.sh:
+#   when instance/preempted is TRUE, else "stopped", with exit_code null and the
+#   job's last output.
+# Shares only the state dir with startup.sh. Knobs, as in startup.sh:
 # GCE_METADATA_HOST, WFGEN_STATE_DIR, WFGEN_STOP_DEADLINE (seconds, 20),
 # WFGEN_BACKOFF_MS, WFGEN_BACKOFF_MAX_MS.
 set -euo pipefail
@@ -39,11 +40,17 @@ elif mkdir "$STATE/stop-claim" 2>/dev/null; then
   name=$(md instance/name || true) zone=$(md instance/zone || true)
   printf -v now '%(%Y-%m-%dT%H:%M:%SZ)T' -1
   started=$(cat "$STATE/started" 2>/dev/null || echo "$now")
+  # The job's last output, as a JSON string: startup.sh (sourced in a subshell,
+  # which defines its functions only) keeps and quotes it.
+  # shellcheck disable=SC1090,SC2154
+  tail=$(source <(md instance/attributes/startup-script) && last_output t && json_quote "$t" &&
+    printf '%s' "$REPLY") || true
+  [[ $tail == \"*\" && $tail != *$'\n'* ]] || tail='""'
   # Instance and zone names are [a-z0-9-]: no JSON escaping needed.
   printf '{"status": "%s", "exit_code": null, "started_at": "%s", "finished_at": "%s",
- "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": "", "message": "VM %s"}\n' \
+ "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": %s, "message": "VM %s"}\n' \
     "$st" "$started" "$now" "${name//[^a-z0-9-]/}" "${zone##*/}" \
-    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$st" >"$STATE/stop.json"
+    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$tail" "$st" >"$STATE/stop.json"
   body=$STATE/stop.json
 else
   log "startup.sh is reporting the stop"; exit 0

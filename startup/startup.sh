@@ -7,7 +7,8 @@
 # wfgen-args (JSON arrays of strings), wfgen-env (JSON object string->string),
 # wfgen-accelerator-count ("0" = no GPU), wfgen-callback-url. The container runs
 # as `docker run [--entrypoint=COMMAND[0]] IMAGE COMMAND[1:] ARGS`; script jobs
-# arrive as command ["sh", "-c", SCRIPT] with args [] and need nothing special.
+# arrive as command ["sh", "-c", SCRIPT, NAME] with their args as positional
+# parameters ("$@" sees them byte for byte) and need nothing special.
 #
 # Knobs (environment; defaults for a real VM): GCE_METADATA_HOST (host:port),
 # WFGEN_POWEROFF (command run when no report could be delivered: systemctl
@@ -17,11 +18,7 @@
 # WFGEN_TAIL_BYTES (4096), WFGEN_PULL_TRIES (5), WFGEN_NVIDIA_REMOUNT (1: make
 # /var/lib/nvidia exec). docker, toolbox, cos-extensions, docker-credential-gcr
 # come from PATH.
-#
-# State in WFGEN_STATE_DIR survives reboots: started (the container was
-# started), restarts, report.json (finished: never rerun), reported (delivered:
-# do nothing more); stopping (shutdown.sh began) and stop-claim (taken by the
-# one script that sends the stop report) are cleared at boot.
+# State in WFGEN_STATE_DIR survives reboots (docs/vm-agent.md lists it).
 set -euo pipefail
 export LC_ALL=C TZ=UTC  # byte-wise string handling; timestamps in UTC
 
@@ -43,7 +40,7 @@ md() {
     --retry-delay 1 -H 'Metadata-Flavor: Google' "$MD/$1"
 }
 
-# --- JSON in: decode arrays/objects of strings in pure bash -----------------
+# --- JSON in: decode arrays/objects of strings in pure bash ---
 
 # json_strings JSON KIND: decode a JSON array of strings (KIND "[") or an object
 # of string values (KIND "{", giving key, value, key, value...) into array J.
@@ -69,9 +66,8 @@ json_strings() {
 }
 
 # json_unescape RAW: the text of one JSON string body (placeholders for \\ and
-# \") into REPLY. Whole-string replacements do the short escapes; each \uXXXX
-# becomes a GS byte to split at, so the loop runs once per \u escape on short
-# pieces (a 30 KB all-\u value stays fast).
+# \") into REPLY. Each \uXXXX becomes a GS byte to split at: the loop runs once
+# per \u escape on short pieces.
 json_unescape() {
   local s=$1 p i c f
   s=${s//"$BS/"/"/"}; s=${s//"${BS}n"/$'\n'}; s=${s//"${BS}t"/$'\t'}
@@ -133,14 +129,25 @@ json_quote() {
   REPLY=\"$s\"
 }
 
-# --- the report ---------------------------------------------------------------
+# --- the report ---
+
+# last_output VAR: the last TAIL_BYTES of output, kept live (see "Run"), into VAR
+# (shutdown.sh sources this script for it).
+last_output() {
+  local -n out=$1
+  out=$(cat "$STATE/tail.prev" "$STATE/tail.cur" 2>/dev/null | tail -c "$TAIL_BYTES" | tr -d '\000'
+    echo .)
+  out=${out%.}
+  [[ $out =~ ^$B+ ]] && out=${out:${#BASH_REMATCH[0]}}  # a character cut in two
+  return 0
+}
+
 
 # report_json FILE STATUS EXIT_CODE MESSAGE: write the report atomically.
 report_json() {
   local tail='' k json t
   now t
-  [[ -f $STATE/tail ]] && tail=$(tr -d '\000' <"$STATE/tail"; echo .) && tail=${tail%.}
-  [[ $tail =~ ^$B+ ]] && tail=${tail:${#BASH_REMATCH[0]}}  # a character cut in two
+  last_output tail
   json="{\"status\": \"$2\", \"exit_code\": $3"
   for k in started_at:"${STARTED_AT:-$t}" finished_at:"$t" instance:"${NAME:-}" \
     zone:"${ZONE:-}" restarts:"${RESTARTS:-0}" output_tail:"$tail" message:"$4"; do
@@ -197,7 +204,7 @@ stop_report() {
   send "$STATE/stop.json" "$STOP_DEADLINE"
 }
 
-# --- exits and signals ----------------------------------------------------------
+# --- exits and signals ---
 
 STEP=starting STATUS='' CODE='' MSG='' STOP='' DOCKER_PID='' CALLBACK=''
 
@@ -232,7 +239,7 @@ give_up() {
   "${off[@]}" || log "power-off failed"
 }
 
-# --- the job ----------------------------------------------------------------------
+# --- the job ---
 
 main() {
   mkdir -p "$STATE"
@@ -308,12 +315,15 @@ main() {
     sleep $((i * i))  # 1, 4, 9, 16 s: the network may still be coming up
   done
 
-  # Run. Output goes to our stdout (the VM's log) through tee, which also
-  # feeds a FIFO that `tail -c` reads, keeping the last bytes for the report.
+  # Run. Output goes to our stdout (the VM's log) through tee and a FIFO to
+  # split: live pieces of TAIL_BYTES, tail.cur and the one before, tail.prev.
   # docker runs in the background so that `wait` returns at once on a signal.
   STEP="running the container"
-  rm -f "$STATE/out.fifo" "$STATE/tail"; mkfifo "$STATE/out.fifo"
-  tail -c "$TAIL_BYTES" <"$STATE/out.fifo" >"$STATE/tail" &
+  rm -f "$STATE/out.fifo" "$STATE"/tail.*; mkfifo "$STATE/out.fifo"
+  # shellcheck disable=SC2016
+  WFGEN_TAIL_DIR=$STATE split -b "$TAIL_BYTES" -a 9 --filter='mv -f "$WFGEN_TAIL_DIR/tail.cur" \
+    "$WFGEN_TAIL_DIR/tail.prev" 2>/dev/null; exec cat >"$WFGEN_TAIL_DIR/tail.cur"' \
+    - "$STATE/piece." <"$STATE/out.fifo" &
   local tail_pid=$!
   now STARTED_AT
   echo "$STARTED_AT" >"$STATE/started"

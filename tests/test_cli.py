@@ -202,3 +202,24 @@ def test_a_workflow_over_128_kb_is_refused_at_the_field(cli, tmp_path):
     assert result.returncode == 2
     assert f"{job}:3: container.script" in result.stderr and "128 KB" in result.stderr
     assert not (tmp_path / "wf.yaml").exists()
+
+
+def test_generate_on_a_workflow_file_says_what_it_is(cli, tmp_path):
+    wf = tmp_path / "workflow.yaml"
+    assert cli("generate", str(EXAMPLES[0]), "-o", str(wf)).returncode == 0
+    result = cli("generate", str(wf))
+    assert result.returncode == 2 and "Cloud Workflows file" in result.stderr
+    assert "not a job spec" in result.stderr and "did you mean" not in result.stderr
+
+
+def test_a_mistyped_option_gets_a_suggestion(cli):
+    result = cli("run", "--locl", str(EXAMPLES[0]))
+    assert result.returncode == 2 and "did you mean '--local'?" in result.stderr
+
+
+def test_run_help_describes_on_host(cli):
+    result = cli("run", "--help")
+    assert result.returncode == 0
+    assert "--on-host" in result.stdout and "exit 125" in result.stdout
+    assert "--on-host" in (ROOT / "README.md").read_text()
+    assert "--on-host" in (ROOT / "Makefile").read_text()

@@ -35,7 +35,8 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import wfgen; print(wfgen.__file__)"],
                            cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert probe.stdout.startswith(str(target))
-    run = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)], cwd=cwd,
+    run = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
+                         cwd=cwd,
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert '"status": "succeeded"' in run.stdout

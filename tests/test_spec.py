@@ -141,3 +141,18 @@ def test_every_mistake_of_a_file_is_reported_in_file_order():
     found = [(e.location.line, e.location.field) for e in err.all()]
     assert found == [(1, "container.image"), (2, "container.imgae"), (3, "container.scirpt"),
                      (5, "machine.tpye"), (6, "retries")]
+
+
+@pytest.mark.parametrize(("timeout", "beat"), [("5m", 75), ("7d", 600), ("20s", 10),
+                                                ("8s", 4), ("1h", 600)])
+def test_the_heartbeat_default_follows_the_timeout(timeout, beat):
+    spec = load_spec_text(f"container: {{image: a}}\ntimeout: {timeout}\n")
+    assert spec.heartbeat_s == beat
+
+
+def test_a_heartbeat_conflict_names_the_default_and_what_to_write():
+    err = error_of("container:\n  image: a\nheartbeat: 8d\n")
+    assert err.location.field == "heartbeat"
+    assert "timeout (7d, the default)" in str(err) and "leave heartbeat out" in str(err)
+    err = error_of("container:\n  image: a\ntimeout: 5m\nheartbeat: 10m\n")
+    assert "(1m15s," in str(err)

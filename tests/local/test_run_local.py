@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 pytestmark = pytest.mark.xdist_group("run_local")
 
+ON_HOST = [sys.executable, "-m", "wfgen", "run", "--local", "--on-host"]
 FAST = {"WFGEN_BACKOFF_MS": "100", "WFGEN_BACKOFF_MAX_MS": "400", "WFGEN_STOP_DEADLINE": "3"}
 
 
@@ -49,7 +50,8 @@ def run_local(tmp_path: Path, job: Path, *args: str, timeout: float = 120
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
     env = {**os.environ, **FAST, "TMPDIR": str(scratch)}
-    result = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job), *args],
+    result = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job),
+                             *args],
                             capture_output=True, text=True, timeout=timeout, env=env)
     deadline = time.monotonic() + 3
     while vm_processes(scratch) and time.monotonic() < deadline:
@@ -137,13 +139,49 @@ def test_failed_insert_is_a_clear_error_and_no_vm(tmp_path):
     assert "never" not in run.stderr
 
 
-def test_whole_job_timeout_deletes_the_vm(tmp_path):
-    job = job_file(tmp_path, {"script": "sleep 60"}, timeout="3s")
+def test_whole_job_timeout_deletes_the_vm_and_keeps_the_last_output(tmp_path):
+    job = job_file(tmp_path, {"script": "echo still-working; sleep 60"}, timeout="3s")
     run = run_local(tmp_path, job)
     assert run.returncode == 125, run.stderr
     result = result_of(run)
     assert result["status"] == "timeout"
     assert "deleted" in run.stderr
+    assert "still-working" in result["output_tail"]  # a live tail, not written at EOF only
+    assert "exit code None" not in run.stderr
+
+
+def test_without_a_container_engine_nothing_runs_unless_on_host(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # a client, no daemon
+    (bin_dir / "docker").chmod(0o755)
+    job = job_file(tmp_path, {"script": "touch ran-on-host"})
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run = subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", str(job)],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert run.returncode == 125, run.stderr
+    assert "--on-host" in run.stderr and "nothing was created" in run.stderr
+    assert "created" not in run.stderr.replace("nothing was created", "")
+    assert not list(tmp_path.rglob("ran-on-host"))
+
+
+def test_a_script_gets_its_args_as_positional_parameters_byte_for_byte(tmp_path):
+    out = tmp_path / "seen.json"
+    script = 'exec "$T_PY" -c "$T_DUMP" "$T_OUT" "$@"'
+    job = job_file(tmp_path, {"script": script, "env": {
+        "T_PY": sys.executable, "T_DUMP": DUMP, "T_OUT": str(out)}})
+    run = run_local(tmp_path, job, "--data", json.dumps({"args": ADVERSARIAL}))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text())["argv"] == ADVERSARIAL
+
+
+def test_preemption_report_carries_the_output_so_far(tmp_path):
+    job = job_file(tmp_path, {"script": "echo before-preemption; sleep 30"}, retries=0)
+    run = run_local(tmp_path, job, "--fault", "preempt@2s")
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "preempted" and "before-preemption" in result["output_tail"]
+    assert "exit code None" not in run.stderr
 
 
 DUMP = ("import json, os, sys; json.dump({'argv': sys.argv[2:], 'env': {k: v for k, v in "
@@ -181,7 +219,7 @@ def test_property_argv_and_env_arrive_byte_for_byte(tmp_path, args, env):
 def test_bad_data_is_a_usage_error(tmp_path):
     job = job_file(tmp_path, {"script": "true"})
     for data in ["{", "[1]", '{"args": "--lr 0.1"}', '{"nope": 1}', '{"env": {"A=B": "x"}}',
-                 '{"args": ["a\\u0000b"]}', '{"args": [], "script": "x"}']:
+                 '{"args": ["a\\u0000b"]}', '{"command": ["x"], "script": "x"}']:
         run = run_local(tmp_path, job, "--data", data)
         assert run.returncode == 2 and "--data" in run.stderr
 
@@ -194,7 +232,7 @@ def test_a_stop_signal_stops_the_workflow_and_deletes_every_local_vm(tmp_path, s
     scratch.mkdir()
     # retries: the VM's "stopped" report must not start a new attempt after the stop
     job = job_file(tmp_path, {"script": "echo started; sleep 60"}, retries=2)
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
+    proc = subprocess.Popen([*ON_HOST, str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
@@ -268,7 +306,7 @@ def test_when_wfgen_is_killed_its_vm_goes_too(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     job = job_file(tmp_path, {"script": "echo started; sleep 60"})
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
+    proc = subprocess.Popen([*ON_HOST, str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
@@ -289,7 +327,7 @@ def test_a_closed_stderr_does_not_stop_the_run(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     job = job_file(tmp_path, {"script": "for i in $(seq 20000); do echo line $i; done"})
-    proc = subprocess.Popen([sys.executable, "-m", "wfgen", "run", "--local", "--on-host", str(job)],
+    proc = subprocess.Popen([*ON_HOST, str(job)],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **FAST, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
@@ -305,3 +343,21 @@ def test_refused_callbacks_are_a_fault_of_the_first_attempt_only(tmp_path):
                     timeout=60)
     assert run.returncode == 0, run.stderr
     assert result_of(run)["attempts"] == 2
+
+
+def _billed(stderr: str) -> int:
+    line = next(x for x in stderr.splitlines() if "billed steps:" in x)
+    return int(line.split("=", 1)[1].split(";", 1)[0])
+
+
+def test_billed_steps_success_path_11_and_3_per_heartbeat(tmp_path):
+    """The template's subworkflows cost nothing extra: 11 steps on the success path
+    (the argument checked and resolved, run_job, delete_vm, job_result), 3 per beat."""
+    quick = run_local(tmp_path, job_file(tmp_path, {"script": "true"}, heartbeat="1m"),
+                      "--stats", "--data", '{"args": ["x"], "env": {"A": "1"}}')
+    assert quick.returncode == 0, quick.stderr
+    assert _billed(quick.stderr) == 11, quick.stderr
+    slow = run_local(tmp_path, job_file(tmp_path, {"script": "sleep 3"}), "--stats")
+    assert slow.returncode == 0, slow.stderr
+    extra = _billed(slow.stderr) - 11
+    assert extra > 0 and extra % 3 == 0, slow.stderr

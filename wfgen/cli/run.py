@@ -36,22 +36,16 @@ EXAMPLES = (
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
     "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
-    "containers: a job's container runs through docker when a docker daemon answers here.\n"
-    "Without one, --on-host runs the container's command as a host process in a scratch\n"
-    "directory (the image is not used; it runs as your user, with your files in reach);\n"
-    "without --on-host such a run stops before creating anything (exit 125).\n\n"
+    "containers (--local): a job's container runs through docker when a docker daemon\n"
+    "answers here. Without one, --on-host runs the container's command as a host process\n"
+    "in a scratch directory (the image is not used; it runs as your user, with your files\n"
+    "in reach); without --on-host such a run stops before creating anything (exit 125).\n\n"
     "faults (--fault, repeatable; each acts on the first VM of the run, in a fan-out job\n"
     "on the first VM of task 0, or of task N with ,task=N: preempt@3s,task=2):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
     "  vanish@DELAY         the VM disappears without a word\n"
     "  refuse-callbacks=N   the callback endpoint answers 503 to the first N requests\n"
     "  insert-fail[=MSG]    instances.insert fails (e.g. quota)")
-
-
-NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
-             "cannot run; nothing was created. To run the container's command as a process on "
-             "this host instead (it runs as your user, with your files in reach), add --on-host: "
-             "wfgen run --local --on-host ...")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,8 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
     p.add_argument("--on-host", action="store_true",
-                   help="without a container engine, run the job's command as a host process "
-                        "(opt-in: it runs on this machine, not in a container)")
+                   help="--local without a container engine: run the job's command as a host "
+                        "process (opt-in: it runs on this machine, not in a container)")
     p.add_argument("--data", help="the execution argument, as JSON")
     p.add_argument("--stats", action="store_true",
                    help="print the billed steps and what they would cost in Cloud Workflows")
@@ -98,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
         return run_workflow_file(args.file, args.data, stats=args.stats)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
                    heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host)
+
+
+NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
+             "cannot run; nothing was created. To run the container's command as a process on "
+             "this host instead (it runs as your user, with your files in reach), add --on-host: "
+             "wfgen run --local --on-host ...")
 
 
 def _execution_name(project: str, location: str, workflow: str) -> str:
@@ -186,8 +186,7 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         from wfgen.local.vm import container_engine_works
 
         if not container_engine_works():
-            raise ExecutionFailed(NO_ENGINE.format(image=spec.data["container"]["image"]),
-                                  EXIT_NOT_RUN)
+            raise WfgenError(NO_ENGINE.format(image=spec.data["container"]["image"]))
     console = console or Console()
     project = spec.data["project"] or "local-project"
     backend = LocalBackend(project=project, location=spec.data["location"],

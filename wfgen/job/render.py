@@ -125,6 +125,8 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "heartbeat_s": spec.heartbeat_s,
         # how long a lost VM's report (a preemption notice in flight) is awaited
         "grace_s": min(30, max(1, spec.heartbeat_s // 10)),
+        # how long the stop report of a VM deleted at the timeout is awaited
+        "stop_grace_s": min(30, max(5, spec.heartbeat_s)),
         "backstop_margin_s": spec.heartbeat_s + 300,
         "retries": data["retries"],
         **fanout_values(spec),

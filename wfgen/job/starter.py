@@ -19,13 +19,13 @@ STARTER = """\
 name: {name}                  # workflow name and prefix of the VM names
 # project: my-project           # default: the workflow's own project
 location: us-central1           # region of the workflow
-zone: us-central1-a             # zone of the VMs
+zone: us-central1-a             # zone of the VMs, in that region
 
 container:
   image: python:3.12-slim
   command: ["python", "-c"]     # entrypoint override, as a list (default: the image's)
   args: ["print('hello from wfgen')"]   # argv list, never split on spaces
-  # script: |                   # or a shell script, run with sh -c
+  # script: |                   # or a shell script: sh -c SCRIPT NAME ARGS ("$@")
   #   python train.py --epochs 90
   env:
     PYTHONUNBUFFERED: "1"
@@ -44,7 +44,8 @@ network:
 
 # service_account: runner@my-project.iam.gserviceaccount.com
 timeout: 7d                     # whole job, all attempts
-heartbeat: 10m                  # how often the workflow checks the VM is alive
+# heartbeat: 10m                # how often the workflow checks the VM is alive
+                                # (default: a quarter of timeout, 10s to 10m)
 retries: 2                      # new attempts after preemption or a lost VM
 retry_on_failure: false         # also retry when the container exits non-zero
 labels:

@@ -105,8 +105,7 @@ class LoopbackServer:
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), Handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -143,9 +142,17 @@ class LoopbackServer:
             return ApiError(500, f"internal error: {type(exc).__name__}: {exc}").response()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 resets clients that connect all at once
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_owner: LoopbackServer
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: with Nagle on, the body would wait for the
+    # client's delayed ACK (40 ms) on every keep-alive request
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: serve logs its own lines
         del format, args

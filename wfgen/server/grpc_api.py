@@ -171,8 +171,12 @@ def start_grpc(workflows: WorkflowsService, executions: ExecutionsService, host:
             "GetOperation": _raw(wf.get_operation, operations_pb2.GetOperationRequest),
         }),
     ))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio's way of saying the bind failed
+        bound = 0
     if bound == 0:
+        server.stop(None)
         raise OSError(f"cannot listen on {host}:{port} for gRPC (in use?)")
     server.start()
     return server, bound
