@@ -74,9 +74,13 @@ def job_result(state: str, result: Any, error_payload: str | None) -> Any:
 
 
 def exit_status(state: str, job: Any) -> int:
-    """0 success; the container's exit code when it ran and failed; else 125."""
+    """0 success; the container's exit code when it ran and failed; else 125. A
+    fan-out job (its result lists "tasks"): that of its first failed task by index."""
     if state == "SUCCEEDED":
         return 0
+    if isinstance(job, dict) and isinstance(job.get("tasks"), list):
+        failed = [t for t in job["tasks"] if isinstance(t, dict) and t.get("status") != "succeeded"]
+        return exit_status("FAILED", failed[0]) if failed else EXIT_NOT_RUN
     if isinstance(job, dict) and job.get("status") == "failed":
         code = job.get("exit_code")
         if isinstance(code, int) and not isinstance(code, bool) and 0 < code < 256:

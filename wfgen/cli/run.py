@@ -40,7 +40,8 @@ EXAMPLES = (
     "answers here. Without one, --on-host runs the container's command as a host process\n"
     "in a scratch directory (the image is not used; it runs as your user, with your files\n"
     "in reach); without --on-host such a run stops before creating anything (exit 125).\n\n"
-    "faults (--fault, repeatable; each acts on the first VM of the run):\n"
+    "faults (--fault, repeatable; each acts on the first VM of the run, in a fan-out job\n"
+    "on the first VM of task 0, or of task N with ,task=N: preempt@3s,task=2):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
     "  vanish@DELAY         the VM disappears without a word\n"
     "  refuse-callbacks=N   the callback endpoint answers 503 to the first N requests\n"
@@ -129,11 +130,15 @@ def _follow(backend: LocalBackend, name: str, source: str, argument: Any, *,
     return record
 
 
-def _stats(record: Execution, stats: bool) -> None:
+def _stats(record: Execution, stats: bool, tasks: int | None = None) -> None:
     if stats:
         from wfgen.engine.billing import describe_billing
 
         print(describe_billing(*record.steps), file=sys.stderr)
+        if tasks:
+            total = sum(record.steps)
+            print(f"wfgen: {tasks} tasks: {total / tasks:.1f} billed steps per task on average "
+                  f"({total} in total, the execution's own steps included)", file=sys.stderr)
 
 
 def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
@@ -174,7 +179,7 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     problem = budget_problem(spec)
     if problem:
         raise UsageError(problem)
-    argument = parse_job_argument(data)
+    argument = _job_argument(spec, data, parse_job_argument)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
     if not on_host:
@@ -205,12 +210,36 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         console.notify(f"execution failed: {record.error.context if record.error else '?'}")
     if isinstance(job, dict):
         print_result(job)
-    _stats(record, stats)
+    count = None
+    if spec.data["tasks"] is not None:
+        from wfgen.job.tasks import items_of
+
+        count = len((argument or {}).get("items") or items_of(spec))
+    _stats(record, stats, count)
     code = exit_status(record.state, job)
     if code:
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"
                               + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
     return 0
+
+
+def _job_argument(spec: Any, data: str | None, parse: Any) -> dict[str, Any] | None:
+    """The --data of a job; a fan-out job's may also replace its `items`."""
+    if data is None or spec.data["tasks"] is None:
+        return parse(data)
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return parse(data)  # says what is wrong with it
+    if not isinstance(value, dict) or "items" not in value:
+        return parse(data)
+    from wfgen.job.tasks import item_rules, items_problem
+
+    items = value.pop("items")
+    problem = items_problem(items, item_rules(spec))
+    if problem:
+        raise UsageError(f"--data: {problem}")
+    return {**(parse(json.dumps(value)) or {}), "items": items}
 
 
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,

@@ -196,10 +196,12 @@ def _wf_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def workflow_checks(arg: str = "arg") -> list[tuple[str, str]]:
+def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = ()
+                    ) -> list[tuple[str, str]]:
     """(condition, message expression) pairs, in order, for one switch step: the first
     true condition raises a ValueError with its message. `arg` names a variable (or an
-    expression) holding the argument, already defaulted from null to {}."""
+    expression) holding the argument, already defaulted from null to {}. `extra_keys`
+    are known too (a fan-out job's `items`, checked by wfgen.job.tasks)."""
     enc = f"json.encode_to_string({arg})"
     is_map = _wf_string(r"^\s*\{")
     checks: list[tuple[str, str]] = [(
@@ -207,12 +209,12 @@ def workflow_checks(arg: str = "arg") -> list[tuple[str, str]]:
         _wf_string('the execution argument must be a JSON object, e.g. {"args": ["--lr", '
                    '"0.1"]}'))]
     rest = arg
-    for name in KEY_NAMES:
+    for name in KEY_NAMES + extra_keys:
         rest = f"map.delete({rest}, {_wf_string(name)})"
     checks.append((f"len(keys({rest})) > 0",
                    f"{_wf_string('the execution argument has an unknown key ')} + "
                    f"json.encode_to_string(keys({rest})[0]) + "
-                   f"{_wf_string('; known keys: ' + ', '.join(KEY_NAMES))}"))
+                   f"{_wf_string('; known keys: ' + ', '.join(KEY_NAMES + extra_keys))}"))
     for rule in ARGUMENT_KEYS:
         key = _wf_string(rule.name)
         value = f"json.encode_to_string(map.get({arg}, {key}))"

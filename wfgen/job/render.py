@@ -27,21 +27,23 @@ RETRY_STATUSES = ["preempted", "lost", "stopped", "unavailable"]
 FAILURE_STATUSES = ["failed", "error"]
 LOGS_QUERY = ("https://console.cloud.google.com/logs/query;query=resource.type%3D%22gce_instance%22"
               "%0Alabels.%22compute.googleapis.com%2Fresource_name%22%3D%22")
-# VM names are PREFIX-TAG12-ATTEMPT and must fit Compute Engine's 63 characters.
+# VM names are PREFIX-TAG12-ATTEMPT (a fan-out task's PREFIX-TAG12-TASK-ATTEMPT, the
+# task in at most 4 digits) and must fit Compute Engine's 63 characters.
 VM_PREFIX_MAX = 63 - 1 - 12 - 1 - 3
+VM_PREFIX_MAX_TASKS = VM_PREFIX_MAX - 1 - 4
 
 
 class RenderBug(WfgenError):
     """The template produced text that does not parse: a bug in wfgen itself."""
 
 
-def vm_prefix(name: str) -> str:
+def vm_prefix(name: str, *, tasks: bool = False) -> str:
     """A Compute Engine-safe prefix of VM names from the job name."""
     prefix = re.sub(r"[^a-z0-9-]+", "-", name.lower())
     prefix = re.sub(r"-{2,}", "-", prefix).strip("-")
     if not prefix or not prefix[0].isalpha():
         prefix = "wf-" + prefix
-    return prefix[:VM_PREFIX_MAX].rstrip("-")
+    return prefix[:VM_PREFIX_MAX_TASKS if tasks else VM_PREFIX_MAX].rstrip("-")
 
 
 def label_value(text: str) -> str:
@@ -72,6 +74,7 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
     data = spec.data
     zone = data["zone"]
     machine = data["machine"]
+    fanout = data["tasks"] is not None
     payload = json.dumps(container_payload(spec), ensure_ascii=False, sort_keys=True,
                          separators=(",", ":"))
     project_expr = (expression_literal(data["project"]) if data["project"] else
@@ -100,10 +103,12 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "labels": data["labels"],
         "label_job": label_value(data["name"]),
         "project_yaml": quote(data["project"]) if data["project"] else "${" + project_expr + "}",
-        "vm_base_expr": (f"{expression_literal(vm_prefix(data['name']) + '-')} + text.substring("
+        "vm_base_expr": (f"{expression_literal(vm_prefix(data['name'], tasks=fanout) + '-')} + "
+                         "text.substring("
                          "text.replace_all(sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\"), "
                          "\"-\", \"\"), 0, 12)"),
-        "argument_checks": workflow_checks("default(input, {})"),
+        "argument_checks": workflow_checks("default(input, {})",
+                                           ("items",) if fanout else ()),
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '
                          'string(container.script != null)), container.command))'),
@@ -124,6 +129,28 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "stop_grace_s": min(30, max(5, spec.heartbeat_s)),
         "backstop_margin_s": spec.heartbeat_s + 300,
         "retries": data["retries"],
+        **fanout_values(spec),
+    }
+
+
+def fanout_values(spec: JobSpec) -> dict[str, Any]:
+    """What the template needs for a `tasks:` job (wfgen.job.tasks); tasks is None
+    for a single job."""
+    from wfgen.job import tasks
+
+    if spec.data["tasks"] is None:
+        return {"tasks": None}
+    rules = tasks.item_rules(spec)
+    items = json.dumps(tasks.items_of(spec), ensure_ascii=False, separators=(",", ":"))
+    return {
+        "tasks": spec.data["tasks"],
+        "parallelism": spec.data["tasks"]["parallelism"],
+        "items_b64": _b64(items),
+        "item_checks": tasks.workflow_item_checks("default(input, {})", rules),
+        # literal in each VM insert (not parameters, which every running task would
+        # hold as variables); `$` written \x24 so that the YAML shows no `${`
+        "startup_script_yaml": yaml_string(startup_script("startup.sh")).replace("$", "\\x24"),
+        "shutdown_script_yaml": yaml_string(startup_script("shutdown.sh")).replace("$", "\\x24"),
     }
 
 
@@ -184,9 +211,14 @@ def render_workflow(spec: JobSpec) -> str:
         container = spec.data["container"]
         biggest = max(("script", "args", "env", "command"),
                       key=lambda k: len(json.dumps(container[k])))
+        where = f"container.{biggest}"
+        if spec.data["tasks"] is not None and spec.data["tasks"]["items"] is not None and (
+                len(json.dumps(spec.data["tasks"]["items"])) > len(json.dumps(container))):
+            where = "tasks.items"
         raise SpecError(f"the generated workflow would be {size // 1024} KB, over the 128 KB "
                         "Cloud Workflows accepts; make this smaller (ship long scripts in the "
-                        "image instead)", spec.location(f"container.{biggest}"))
+                        "image instead; split many items over several executions)",
+                        spec.location(where))
     return text
 
 

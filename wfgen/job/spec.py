@@ -19,7 +19,7 @@ from typing import Any
 
 from wfgen.errors import Location, SpecError
 from wfgen.job.arguments import ENV_NAME_RE, IMAGE_RE
-from wfgen.limits import MAX_STEPS
+from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS
 
 # ---------------------------------------------------------------------------
 # Field table
@@ -32,7 +32,7 @@ class Field:
     """One key of the job spec: its type, default, documentation and checks."""
 
     name: str
-    kind: str  # str, int, bool, duration, strlist, strmap, object
+    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist
     doc: str
     default: Any = None
     required: bool = False
@@ -47,6 +47,7 @@ class Field:
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DURATION_PATTERN = r"^([0-9]+[dhms])+$"
 MAX_TIMEOUT_S = 100 * 86400  # below Compute Engine's maxRunDuration limit (120 days)
+MAX_TASKS = 10_000  # task indexes keep to 4 digits in VM names
 
 
 def parse_duration(value: Any) -> int:
@@ -127,6 +128,13 @@ def _check_command(value: list[str]) -> str | None:
     return "command must name at least the program to run" if not value else None
 
 
+def _check_parallelism(value: int) -> str | None:
+    if value > MAX_CONCURRENT_BRANCHES:
+        return (f"{value} is over {MAX_CONCURRENT_BRANCHES}: Cloud Workflows runs at most "
+                f"{MAX_CONCURRENT_BRANCHES} concurrent iterations of a parallel loop")
+    return None
+
+
 JOB_FIELDS: tuple[Field, ...] = (
     Field("name", "str", "Workflow name, and prefix of the VM names.", default=None,
           check=lambda v: f"{v!r} is longer than 63 characters" if len(v) > 63 else
@@ -194,12 +202,24 @@ JOB_FIELDS: tuple[Field, ...] = (
     Field("retry_on_failure", "bool", "Also retry when the container exits non-zero.",
           default=False),
     Field("labels", "strmap", "Labels for the VMs.", default={}, check=_check_labels),
+    Field("tasks", "object", "Fan-out: run the container once per item, each task on its own "
+          "VM, at most `parallelism` at once (WFGEN_TASK_INDEX, WFGEN_TASK_COUNT and "
+          "WFGEN_TASK_ITEM tell a task which it is).", children=(
+        Field("items", "jsonlist", "The work items, one task each: strings reach the task as "
+              "they are, any other JSON value as compact JSON.",
+              example=["shard-0", "shard-1", {"lr": 0.1}]),
+        Field("count", "int", "Or: this many tasks (WFGEN_TASK_ITEM is the index).",
+              minimum=1, maximum=MAX_TASKS),
+        Field("parallelism", "int", "Tasks (VMs) running at once (default: every task, up to "
+              f"{MAX_CONCURRENT_BRANCHES}, the most Cloud Workflows runs concurrently).",
+              minimum=1, check=_check_parallelism),
+    )),
 )
 
 _KIND_NAMES = {
     "str": "a string", "int": "an integer", "bool": "true or false",
     "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
-    "strmap": "a map of strings", "object": "a map",
+    "strmap": "a map of strings", "object": "a map", "jsonlist": "a list",
 }
 
 # ---------------------------------------------------------------------------
@@ -306,6 +326,8 @@ class _Loader:
         kind = f.kind
         if kind == "object":
             return self.load_object(value, f.children, path + ".", node, key)
+        if kind == "jsonlist":
+            return self.json_list(value, f, path, node, key)
         if kind == "duration":
             try:
                 parse_duration(value)
@@ -353,6 +375,43 @@ class _Loader:
             if message:
                 raise self.fail(message, node, key, path)
         return result
+
+    def json_list(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
+        """A list of any JSON values, as plain Python data."""
+        if not isinstance(value, list):
+            raise self.fail(f"expected {_KIND_NAMES[f.kind]}, got {_describe(value)}",
+                            node, key, path)
+        if not value:
+            raise self.fail("needs at least one item", node, key, path)
+        if len(value) > MAX_TASKS:
+            raise self.fail(f"{len(value)} items; at most {MAX_TASKS} tasks", node, key, path)
+        return [self.json_value(item, f"{path}[{i}]", value, i) for i, item in enumerate(value)]
+
+    def json_value(self, value: Any, path: str, node: Any, key: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return None if value is None else bool(value)
+        if isinstance(value, int):
+            if type(value) is not int:  # 010, 0x1F, 1_000: quote to keep the text
+                raise self.fail(f"this number would be read as {int(value)}; quote it to "
+                                "pass the text as written", node, key, path)
+            return int(value)
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise self.fail("not a JSON number (quote it to pass text)", node, key, path)
+            return float(value)
+        if isinstance(value, str):
+            return self.text(value, path, node, key, "str")
+        if isinstance(value, list):
+            return [self.json_value(x, f"{path}[{i}]", value, i) for i, x in enumerate(value)]
+        if isinstance(value, dict):
+            out = {}
+            for k, x in value.items():
+                if not isinstance(k, str):
+                    raise self.fail(f"map key {k!r} must be a string", value, k,
+                                    f"{path}.{k}", value=False)
+                out[str(k)] = self.json_value(x, f"{path}.{k}", value, k)
+            return out
+        raise self.fail(f"{_describe(value)} is not JSON data; quote it", node, key, path)
 
     def text(self, value: Any, path: str, node: Any, key: Any, kind: str,
              *, scalar_ok: bool = False) -> str:
@@ -506,11 +565,41 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
+    if data["tasks"] is not None:
+        _finish_tasks(spec, tree, loader)
     problem = budget_problem(spec)
     if problem:
+        if data["tasks"] is not None:
+            node, key = _task_size_node(tree)
+            raise loader.fail(problem, node, key, f"tasks.{key}")
         where = "heartbeat" if "heartbeat" in tree else "timeout"
         raise loader.fail(problem, tree, where, where)
     return spec
+
+
+def _task_size_node(tree: Any) -> tuple[Any, str]:
+    ttree = tree["tasks"]
+    return ttree, "items" if "items" in ttree and ttree["items"] is not None else "count"
+
+
+def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """Fan-out: exactly one of items and count; the default parallelism; whether
+    every task's result fits in the execution's variables."""
+    from wfgen.job.tasks import default_parallelism, memory_problem
+
+    tasks = spec.data["tasks"]
+    if (tasks["items"] is None) == (tasks["count"] is None):
+        raise loader.fail("give either items (a list of work items) or count (a number of "
+                          "tasks), not both" if tasks["items"] is not None else
+                          "give items (a list of work items) or count (a number of tasks)",
+                          tree, "tasks", "tasks", value=False)
+    count = len(tasks["items"]) if tasks["items"] is not None else tasks["count"]
+    if tasks["parallelism"] is None:
+        tasks["parallelism"] = default_parallelism(count)
+    problem = memory_problem(spec)
+    if problem:
+        node, key = _task_size_node(tree)
+        raise loader.fail(problem, node, key, f"tasks.{key}")
 
 
 def default_heartbeat(timeout_s: int) -> int:
@@ -538,8 +627,14 @@ MAX_RUN_DURATION_S = 120 * 86400  # Compute Engine's limit for maxRunDuration
 
 
 def budget_problem(spec: JobSpec) -> str | None:
-    """Why the timeout/heartbeat pair cannot work, or None."""
+    """Why the timeout/heartbeat pair (with the tasks, if any) cannot work, or None."""
     timeout, heartbeat = spec.timeout_s, spec.heartbeat_s
+    if spec.data.get("tasks") is not None:
+        from wfgen.job.tasks import steps_problem
+
+        problem = steps_problem(spec)
+        if problem:
+            return problem
     beats = timeout // heartbeat
     steps = beats * STEPS_PER_HEARTBEAT + (spec.data["retries"] + 1) * STEPS_PER_ATTEMPT
     if steps > 0.9 * MAX_STEPS:
@@ -601,6 +696,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
     elif f.kind == "strmap":
         schema["type"] = "object"
         schema["additionalProperties"] = {"type": ["string", "integer"]}
+    elif f.kind == "jsonlist":
+        schema.update(type="array", minItems=1, maxItems=MAX_TASKS)
     if f.default not in (None, {}) and f.kind != "object":
         schema["default"] = f.default
     if f.example is not None:
@@ -634,6 +731,9 @@ def json_schema() -> dict[str, Any]:
 
     container = schema["properties"]["container"]
     container["allOf"] = [{"not": {"required": [a, b]}} for a, b, _ in arguments.EXCLUSIVE]
+    tasks = schema["properties"]["tasks"]
+    tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]}]
+    tasks["properties"]["parallelism"]["maximum"] = MAX_CONCURRENT_BRANCHES
     # The execution argument a deployed workflow accepts (gcloud workflows run --data)
     schema["$defs"] = {"execution_argument": arguments.json_schema()}
     return schema

@@ -18,7 +18,8 @@ Deletes and stops run in the background behind a RUNNING operation, as on the
 service; the connector functions wait for it (an operation is DONE when they
 return, so polling bills nothing extra).
 
-Faults (wfgen.local.faults) act on the first VM of a run: preempt it after a
+Faults (wfgen.local.faults) act on the first VM of a run (of a fan-out task: its
+wfgen-task label, task 0 unless the fault names one): preempt it after a
 delay (the metadata server says preempted, the shutdown script runs, the Spot
 VM is deleted), make it vanish without a word, or fail the insert (quota)."""
 
@@ -227,6 +228,12 @@ def _parse_time(text: str) -> float | None:
         return None
 
 
+def _task_of(body: dict[str, Any]) -> int | None:
+    """The fan-out task of a VM (its wfgen-task label), None for a single job."""
+    task = (body.get("labels") or {}).get("wfgen-task")
+    return int(task) if isinstance(task, str) and task.isdigit() else None
+
+
 class LocalCompute:
     """Every instance of one local run (or of `wfgen serve`), and the calls over them."""
 
@@ -244,6 +251,7 @@ class LocalCompute:
         self.zones: dict[str, set[str]] = {}  # zones each project ever used
         self.all_vms: list[LocalVM] = []
         self.inserts = 0
+        self._faults_fired: set[str] = set()
         self.operations: OrderedDict[tuple[str, str, str], Operation] = OrderedDict()
         self._lock = threading.RLock()
         self._op_changed = threading.Condition(self._lock)
@@ -358,6 +366,7 @@ class LocalCompute:
                                "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
                                "invalid")
         name = body["name"]
+        task = _task_of(body)
         if not NAME_RE.fullmatch(name):
             raise ComputeError(400, f"Invalid value for field 'resource.name': '{name}'. Must "
                                "be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
@@ -367,12 +376,10 @@ class LocalCompute:
                 raise ComputeError(503, "the local service is stopping: no new VM",
                                    "backendError")
             self.inserts += 1
-            first = self.inserts == 1
-            first_vm = not self.all_vms
             if (project, zone, name) in self.records:
                 raise ComputeError(409, f"The resource 'projects/{project}/zones/{zone}/"
                                    f"instances/{name}' already exists", "alreadyExists")
-        if first and self.faults.fail_insert:
+        if self.faults.fail_insert and self._claim("insert-fail", task):
             self.notify(f"insert of {name} fails (fault injection: {self.faults.fail_insert})")
             op = self._operation("insert", project, zone, name, done=False)
             code = re.match(r"[A-Z][A-Z_]+(?=:)", self.faults.fail_insert)
@@ -398,8 +405,8 @@ class LocalCompute:
         record.last_start = time.time()
         self._arm_deadline(record)
         self.notify(f"VM {name} created (attempt {metadata.get('wfgen-attempt', '?')})")
-        if first_vm:  # the first VM that boots, even when an earlier insert failed
-            self._arm_faults(project, zone, vm)
+        # the first VM that boots (of the fault's task), even when an insert failed
+        self._arm_faults(project, zone, vm, task)
         return dict(self._operation("insert", project, zone, name, record.id).resource)
 
     def _printer(self, name: str, console: SerialConsole) -> Callable[[str, str], None]:
@@ -699,10 +706,19 @@ class LocalCompute:
         registry.register(prefix + "images.getFromFamily", self.get_image_from_family)
 
     # -- faults and teardown ---------------------------------------------
-    def _arm_faults(self, project: str, zone: str, vm: LocalVM) -> None:
-        if self.faults.preempt_after is not None:
+    def _claim(self, fault: str, task: int | None) -> bool:
+        """Whether `fault` acts on this VM: the first of its task (a job without
+        tasks: the first of the run), once."""
+        with self._lock:
+            if fault in self._faults_fired or task not in (None, self.faults.task_of(fault)):
+                return False
+            self._faults_fired.add(fault)
+            return True
+
+    def _arm_faults(self, project: str, zone: str, vm: LocalVM, task: int | None) -> None:
+        if self.faults.preempt_after is not None and self._claim("preempt", task):
             self._later(self.faults.preempt_after, self._preempt, project, zone, vm)
-        if self.faults.vanish_after is not None:
+        if self.faults.vanish_after is not None and self._claim("vanish", task):
             self._later(self.faults.vanish_after, self._vanish, project, zone, vm)
 
     def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> None:

@@ -1,7 +1,9 @@
 """Fault injection for `wfgen run --local --fault ...`.
 
 Faults make the reliability paths of a generated workflow testable by running
-them. Each acts on the first VM of the run, so the retry can succeed:
+them. Each acts on the first VM of the run, so the retry can succeed; in a
+fan-out job, on the first VM of task 0, or of task N with `,task=N`
+(`preempt@2s,task=3`):
 
   preempt@DELAY        preempt the VM DELAY after it boots (shutdown script runs,
                        the metadata server says preempted, the Spot VM is deleted)
@@ -14,7 +16,7 @@ DELAY is a number with a unit: 500ms, 5s, 2m, 1h."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wfgen.errors import UsageError
 
@@ -36,12 +38,27 @@ class Faults:
     vanish_after: float | None = None
     refuse_callbacks: int = 0
     fail_insert: str | None = None
+    tasks: dict[str, int] = field(default_factory=dict)  # fault -> its task (default 0)
+
+    def task_of(self, fault: str) -> int:
+        """The fan-out task whose first VM `fault` acts on."""
+        return self.tasks.get(fault, 0)
 
     @classmethod
     def parse(cls, specs: list[str]) -> Faults:
         faults = cls()
-        for spec in specs:
+        for given in specs:
+            spec, _, target = given.partition(",")
             name, sep, value = spec.partition("@") if "@" in spec else spec.partition("=")
+            if target:
+                key, _, number = target.partition("=")
+                if key.strip() != "task" or not number.strip().isdigit():
+                    raise UsageError(f"fault {given!r}: after the comma write task=N (the "
+                                     "fan-out task whose first VM it acts on)")
+                if name.strip().lower() == "refuse-callbacks":
+                    raise UsageError("refuse-callbacks acts on the first callbacks of the run, "
+                                     "whichever task sends them; it takes no task=N")
+                faults.tasks[name.strip().lower()] = int(number)
             name = name.strip().lower()
             if name == "preempt" and sep == "@":
                 faults.preempt_after = parse_delay(value)
@@ -53,6 +70,7 @@ class Faults:
                 faults.fail_insert = value or (
                     "QUOTA_EXCEEDED: Quota 'CPUS' exceeded. Limit: 0.0 in region local.")
             else:
-                raise UsageError(f"unknown fault {spec!r}; known: preempt@DELAY, vanish@DELAY, "
-                                 "refuse-callbacks=N, insert-fail[=MESSAGE]")
+                raise UsageError(f"unknown fault {given!r}; known: preempt@DELAY, vanish@DELAY, "
+                                 "refuse-callbacks=N, insert-fail[=MESSAGE] (with ,task=N in "
+                                 "a fan-out job)")
         return faults
