@@ -290,8 +290,8 @@ def test_vm_names_and_labels_of_tasks(tmp_path):
     body = tree["run_job"]["steps"][0]["run_attempt"]["try"]["steps"][1]["create_vm"]["args"][
         "body"]
     assert body["labels"]["wfgen-task"] == "${string(task)}"
-    assigns = {k: v for a in tree["main"]["steps"][1]["tasks_init"]["assign"]
-               for k, v in a.items()}
+    init = next(s for s in tree["main"]["steps"] if "tasks_init" in s)["tasks_init"]
+    assigns = {k: v for a in init["assign"] for k, v in a.items()}
     prefix = re.match(r'\$\{"([a-z0-9-]+)-" \+ text.substring', assigns["vm_base"]).group(1)
     assert prefix.startswith("nnnn")
     # PREFIX-TAG12-TASK-ATTEMPT with task 9999 and attempt 101 fits 63 characters

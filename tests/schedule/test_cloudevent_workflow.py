@@ -96,3 +96,19 @@ def test_a_plain_argument_with_a_type_key_is_not_an_event(through_prepare):
     kind, container = _run(through_prepare, {"args": ["plain"]})
     assert kind == "ok" and container["args"] == ["plain"]
     assert _run(through_prepare, None)[0] == "ok"
+
+
+def test_a_message_can_carry_a_fan_out_jobs_items():
+    """Fan-out composes: the message's `items` replace the spec's task list."""
+    spec = ('container: {image: a, script: "echo"}\n'
+            'tasks: {items: [{lr: 0.1}, {lr: 0.2}], parallelism: 2}\n')
+    tree = YAML(typ="safe").load(render_workflow(load_spec_text(spec)))
+    steps = tree["main"]["steps"]
+    cut = [next(iter(s)) for s in steps].index("tasks_init") + 1
+    tree["main"]["steps"] = [*steps[:cut], {"done": {"return": "${items}"}}]
+    workflow = prepare(load_workflow(json.dumps(tree), "t.yaml"))
+    items = [{"lr": 0.5}, "plain"]
+    kind, got = _run(workflow, _event(json.dumps({"items": items}).encode()))
+    assert (kind, got) == ("ok", items)
+    kind, got = _run(workflow, _event(b"{}"))
+    assert (kind, got) == ("ok", [{"lr": 0.1}, {"lr": 0.2}])
