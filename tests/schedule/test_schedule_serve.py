@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import zoneinfo
 
 import pytest
@@ -206,6 +207,7 @@ def test_cron_fires_inside_serve_in_its_time_zone(serve, tmp_path):
     (["--cron", "0 3 * * *", "--data", "{not json"], "--data is not valid JSON"),
     (["--cron", "0 3 * * *", "--data", '{"epochs": 3}'], "--data: unknown key 'epochs'"),
     (["--cron", "0 3 * * *", "--data", '{"args": "--lr 1"}'], "--data: args must be a list"),
+    (["--cron", "0 3 * * *", "--data", '{"items": [1]}'], "--data: unknown key 'items'"),
     (["--time-zone", "Etc/UTC"], "--cron is required"),
     (["--list", "--cron", "0 3 * * *"], "--cron apply when creating a schedule"),
     (["--cron", "0 3 * * *", "--name", "no spaces"], "--name 'no spaces'"),
@@ -241,3 +243,24 @@ def test_schedules_and_triggers_survive_a_restart(tmp_path):
         assert listed.returncode == 0 and "kept-kept" in listed.stdout, listed.stderr
     finally:
         assert second.stop() == 0
+
+
+def test_a_fan_out_schedule_carries_items(serve, tmp_path):
+    spec = job(tmp_path / "job.yaml", "sweep-nightly", 'echo "item=$WFGEN_TASK_ITEM"',
+               tasks={"items": ["a", "b"], "parallelism": 2})
+    bad = serve.wfgen("schedule", spec, "--cron", "0 1 * * *", "--data", '{"items": "x"}')
+    assert bad.returncode == 2 and "items" in bad.stderr, bad.stderr
+    done = serve.wfgen("schedule", spec, "--cron", "0 1 * * *", "--data",
+                       '{"items": ["c", "d", "e"]}', "--service-account", SA)
+    assert done.returncode == 0, done.stderr
+    assert serve.rest("POST", f"/v1/{JOBS}/sweep-nightly:run", {})
+    [started] = serve.wait_for(lambda: executions(serve, "sweep-nightly"), "the run")
+    ended = finished(serve, started["name"])
+    assert ended["state"] == "SUCCEEDED", ended
+    result = json.loads(ended["result"])
+    assert result["succeeded"] == 3
+    assert len(result["tasks"]) == 3
+    logs = serve.wfgen("logs", ended["name"])
+    assert logs.returncode == 0, logs.stderr
+    assert sorted(re.findall(r"item=(\w+)", logs.stdout)) == ["c", "d", "e"], logs.stdout
+    serve.wfgen("schedule", spec, "--delete")

@@ -73,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--cron is required (e.g. --cron '0 3 * * *'), or --list / --delete")
     cron = rules.check_cron(args.cron)
     time_zone = rules.check_time_zone(args.time_zone or rules.DEFAULT_TIME_ZONE)
-    from wfgen.cli.run_cloud import _argument
-
-    argument = _argument(args.data, target.is_job)
+    argument = job_argument(target, args.data)
     body = rules.execution_body(argument)
     backend = backend_for(args, target)
     workflow = deploy_quietly(target, backend)
@@ -96,6 +94,19 @@ def run(args: argparse.Namespace) -> int:
     print("wfgen: the same with gcloud:\n  " + shlex.join(line), file=sys.stderr)
     print(result.name)
     return 0
+
+
+def job_argument(target: Any, data: str | None) -> Any:
+    """--data checked as `run --data` checks it (a fan-out job's may carry `items`)."""
+    if not target.is_job:
+        from wfgen.cli.run_cloud import _argument
+
+        return _argument(data, False)
+    from wfgen.cli.run import _job_argument
+    from wfgen.job.arguments import parse_job_argument
+    from wfgen.job.spec import load_spec
+
+    return _job_argument(load_spec(target.path), data, parse_job_argument)
 
 
 def deploy_quietly(target: Any, backend: Any) -> str:
