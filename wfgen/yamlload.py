@@ -97,9 +97,9 @@ class _Checker:
         if t is str or isinstance(v, str):
             if _SURROGATE.search(v):
                 raise _fail("text is not valid Unicode (a lone UTF-16 surrogate)", mark)
-        elif isinstance(v, int) and not isinstance(v, bool):
-            if v > INT64_MAX or v < INT64_MIN:
-                raise _fail(f"the integer {int(v)} does not fit in 64 bits (quote it to keep "
+        elif isinstance(v, int) and not isinstance(v, bool) and not (
+                INT64_MIN <= v <= INT64_MAX):
+            raise _fail(f"the integer {int(v)} does not fit in 64 bits (quote it to keep "
                             "it as text)", mark)
 
     def node(self, v: Any, depth: int, mark: StreamMark | None) -> int:

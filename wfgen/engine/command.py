@@ -21,6 +21,7 @@ from wfgen.engine.runtime import execute
 from wfgen.engine.services import Services, default_env
 from wfgen.engine.syntax import WorkflowSyntaxError
 from wfgen.engine.tree import Step, Workflow
+from wfgen.engine.values import MAX_DATA_DEPTH, from_data
 from wfgen.errors import EXIT_NOT_RUN, EXIT_OK, EXIT_USAGE
 
 
@@ -29,6 +30,20 @@ def _log_to(stream: TextIO) -> Any:
         print(json.dumps(entry, default=str, ensure_ascii=False), file=stream)
 
     return sink
+
+
+def data_argument(data: str) -> Any:
+    """The --data JSON as a Workflows value; ValueError with a plain message if unusable.
+
+    Integers must fit in 64 bits (as an execution argument's must), nesting is
+    bounded and lone surrogates (a "\\ud800" escape) are refused."""
+    try:
+        return from_data(json.loads(data))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON at line {exc.lineno} column {exc.colno}: "
+                         f"{exc.msg}") from None
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DATA_DEPTH} levels deep") from None
 
 
 def step_position(wf: Workflow, subworkflow: str | None, step: str | None) -> tuple[int, int]:
@@ -74,10 +89,9 @@ def run_workflow_command(
     argument: Any = None
     if data is not None:
         try:
-            argument = json.loads(data)
-        except json.JSONDecodeError as exc:
-            print(f"--data: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                  file=err)
+            argument = data_argument(data)
+        except ValueError as exc:
+            print(f"--data: {exc}", file=err)
             return EXIT_USAGE
     if services is None:
         services = Services(env=default_env(workflow_id=Path(path).stem or "workflow"),

@@ -17,6 +17,7 @@ Choices where the docs are silent (also in docs/engine.md, pinned by tests):
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from wfgen.engine.errors import WorkflowError, make_error
@@ -317,22 +318,46 @@ def size_of(v: Any) -> int:
     return 8
 
 
-def from_data(v: Any) -> Any:
-    """Normalize loaded data (YAML/JSON) into Workflows values: map keys become strings."""
+MAX_DATA_DEPTH = 128  # levels of lists and maps in data from outside (--data, YAML)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class DataError(ValueError):
+    """Data from outside that no Workflows value can hold (the message says why)."""
+
+
+def from_data(v: Any, depth: int = 0) -> Any:
+    """Normalize loaded data (YAML/JSON) into Workflows values: map keys become strings.
+
+    Refused with DataError: nesting deeper than MAX_DATA_DEPTH, integers outside
+    64 bits, and strings holding a lone UTF-16 surrogate (no UTF-8 text can)."""
     t = type(v)
     if t is dict or isinstance(v, dict):
-        return {key_string(k): from_data(x) for k, x in v.items()}
+        if depth >= MAX_DATA_DEPTH:
+            raise DataError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep")
+        return {_text(key_string(k)): from_data(x, depth + 1) for k, x in v.items()}
     if t is list or isinstance(v, list | tuple):
-        return [from_data(x) for x in v]
+        if depth >= MAX_DATA_DEPTH:
+            raise DataError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep")
+        return [from_data(x, depth + 1) for x in v]
     if isinstance(v, bool):
         return bool(v)
     if isinstance(v, int):
+        if v > INT_MAX or v < INT_MIN:
+            raise DataError(f"the integer {int(v)} does not fit in 64 bits")
         return int(v)
     if isinstance(v, float):
         return float(v)
     if isinstance(v, str):
-        return str(v)
+        return _text(str(v))
     return v
+
+
+def _text(s: str) -> str:
+    if _SURROGATE.search(s):
+        raise DataError("text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not "
+                        "valid Unicode")
+    return s
 
 
 def key_string(k: Any) -> str:

@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from wfgen.engine.command import data_argument
 from wfgen.errors import EXIT_NOT_RUN, Interrupted, UsageError
 from wfgen.job.spec import ENV_NAME_RE, IMAGE_RE
 from wfgen.local.faults import Faults
@@ -36,9 +37,9 @@ def parse_job_argument(data: str | None) -> dict[str, Any] | None:
     if data is None:
         return None
     try:
-        value = json.loads(data)
+        value = data_argument(data)  # the engine's rules: 64-bit ints, no lone surrogates
     except ValueError as exc:
-        raise UsageError(f"--data is not valid JSON: {exc}") from None
+        raise UsageError(f"--data: {exc}") from None
     if not isinstance(value, dict):
         raise UsageError('--data must be a JSON object, e.g. {"args": ["--lr", "0.1"]}')
     for key, item in value.items():

@@ -10,8 +10,8 @@ offsets turned back into code point indexes in one pass.
 Matching all occurrences (find_all_regex, replace_all_regex) follows the docs:
 leftmost matches, and of the matches starting at one index the longest. Here
 "longest" is applied across the pattern's top-level alternatives (`a|ab`
-matches "ab"); inside groups and for lazy quantifiers Python's first-match
-choice (leftmost-first, as RE2 does) remains. As in RE2, an empty match right after the previous match is
+matches "ab"); inside groups and for lazy quantifiers RE2's leftmost-first
+choice remains. As in RE2, an empty match right after the previous match is
 not reported."""
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import codecs
 import functools
 import re
 import urllib.parse
+from typing import Any
 
 import re2
-from typing import Any
 
 from wfgen.engine.errors import make_error
 from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import type_error, want_int, want_str
+
 
 class _Pattern:
     """A compiled RE2 pattern, and its top-level alternatives when there are several."""
