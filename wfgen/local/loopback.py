@@ -105,7 +105,8 @@ class LoopbackServer:
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _QuietServer((host, port), Handler)
+        self._server.owner = self
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -118,8 +119,10 @@ class LoopbackServer:
         host = self._server.server_address[0]
         return f"http://{host}:{self.port}"
 
-    def start(self) -> LoopbackServer:
+    def start(self, poll_interval: float = 0.5) -> LoopbackServer:
+        """Serve on a daemon thread; stop() waits up to poll_interval for it."""
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": poll_interval},
                                         name="wfgen-serve-http", daemon=True)
         self._thread.start()
         return self
@@ -143,9 +146,21 @@ class LoopbackServer:
             return ApiError(500, f"internal error: {type(exc).__name__}: {exc}").response()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that breaks off mid-request is one log line, never a traceback."""
+
+    owner: LoopbackServer
+    request_queue_size = 128  # bursts of clients must not wait for SYN retries
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]  # resets, timeouts, malformed requests
+        self.owner.log(f"request from {client_address[0]} dropped: {type(exc).__name__}: {exc}")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_owner: LoopbackServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small replies: no 40 ms delayed-ACK stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: serve logs its own lines
         del format, args
