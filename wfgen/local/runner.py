@@ -131,21 +131,52 @@ def run_job_command(path: str, data: str | None, *, stats: bool = False,
     argument = parse_job_argument(data)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
-    outcome = run_generated(text, spec, argument, parsed_faults, console or Console())
+    try:
+        outcome = run_generated(text, spec, argument, parsed_faults, console or Console())
+    except Interrupted as exc:
+        print_result({"status": "cancelled", "exit_code": None, "message": str(exc)})
+        raise
     state, result, error, steps = outcome
-    job = result if state == "SUCCEEDED" else (
-        error.get("result") if isinstance(error, dict) else None)
-    if isinstance(job, dict):
-        try:
-            print(json.dumps(job, indent=2, ensure_ascii=False), flush=True)
-        except BrokenPipeError:  # nobody reads the result; the exit status still tells
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+    print_result(result_map(state, result, error))
     if stats:
         from wfgen.engine.billing import describe_billing
 
         print(describe_billing(*steps), file=sys.stderr)
     return exit_status(state, result, error)
+
+
+# After a stop signal the VMs' shutdown scripts get this long (their reports may be
+# retrying against an unreachable callback), so that one Ctrl-C exits within 2 s.
+STOP_GRACE_S = 1.0
+
+
+def hurry_after(seconds: float, hurry: Any) -> threading.Timer:
+    """Call hurry() (cut shutdown scripts short) after `seconds`, on a daemon timer."""
+    timer = threading.Timer(seconds, hurry)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def result_map(state: str, result: Any, error: Any) -> dict[str, Any]:
+    """The job's result map; an execution that failed before the job could give one
+    (an insert refused for quota, say) gets one here, so every ending prints one."""
+    job = result if state == "SUCCEEDED" else (
+        error.get("result") if isinstance(error, dict) else None)
+    if isinstance(job, dict):
+        return job
+    message = error.get("message") if isinstance(error, dict) else error
+    return {"status": "cancelled" if state == "CANCELLED" else "error", "exit_code": None,
+            "message": str(message), "error": error}
+
+
+def print_result(job: dict[str, Any]) -> None:
+    """The result map on stdout (a reader that went away costs nothing)."""
+    try:
+        print(json.dumps(job, indent=2, ensure_ascii=False, default=str), flush=True)
+    except BrokenPipeError:  # nobody reads the result; the exit status still tells
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: Console
@@ -221,6 +252,7 @@ def run_generated(text: str, spec: Any, argument: Any, faults: Faults, console: 
                 console.notify(f"{signal.Signals(signum).name}: stopping the workflow, "
                                "then deleting every local VM")
                 execution.cancel()
+                hurry_after(STOP_GRACE_S, compute.hurry_up)
             left = compute.shutdown_all()  # also refuses new VMs from here on
             callbacks.stop()
             if left:

@@ -215,8 +215,8 @@ class LocalVM:
             self.status = "STOPPING"
             if run_shutdown:
                 self.run_shutdown_script()
-            if self._proc is not None:
-                _kill_group(self._proc.pid, hard=hard)
+            if self._proc is not None:  # hurried: no grace for SIGTERM either
+                _kill_group(self._proc.pid, hard=hard or self.hurry.is_set())
                 kill_marked(self.marker)  # what left the group (setsid, daemons)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=5)
