@@ -41,6 +41,10 @@ class _CoreConstructor(RoundTripConstructor):
     def construct_as_string(self, node: Any) -> str:
         return str(node.value)
 
+    def construct_yaml_str(self, node: Any) -> Any:
+        """A string, also when tagged !!str (round-trip mode keeps a TaggedScalar)."""
+        return self.construct_scalar(node)
+
     def construct_refused(self, node: Any) -> None:
         tag = str(getattr(node.tag, "value", node.tag))
         short = tag.replace("tag:yaml.org,2002:", "!!")
@@ -49,6 +53,7 @@ class _CoreConstructor(RoundTripConstructor):
                                node.start_mark)
 
 
+_CoreConstructor.add_constructor("tag:yaml.org,2002:str", _CoreConstructor.construct_yaml_str)
 _CoreConstructor.add_constructor("tag:yaml.org,2002:timestamp",
                                  _CoreConstructor.construct_as_string)
 for _tag in _UNSUPPORTED_TAGS:
@@ -71,6 +76,14 @@ def _mark(node: Any, key: Any = None, index: int | None = None) -> StreamMark | 
             line, col = lc.line, lc.col
     except (KeyError, IndexError, TypeError, AttributeError):
         line, col = lc.line, lc.col
+    return StreamMark("<yaml>", 0, line, col)
+
+
+def _key_mark(node: Any, key: Any) -> StreamMark | None:
+    try:
+        line, col = node.lc.key(key)
+    except (KeyError, TypeError, AttributeError):
+        return _mark(node)
     return StreamMark("<yaml>", 0, line, col)
 
 
@@ -102,14 +115,17 @@ class _Checker:
             raise _fail(f"the integer {int(v)} does not fit in 64 bits (quote it to keep "
                             "it as text)", mark)
 
-    def node(self, v: Any, depth: int, mark: StreamMark | None) -> int:
+    def node(self, v: Any, depth: int, mark: StreamMark | None,
+             use: StreamMark | None = None) -> int:
+        """Expanded size of v; `mark` is where v is written, `use` where it is used (an
+        alias's own position is that of its anchor, so errors name the user's line)."""
         if not isinstance(v, dict | list):
             self.scalar(v, mark)
             return 1
         nid = id(v)
         known = self.sizes.get(nid)
         if known is not None:  # a second use of an anchored node: an alias
-            self.add_extra(known, mark)
+            self.add_extra(known, use or mark)
             return known
         if nid in self.active:
             raise _fail("a recursive alias (a node that contains itself)", mark)
@@ -124,10 +140,11 @@ class _Checker:
                 self.add_extra(merged, _mark(v))
             for k, x in v.items():
                 self.scalar(k, _mark(v))
-                n += 1 + self.node(x, depth + 1, _mark(v, key=k))
+                n += 1 + self.node(x, depth + 1, _mark(v, key=k), _key_mark(v, k))
         else:
+            here = _mark(v)
             for i, x in enumerate(v):
-                n += self.node(x, depth + 1, _mark(v, index=i))
+                n += self.node(x, depth + 1, _mark(v, index=i), here)
         self.active.discard(nid)
         self.sizes[nid] = n
         return n
