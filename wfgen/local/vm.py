@@ -31,12 +31,15 @@ SHUTDOWN_GRACE_S = 30.0  # Compute Engine gives a shutdown script about this lon
 MAX_LINE = 16384  # longer output lines are shown in pieces
 # Starts a VM: a watchdog in the background (it holds the lifeline, $3, and acts
 # when it reads end of file: wfgen is gone), then the startup script in its place.
-# Processes that left the group (setsid) are found by the marker in their environment.
+# Processes that left the group (setsid) are found by the marker in their environment
+# or, for a job whose environment is its own (the docker stand-in), a working directory
+# in the VM's scratch directory.
 _LAUNCHER = (
     'fd=$3; { read -r _ <&"$fd"; trap "" TERM; kill -TERM -- "-$$"; sleep 1; '
-    'rm -rf -- "$1"; for p in /proc/[0-9]*; do [ "${p#/proc/}" = "$BASHPID" ] || '
-    '{ grep -qzx -- "WFGEN_VM_MARKER=$WFGEN_VM_MARKER" "$p/environ" 2>/dev/null && '
-    'kill -KILL "${p#/proc/}"; }; done; kill -KILL -- "-$$"; } '
+    'rm -rf -- "$1"; for p in /proc/[0-9]*; do q=${p#/proc/}; [ "$q" = "$BASHPID" ] && '
+    'continue; if grep -qzx -- "WFGEN_VM_MARKER=$WFGEN_VM_MARKER" "$p/environ" 2>/dev/null; '
+    'then kill -KILL "$q"; else case "$(readlink "$p/cwd" 2>/dev/null)" in "$1"|"$1"/*) '
+    'kill -KILL "$q";; esac; fi; done; kill -KILL -- "-$$"; } '
     '</dev/null >/dev/null 2>&1 & exec {fd}<&-; exec bash "$2"')
 MARKER_VAR = "WFGEN_VM_MARKER"  # in the environment of everything a local VM runs
 
@@ -217,7 +220,7 @@ class LocalVM:
                 self.run_shutdown_script()
             if self._proc is not None:  # hurried: no grace for SIGTERM either
                 _kill_group(self._proc.pid, hard=hard or self.hurry.is_set())
-                kill_marked(self.marker)  # what left the group (setsid, daemons)
+                kill_marked(self.marker, self.scratch)  # what left the group (setsid)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=5)
             self._stop_watchdog()
@@ -236,12 +239,14 @@ class LocalVM:
         """Does any process of this VM (its group, or marked as its) still run?"""
         if self._proc is None:
             return False
-        return _group_alive(self._proc.pid) or bool(marked_pids(self.marker))
+        return _group_alive(self._proc.pid) or bool(marked_pids(self.marker, self.scratch))
 
 
-def marked_pids(marker: str) -> list[int]:
-    """Live processes whose environment carries this VM's marker (empty without /proc)."""
+def marked_pids(marker: str, root: Path | None = None) -> list[int]:
+    """Live processes whose environment carries this VM's marker, or whose working
+    directory lies in `root` (the VM's scratch directory); empty without /proc."""
     needle = f"{MARKER_VAR}={marker}".encode()
+    prefix = str(root) if root is not None else None
     found: list[int] = []
     proc = Path("/proc")
     if not proc.is_dir():
@@ -254,15 +259,25 @@ def marked_pids(marker: str) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if needle in environ.split(b"\0") and stat[stat.rfind(")") + 2:][:1] not in ("Z", "X"):
+        if stat[stat.rfind(")") + 2:][:1] in ("Z", "X"):
+            continue
+        if needle in environ.split(b"\0") or (prefix is not None and _cwd_in(entry, prefix)):
             found.append(int(entry.name))
     return found
 
 
-def kill_marked(marker: str, rounds: int = 20) -> None:
+def _cwd_in(entry: Path, prefix: str) -> bool:
+    try:
+        cwd = os.readlink(entry / "cwd")
+    except OSError:
+        return False
+    return cwd == prefix or cwd.startswith(prefix + "/")
+
+
+def kill_marked(marker: str, root: Path | None = None, rounds: int = 20) -> None:
     """SIGKILL every process marked as this VM's, again while new ones appear (forks)."""
     for _ in range(rounds):
-        pids = marked_pids(marker)
+        pids = marked_pids(marker, root)
         if not pids:
             return
         for pid in pids:
