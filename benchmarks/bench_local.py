@@ -42,17 +42,21 @@ def _spec(tmp: Path, script: str, heartbeat: str = "10m") -> Path:
 
 
 def _run(spec_path: Path) -> tuple[tuple[int, int], _Quiet]:
+    from wfgen.backends.local import LocalBackend
     from wfgen.job.render import render_workflow
     from wfgen.job.spec import load_spec
-    from wfgen.local.faults import Faults
-    from wfgen.local.runner import run_generated
 
     spec = load_spec(spec_path)
     console = _Quiet()
-    state, _result, error, steps = run_generated(render_workflow(spec), spec, None, Faults(),
-                                                 console)  # type: ignore[arg-type]
-    assert state == "SUCCEEDED", error
-    return steps, console
+    backend = LocalBackend(notify=console.notify, output=console.output)
+    name = "projects/p/locations/us-central1/workflows/bench/executions/e1"
+    try:
+        backend.start_source(name, render_workflow(spec))
+        record = backend.wait(name)
+    finally:
+        backend.shutdown()
+    assert record.state == "SUCCEEDED", record.error
+    return record.steps, console
 
 
 def _count_heartbeats():
@@ -63,9 +67,9 @@ def _count_heartbeats():
     count = [0]
     original = CallbackServer.await_request
 
-    def counting(self, callback, timeout):
+    def counting(self, callback, timeout, cancel=None):
         try:
-            return original(self, callback, timeout)
+            return original(self, callback, timeout, cancel)
         except WorkflowError as exc:
             if "TimeoutError" in exc.tags:
                 count[0] += 1

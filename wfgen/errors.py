@@ -75,3 +75,13 @@ class Interrupted(WfgenError):
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+class ExecutionFailed(WfgenError):
+    """An execution ended without success; the exit status says how (the
+    container's own code when it ran and failed, else 125). Its result, if
+    any, has already been printed on stdout."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_NOT_RUN) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -93,7 +93,7 @@ def test_negative_floor_division_and_modulo_choice(expr: str, expected: Any) -> 
 @pytest.mark.parametrize(
     ("expr", "tag"),
     [
-        ('"a" + 1', "TypeError"),  # string + number is a TypeError
+        ('true + 1', "TypeError"),  # bool + number is a TypeError (datatypes + table)
         ("1 + true", "TypeError"),
         ("1 and true", "TypeError"),  # logical operators take booleans only
         ("true and 1", "TypeError"),

@@ -295,13 +295,15 @@ def test_from_data_bounds_depth_and_checks_values():
     ('{"a": -99999999999999999999}', "does not fit in 64 bits"),
 ])
 def test_bad_data_is_a_usage_error(tmp_path, data, message):
-    from wfgen.engine.command import run_workflow_command
+    import contextlib
+    import io
+
+    from wfgen.cli import main
 
     path = tmp_path / "w.yaml"
     path.write_text("main:\n  params: [a]\n  steps:\n    - r:\n        return: ${a}\n")
-    import io
-
     err = io.StringIO()
-    code = run_workflow_command(str(path), data, stdout=io.StringIO(), stderr=err)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(["run", "--local", str(path), "--data", data])
     assert code == 2
-    assert err.getvalue().startswith("--data: ") and message in err.getvalue()
+    assert err.getvalue().startswith("wfgen: --data: ") and message in err.getvalue()

@@ -4,6 +4,7 @@ never an internal error."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from pathlib import Path
@@ -11,8 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wfgen.engine import Services, VirtualClock
-from wfgen.engine.command import run_workflow_command
+from wfgen.cli import main
 from wfgen.job.validate import validate_text
 
 TIME_BOUND_S = 20.0  # each takes milliseconds; only a runaway gets near this
@@ -83,8 +83,9 @@ def test_any_yaml_gives_a_clear_error_or_a_result_in_time(tmp_path: Path, doc: s
     assert all(isinstance(f, str) and f for f in findings)
     assert not any("internal error" in f or "Traceback" in f for f in findings), findings
     out, err = io.StringIO(), io.StringIO()
-    code = run_workflow_command(str(path), data, stdout=out, stderr=err,
-                                services=Services(clock=VirtualClock()))
+    argv = ["run", "--local", str(path)] + (["--data", data] if data is not None else [])
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
     took = time.monotonic() - t0
     assert took < TIME_BOUND_S, f"{took:.1f} s"
     said = err.getvalue()
@@ -92,7 +93,7 @@ def test_any_yaml_gives_a_clear_error_or_a_result_in_time(tmp_path: Path, doc: s
     assert "internal error" not in said and "InternalError" not in said, said
     if code == 2:
         assert said.strip(), "a refusal must say why"
-        assert said.startswith((str(path), "--data:")), said  # names the file and line
+        assert said.startswith((f"wfgen: {path}:", "wfgen: --data:")), said  # file and line
     elif code == 125:
         assert "execution FAILED at step" in said
     else:

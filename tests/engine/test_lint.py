@@ -429,3 +429,71 @@ def test_generated_workflows_have_no_finding(example: Path, tmp_path: Path) -> N
     subprocess.run([sys.executable, "-m", "wfgen", "generate", str(example), "-o", str(out)],
                    check=True, capture_output=True, cwd=example.parents[1])
     assert lint_workflow_file(out) == []
+
+
+def test_parallel_branch_assigning_an_unshared_parent_variable() -> None:
+    """reference/syntax/parallel-steps, "Shared variables": a branch may write a
+    variable of the enclosing scope only if `shared` lists it (deploy error)."""
+    f = _one("""
+    - init:
+        assign:
+          - total: 0
+          - seen: 0
+    - p:
+        parallel:
+          shared: [seen]
+          branches:
+            - one:
+                steps:
+                  - s1:
+                      assign:
+                        - seen: 1
+                        - total: 5
+    """, "assigns 'total'")
+    assert f.line == 14 and "shared" in f.message
+
+
+def test_parallel_for_call_result_into_an_unshared_variable() -> None:
+    f = _one("""
+    main:
+      params: [args]
+      steps:
+        - p:
+            parallel:
+              for:
+                value: x
+                in: [1, 2]
+                steps:
+                  - c:
+                      call: sys.now
+                      result: args
+    """, "assigns 'args'")
+    assert "step 'c'" in f.message
+
+
+def test_parallel_branch_locals_and_later_variables_are_fine() -> None:
+    """Variables created in a branch are local to it; one assigned only after the
+    parallel step, or in an earlier parallel step's branch, is not a parent's."""
+    assert findings("""
+    - p1:
+        parallel:
+          branches:
+            - a:
+                steps:
+                  - s:
+                      assign:
+                        - tmp: 1
+    - p2:
+        parallel:
+          for:
+            value: v
+            in: [1, 2]
+            steps:
+              - s:
+                  assign:
+                    - tmp: ${v}
+                    - v2: ${v * 2}
+    - after:
+        assign:
+          - v2: 0
+    """) == []

@@ -612,7 +612,7 @@ def test_dynamic_map_keys() -> None:
 
 
 def test_error_names_the_subworkflow() -> None:
-    err = error_of(SUBS.replace('"Hello " + first_name', '"Hello " + 1'), {})
+    err = error_of(SUBS.replace('"Hello " + first_name', '"Hello " + null'), {})
     assert err.step == "prepareMessage" and err.subworkflow == "greet"
     top = error_of('- r:\n    raise: "x"\n')
     assert top.subworkflow == "main"

@@ -122,7 +122,7 @@ def test_except_scope_and_as() -> None:
     [
         ("${m.missing}", "KeyError"),
         ("${l[5]}", "IndexError"),
-        ('${1 + "a"}', "TypeError"),
+        ('${1 + true}', "TypeError"),
         ("${1 / 0}", "ZeroDivisionError"),
         ('${int("x")}', "ValueError"),
     ],

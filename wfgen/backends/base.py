@@ -24,6 +24,7 @@ ENDED = (SUCCEEDED, FAILED, CANCELLED)
 # Labels the generated workflow puts on every VM it creates (see the template).
 LABEL_JOB = "wfgen-job"
 LABEL_EXECUTION = "wfgen-execution"
+LABEL_ATTEMPT = "wfgen-attempt"
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Execution:
     end_time: str = ""
     revision_id: str = ""
     steps: tuple[int, int] = (0, 0)  # billed (internal, external) steps, when known
+    current_step: str = ""  # "step (routine)" while ACTIVE, when the backend knows it
 
     @property
     def id(self) -> str:
@@ -80,6 +82,12 @@ class Vm:
     labels: dict[str, str] = field(default_factory=dict)
     created: str = ""
     max_run_duration_s: int | None = None
+    execution: str = ""  # the full execution name, when the backend could tell it
+
+    @property
+    def attempt(self) -> int:
+        value = self.labels.get(LABEL_ATTEMPT, "")
+        return int(value) if value.isdigit() else 0
 
 
 class Backend(abc.ABC):
@@ -118,3 +126,9 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete_vms(self, vms: list[Vm]) -> list[str]:
         """Delete VMs and wait until they are gone; the names deleted."""
+
+    def console(self, vm: Vm, start: int = 0) -> tuple[str, int]:
+        """The VM's serial console output from byte `start`, and the offset to ask
+        for next (as instances.getSerialPortOutput); ("", start) once it is gone.
+        Lets `run` and `logs --follow` stream the job's output while it runs."""
+        raise NotImplementedError(f"{type(self).__name__} has no VM console")

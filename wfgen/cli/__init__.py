@@ -11,6 +11,7 @@ diagnostics go to stderr. Commands import their machinery lazily so
 from __future__ import annotations
 
 import argparse
+import builtins
 import difflib
 import importlib
 import os
@@ -21,7 +22,8 @@ from wfgen import __version__
 from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, SpecError, WfgenError
 
 # command name -> module under wfgen.cli (imported only to build the parser)
-COMMANDS = ("init", "generate", "validate", "schema", "run")
+COMMANDS = ("init", "generate", "validate", "schema", "run", "serve", "deploy", "status", "logs",
+            "list", "cancel", "gc")
 
 
 def _err(message: str) -> None:
@@ -41,13 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wfgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"wfgen.cli.{name.replace('-', '_')}")
+        module = importlib.import_module(f"wfgen.cli.{_module_name(name)}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            epilog=module.EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(handler=module.run)
     return parser
+
+
+def _module_name(command: str) -> str:
+    """The module of a command; `list` lives in list_.py, since a submodule named
+    like a builtin would shadow it in this package (list() in main)."""
+    name = command.replace("-", "_")
+    return f"{name}_" if hasattr(builtins, name) else name
 
 
 def _suggest_command(argv: Sequence[str]) -> str | None:

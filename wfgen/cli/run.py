@@ -1,14 +1,38 @@
-"""`wfgen run --local FILE`: run a job spec or any workflow YAML on this machine."""
+"""`wfgen run [--local] FILE`: run a job spec or any workflow YAML, on this machine
+(--local) or on Cloud Workflows (wfgen.cli.run_cloud)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from wfgen.errors import UsageError
+from wfgen.backends.base import ACTIVE, Execution
+from wfgen.cli.follow import (
+    Console,
+    exit_status,
+    job_result,
+    print_result,
+    stop_signals,
+)
+from wfgen.errors import EXIT_NOT_RUN, ExecutionFailed, Interrupted, UsageError, WfgenError
 
-HELP = "run a job spec or any workflow YAML"
+if TYPE_CHECKING:
+    from wfgen.backends.local import LocalBackend
+
+HELP = "run a job spec or a workflow on Cloud Workflows, or here with --local"
 EXAMPLES = (
-    "examples:\n  wfgen run --local examples/hello.yaml\n"
+    "examples:\n  wfgen run job.yaml                  # deploy if changed, run, follow\n"
+    "  wfgen run job.yaml --detach         # print the execution name and return\n"
+    "  wfgen run resnet-train --data '{\"args\": [\"--epochs\", \"3\"]}'   # a deployed one\n"
+    "  wfgen run --local examples/hello.yaml\n"
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n\n"
@@ -20,7 +44,9 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a job spec or a workflow YAML")
+    p.add_argument("file", metavar="FILE|NAME",
+                   help="a job spec or a workflow YAML (or, without --local, a deployed "
+                        "workflow's name)")
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
     p.add_argument("--data", help="the execution argument, as JSON")
@@ -32,23 +58,200 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the job's heartbeat for a local run (e.g. 2s)")
     p.add_argument("--timeout", metavar="DURATION",
                    help="override the job's timeout for a local run (e.g. 1m)")
+    from wfgen.cli.run_cloud import add_cloud_arguments
+
+    add_cloud_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from wfgen.job.validate import looks_like_workflow
 
     if not args.local:
-        raise UsageError("running in GCP is not available yet; use `wfgen run --local FILE` "
-                         "(or deploy the generated YAML with gcloud: see the README)")
-    if looks_like_workflow(args.file):
-        from wfgen.engine.command import run_workflow_command
+        from wfgen.cli.run_cloud import run_cloud
 
+        return run_cloud(args)
+    cloud_only = [f"--{n.replace('_', '-')}" for n in ("detach", "project", "location",
+                                                       "service_account", "name")
+                  if getattr(args, n)]
+    if cloud_only:
+        raise UsageError(f"{', '.join(cloud_only)} apply to runs on Cloud Workflows, not --local")
+    if looks_like_workflow(args.file):
         job_only = [f"--{n}" for n in ("fault", "heartbeat", "timeout") if getattr(args, n)]
         if job_only:
             raise UsageError(f"{', '.join(job_only)} apply to job specs; {args.file} is a "
                              "workflow (run it as it is, or run its job spec)")
-        return run_workflow_command(args.file, args.data, stats=args.stats)
-    from wfgen.local.runner import run_job_command
+        return run_workflow_file(args.file, args.data, stats=args.stats)
+    return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
+                   heartbeat=args.heartbeat, timeout=args.timeout)
 
-    return run_job_command(args.file, args.data, stats=args.stats, faults=args.fault,
-                           heartbeat=args.heartbeat, timeout=args.timeout)
+
+def _execution_name(project: str, location: str, workflow: str) -> str:
+    return (f"projects/{project}/locations/{location}/workflows/{workflow}"
+            f"/executions/{uuid.uuid4()}")
+
+
+def _follow(backend: LocalBackend, name: str, source: str, argument: Any, *,
+            filename: str, console: Console, services: Any = None) -> Execution:
+    """Start the execution and wait for it; every VM is deleted on every path,
+    and a stop signal cancels the execution first (then Interrupted)."""
+    with stop_signals(on_repeat=backend.hurry_up) as stopped:
+        try:
+            record = backend.start_source(name, source, argument, filename=filename,
+                                          services=services)
+            while backend.wait(name, 0.1).state == ACTIVE and not stopped:
+                pass
+        finally:
+            if stopped:
+                console.notify(f"{signal.Signals(stopped[0]).name}: stopping the workflow, "
+                               "then deleting every local VM")
+                with contextlib.suppress(WfgenError):
+                    backend.cancel(name)
+                hurry_after(STOP_GRACE_S, backend.hurry_up)
+            left = backend.shutdown()
+            if left:
+                console.notify(f"deleted {', '.join(left)}")
+        if stopped:
+            raise Interrupted(stopped[0], "interrupted: the workflow was stopped and every "
+                              "local VM deleted")
+    return record
+
+
+# After a stop signal the VMs' shutdown scripts get this long (their reports may be
+# retrying against an unreachable callback), so that one Ctrl-C exits within 2 s.
+STOP_GRACE_S = 1.0
+
+
+def hurry_after(seconds: float, hurry: Any) -> threading.Timer:
+    """Call hurry() (cut shutdown scripts short) after `seconds`, on a daemon timer."""
+    timer = threading.Timer(seconds, hurry)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def fallback_result(state: str, payload: str | None) -> dict[str, Any]:
+    """A result map for an execution that ended before the job could give one (an
+    insert refused for quota, say), so that every ending prints one."""
+    try:
+        error = json.loads(payload) if payload else None
+    except ValueError:
+        error = payload
+    message = error.get("message") if isinstance(error, dict) else error
+    return {"status": "cancelled" if state == "CANCELLED" else "error", "exit_code": None,
+            "message": str(message), "error": error}
+
+
+def _stats(record: Execution, stats: bool) -> None:
+    if stats:
+        from wfgen.engine.billing import describe_billing
+
+        print(describe_billing(*record.steps), file=sys.stderr)
+
+
+def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
+            heartbeat: str | None = None, timeout: str | None = None,
+            console: Console | None = None) -> int:
+    """A job spec's whole lifecycle here: generate, run, delete every VM."""
+    from wfgen.backends.local import LocalBackend
+    from wfgen.job.arguments import parse_job_argument
+    from wfgen.job.render import render_workflow
+    from wfgen.job.spec import budget_problem, format_duration, load_spec, parse_duration
+    from wfgen.local.faults import Faults
+
+    spec = load_spec(path)
+    for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
+        if value is not None:
+            try:
+                spec.seconds[key] = parse_duration(value)
+            except ValueError as exc:
+                raise UsageError(f"--{key}: {exc}") from None
+            spec.data[key] = value
+    if spec.heartbeat_s >= spec.timeout_s:
+        raise UsageError(f"the heartbeat ({format_duration(spec.heartbeat_s)}) must be shorter "
+                         f"than the timeout ({format_duration(spec.timeout_s)}); give "
+                         "--heartbeat too")
+    problem = budget_problem(spec)
+    if problem:
+        raise UsageError(problem)
+    argument = parse_job_argument(data)
+    parsed_faults = Faults.parse(faults or [])
+    text = render_workflow(spec)
+    console = console or Console()
+    project = spec.data["project"] or "local-project"
+    backend = LocalBackend(project=project, location=spec.data["location"],
+                           notify=console.notify, output=console.output, faults=parsed_faults,
+                           log_sink=console.log)
+    if not backend.use_container_engine:
+        root = " AS ROOT: it can change this machine" if hasattr(os, "geteuid") and (
+            os.geteuid() == 0) else ""
+        console.notify(f"no container engine here: the image {spec.data['container']['image']} "
+                       "is not used; the command runs as a host process in a scratch directory"
+                       f"{root}")
+    name = _execution_name(project, spec.data["location"], spec.name)
+    console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
+    try:
+        record = _follow(backend, name, text, argument, filename=f"{spec.path} (generated)",
+                         console=console)
+    except Interrupted as exc:
+        print_result({"status": "cancelled", "exit_code": None, "message": str(exc)})
+        raise
+    payload = record.error.payload if record.error else None
+    job = job_result(record.state, record.result, payload)
+    if record.state == "SUCCEEDED":
+        console.notify("execution succeeded")
+    else:
+        console.notify(f"execution failed: {record.error.context if record.error else '?'}")
+    print_result(job if isinstance(job, dict) else fallback_result(record.state, payload))
+    _stats(record, stats)
+    code = exit_status(record.state, job)
+    if code:
+        raise ExecutionFailed(f"{spec.name}: execution {record.state}"
+                              + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
+    return 0
+
+
+def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
+                      services: Any = None) -> int:
+    """Any workflow file on the engine, with local Compute Engine and callbacks."""
+    from wfgen.backends.local import LocalBackend
+    from wfgen.engine import WorkflowSyntaxError, load_workflow
+    from wfgen.engine.parse import step_position
+    from wfgen.job.spec import read_source
+
+    text = read_source(path)
+    try:
+        workflow = load_workflow(text, path)
+    except WorkflowSyntaxError as exc:
+        raise UsageError("\n".join(f"{path}:{i.line}:{i.column}: {i.message}"
+                                    for i in exc.issues)) from None
+    argument: Any = None
+    if data is not None:
+        from wfgen.engine.values import data_argument
+
+        try:  # 64-bit integers, bounded nesting, no lone surrogates
+            argument = data_argument(data)
+        except ValueError as exc:
+            raise UsageError(f"--data: {exc}") from None
+    console = Console()
+    backend = LocalBackend(notify=console.notify, output=console.output,
+                           log_sink=_json_log_line)
+    name = _execution_name("local-project", "us-central1", Path(path).stem or "workflow")
+    record = _follow(backend, name, text, argument, filename=path, console=console,
+                     services=services)
+    _stats(record, stats)
+    if record.state == "SUCCEEDED":
+        print_result(record.result)
+        return 0
+    error = record.error
+    step = (error.step if error else None) or "?"
+    sub = error.subworkflow if error else None
+    where = f" in subworkflow '{sub}'" if sub not in (None, "main") else ""
+    line, col = step_position(workflow, sub, error.step if error else None)
+    at = f"{path}:{line}:{col}" if line else path
+    raise ExecutionFailed(f"{at}: execution {record.state} at step '{step}'{where}: "
+                          f"{error.payload if error else ''}")
+
+
+def _json_log_line(entry: dict[str, Any]) -> None:
+    """sys.log entries of a plain workflow: one JSON line each on stderr."""
+    print(json.dumps(entry, default=str, ensure_ascii=False), file=sys.stderr, flush=True)

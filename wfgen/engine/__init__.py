@@ -8,7 +8,7 @@ Modules: parse (definition -> tree with lines), expr/ (lexer, parser, compiler t
 closures), values (types and operators), scope (signals, contexts, blocks),
 steps (steps -> closures), runtime (executions, parallel, accounting), services
 (clock, env, log, HTTP, function refs), connectors (googleapis.* / events.*
-registry), stdlib/ (builtins), command (`wfgen run --local`).
+registry), stdlib/ (builtins), lint (checks only `wfgen validate` runs).
 Semantics and choices: docs/engine.md."""
 
 from wfgen.engine.connectors import ConnectorRegistry, ConnectorResult

@@ -4,7 +4,7 @@ Shared by `wfgen run --local WORKFLOW.yaml --stats` and the job runner."""
 
 from __future__ import annotations
 
-# Cloud Workflows list prices beyond the free tier (PLATFORM.md, "Pricing").
+# Cloud Workflows list prices beyond the free tier (the Workflows pricing page).
 PRICE_INTERNAL = 0.01 / 1000
 PRICE_EXTERNAL = 0.025 / 1000
 

@@ -65,9 +65,6 @@ class ConnectorRegistry:
     def get(self, name: str) -> Connector | None:
         return self._fns.get(name)
 
-    def names(self) -> list[str]:
-        return sorted(self._fns)
-
     def __contains__(self, name: str) -> bool:
         return name in self._fns
 

@@ -12,11 +12,16 @@ from typing import Any
 
 
 class WorkflowError(Exception):
-    """A Workflows error value in flight; `value` is what `except as e` sees."""
+    """A Workflows error value in flight; `value` is what `except as e` sees.
+
+    `step` and `subworkflow` say where it was raised (filled in as it leaves
+    the step and the subworkflow), for the execution's error report."""
 
     def __init__(self, value: Any) -> None:
         super().__init__(value)
         self.value = value
+        self.step: str | None = None
+        self.subworkflow: str | None = None
 
     @property
     def tags(self) -> list[str]:
@@ -33,6 +38,15 @@ class WorkflowError(Exception):
     def __str__(self) -> str:
         tags = ",".join(self.tags)
         return f"[{tags}] {self.message}" if tags else self.message
+
+
+STEP_NOTE = "wfgen step: "  # a Python error from a builtin carries its step as a note
+
+
+def step_of_bug(exc: BaseException) -> str | None:
+    """The step a non-Workflows exception (a bug) was raised in, if noted."""
+    notes = getattr(exc, "__notes__", ())
+    return next((n[len(STEP_NOTE):] for n in notes if n.startswith(STEP_NOTE)), None)
 
 
 def make_error(tag: str | list[str], message: str, **extra: Any) -> WorkflowError:

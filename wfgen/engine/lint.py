@@ -11,8 +11,9 @@ On top of the parser, checks that only validate runs (the engine itself never
 pays for them) catch what the service rejects at deploy time or what could only
 fail at run time: unknown functions in a standard-library namespace, duplicate
 step names that a `next` makes ambiguous, variables used after the `except`
-block or `for` loop that created them, and `parallel.shared` variables not
-assigned before the parallel step."""
+block or `for` loop that created them, `parallel.shared` variables not
+assigned before the parallel step, and parallel branches that assign a
+variable of the enclosing scope that `shared` does not list."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def deploy_issues(wf: Workflow, parser: Parser) -> list[Issue]:
         out += _duplicate_steps(sub)
         out += _scope_leaks(sub)
         out += _undeclared_shared(sub)
+        out += _unshared_branch_writes(sub)
     return out
 
 
@@ -334,4 +336,65 @@ def _undeclared_shared(sub: Subworkflow) -> list[Issue]:
                 out.append(Issue(line, col, f"shared variable '{n}' of parallel step "
                                             f"'{s.name}' is not assigned before the step; "
                                             f"assign it first (e.g. - {n}: null)"))
+    return out
+
+
+def _branch_writes(steps: list[Step]) -> Iterator[tuple[str, int, Step]]:
+    """(variable, line, step) for every assignment and call result under steps."""
+    for s in _all_steps(steps):
+        for t, _v, line in s.assign:
+            yield t.root, line, s
+        for c in s.conditions:
+            for t, _v, line in c.assign or []:
+                yield t.root, line, s
+        if s.result:
+            yield s.result, s.line, s
+
+
+def _unshared_branch_writes(sub: Subworkflow) -> list[Issue]:
+    """A parallel branch may not assign a variable of the enclosing scope unless
+    `shared` lists it.
+
+    Docs (reference/syntax/parallel-steps, "Shared variables"): variables with
+    parent scope are read-only in branches and iterations unless declared in
+    `shared`; the service refuses such an assignment when the workflow is
+    deployed. Variables created inside a branch are local to it and fine. The
+    enclosing scope here is the subworkflow's parameters and the variables its
+    top level (not for bodies, except blocks or other branches) assigns before
+    the parallel step."""
+    parent: dict[str, int] = {p[0]: 0 for p in sub.params}
+
+    def collect(steps: list[Step]) -> None:
+        for s in steps:
+            for n, line in _own_binds(s):
+                local = n == s.except_as or any(
+                    lp is not None and n in (lp.value, lp.index)
+                    for lp in (s.loop, s.parallel.loop if s.parallel else None))
+                if not local:
+                    parent[n] = min(line, parent.get(n, line))
+            for child in children(s):
+                if child is s.except_steps or (s.loop is not None and child is s.loop.steps):
+                    continue
+                if s.parallel is None:
+                    collect(child)
+
+    collect(sub.steps)
+    out: list[Issue] = []
+    for s in _all_steps(sub.steps):
+        if s.parallel is None:
+            continue
+        shared = set(s.parallel.shared)
+        loop = s.parallel.loop
+        own = {loop.value, loop.index} if loop is not None else set()
+        bodies = [b for _, _, b in s.parallel.branches or []]
+        if loop is not None:
+            bodies.append(loop.steps)
+        for body in bodies:
+            for n, line, step in _branch_writes(body):
+                if n in shared or n in own or parent.get(n, line) >= s.line:
+                    continue
+                out.append(Issue(line, step.column,
+                                 f"parallel step '{s.name}' assigns '{n}' in a branch "
+                                 f"(step '{step.name}') but does not list it in shared; "
+                                 f"add it to shared: [{n}] or use a new local name"))
     return out

@@ -19,8 +19,7 @@ from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from wfgen import yamlload
-from wfgen.engine import limits
+from wfgen import limits, yamlload
 from wfgen.engine.expr.ast import Attr, Call, Const, Index, Node, Var
 from wfgen.engine.expr.lexer import ExprSyntaxError
 from wfgen.engine.expr.parser import parse_expression
@@ -665,3 +664,19 @@ def load_workflow(text: str, filename: str = "<workflow>") -> Workflow:
         raise WorkflowSyntaxError(first.message + more, first.line, first.column, filename,
                                   issues)
     return wf
+
+
+def step_position(wf: Workflow, subworkflow: str | None, step: str | None) -> tuple[int, int]:
+    """(line, column) of the first step so named in the subworkflow; (0, 0) if unknown.
+
+    Looked up only when an execution failed, so running costs nothing extra."""
+    sub = wf.subworkflows.get(subworkflow or "main")
+    if sub is None or step is None:
+        return (0, 0)
+    pending: list[list[Step]] = [sub.steps]
+    while pending:
+        for s in pending.pop(0):
+            if s.name == step:
+                return (s.line, s.column)
+            pending.extend(children(s))
+    return (0, 0)

@@ -17,7 +17,8 @@ variable's lock.
 
 Step accounting: each step run (including each retry attempt's steps and
 steps run in predicates, subworkflows and branches) counts once; the limit of
-100,000 raises ResourceLimitError. Billing classification is in docs/engine.md."""
+100,000 is one pool per execution that parallel threads lease from (lease),
+and raises ResourceLimitError. Billing classification is in docs/engine.md."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from wfgen.engine import limits
+from wfgen import limits
 from wfgen.engine import values as V
 from wfgen.engine.connectors import (
     ConnectorRegistry,
@@ -39,7 +40,7 @@ from wfgen.engine.connectors import (
     is_connector_name,
     missing_connector,
 )
-from wfgen.engine.errors import WorkflowError, make_error
+from wfgen.engine.errors import WorkflowError, make_error, step_of_bug
 from wfgen.engine.expr.compile import call_python
 from wfgen.engine.scope import (
     END,
@@ -49,12 +50,35 @@ from wfgen.engine.scope import (
     Ctx,
     Goto,
     Ret,
-    slow_check,
 )
-from wfgen.engine.services import FunctionRef, HttpRequest, HttpResponse, RealClock, Services
+from wfgen.engine.services import HttpRequest, HttpResponse, RealClock, Services
 from wfgen.engine.steps import Program
 from wfgen.engine.syntax import WorkflowSyntaxError
 from wfgen.engine.tree import Workflow
+from wfgen.engine.values import FunctionRef
+
+STEP_LEASE = 1000  # steps a parallel thread takes from the execution's quota at a time
+
+
+def unhandled_branch_error(failed: list[tuple[str, WorkflowError]]) -> WorkflowError:
+    """The error a parallel step raises after its branches/iterations ran, when
+    some failed (syntax/error-types, UnhandledBranchError). Each entry of
+    `branches` has the branch name or iteration index as `id`, and the error
+    as `payload` (JSON text: json.decode(text.encode(payload)) gives the value
+    back) with a readable `context`."""
+    from wfgen.engine.stdlib.json_ import to_json_text
+
+    branches = []
+    for bid, exc in failed:
+        try:
+            payload = to_json_text(V.to_json_compatible(exc.value))
+        except WorkflowError:
+            payload = to_json_text(exc.message)
+        branches.append({"id": bid, "error": {"context": str(exc), "payload": payload}})
+    return make_error("UnhandledBranchError",
+                      "UnhandledBranchError: One or more branches or iterations encountered "
+                      "an unhandled runtime error", branches=branches)
+
 
 # ---- results --------------------------------------------------------------------
 
@@ -174,13 +198,14 @@ class Execution:
         self.rt = base.bind(self._call_ref_anywhere)
         self.rt.http_transport = _CountingTransport(base.http_transport, self)
         self.rt.clock = _CancellableClock(base.clock, self.cancel_event)
-        self.rt.cancel_event = self.cancel_event  # type: ignore[attr-defined]
+        self.rt.cancel_event = self.cancel_event
         self.connectors = as_registry(connectors)
         self.lock = threading.RLock()
         self.external = 0
         self.polling = 0
         self.extra_steps = 0
         self.mem_since = 0
+        self.pool = 0  # steps of the quota leased to no thread (see lease)
         self._fn_cache: dict[str, Callable[..., Any]] = {}
         self._var_locks: dict[tuple[int, str], threading.RLock] = {}
 
@@ -323,8 +348,8 @@ class Execution:
         try:
             sig = block.run(ctx)
         except WorkflowError as exc:
-            if getattr(exc, "subworkflow", None) is None:
-                exc.subworkflow = name  # type: ignore[attr-defined]
+            if exc.subworkflow is None:
+                exc.subworkflow = name
             raise
         finally:
             ctx.vars = saved
@@ -371,30 +396,30 @@ class Execution:
 
     # -- parallel
 
-    def run_branches(self, ctx: Ctx, units: list[tuple[Block, dict[str, Any]]],
-                     shared: frozenset[str], cap: int, continue_all: bool) -> None:
+    def run_branches(self, ctx: Ctx, units: list[tuple[Block, dict[str, Any], str]],
+                     shared: frozenset[str], cap: int) -> None:
+        """Run every branch/iteration to its end (continueAll, the only policy);
+        then, if any failed, raise one UnhandledBranchError describing them all
+        (syntax/parallel-steps, syntax/error-types)."""
         if not units:
             return
-        base = ctx.steps
         parent_vars = ctx.vars
+        with self.lock:  # the parent's unused steps go back to the execution's pool
+            if not ctx.cancelled:
+                self.pool += max(0, ctx.limit - ctx.steps)
+                ctx.limit = ctx.steps
         ctxs: list[Ctx] = []
-        for _block, local in units:
+        for _block, local, _id in units:
             bv = BranchVars(parent_vars, shared)
             for k, v in local.items():
                 dict.__setitem__(bv, k, v)
-            c = Ctx(self, bv, ctx.limit - base, depth=ctx.depth, pdepth=ctx.pdepth + 1)
+            c = Ctx(self, bv, 0, depth=ctx.depth, pdepth=ctx.pdepth + 1)  # leases on step 1
             c.frames = [*ctx.frames, parent_vars]
             ctxs.append(self._track(c))
-        errors: list[tuple[float, int, WorkflowError]] = []
-        stop = threading.Event()
-        stops = [*getattr(_TLS, "stops", ()), stop]
+        errors: list[tuple[int, WorkflowError]] = []
 
         def run_one(i: int) -> None:
             c = ctxs[i]
-            if stop.is_set():
-                return
-            saved_stops = getattr(_TLS, "stops", ())
-            _TLS.stops = stops  # sleeps in this branch end when a sibling fails
             try:
                 sig = units[i][0].run(c)
                 if type(sig) is Ret:
@@ -404,17 +429,14 @@ class Execution:
                                                  f"{sig.name}")
             except WorkflowError as exc:
                 with self.lock:
-                    errors.append((time.monotonic(), i, exc))
-                if not continue_all:
-                    stop.set()
-                    for other in ctxs:
-                        if other is not c:
-                            other.cancelled = True
-                            other.limit = -1
+                    errors.append((i, exc))
             except Cancelled:
                 return
-            finally:
-                _TLS.stops = saved_stops
+            finally:  # a finished thread's unused steps go back at once
+                with self.lock:
+                    if not c.cancelled and c.limit > c.steps:
+                        self.pool += c.limit - c.steps
+                        c.limit = c.steps
 
         workers = min(cap, len(units))
         if workers == 1:
@@ -423,22 +445,33 @@ class Execution:
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wf-branch") as pool:
                 list(pool.map(run_one, range(len(units))))
-        ctx.steps += sum(c.steps for c in ctxs)
         with self.lock:
             for c in ctxs:
                 self._ctxs.remove(c)
+                if not c.cancelled:
+                    self.pool += max(0, c.limit - c.steps)
+            ctx.steps += sum(c.steps for c in ctxs)
+            if not ctx.cancelled:  # the parent leases again (main: all that is left)
+                take = self.pool if ctx.pdepth == 0 else min(STEP_LEASE, self.pool)
+                self.pool -= take
+                ctx.limit = ctx.steps + take
         if self.cancel_event.is_set():
             raise Cancelled()
-        if ctx.steps > ctx.limit and not ctx.cancelled:
-            slow_check(ctx)
         if errors:
-            if continue_all:
-                errors.sort(key=lambda e: e[1])
-            else:
-                errors.sort(key=lambda e: e[0])
-            first = errors[0][2]
-            first.others = [e[2].value for e in errors[1:]]  # type: ignore[attr-defined]
-            raise first
+            errors.sort(key=lambda e: e[0])
+            raise unhandled_branch_error([(units[i][2], exc) for i, exc in errors])
+
+    def lease(self, ctx: Ctx) -> bool:
+        """More steps for a thread that used its lease, from the execution's quota."""
+        with self.lock:
+            if ctx.cancelled or self.pool <= 0:
+                return False
+            # Smaller leases as the quota runs out, so that little of it sits
+            # unused in other threads when one thread finds the pool empty.
+            take = min(STEP_LEASE, self.pool // 32 + 1, self.pool)
+            self.pool -= take
+            ctx.limit += take
+            return True
 
     # -- memory
 
@@ -481,8 +514,7 @@ class Execution:
                                  f"{limits.MAX_VARIABLE_BYTES} bytes (512 KB)")
         except WorkflowError as exc:
             state = "FAILED"
-            error = ErrorInfo(exc.value, getattr(exc, "step", None),
-                              getattr(exc, "subworkflow", None) or "main")
+            error = ErrorInfo(exc.value, exc.step, exc.subworkflow or "main")
         except Cancelled:
             state = "CANCELLED"
             error = ErrorInfo({"message": "the execution was cancelled",
@@ -494,7 +526,7 @@ class Execution:
         except Exception as exc:  # not a Workflows error: a bug in Python code
             state = "FAILED"
             error = ErrorInfo({"message": f"internal error: {type(exc).__name__}: {exc}",
-                               "tags": ["InternalError"]}, getattr(exc, "wf_step", None))
+                               "tags": ["InternalError"]}, step_of_bug(exc))
         if self.cancel_event.is_set() and state == "FAILED":
             state = "CANCELLED"  # whatever failed did so because it was cancelled
         total = ctx.steps + self.extra_steps
@@ -521,27 +553,17 @@ class _CancellableClock:
         return float(self.base.now())
 
     def sleep(self, seconds: float) -> None:
-        stops = getattr(_TLS, "stops", ())
-        if self.event.is_set() or any(e.is_set() for e in stops):
+        if self.event.is_set():
             raise Cancelled()
         if isinstance(self.base, RealClock):
-            if not stops:
-                if seconds > 0 and self.event.wait(seconds):
-                    raise Cancelled()
-                return
-            deadline = time.monotonic() + seconds
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                if self.event.wait(min(left, 0.05)) or any(e.is_set() for e in stops):
-                    raise Cancelled()
+            if seconds > 0 and self.event.wait(seconds):
+                raise Cancelled()
+            return
         self.base.sleep(seconds)
         if self.event.is_set():
             raise Cancelled()
 
 
-_TLS = threading.local()  # per thread: stop events of the enclosing parallel steps
 _COMPILE_LOCK = threading.Lock()
 
 
@@ -579,27 +601,6 @@ def prepare(
     connectors: ConnectorRegistry | dict[str, Callable[..., Any]] | None = None,
 ) -> Execution:
     """An Execution to `run(argument)` later, e.g. on a thread, so it can be cancel()ed."""
-    _load_stdlib()
+    import wfgen.engine.stdlib  # noqa: F401  (importing it registers every builtin)
     return Execution(compile_workflow(workflow), services, connectors)
-
-
-_STDLIB_LOADED = False
-
-
-def _load_stdlib() -> None:
-    """Import the stdlib namespace modules so they register their builtins."""
-    global _STDLIB_LOADED
-    if _STDLIB_LOADED:
-        return
-    import importlib
-    import pkgutil
-
-    import wfgen.engine.stdlib as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        try:
-            importlib.import_module(f"{pkg.__name__}.{mod.name}")
-        except ImportError:  # a namespace module still being written
-            continue
-    _STDLIB_LOADED = True
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wfgen.engine import limits
-from wfgen.engine.errors import WorkflowError, make_error
+from wfgen import limits
+from wfgen.engine.errors import STEP_NOTE, WorkflowError, make_error, step_of_bug
 
 if TYPE_CHECKING:
     from wfgen.engine.runtime import Execution
@@ -57,7 +57,6 @@ class Cancelled(BaseException):
     """Stops a parallel branch after a sibling failed (not catchable by except)."""
 
 
-_CONTAINERS = (dict, list)
 
 
 # ---- contexts and scopes ----------------------------------------------------
@@ -102,9 +101,13 @@ class Ctx:
 
 
 def slow_check(ctx: Ctx) -> None:
-    """Called when ctx.steps passes ctx.limit: cancellation or the step quota."""
+    """Called when ctx.steps passes ctx.limit: cancellation, the end of a
+    parallel thread's lease of steps, or the execution's step quota (counted
+    across all threads)."""
     if ctx.cancelled:
         raise Cancelled()
+    if ctx.exe.lease(ctx):  # a parallel thread's lease ran out; the quota has more
+        return
     raise make_error("ResourceLimitError",
                      f"the execution ran more than {limits.MAX_STEPS} steps")
 
@@ -134,17 +137,17 @@ class Block:
                 try:
                     slow_check(ctx)
                 except WorkflowError as exc:  # the quota: name the step about to run
-                    exc.step = self.names[pc]  # type: ignore[attr-defined]
+                    exc.step = self.names[pc]
                     raise
             try:
                 sig = ops[pc](ctx)
             except WorkflowError as exc:
-                if getattr(exc, "step", None) is None:
-                    exc.step = self.names[pc]  # type: ignore[attr-defined]
+                if exc.step is None:
+                    exc.step = self.names[pc]
                 raise
             except Exception as exc:  # a bug in a builtin or connector: name the step
-                if getattr(exc, "wf_step", None) is None:
-                    exc.wf_step = self.names[pc]  # type: ignore[attr-defined]
+                if step_of_bug(exc) is None:
+                    exc.add_note(STEP_NOTE + self.names[pc])
                 raise
             if sig is None:
                 pc += 1

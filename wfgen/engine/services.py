@@ -52,16 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wfgen.engine.errors import WorkflowError, make_error
-
-
-@dataclass(frozen=True)
-class FunctionRef:
-    """A function used as a value (retry predicates); `name` is its Workflows name."""
-
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
+from wfgen.engine.values import FunctionRef
 
 
 class Clock(Protocol):
@@ -131,10 +122,43 @@ class HttpTransport(Protocol):
     def send(self, request: HttpRequest) -> HttpResponse: ...
 
 
+MAX_REDIRECTS = 10
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def follow_redirects(send_once: Callable[[HttpRequest], HttpResponse],
+                     request: HttpRequest) -> HttpResponse:
+    """Send, following 3xx redirects as an HTTP client does: a GET or HEAD
+    follows 301/302/303/307/308; any other method follows 307/308 only (with
+    its body), so a POST answered 302/303 gets that response back. At most
+    MAX_REDIRECTS hops, then the last 3xx response is returned. The
+    Authorization header is dropped when a redirect leaves the original host."""
+    origin = urllib.parse.urlsplit(request.url).netloc
+    for _ in range(MAX_REDIRECTS + 1):
+        response = send_once(request)
+        location = next((v for k, v in response.headers.items() if k.lower() == "location"),
+                        None)
+        if response.status not in _REDIRECTS or not location:
+            return response
+        if request.method not in ("GET", "HEAD") and response.status not in (307, 308):
+            return response
+        url = urllib.parse.urljoin(request.url, location)
+        headers = dict(request.headers)
+        if urllib.parse.urlsplit(url).netloc != origin:
+            for k in [k for k in headers if k.lower() == "authorization"]:
+                del headers[k]
+        request = dataclasses.replace(request, url=url, headers=headers)
+    return response
+
+
 class UrllibTransport:
-    """Real HTTP(S) with the standard library's http.client."""
+    """Real HTTP(S) with the standard library's http.client; follows redirects."""
 
     def send(self, request: HttpRequest) -> HttpResponse:
+        return follow_redirects(self.send_once, request)
+
+    def send_once(self, request: HttpRequest) -> HttpResponse:
+        """One request, one response (a 3xx included)."""
         import http.client  # here, not at import: it costs ~50 ms of start-up
 
         parts = urllib.parse.urlsplit(request.url)
@@ -172,7 +196,10 @@ class RewritingTransport:
         self.inner = inner or UrllibTransport()
 
     def send(self, request: HttpRequest) -> HttpResponse:
-        return self.inner.send(dataclasses.replace(request, url=self.rewrite(request.url)))
+        # Redirects are followed here, so that their targets are rewritten too.
+        once = getattr(self.inner, "send_once", self.inner.send)
+        return follow_redirects(
+            lambda r: once(dataclasses.replace(r, url=self.rewrite(r.url))), request)
 
 
 def loopback_rewriter(base: str) -> Callable[[str], str]:
@@ -229,6 +256,8 @@ class Services:
         self.http_transport: HttpTransport = http_transport or UrllibTransport()
         self._token_provider = token_provider
         self._caller: Callable[[FunctionRef, list[Any]], Any] | None = None
+        # set on the per-execution copy (bind): connectors stop waiting when it is set
+        self.cancel_event: threading.Event | None = None
 
     def log(self, entry: dict[str, Any]) -> None:
         """sys.log sink: the configured callback, else kept in log_entries."""

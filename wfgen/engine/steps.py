@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from wfgen.engine import limits
+from wfgen import limits
 from wfgen.engine import values as V
 from wfgen.engine.errors import WorkflowError, make_error
 from wfgen.engine.expr.compile import CompileEnv, compile_expr
@@ -30,9 +30,6 @@ from wfgen.engine.scope import (
 )
 from wfgen.engine.syntax import WorkflowSyntaxError
 from wfgen.engine.tree import Condition, DynMap, Expr, Loop, Step, Subworkflow, Target, Workflow
-
-_CONTAINERS = (dict, list)
-
 
 # ---- compilation ------------------------------------------------------------------
 
@@ -76,10 +73,10 @@ def compile_template(t: Any, env: CompileEnv) -> Op:
             return out
 
         return dyn_map
-    if type(t) in _CONTAINERS and _static_size(t) > limits.MAX_VARIABLE_BYTES:
+    if type(t) in V.CONTAINERS and _static_size(t) > limits.MAX_VARIABLE_BYTES:
         return _too_big(t)  # the memory limit holds for values written in the definition too
     if _const_template(t):
-        if type(t) in _CONTAINERS:
+        if type(t) in V.CONTAINERS:
             deep = V.deep_copy
             return lambda ctx: deep(t)
         return lambda ctx: t
@@ -422,7 +419,6 @@ class Program:
         inner = _CState(self.env, st.shared | shared)
         limit_f = (compile_template(par.concurrency_limit, self.env)
                    if par.concurrency_limit is not None else None)
-        continue_all = par.exception_policy == "continueAll"
         tasks: list[tuple[str, Block]] = []
         loop_items = None
         loop_block = None
@@ -451,7 +447,7 @@ class Program:
                 if type(lim) is not int or lim < 1:
                     raise make_error("TypeError", "concurrency_limit must be a positive integer")
                 cap = min(cap, lim)
-            units: list[tuple[Block, dict[str, Any]]] = []
+            units: list[tuple[Block, dict[str, Any], str]] = []
             if loop_block is not None and loop_items is not None:
                 room = ctx.limit - ctx.steps  # every iteration runs at least one step
                 for i, item in enumerate(loop_items(ctx)):
@@ -460,10 +456,10 @@ class Program:
                     local = {vname: V.deep_copy(item)}
                     if iname is not None:
                         local[iname] = i
-                    units.append((loop_block, local))
+                    units.append((loop_block, local, str(i)))
             else:
-                units = [(b, {}) for _, b in tasks]
-            ctx.exe.run_branches(ctx, units, shared, cap, continue_all)
+                units = [(b, {}, name) for name, b in tasks]
+            ctx.exe.run_branches(ctx, units, shared, cap)
             return nxt
 
         return parallel
@@ -498,8 +494,8 @@ class Program:
                     sig = run_body(ctx)
                     return nxt if sig is None else sig
                 except WorkflowError as exc:
-                    if single and getattr(exc, "step", None) is None:
-                        exc.step = s.name  # type: ignore[attr-defined]
+                    if single and exc.step is None:
+                        exc.step = s.name
                     if retry is not None:
                         if policy is None:
                             policy = _retry_policy(retry(ctx))

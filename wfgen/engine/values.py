@@ -12,20 +12,32 @@ Choices where the docs are silent (also in docs/engine.md, pinned by tests):
 - Integer results outside the signed 64-bit range raise a ValueError-tagged
   error ("integer overflow") instead of wrapping or turning into a double.
 - `and`/`or` short-circuit; the operand that is evaluated must be a boolean.
+- A double joined to a string by `+` is written as string() writes it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from wfgen import limits
 from wfgen.engine.errors import WorkflowError, make_error
-from wfgen.engine.services import FunctionRef
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function used as a value (retry predicates); `name` is its Workflows name."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
 
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
-MAX_STRING = 256 * 1024  # characters per string (docs: 256 KB)
 
 
 def type_name(v: Any) -> str:
@@ -78,14 +90,38 @@ def add(a: Any, b: Any) -> Any:
         return r
     if ta is str and tb is str:
         r = a + b
-        if len(r) > MAX_STRING:
+        if len(r) > limits.MAX_STRING_BYTES:
             raise make_error("ResourceLimitError", "string exceeds 256 KB")
         return r
     if (ta is float or ta is int) and (tb is float or tb is int):
         return float(a) + float(b)
     if ta is list and tb is list:
         return a + b
+    # Datatypes page, "+ operator" table: a string on either side makes the
+    # result a string (numbers and booleans are written as string() would).
+    if (ta is str or tb is str) and ta in _TO_TEXT and tb in _TO_TEXT:
+        r = _text(a) + _text(b)
+        if len(r) > limits.MAX_STRING_BYTES:
+            raise make_error("ResourceLimitError", "string exceeds 256 KB")
+        return r
     raise _optype("+", a, b)
+
+
+def _text(v: Any) -> str:
+    """A string, integer, double or boolean as text (string()'s rules)."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is bool:
+        return "true" if v else "false"
+    if t is float:
+        if math.isnan(v) or math.isinf(v):
+            raise make_error("ValueError", f"not a finite number: {v}")
+        return repr(v)
+    return str(v)
+
+
+_TO_TEXT = (str, int, float, bool)
 
 
 def _nums(op: str, a: Any, b: Any) -> None:
@@ -280,16 +316,16 @@ def deep_copy(v: Any) -> Any:
     if t is dict:
         if _CONTAINER_SET.isdisjoint(map(type, v.values())):
             return v.copy()
-        return {k: deep_copy(x) if type(x) in _CONTAINERS else x for k, x in v.items()}
+        return {k: deep_copy(x) if type(x) in CONTAINERS else x for k, x in v.items()}
     if t is list:
         if _CONTAINER_SET.isdisjoint(map(type, v)):
             return v[:]
-        return [deep_copy(x) if type(x) in _CONTAINERS else x for x in v]
+        return [deep_copy(x) if type(x) in CONTAINERS else x for x in v]
     return v
 
 
-_CONTAINERS = (dict, list)
-_CONTAINER_SET = frozenset(_CONTAINERS)
+CONTAINERS = (dict, list)  # the types deep_copy copies
+_CONTAINER_SET = frozenset(CONTAINERS)
 _TEXT_SET = frozenset((str, bytes))
 _SCALAR_SET = frozenset((int, float, bool, type(None)))
 
@@ -353,6 +389,23 @@ def from_data(v: Any, depth: int = 0) -> Any:
     return v
 
 
+def data_argument(data: str) -> Any:
+    """The --data JSON as a Workflows value; ValueError with a plain message if unusable.
+
+    Integers must fit in 64 bits (as an execution argument's must), nesting is
+    bounded and lone surrogates (a "\\ud800" escape) are refused."""
+    import json
+
+    try:
+        return from_data(json.loads(data))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON at line {exc.lineno} column {exc.colno}: "
+                         f"{exc.msg}") from None
+    except RecursionError:
+        raise ValueError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep"
+                         ) from None
+
+
 def _text(s: str) -> str:
     if _SURROGATE.search(s):
         raise DataError("text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not "
@@ -369,10 +422,13 @@ def key_string(k: Any) -> str:
 
 
 def to_json_compatible(v: Any) -> Any:
-    """A result as JSON data; bytes and function references cannot leave a workflow."""
+    """A result as JSON data; bytes and function references cannot leave a workflow.
+
+    Map keys come out sorted (code-point order), as keys() and json.encode give
+    them: the service's maps have no insertion order to preserve."""
     t = type(v)
     if t is dict:
-        return {k: to_json_compatible(x) for k, x in v.items()}
+        return {k: to_json_compatible(v[k]) for k in sorted(v)}
     if t is list:
         return [to_json_compatible(x) for x in v]
     if t is bytes:

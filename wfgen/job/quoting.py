@@ -12,11 +12,12 @@ import json
 import math
 from typing import Any
 
+from wfgen.limits import MAX_EXPRESSION_CHARS
+
 # Characters YAML may hold raw inside a double-quoted scalar without folding:
 # printable, and not one of YAML's own line breaks (NEL, LS, PS) or a BOM.
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 _NOT_RAW = {0x85, 0x2028, 0x2029, 0xFEFF}
-MAX_EXPRESSION = 400
 
 
 class QuotingError(ValueError):
@@ -80,7 +81,7 @@ def quote(value: Any) -> str:
     if isinstance(value, str):
         if looks_like_expression(value):
             expr = "${" + expression_literal(value) + "}"
-            if len(expr) > MAX_EXPRESSION + 3:
+            if len(expr) > MAX_EXPRESSION_CHARS + 3:
                 raise QuotingError("an expression-like string longer than an expression may be")
             return yaml_string(expr)
         return yaml_string(value)

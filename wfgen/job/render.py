@@ -20,6 +20,7 @@ from wfgen.errors import SpecError, WfgenError
 from wfgen.job.quoting import comment, quote
 from wfgen.job.resources import startup_script, templates_dir
 from wfgen.job.spec import JobSpec, format_duration
+from wfgen.limits import MAX_SOURCE_BYTES
 
 TEMPLATE = "workflow.yaml.j2"
 RETRY_STATUSES = ["preempted", "lost", "stopped", "unavailable"]
@@ -121,7 +122,6 @@ def _environment() -> Any:
     return env
 
 
-MAX_SOURCE = 128 * 1024  # Cloud Workflows' limit on a definition's size
 COMMENT_CHARS = 100  # user values shown in the header comment are cut here
 
 
@@ -130,7 +130,7 @@ def render_workflow(spec: JobSpec) -> str:
     text = _environment().get_template(TEMPLATE).render(**template_context(spec))
     parse_rendered(text)
     size = len(text.encode("utf-8"))
-    if size > MAX_SOURCE:
+    if size > MAX_SOURCE_BYTES:
         container = spec.data["container"]
         biggest = max(("script", "args", "env", "command"),
                       key=lambda k: len(json.dumps(container[k])))

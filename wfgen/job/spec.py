@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wfgen.errors import Location, SpecError
+from wfgen.limits import MAX_STEPS
 
 # ---------------------------------------------------------------------------
 # Field table
@@ -501,7 +502,6 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
 
 # Cloud Workflows ends an execution after 100,000 steps, and then nothing deletes
 # the VM but its maxRunDuration backstop: keep well clear of it.
-MAX_STEPS = 100_000
 STEPS_PER_HEARTBEAT = 3
 STEPS_PER_ATTEMPT = 30
 MAX_RUN_DURATION_S = 120 * 86400  # Compute Engine's limit for maxRunDuration

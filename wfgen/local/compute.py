@@ -1,10 +1,22 @@
-"""Local Compute Engine for the engine: `instances.insert/get/delete/stop/start`
-and `images.getFromFamily`, answering with the shapes the real API returns.
+"""Local Compute Engine: instances (insert, get, list, aggregatedList, delete,
+stop, start, getSerialPortOutput), zone operations and images.getFromFamily,
+answering with the shapes the real API returns. The engine calls it through
+its connector functions (`register`); `wfgen serve` through its REST front
+(wfgen.server.compute_api); both see the same instances.
 
 An insert boots a LocalVM (wfgen.local.vm). Statuses go PROVISIONING ->
-RUNNING -> STOPPING -> TERMINATED; a missing instance is an HTTP 404 error; a
-failed operation raises OperationError. Long-running calls finish at once here
-(their operation is DONE when returned), so polling bills nothing extra.
+RUNNING -> STOPPING -> TERMINATED. Everything a VM prints (its startup and
+shutdown scripts, the container) lands in its serial console, which is kept
+after the VM is deleted so that logs stay readable, as Cloud Logging keeps
+them. `scheduling.maxRunDuration` (or `terminationTime`) is enforced: when it
+elapses the VM is deleted (or stopped, with instanceTerminationAction STOP),
+its shutdown script running first.
+
+Errors: a missing instance is a 404 in the compute legacy error shape
+(ComputeError); the connector functions turn it into the engine's HttpError.
+Deletes and stops run in the background behind a RUNNING operation, as on the
+service; the connector functions wait for it (an operation is DONE when they
+return, so polling bills nothing extra).
 
 Faults (wfgen.local.faults) act on the first VM of a run: preempt it after a
 delay (the metadata server says preempted, the shutdown script runs, the Spot
@@ -12,11 +24,17 @@ VM is deleted), make it vanish without a word, or fail the insert (quota)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+import secrets
 import threading
 import time
-import uuid
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from wfgen.engine.errors import make_error
@@ -24,139 +42,652 @@ from wfgen.local.faults import Faults
 from wfgen.local.vm import LocalVM
 
 Notify = Callable[[str], None]
+Output = Callable[[str, str], None]
 API = "https://www.googleapis.com/compute/v1"
+NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+CONSOLE_BYTES = 1 << 20  # the serial port keeps the last 1 MB, as Compute Engine does
+CONSOLE_LINES = 20000  # log lines kept per VM (Cloud Logging keeps them; memory here)
+HISTORY = 500  # deleted VMs whose consoles are kept for logs
+OPERATIONS = 5000  # finished operations kept for get/wait
+WAIT_MAX_S = 30.0  # zoneOperations.wait blocks up to this long (the service: ~2 min)
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return _stamp(time.time())
 
 
-def _not_found(kind: str, name: str) -> Exception:
-    message = f"The resource '{name}' of type '{kind}' was not found"
-    return make_error("HttpError", message, code=404,
-                      body={"error": {"code": 404, "message": message,
-                                      "errors": [{"reason": "notFound", "message": message}]}},
-                      headers={})
+def _stamp(when: float) -> str:
+    """Compute Engine's own timestamp form: RFC 3339 with milliseconds and an offset."""
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
+
+
+def _new_id() -> str:
+    """A uint64 id as the API gives them (a JSON string of 19 digits)."""
+    return str(10**18 + secrets.randbelow(9 * 10**18))
+
+
+def _fingerprint(value: Any) -> str:
+    digest = hashlib.sha256(repr(value).encode()).digest()[:8]
+    return base64.b64encode(digest).decode()
+
+
+class ComputeError(Exception):
+    """An API error, answered in the compute legacy shape
+    `{"error": {"code", "message", "errors": [{"message", "domain", "reason"}]}}`."""
+
+    def __init__(self, status: int, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.status, "message": self.message,
+                          "errors": [{"message": self.message, "domain": "global",
+                                      "reason": self.reason}]}}
+
+    def workflow_error(self) -> Exception:
+        """The engine's HttpError for a connector call (`code` is the HTTP status)."""
+        return make_error("HttpError", self.message, code=self.status, body=self.body(),
+                          headers={})
+
+
+def not_found(resource: str) -> ComputeError:
+    return ComputeError(404, f"The resource '{resource}' was not found", "notFound")
+
+
+@dataclass
+class ConsoleLine:
+    """One line a VM printed: when, and its place among all VMs' lines (`seq`)."""
+
+    seq: int
+    time: float
+    text: str
+
+
+class SerialConsole:
+    """Serial port 1 of one VM: bytes with absolute offsets (the last 1 MB kept),
+    and the same output as timed lines for Cloud Logging."""
+
+    def __init__(self, limit: int = CONSOLE_BYTES, max_lines: int = CONSOLE_LINES) -> None:
+        self.limit = limit
+        self._data = bytearray()
+        self._base = 0  # absolute offset of _data[0]
+        self.lines: deque[ConsoleLine] = deque(maxlen=max_lines)
+        self._lock = threading.Lock()
+
+    def append(self, seq: int, when: float, text: str) -> None:
+        raw = (text + "\n").encode("utf-8", errors="replace")
+        with self._lock:
+            self._data += raw
+            excess = len(self._data) - self.limit
+            if excess > 0:
+                del self._data[:excess]
+                self._base += excess
+            self.lines.append(ConsoleLine(seq, when, text))
+
+    @property
+    def next(self) -> int:
+        return self._base + len(self._data)
+
+    def read(self, start: int | None = None) -> tuple[str, int, int]:
+        """(contents, start, next) as getSerialPortOutput answers: output from byte
+        `start` on (a negative start: that many last bytes); a start older than the
+        buffer is moved to the oldest byte kept."""
+        with self._lock:
+            end = self._base + len(self._data)
+            begin = 0 if start is None else start
+            if begin < 0:
+                begin = max(end + begin, 0)
+            begin = min(max(begin, self._base), end)
+            chunk = bytes(self._data[begin - self._base:])
+        return chunk.decode("utf-8", errors="replace"), begin, end
+
+    def text(self) -> str:
+        return self.read(0)[0]
+
+    def snapshot(self) -> list[ConsoleLine]:
+        with self._lock:
+            return list(self.lines)
+
+
+@dataclass
+class Instance:
+    """One instance as the API shows it, around its LocalVM."""
+
+    project: str
+    zone: str
+    name: str
+    id: str
+    body: dict[str, Any]
+    vm: LocalVM
+    created: float
+    console: SerialConsole
+    deleted: float | None = None
+    last_start: float | None = None
+    last_stop: float | None = None
+    timer: threading.Timer | None = None
+    busy: bool = False  # a stop or delete is under way
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.project, self.zone, self.name)
+
+    @property
+    def resource(self) -> str:
+        return f"projects/{self.project}/zones/{self.zone}/instances/{self.name}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.body.get("labels")
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+@dataclass
+class Operation:
+    """A zone operation; `done` is set when it is DONE."""
+
+    resource: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _link(project: str, zone: str, *rest: str) -> str:
+    return "/".join((f"{API}/projects/{project}/zones/{zone}", *rest))
+
+
+def _full_url(project: str, value: Any, default: str) -> str:
+    """A partial resource URL (zones/Z/machineTypes/T) as the full URL the API returns."""
+    text = str(value or default)
+    if text.startswith(("http://", "https://")):
+        return text
+    if text.startswith("projects/"):
+        return f"{API}/{text}"
+    return f"{API}/projects/{project}/{text}"
+
+
+def _duration_s(value: Any) -> float | None:
+    """A protobuf Duration as JSON: {"seconds": "3600", "nanos": 0} or "3600s"."""
+    if isinstance(value, dict):
+        try:
+            return float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
+        except (TypeError, ValueError):
+            return None
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    return None
+
+
+def _parse_time(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class LocalCompute:
-    """The instances of one local run, and the connector functions over them."""
+    """Every instance of one local run (or of `wfgen serve`), and the calls over them."""
 
-    def __init__(self, *, notify: Notify, output: Callable[[str, str], None],
+    def __init__(self, *, notify: Notify | None = None, output: Output | None = None,
                  faults: Faults | None = None, use_container_engine: bool = False,
                  vm_env: dict[str, str] | None = None) -> None:
-        self.notify = notify
-        self.output = output
+        self.notify: Notify = notify or (lambda _message: None)
+        self.output: Output = output or (lambda _vm, _line: None)
         self.faults = faults or Faults()
         self.use_container_engine = use_container_engine
-        self.vm_env = dict(vm_env or {})
-        self.instances: dict[tuple[str, str, str], LocalVM] = {}
+        self.vm_env = dict(vm_env or {})  # extra environment of every VM's scripts (tests)
+        self.instances: dict[tuple[str, str, str], LocalVM] = {}  # the live ones
+        self.records: dict[tuple[str, str, str], Instance] = {}  # the same, as the API shows
+        self.history: OrderedDict[str, Instance] = OrderedDict()  # by id, deleted ones too
+        self.zones: dict[str, set[str]] = {}  # zones each project ever used
         self.all_vms: list[LocalVM] = []
         self.inserts = 0
-        self._lock = threading.Lock()
+        self.operations: OrderedDict[tuple[str, str, str], Operation] = OrderedDict()
+        self._lock = threading.RLock()
+        self._op_changed = threading.Condition(self._lock)
         self._timers: list[threading.Timer] = []
+        self._seq = 0
         self.closed = False  # set when the run stops: no new VM after that
 
-        self.deleted_at: dict[str, float] = {}
-
-    # -- helpers ---------------------------------------------------------
-    def _operation(self, kind: str, project: str, zone: str, target: str) -> dict[str, Any]:
-        op = f"operation-{int(time.time() * 1000)}-{uuid.uuid4().hex[:12]}"
-        return {
-            "kind": "compute#operation", "id": str(uuid.uuid4().int % 10**19), "name": op,
-            "operationType": kind, "status": "DONE", "progress": 100,
-            "zone": f"{API}/projects/{project}/zones/{zone}",
-            "targetLink": f"{API}/projects/{project}/zones/{zone}/instances/{target}",
-            "selfLink": f"{API}/projects/{project}/zones/{zone}/operations/{op}",
-            "insertTime": _now(), "startTime": _now(), "endTime": _now(),
+    # -- operations ------------------------------------------------------
+    def _operation(self, kind: str, project: str, zone: str, target: str,
+                   target_id: str = "", *, done: bool = True) -> Operation:
+        now = time.time()
+        name = (f"operation-{int(now * 1000)}-{secrets.token_hex(7)[:13]}-"
+                f"{secrets.token_hex(4)}-{secrets.token_hex(4)}")
+        resource: dict[str, Any] = {
+            "kind": "compute#operation", "id": _new_id(), "name": name,
+            "operationType": kind, "status": "RUNNING", "progress": 0,
+            "zone": _link(project, zone),
+            "targetLink": _link(project, zone, "instances", target),
+            "user": "wfgen-serve@local", "insertTime": _stamp(now), "startTime": _stamp(now),
+            "selfLink": _link(project, zone, "operations", name),
         }
+        if target_id:
+            resource["targetId"] = target_id
+        op = Operation(resource)
+        with self._lock:
+            self.operations[(project, zone, name)] = op
+            while len(self.operations) > OPERATIONS:
+                self.operations.popitem(last=False)
+        if done:
+            self._finish(op)
+        return op
 
-    def _find(self, project: str, zone: str, instance: str) -> LocalVM:
-        vm = self.instances.get((project, zone, instance))
-        if vm is None:
-            raise _not_found("gce_instance",
-                             f"projects/{project}/zones/{zone}/instances/{instance}")
-        return vm
+    def _finish(self, op: Operation, error: ComputeError | None = None) -> None:
+        with self._lock:
+            op.resource.update(status="DONE", progress=100, endTime=_now())
+            if error is not None:
+                op.resource.update(httpErrorStatusCode=error.status,
+                                   httpErrorMessage=HTTPStatus(error.status).phrase.upper(),
+                                   error={"errors": [{"code": error.reason,
+                                                      "message": error.message}]})
+            op.done.set()
+            self._op_changed.notify_all()
 
-    # -- connectors ------------------------------------------------------
-    def insert(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
-               project: str, zone: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
+    def _in_background(self, op: Operation, work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                work()
+            finally:
+                self._finish(op)
+
+        threading.Thread(target=run, daemon=True,
+                         name=f"compute-{op.resource['operationType']}").start()
+
+    def get_operation(self, project: str, zone: str, name: str) -> dict[str, Any]:
+        with self._lock:
+            op = self.operations.get((project, zone, name))
+            if op is None:
+                raise not_found(f"projects/{project}/zones/{zone}/operations/{name}")
+            return dict(op.resource)
+
+    def wait_operation(self, project: str, zone: str, name: str,
+                       timeout: float = WAIT_MAX_S) -> dict[str, Any]:
+        """zoneOperations.wait: until DONE or `timeout` s, then the operation."""
+        with self._lock:
+            op = self.operations.get((project, zone, name))
+            if op is None:
+                raise not_found(f"projects/{project}/zones/{zone}/operations/{name}")
+        op.done.wait(timeout)
+        return self.get_operation(project, zone, name)
+
+    # -- lookups ---------------------------------------------------------
+    def _find(self, project: str, zone: str, instance: str) -> Instance:
+        with self._lock:
+            record = self.records.get((project, zone, instance))
+        if record is None:
+            raise not_found(f"projects/{project}/zones/{zone}/instances/{instance}")
+        return record
+
+    def find_record(self, project: str, zone: str, name: str) -> Instance | None:
+        """The instance of that name, live or (most recently) deleted."""
+        with self._lock:
+            live = self.records.get((project, zone, name))
+            if live is not None:
+                return live
+            for record in reversed(self.history.values()):
+                if record.key == (project, zone, name):
+                    return record
+        return None
+
+    def console(self, project: str, zone: str, name: str) -> str:
+        """All a VM printed on its console (kept after it is deleted); "" if unknown."""
+        record = self.find_record(project, zone, name)
+        return record.console.text() if record else ""
+
+    def known_instances(self) -> list[Instance]:
+        """Live instances and the last HISTORY deleted ones, oldest first."""
+        with self._lock:
+            return list(self.history.values())
+
+    def console_lines(self, project: str | None = None) -> Iterator[tuple[Instance, ConsoleLine]]:
+        """Every console line of every VM (deleted ones too), per VM in order."""
+        for record in self.known_instances():
+            if project is None or record.project == project:
+                for line in record.console.snapshot():
+                    yield record, line
+
+    # -- the API's calls -------------------------------------------------
+    def insert_instance(self, project: str, zone: str, body: Any) -> dict[str, Any]:
+        """instances.insert: boots the VM; the operation (DONE, or failed by a fault)."""
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            raise make_error("HttpError", "Invalid value for field 'resource.name'", code=400)
+            raise ComputeError(400, "Invalid value for field 'resource.name': ''. "
+                               "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
+                               "invalid")
         name = body["name"]
+        if not NAME_RE.fullmatch(name):
+            raise ComputeError(400, f"Invalid value for field 'resource.name': '{name}'. Must "
+                               "be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
+                               "invalid")
         with self._lock:
             if self.closed:
-                raise make_error("OperationError", "the local run is stopping: no new VM")
+                raise ComputeError(503, "the local service is stopping: no new VM",
+                                   "backendError")
             self.inserts += 1
             first = self.inserts == 1
             first_vm = not self.all_vms
-            if (project, zone, name) in self.instances:
-                message = f"The resource 'projects/{project}/zones/{zone}/instances/{name}' " \
-                          "already exists"
-                raise make_error("HttpError", message, code=409)
+            if (project, zone, name) in self.records:
+                raise ComputeError(409, f"The resource 'projects/{project}/zones/{zone}/"
+                                   f"instances/{name}' already exists", "alreadyExists")
         if first and self.faults.fail_insert:
             self.notify(f"insert of {name} fails (fault injection: {self.faults.fail_insert})")
-            operation = self._operation("insert", project, zone, name)
-            operation["error"] = {"errors": [{"code": "QUOTA_EXCEEDED",
-                                              "message": self.faults.fail_insert}]}
-            raise make_error("OperationError", self.faults.fail_insert, operation=operation)
+            op = self._operation("insert", project, zone, name, done=False)
+            code = re.match(r"[A-Z][A-Z_]+(?=:)", self.faults.fail_insert)
+            reason = code.group(0) if code else "QUOTA_EXCEEDED"
+            status = 503 if "EXHAUSTED" in reason or "STOCKOUT" in reason else 403
+            self._finish(op, ComputeError(status, self.faults.fail_insert, reason))
+            return dict(op.resource)
         items = (body.get("metadata") or {}).get("items") or []
         metadata = {str(i.get("key")): str(i.get("value")) for i in items if isinstance(i, dict)}
-        vm = LocalVM(name, zone, project, metadata, output=self.output, notify=self.notify,
-                     use_container_engine=self.use_container_engine, extra_env=self.vm_env)
-        vm.body = body  # type: ignore[attr-defined]
+        console = SerialConsole()
+        vm = LocalVM(name, zone, project, metadata, output=self._printer(name, console),
+                     notify=self.notify, use_container_engine=self.use_container_engine,
+                     extra_env=self.vm_env)
+        record = Instance(project, zone, name, _new_id(), body, vm, vm.created, console)
         with self._lock:
-            self.instances[(project, zone, name)] = vm
+            self.instances[record.key] = vm
+            self.records[record.key] = record
+            self.history[record.id] = record
+            self.zones.setdefault(project, set()).add(zone)
+            self._trim_history()
             self.all_vms.append(vm)
         vm.boot()
+        record.last_start = time.time()
+        self._arm_deadline(record)
         self.notify(f"VM {name} created (attempt {metadata.get('wfgen-attempt', '?')})")
         if first_vm:  # the first VM that boots, even when an earlier insert failed
             self._arm_faults(project, zone, vm)
-        return self._operation("insert", project, zone, name)
+        return dict(self._operation("insert", project, zone, name, record.id).resource)
+
+    def _printer(self, name: str, console: SerialConsole) -> Callable[[str, str], None]:
+        def printed(vm_name: str, line: str) -> None:
+            with self._lock:
+                self._seq += 1
+                seq = self._seq
+            console.append(seq, time.time(), line)
+            self.output(vm_name, line)
+
+        del name
+        return printed
+
+    def _trim_history(self) -> None:
+        """Forget the oldest deleted VMs past HISTORY (live ones always stay)."""
+        dead = [key for key, rec in self.history.items() if rec.deleted is not None]
+        for key in dead[:max(0, len(dead) - HISTORY)]:
+            del self.history[key]
+
+    def get_instance(self, project: str, zone: str, name: str) -> dict[str, Any]:
+        return self.describe(self._find(project, zone, name))
+
+    def list_instances(self, project: str, zone: str | None = None) -> list[dict[str, Any]]:
+        """The live instances of a project (of one zone), sorted by zone and name."""
+        with self._lock:
+            records = [r for r in self.records.values() if r.project == project
+                       and (zone is None or r.zone == zone)]
+        records.sort(key=lambda r: (r.zone, r.name))
+        return [self.describe(r) for r in records]
+
+    def delete_instance(self, project: str, zone: str, name: str) -> dict[str, Any]:
+        """instances.delete: the VM is gone from the API at once; its shutdown script
+        runs behind a RUNNING operation that is DONE when everything has stopped."""
+        record = self._take(project, zone, name)
+        op = self._operation("delete", project, zone, name, record.id, done=False)
+        self._in_background(op, lambda: self._end(record, run_shutdown=True))
+        return dict(op.resource)
+
+    def _take(self, project: str, zone: str, name: str) -> Instance:
+        """Remove a live instance from the API's view (the caller then ends it)."""
+        with self._lock:
+            record = self.records.pop((project, zone, name), None)
+            if record is None:
+                raise not_found(f"projects/{project}/zones/{zone}/instances/{name}")
+            self.instances.pop(record.key, None)
+            record.deleted = time.time()
+            if record.timer is not None:
+                record.timer.cancel()
+            self._trim_history()
+        return record
+
+    def _end(self, record: Instance, *, run_shutdown: bool, hard: bool = False) -> None:
+        record.vm.power_off(run_shutdown=run_shutdown, hard=hard)
+        record.vm.destroy()
+        record.last_stop = record.last_stop or time.time()
+        self.notify(f"VM {record.name} deleted")
+
+    def stop_instance(self, project: str, zone: str, name: str) -> dict[str, Any]:
+        """instances.stop: the shutdown script runs, then TERMINATED (kept, restartable)."""
+        record = self._find(project, zone, name)
+        op = self._operation("stop", project, zone, name, record.id, done=False)
+        if record.vm.status == "TERMINATED":
+            self._finish(op)
+            return dict(op.resource)
+        with self._lock:
+            if record.timer is not None:
+                record.timer.cancel()
+            record.busy = True  # shown as STOPPING while the shutdown script runs
+
+        def stop() -> None:
+            try:
+                record.vm.power_off(run_shutdown=True)
+            finally:
+                record.busy = False
+            record.last_stop = time.time()
+            self.notify(f"VM {name} stopped")
+
+        self._in_background(op, stop)
+        return dict(op.resource)
+
+    def start_instance(self, project: str, zone: str, name: str) -> dict[str, Any]:
+        """instances.start: a TERMINATED VM boots again (its startup script reruns)."""
+        record = self._find(project, zone, name)
+        if record.vm.status == "TERMINATED":
+            record.vm.status = "PROVISIONING"
+            record.vm.boot()  # a restart: the startup script runs again, as on a real VM
+            record.last_start = time.time()
+            self._arm_deadline(record)
+            self.notify(f"VM {name} started")
+        return dict(self._operation("start", project, zone, name, record.id).resource)
+
+    def serial_port_output(self, project: str, zone: str, name: str,
+                           start: int | None = None, port: int = 1) -> dict[str, Any]:
+        """instances.getSerialPortOutput of a live VM (port 1 holds everything)."""
+        record = self._find(project, zone, name)
+        contents, begin, end = record.console.read(start) if port == 1 else ("", 0, 0)
+        return {"kind": "compute#serialPortOutput", "contents": contents,
+                "start": str(begin), "next": str(end),
+                "selfLink": _link(project, zone, "instances", name, f"serialPort?port={port}")}
+
+    def image_from_family(self, project: str, family: str) -> dict[str, Any]:
+        name = f"{family}-local"
+        return {"kind": "compute#image", "id": str(10**18 + int(
+                    hashlib.sha256(f"{project}/{family}".encode()).hexdigest()[:15], 16)),
+                "name": name, "family": family, "status": "READY",
+                "creationTimestamp": "2024-01-01T00:00:00.000+00:00",
+                "sourceType": "RAW", "diskSizeGb": "10", "architecture": "X86_64",
+                "selfLink": f"{API}/projects/{project}/global/images/{name}"}
+
+    # -- the Instance resource -------------------------------------------
+    def describe(self, record: Instance) -> dict[str, Any]:
+        """The Instance resource: the insert body, normalised to full URLs, plus
+        what the service adds (id, status, timestamps, IPs, fingerprints)."""
+        body, project, zone = record.body, record.project, record.zone
+        status = record.vm.status
+        if record.busy and status not in ("TERMINATED",):
+            status = "STOPPING"
+        number = int(record.id) % 250 + 2
+        interfaces = []
+        for index, nic in enumerate(body.get("networkInterfaces") or [{}]):
+            nic = nic if isinstance(nic, dict) else {}
+            item: dict[str, Any] = {
+                "kind": "compute#networkInterface", "name": f"nic{index}",
+                "network": _full_url(project, nic.get("network"), "global/networks/default"),
+                "networkIP": f"10.128.{index}.{number}", "stackType": "IPV4_ONLY",
+                "fingerprint": _fingerprint((record.id, index)),
+            }
+            if nic.get("subnetwork"):
+                item["subnetwork"] = _full_url(project, nic["subnetwork"], "")
+            configs = [c for c in nic.get("accessConfigs") or [] if isinstance(c, dict)]
+            if configs:
+                item["accessConfigs"] = [{
+                    "kind": "compute#accessConfig", "type": c.get("type", "ONE_TO_ONE_NAT"),
+                    "name": c.get("name", "External NAT"), "networkTier": "PREMIUM",
+                    **({"natIP": f"203.0.113.{number}"} if status == "RUNNING" else {}),
+                } for c in configs]
+            interfaces.append(item)
+        disks = []
+        for index, disk in enumerate(body.get("disks") or [{"boot": True}]):
+            disk = disk if isinstance(disk, dict) else {}
+            params = disk.get("initializeParams") or {}
+            disk_name = record.name if index == 0 else f"{record.name}-{index}"
+            disks.append({
+                "kind": "compute#attachedDisk", "type": "PERSISTENT", "mode": "READ_WRITE",
+                "source": _link(project, zone, "disks", disk_name),
+                "deviceName": disk.get("deviceName") or f"persistent-disk-{index}",
+                "index": index, "boot": bool(disk.get("boot", index == 0)),
+                "autoDelete": bool(disk.get("autoDelete", True)), "interface": "SCSI",
+                "diskSizeGb": str(params.get("diskSizeGb") or "10"),
+            })
+        metadata_items = (body.get("metadata") or {}).get("items") or []
+        scheduling = dict(body.get("scheduling") or {})
+        model = scheduling.get("provisioningModel", "SPOT" if scheduling.get("preemptible")
+                               else "STANDARD")
+        scheduling.setdefault("provisioningModel", model)
+        scheduling.setdefault("preemptible", model == "SPOT")
+        scheduling.setdefault("onHostMaintenance", "TERMINATE" if model == "SPOT" else "MIGRATE")
+        scheduling.setdefault("automaticRestart", model != "SPOT")
+        labels = record.labels
+        resource: dict[str, Any] = {
+            "kind": "compute#instance", "id": record.id, "name": record.name,
+            "creationTimestamp": _stamp(record.created),
+            "description": str(body.get("description") or ""),
+            "status": status, "zone": _link(project, zone),
+            "machineType": _full_url(project, body.get("machineType"),
+                                     f"zones/{zone}/machineTypes/n1-standard-1"),
+            "cpuPlatform": "Intel Broadwell" if status == "RUNNING" else "Unknown CPU Platform",
+            "canIpForward": bool(body.get("canIpForward", False)),
+            "networkInterfaces": interfaces, "disks": disks,
+            "metadata": {"kind": "compute#metadata", "items": metadata_items,
+                         "fingerprint": _fingerprint(metadata_items)},
+            "serviceAccounts": body.get("serviceAccounts") or [],
+            "scheduling": scheduling, "labels": labels,
+            "labelFingerprint": _fingerprint(sorted(labels.items())),
+            "fingerprint": _fingerprint((record.id, status)),
+            "deletionProtection": bool(body.get("deletionProtection", False)),
+            "startRestricted": False,
+            "selfLink": _link(project, zone, "instances", record.name),
+        }
+        for key in ("tags", "guestAccelerators", "shieldedInstanceConfig", "hostname"):
+            if key in body:
+                resource[key] = body[key]
+        for key in ("guestAccelerators",):
+            for acc in resource.get(key) or []:
+                if isinstance(acc, dict) and "acceleratorType" in acc:
+                    acc["acceleratorType"] = _full_url(project, acc["acceleratorType"], "")
+        if record.last_start:
+            resource["lastStartTimestamp"] = _stamp(record.last_start)
+        if record.last_stop:
+            resource["lastStopTimestamp"] = _stamp(record.last_stop)
+        return resource
+
+    # -- maxRunDuration --------------------------------------------------
+    def _arm_deadline(self, record: Instance) -> None:
+        """Compute Engine ends a VM whose maxRunDuration (counted from RUNNING) or
+        terminationTime passes, whatever else happens (a cancelled execution)."""
+        scheduling = record.body.get("scheduling") or {}
+        if not isinstance(scheduling, dict):
+            return
+        delay = _duration_s(scheduling.get("maxRunDuration"))
+        when = scheduling.get("terminationTime")
+        if isinstance(when, str) and (at := _parse_time(when)) is not None:
+            left = at - time.time()
+            delay = left if delay is None else min(delay, left)
+        if delay is None:
+            return
+        timer = threading.Timer(max(delay, 0.0), self._deadline, (record,))
+        timer.daemon = True
+        with self._lock:
+            if record.timer is not None:
+                record.timer.cancel()
+            record.timer = timer
+            self._timers.append(timer)
+        timer.start()
+
+    def _deadline(self, record: Instance) -> None:
+        with self._lock:
+            if self.records.get(record.key) is not record:
+                return
+        action = str((record.body.get("scheduling") or {}).get("instanceTerminationAction")
+                     or "STOP").upper()
+        self.notify(f"VM {record.name} reached its maxRunDuration: "
+                    f"{'stopping' if action == 'STOP' else 'deleting'} it")
+        try:
+            if action == "STOP":
+                op = self.stop_instance(record.project, record.zone, record.name)
+            else:
+                op = self.delete_instance(record.project, record.zone, record.name)
+        except ComputeError:  # deleted meanwhile
+            return
+        self.wait_operation(record.project, record.zone, op["name"], timeout=120)
+
+    # -- connectors ------------------------------------------------------
+    def _connector_wait(self, project: str, zone: str, op: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            pending = self.operations.get((project, zone, op["name"]))
+        if pending is not None:
+            pending.done.wait()
+        done = self.get_operation(project, zone, op["name"])
+        if "error" in done:
+            errors = done["error"]["errors"]
+            raise make_error("OperationError", errors[0]["message"], operation=done)
+        return done
+
+    def insert(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
+               project: str, zone: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
+        try:
+            op = self.insert_instance(project, zone, body)
+        except ComputeError as exc:
+            if exc.status == 503:
+                raise make_error("OperationError", exc.message) from None
+            raise exc.workflow_error() from None
+        return self._connector_wait(project, zone, op)
 
     def get(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
             project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        vm = self._find(project, zone, instance)
-        body = getattr(vm, "body", {})
-        return {
-            "kind": "compute#instance", "name": vm.name, "status": vm.status,
-            "zone": f"{API}/projects/{project}/zones/{zone}",
-            "selfLink": f"{API}/projects/{project}/zones/{zone}/instances/{vm.name}",
-            "creationTimestamp": datetime.fromtimestamp(vm.created, UTC).isoformat(),
-            "labels": body.get("labels", {}), "machineType": body.get("machineType", ""),
-            "scheduling": body.get("scheduling", {}),
-        }
+        try:
+            return self.get_instance(project, zone, instance)
+        except ComputeError as exc:
+            raise exc.workflow_error() from None
 
     def delete(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
                project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        vm = self._find(project, zone, instance)
-        with self._lock:
-            self.instances.pop((project, zone, instance), None)
-        vm.power_off(run_shutdown=True)
-        vm.destroy()
-        self.deleted_at[instance] = time.time()
-        self.notify(f"VM {instance} deleted")
-        return self._operation("delete", project, zone, instance)
+        try:
+            op = self.delete_instance(project, zone, instance)
+        except ComputeError as exc:
+            raise exc.workflow_error() from None
+        return self._connector_wait(project, zone, op)
 
     def stop(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
              project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        vm = self._find(project, zone, instance)
-        vm.power_off(run_shutdown=True)
-        return self._operation("stop", project, zone, instance)
+        try:
+            op = self.stop_instance(project, zone, instance)
+        except ComputeError as exc:
+            raise exc.workflow_error() from None
+        return self._connector_wait(project, zone, op)
 
     def start(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
               project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        vm = self._find(project, zone, instance)
-        if vm.status == "TERMINATED":
-            vm.status = "PROVISIONING"
-            vm.boot()  # a restart: the startup script runs again, as on a real VM
-        return self._operation("start", project, zone, instance)
+        try:
+            op = self.start_instance(project, zone, instance)
+        except ComputeError as exc:
+            raise exc.workflow_error() from None
+        return self._connector_wait(project, zone, op)
 
     def get_image_from_family(self, rt: Any, connector_params: dict[str, Any] | None = None,
                               *, project: str, family: str, **_: Any) -> dict[str, Any]:
-        name = f"{family}-local"
-        return {"kind": "compute#image", "name": name, "family": family, "status": "READY",
-                "selfLink": f"{API}/projects/{project}/global/images/{name}"}
+        return self.image_from_family(project, family)
 
     def register(self, registry: Any) -> None:
         prefix = "googleapis.compute.v1."
@@ -180,22 +711,28 @@ class LocalCompute:
         self._timers.append(timer)
         timer.start()
 
+    def _take_vm(self, project: str, zone: str, vm: LocalVM) -> Instance | None:
+        with self._lock:
+            if self.instances.get((project, zone, vm.name)) is not vm:
+                return None
+            return self._take(project, zone, vm.name)
+
     def _preempt(self, project: str, zone: str, vm: LocalVM) -> None:
         if self.instances.get((project, zone, vm.name)) is not vm:
             return
         self.notify(f"VM {vm.name} preempted (fault injection)")
         vm.metadata.set_preempted(True)
         vm.power_off(run_shutdown=True)  # Spot + DELETE: shutdown script, then gone
-        with self._lock:
-            self.instances.pop((project, zone, vm.name), None)
+        record = self._take_vm(project, zone, vm)
         vm.destroy()
+        if record is not None:
+            record.last_stop = time.time()
 
     def _vanish(self, project: str, zone: str, vm: LocalVM) -> None:
-        if self.instances.get((project, zone, vm.name)) is not vm:
+        record = self._take_vm(project, zone, vm)
+        if record is None:
             return
         self.notify(f"VM {vm.name} vanished without a word (fault injection)")
-        with self._lock:
-            self.instances.pop((project, zone, vm.name), None)
         vm.power_off(run_shutdown=False, hard=True)
         vm.destroy()
 
@@ -203,29 +740,26 @@ class LocalCompute:
         """Delete every VM still there (Ctrl-C, errors); names of those deleted."""
         with self._lock:
             self.closed = True
-        for timer in self._timers:
+            timers = list(self._timers)
+        for timer in timers:
             timer.cancel()
         with self._lock:
-            left = list(self.instances.items())
-            self.instances.clear()
+            left = list(self.records.values())
+            for record in left:
+                self._take(*record.key)
 
-        def end(vm: LocalVM) -> None:
-            vm.power_off(run_shutdown=True)
-            vm.destroy()
-
-        workers = [threading.Thread(target=end, args=(vm,)) for _key, vm in left]
+        workers = [threading.Thread(target=self._end, args=(record,),
+                                    kwargs={"run_shutdown": True}) for record in left]
         for worker in workers:  # in parallel: each shutdown script may take seconds
             worker.start()
         for worker in workers:
             worker.join()
         for vm in self.all_vms:
             vm.destroy()
-        return [vm.name for _key, vm in left]
+        return [record.name for record in left]
 
     def hurry_up(self) -> None:
         """A second stop signal: cut every running shutdown script short."""
         for vm in list(self.all_vms):
             vm.hurry.set()
 
-    def any_process_alive(self) -> bool:
-        return any(vm.processes_alive() for vm in self.all_vms)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wfgen.engine.services import FunctionRef
 from wfgen.engine.stdlib import BUILTINS, CONSTANTS
+from wfgen.engine.values import FunctionRef
 
 
 def _http_error(code: int) -> dict:

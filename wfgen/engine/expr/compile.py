@@ -25,7 +25,7 @@ from wfgen.engine.expr.ast import (
     Var,
     dotted_name,
 )
-from wfgen.engine.services import FunctionRef
+from wfgen.engine.values import FunctionRef
 
 Fn = Callable[[Any], Any]
 

@@ -1,5 +1,5 @@
-"""Top-level functions (the docs' "expression helpers"): default, keys, len,
-int, double, string.
+"""Top-level functions (the docs' "expression helpers"): default, if, keys,
+len, int, double, string.
 
 Conversions follow the documented argument types and raise TypeError for the
 wrong type and ValueError for a value that does not convert."""
@@ -29,12 +29,25 @@ def default(rt: Any, val: Any, defaultVal: Any) -> Any:
     return defaultVal if val is None else val
 
 
+@builtin("if")
+def if_(rt: Any, condition: Any, ifTrue: Any, ifFalse: Any) -> Any:
+    """`ifTrue` when the condition is true, `ifFalse` when it is false or null
+    (stdlib/expression-helpers). Like every function, both values are evaluated
+    before the call; a condition of another type is a TypeError."""
+    if condition is True:
+        return ifTrue
+    if condition is False or condition is None:
+        return ifFalse
+    type_error("if", "condition", "a boolean or null", condition)
+
+
 @builtin("keys")
 def keys(rt: Any, map: Any) -> list[str]:
-    """The keys of a map, in the map's order."""
+    """The keys of a map, sorted (syntax/iteration, maps: a for loop over
+    keys(map) sees them in sorted order); code-point order of the strings."""
     if not isinstance(map, dict):
         type_error("keys", "map", "a map", map)
-    return list(map)
+    return sorted(map)
 
 
 @builtin("len")

@@ -1,9 +1,13 @@
 """The `http` namespace: real HTTP requests through rt.http_transport.
 
 Request: `query` is URL-encoded and appended to `url`; `body` is sent as-is
-when it is bytes, as text for a text/* Content-Type, form-encoded for
+when it is bytes (Content-Type application/octet-stream unless the caller set
+one), as text for a text/* Content-Type, form-encoded for
 application/x-www-form-urlencoded, and JSON-encoded otherwise (Content-Type
-application/json is then set unless the caller set one). `auth: {type: OAuth2
+`application/json; charset=utf-8` unless the caller set one). Every request
+carries `User-Agent: GoogleCloudWorkflows; (+https://cloud.google.com/workflows/docs)`,
+after the caller's own User-Agent when there is one. 3xx redirects are
+followed by the transport (services.py). `auth: {type: OAuth2
 | OIDC}` asks rt.token(type, scopes | audience) for a token (scopes default to
 cloud-platform, the audience to the URL) and sends `Authorization: Bearer
 ...`; the local engine has no Google credentials, so by default (no token
@@ -31,6 +35,11 @@ DEFAULT_TIMEOUT = 300
 MAX_TIMEOUT = 1800
 _AUTH_TYPES = ("OAuth2", "OIDC")
 _CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+# Sent with every request; a caller's own User-Agent comes first, this after it
+# (http-requests page).
+USER_AGENT = "GoogleCloudWorkflows; (+https://cloud.google.com/workflows/docs)"
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
@@ -87,6 +96,8 @@ def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
     if body is None:
         return None
     if isinstance(body, (bytes, bytearray)):
+        if _header(headers, "Content-Type") is None:
+            headers["Content-Type"] = "application/octet-stream"
         return bytes(body)
     content_type = (_header(headers, "Content-Type") or "").lower()
     if content_type.startswith("text/"):
@@ -102,7 +113,7 @@ def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
             ).encode("ascii")
         type_error("http", "body", "a map or string for form encoding", body)
     if not content_type:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = "application/json; charset=utf-8"
     return to_json_text(body).encode("utf-8")
 
 
@@ -171,6 +182,11 @@ def _request(
         token = rt.token(kind, detail)
         if token and _header(out_headers, "Authorization") is None:
             out_headers["Authorization"] = f"Bearer {token}"
+    caller_agent = None
+    for key in [k for k in out_headers if k.lower() == "user-agent"]:
+        caller_agent = out_headers.pop(key)
+    out_headers["User-Agent"] = (f"{caller_agent} {USER_AGENT}" if caller_agent
+                                 else USER_AGENT)
     payload = _encode_body(body, out_headers)
     request = HttpRequest(
         method=method.upper(),

@@ -2,7 +2,8 @@
 
 Numbers keep their Workflows type across a round trip: integers encode
 without a decimal point, doubles always with one or an exponent ("1.0",
-"1e+21"); decoding gives an integer for "3" and a double for "3.0"/"3e0"."""
+"1e+21"); decoding gives an integer for "3" and a double for "3.0"/"3e0".
+Map keys are written sorted (code-point order), the order keys() gives."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def to_json_text(data: Any, indent: Any = None) -> str:
     try:
         if options is None:
             return _json.dumps(
-                data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_reject
+                data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_reject,
+                sort_keys=True,
             )
         prefix, unit = options
         text = _json.dumps(
@@ -54,6 +56,7 @@ def to_json_text(data: Any, indent: Any = None) -> str:
             separators=(",", ": "),
             allow_nan=False,
             default=_reject,
+            sort_keys=True,
         )
     except ValueError as exc:  # NaN / Infinity, or a circular structure
         raise make_error("ValueError", f"json: cannot encode: {exc}") from None

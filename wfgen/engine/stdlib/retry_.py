@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfgen.engine.services import FunctionRef
 from wfgen.engine.stdlib import CONSTANTS, builtin
+from wfgen.engine.values import FunctionRef
 
 DEFAULT_BACKOFF: dict[str, Any] = {"initial_delay": 1, "max_delay": 60, "multiplier": 1.25}
 

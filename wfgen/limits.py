@@ -1,4 +1,6 @@
-"""Quotas and limits of Cloud Workflows that the engine enforces (docs: quotas page)."""
+"""Quotas and limits of Cloud Workflows (the quotas page), in one place: the
+engine enforces them, and the job model checks a spec against them before
+rendering. Dependency-free, so `generate` pays nothing to import it."""
 
 MAX_STEPS = 100_000  # steps per execution
 MAX_EXPRESSION_CHARS = 400  # characters of one expression (the text inside ${...})

@@ -1,19 +1,22 @@
-"""`wfgen run --local` on any workflow file: stdout JSON, exit statuses."""
+"""`wfgen run --local` on any workflow file: stdout JSON, exit statuses, and
+the failing step's file:line:column (through the CLI's one error policy)."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from wfgen.engine import Services, VirtualClock
-from wfgen.engine.command import run_workflow_command
+from wfgen.cli import main
 
 
-def _run(path: Path, data: str | None, **kw: object) -> tuple[int, str, str]:
+def _run(path: Path, data: str | None, *, stats: bool = False) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
     out, err = io.StringIO(), io.StringIO()
-    code = run_workflow_command(str(path), data, stdout=out, stderr=err,
-                                services=Services(clock=VirtualClock()), **kw)
+    argv = ["run", "--local", str(path)] + (["--data", data] if data is not None else [])
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*argv, *(["--stats"] if stats else [])])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -73,7 +76,7 @@ def test_result_json_is_indented_like_the_job_runner(tmp_path: Path) -> None:
     p.write_text('- r:\n    return: {"name": "Grüße", "n": [1]}\n')
     code, out, _ = _run(p, None)
     assert code == 0
-    assert out == json.dumps({"name": "Grüße", "n": [1]}, indent=2, ensure_ascii=False) + "\n"
+    assert out == json.dumps({"n": [1], "name": "Grüße"}, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_failure_names_file_line_and_column_of_the_step(tmp_path: Path) -> None:
@@ -83,7 +86,7 @@ def test_failure_names_file_line_and_column_of_the_step(tmp_path: Path) -> None:
                  "    - call_api:\n        raise: {code: 7}\n")
     code, _, err = _run(p, None)
     assert code == 125
-    assert err.startswith(f"{p}:10:7: execution FAILED at step 'call_api' in subworkflow "
+    assert err.startswith(f"wfgen: {p}:10:7: execution FAILED at step 'call_api' in subworkflow "
                           "'sub': ")
     assert '"code": 7' in err
 
@@ -94,7 +97,7 @@ def test_failure_in_a_nested_step_names_its_line(tmp_path: Path) -> None:
                  "        - divide:\n            return: ${1 // 0}\n")
     code, _, err = _run(p, None)
     assert code == 125
-    assert err.startswith(f"{p}:6:11: execution FAILED at step 'divide': ")
+    assert err.startswith(f"wfgen: {p}:6:11: execution FAILED at step 'divide': ")
 
 
 def test_step_limit_names_the_step_about_to_run(tmp_path: Path) -> None:
@@ -103,7 +106,7 @@ def test_step_limit_names_the_step_about_to_run(tmp_path: Path) -> None:
                  "      - i: ${i + 1}\n    next: spin\n")
     code, _, err = _run(p, None)
     assert code == 125
-    assert err.startswith(f"{p}:4:3: execution FAILED at step 'spin': ")
+    assert err.startswith(f"wfgen: {p}:4:3: execution FAILED at step 'spin': ")
     assert "ResourceLimitError" in err and "'?'" not in err
 
 

@@ -1,0 +1,330 @@
+"""The embedded local runtime as a backend: wfgen's engine runs the workflow,
+with local Compute Engine (wfgen.local.compute) and Workflows callbacks
+(wfgen.local.callbacks) answering its connector calls.
+
+One backend holds one shared set of instances and one callback hub, and runs
+any number of executions at once, each on its own thread: `wfgen run --local`
+starts one, `wfgen serve` many. Every workflow run here gets Compute Engine
+and `events.*`, not only the ones wfgen generated. `shutdown()` cancels every
+execution and deletes every VM; nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from wfgen.backends.base import (
+    ACTIVE,
+    CANCELLED,
+    ENDED,
+    FAILED,
+    LABEL_EXECUTION,
+    Backend,
+    Execution,
+    ExecutionError,
+    Revision,
+    Vm,
+)
+from wfgen.errors import UsageError
+
+Notify = Callable[[str], None]
+Output = Callable[[str, str], None]
+OnEnd = Callable[[Execution], None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _quiet(*_: Any) -> None:
+    return None
+
+
+def split_execution_name(name: str) -> tuple[str, str, str, str]:
+    """(project, location, workflow id, execution id) of a full execution name."""
+    parts = name.split("/")
+    if len(parts) != 8 or parts[0::2] != ["projects", "locations", "workflows", "executions"]:
+        raise UsageError(f"{name!r} is not an execution name "
+                         "(projects/P/locations/L/workflows/W/executions/ID)")
+    return parts[1], parts[3], parts[5], parts[7]
+
+
+@dataclass
+class _Run:
+    """One execution in flight or ended, with what is needed to cancel it."""
+
+    record: Execution
+    engine: Any  # wfgen.engine.runtime.Execution
+    done: threading.Event = field(default_factory=threading.Event)
+    vms: list[str] = field(default_factory=list)
+    on_end: OnEnd | None = None
+
+
+class LocalBackend(Backend):
+    """Executions on wfgen's engine, VMs as local processes, callbacks on loopback."""
+
+    def __init__(self, *, project: str = "local-project", location: str = "us-central1",
+                 notify: Notify = _quiet, output: Output = _quiet, faults: Any = None,
+                 use_container_engine: bool | None = None,
+                 log_sink: Callable[[dict[str, Any]], None] | None = None,
+                 callbacks: Any = None) -> None:
+        from wfgen.local.callbacks import CallbackServer
+        from wfgen.local.compute import LocalCompute
+        from wfgen.local.faults import Faults
+        from wfgen.local.vm import container_engine_works
+
+        self.project = project
+        self.location = location
+        self.notify = notify
+        self.log_sink = log_sink
+        self.faults = faults or Faults()
+        if use_container_engine is None:
+            use_container_engine = container_engine_works()
+        self.use_container_engine = use_container_engine
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Run] = {}
+        self._revisions: dict[str, list[tuple[str, str]]] = {}  # workflow -> [(id, source)]
+        self.compute = LocalCompute(notify=notify, output=output, faults=self.faults,
+                                    use_container_engine=use_container_engine)
+        self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
+        # serve passes its own hub (callbacks answered on its REST port); it
+        # gets the token check of these VMs: callbacks(check_token)
+        self.callbacks = callbacks(self._token_ok) if callbacks is not None else CallbackServer(
+            self._token_ok, refuse_first=self.faults.refuse_callbacks,
+            on_request=self._on_callback).start()
+
+    # -- the services every execution gets ----------------------------------
+    def _token_ok(self, token: str) -> bool:
+        return any(vm.metadata.check_token(token) for vm in list(self.compute.all_vms))
+
+    def _on_callback(self, url: str, event: dict[str, Any]) -> None:
+        body = event["http_request"]["body"]
+        if isinstance(body, dict) and "status" in body:
+            code = body.get("exit_code")
+            detail = f", exit code {code}" if code is not None else ""
+            self.notify(f"report received: status {body.get('status')}{detail}")
+
+    def connectors(self) -> Any:
+        """The connector registry: Compute Engine and events.* on this backend."""
+        from wfgen.engine.connectors import ConnectorRegistry
+
+        registry = ConnectorRegistry()
+        self.compute.register(registry)
+        callbacks = self.callbacks
+        registry.register("events.create_callback_endpoint",
+                          lambda rt, connector_params=None, http_callback_method="POST", **_:
+                          callbacks.create_endpoint(rt.env, http_callback_method))
+        registry.register("events.await_callback", _AwaitCallback(callbacks))
+        return registry
+
+    # -- deploy -------------------------------------------------------------
+    def deploy(self, workflow: str, source: str, *,
+               service_account: str | None = None) -> Revision:
+        """Keep `source` as the workflow's new revision (unchanged: no new one)."""
+        from wfgen.engine import WorkflowSyntaxError, load_workflow
+
+        try:
+            load_workflow(source, workflow)
+        except WorkflowSyntaxError as exc:
+            first = exc.issues[0]
+            raise UsageError(f"{workflow}:{first.line}:{first.column}: {first.message}") from None
+        with self._lock:
+            revisions = self._revisions.setdefault(workflow, [])
+            if revisions and revisions[-1][1] == source:
+                return Revision(workflow, revisions[-1][0], changed=False)
+            revision_id = f"{len(revisions) + 1:06d}-{secrets.token_hex(2)[:3]}"
+            revisions.append((revision_id, source))
+        return Revision(workflow, revision_id)
+
+    # -- executions ---------------------------------------------------------
+    def start(self, workflow: str, argument: Any = None) -> Execution:
+        with self._lock:
+            revisions = self._revisions.get(workflow)
+        if not revisions:
+            raise UsageError(f"workflow {workflow} is not deployed")
+        revision_id, source = revisions[-1]
+        name = f"{workflow}/executions/{uuid.uuid4()}"
+        return self.start_source(name, source, argument, revision_id=revision_id)
+
+    def start_source(self, name: str, source: str, argument: Any = None, *,
+                     revision_id: str = "000001-000", filename: str | None = None,
+                     on_end: OnEnd | None = None, services: Any = None) -> Execution:
+        """Run `source` as the execution `name`; returns at once (state ACTIVE)."""
+        from wfgen.engine import RealClock, Services, load_workflow, prepare
+        from wfgen.engine.services import default_env
+
+        project, location, workflow_id, execution_id = split_execution_name(name)
+        key = (filename or workflow_id, source)
+        workflow = self._parsed.get(key)
+        if workflow is None:  # parsing takes milliseconds; running a small workflow far less
+            workflow = load_workflow(source, key[0])
+            with self._lock:
+                if len(self._parsed) >= 256:
+                    self._parsed.clear()
+                self._parsed[key] = workflow
+        env = default_env(project_id=project, location=location, workflow_id=workflow_id,
+                          revision_id=revision_id, execution_id=execution_id)
+        if services is None:
+            services = Services(clock=RealClock(), env=env, log_sink=self.log_sink)
+        else:
+            services.env = env
+        engine = prepare(workflow, services=services, connectors=self.connectors())
+        record = Execution(name=name, state=ACTIVE, argument=argument, start_time=_now(),
+                           revision_id=revision_id)
+        run = _Run(record, engine, on_end=on_end)
+        with self._lock:
+            self._runs[name] = run
+        threading.Thread(target=self._work, args=(run, argument), name=f"wfgen-{execution_id}",
+                         daemon=True).start()
+        return record
+
+    def _work(self, run: _Run, argument: Any) -> None:
+        try:
+            outcome = run.engine.run(argument)
+            state, result = outcome.state, outcome.result
+            error = _error_of(outcome.error) if outcome.error is not None else None
+            steps = (outcome.steps_internal, outcome.steps_external)
+        except BaseException as exc:  # never lose an execution to a bug: it FAILED
+            state, result, steps = FAILED, None, (0, 0)
+            error = ExecutionError(json.dumps({"message": f"internal error: "
+                                               f"{type(exc).__name__}: {exc}",
+                                               "tags": ["InternalError"]}))
+        record = run.record
+        record.state, record.result, record.error = state, result, error
+        record.steps, record.end_time = steps, _now()
+        run.done.set()
+        if run.on_end is not None:
+            run.on_end(record)
+
+    def _run(self, name: str) -> _Run:
+        split_execution_name(name)  # a clear error for what is not a name at all
+        with self._lock:
+            run = self._runs.get(name)
+        if run is None:
+            raise UsageError(f"no execution {name}")
+        return run
+
+    def get(self, execution: str) -> Execution:
+        return self._run(execution).record
+
+    def forget(self, execution: str) -> None:
+        """Drop an ended execution from memory (serve keeps it in its own store)."""
+        with self._lock:
+            run = self._runs.get(execution)
+            if run is not None and run.done.is_set():
+                del self._runs[execution]
+
+    def wait(self, execution: str, timeout: float | None = None) -> Execution:
+        """The execution once it ended (or as it is after `timeout` seconds)."""
+        run = self._run(execution)
+        run.done.wait(timeout)
+        return run.record
+
+    def list(self, workflow: str, *, limit: int = 20) -> list[Execution]:
+        prefix = workflow + "/executions/"
+        with self._lock:
+            runs = [r.record for n, r in self._runs.items() if n.startswith(prefix)]
+        return sorted(runs, key=lambda r: r.start_time, reverse=True)[:limit]
+
+    def cancel(self, execution: str) -> Execution:
+        run = self._run(execution)
+        if run.record.state not in ENDED:
+            run.engine.cancel()
+            run.done.wait(30)
+        if run.record.state == ACTIVE:  # a connector call that ignores cancellation
+            run.record.state = CANCELLED
+        return run.record
+
+    # -- logs and VMs ---------------------------------------------------------
+    def logs(self, execution: str, *, follow: bool = False) -> Iterator[str]:
+        """Console lines of the execution's VMs (deleted ones too), in the order
+        their VMs were made; with follow, until the execution ends."""
+        run = self._run(execution)
+        sent: dict[str, int] = {}  # instance id -> lines already given
+        while True:
+            ended = run.done.is_set()
+            for record in self.compute.known_instances():
+                if record.labels.get(LABEL_EXECUTION) != run.record.id:
+                    continue
+                lines = record.console.snapshot()
+                done = sent.get(record.id, 0)
+                if len(lines) > done:
+                    sent[record.id] = len(lines)
+                    yield from (f"{record.name} | {line.text}" for line in lines[done:])
+            if not follow or ended:
+                return
+            run.done.wait(0.3)
+
+    def list_vms(self, execution: str | None = None) -> list[Vm]:
+        wanted = split_execution_name(execution)[3] if execution else None
+        out = []
+        for record in self.compute.known_instances():
+            labels = record.labels
+            if record.deleted is not None or not any(k.startswith("wfgen-") for k in labels):
+                continue
+            if wanted is not None and labels.get(LABEL_EXECUTION) != wanted:
+                continue
+            out.append(Vm(name=record.name, zone=record.zone, status=record.vm.status,
+                          labels=labels,
+                          created=datetime.fromtimestamp(record.created, UTC).isoformat()))
+        return out
+
+    def delete_vms(self, vms: list[Vm]) -> list[str]:
+        deleted = []
+        for vm in vms:
+            try:
+                self.compute.delete(None, project=self.project, zone=vm.zone, instance=vm.name)
+            except Exception:  # already gone: nothing to delete
+                continue
+            deleted.append(vm.name)
+        return deleted
+
+    def shutdown(self) -> list[str]:
+        """Cancel every execution, delete every VM, stop the callback server."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            if not run.done.is_set():
+                run.engine.cancel()
+        left = self.compute.shutdown_all()  # also refuses new VMs from here on
+        for run in runs:
+            run.done.wait(5)
+        self.callbacks.stop()
+        return left
+
+    def hurry_up(self) -> None:
+        """A second stop request: cut every running shutdown script short."""
+        self.compute.hurry_up()
+
+
+class _AwaitCallback:
+    """`events.await_callback`: waits on the hub; billed as an external step."""
+
+    bills_external = True
+
+    def __init__(self, callbacks: Any) -> None:
+        self.callbacks = callbacks
+
+    def __call__(self, rt: Any, connector_params: Any = None, callback: Any = None,
+                 timeout: float = 43200, **_: Any) -> Any:
+        return self.callbacks.await_request(callback, timeout, getattr(rt, "cancel_event", None))
+
+
+def _error_of(info: Any) -> ExecutionError:
+    """The engine's ErrorInfo as the service reports it (payload is JSON text)."""
+    from wfgen.engine.runtime import _jsonable
+
+    value = _jsonable(info.value)
+    where = f"step \"{info.step}\"" if info.step else "the execution"
+    if info.subworkflow and info.subworkflow != "main":
+        where += f" in subworkflow \"{info.subworkflow}\""
+    message = value.get("message") if isinstance(value, dict) else value
+    return ExecutionError(payload=json.dumps(value, ensure_ascii=False),
+                          context=f"{where}: {message}", step=info.step,
+                          subworkflow=info.subworkflow)

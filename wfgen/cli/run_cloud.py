@@ -1,0 +1,139 @@
+"""`wfgen run JOB.yaml|NAME` without --local: deploy if the source changed,
+start an execution on Cloud Workflows (or `wfgen serve`), and follow it the
+way `run --local` does: lifecycle lines and the job's own output (read live
+from the VM's serial console) on stderr, the result JSON on stdout, and the
+same exit status (0, the container's exit code, 125). Ctrl-C cancels the
+execution and deletes its VMs; a second Ctrl-C detaches instead."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+from typing import Any
+
+from wfgen.cli.cloud_common import backend_for, is_file, load_target, workflow_arg
+from wfgen.errors import ExecutionFailed, Interrupted, UsageError
+
+LOCAL_ONLY = ("stats", "fault", "heartbeat", "timeout")
+
+
+def add_cloud_arguments(p: argparse.ArgumentParser) -> None:
+    from wfgen.cli.deploy import add_deploy_options
+
+    p.add_argument("--detach", action="store_true",
+                   help="start the execution, print its name and return (not with --local)")
+    add_deploy_options(p)
+
+
+def run_cloud(args: argparse.Namespace) -> int:
+    from wfgen.cli.follow import Console
+
+    given = [f"--{n}" for n in LOCAL_ONLY if getattr(args, n, None)]
+    if given:
+        raise UsageError(f"{', '.join(given)} apply to local runs: add --local")
+    console = Console()
+    if is_file(args.file):
+        from wfgen.cli.deploy import deploy_target
+
+        target = load_target(args.file, args.name)
+        argument = _argument(args.data, target.is_job)
+        backend = backend_for(args, target)
+        workflow = deploy_target(args, target, backend).name
+    else:
+        if args.name or args.service_account:
+            raise UsageError(f"--name and --service-account apply when deploying a file; "
+                             f"{args.file!r} names a deployed workflow")
+        argument = _argument(args.data, False)
+        backend, workflow = workflow_arg(args, args.file)
+    ex = backend.start(workflow, argument)
+    if args.detach:
+        print(ex.name)
+        console.notify(f"execution {ex.id} started; follow it with `wfgen logs --follow "
+                       f"{ex.name}`")
+        return 0
+    console.notify(f"execution {ex.id} created ({ex.name})")
+    return _follow(backend, ex.name, console)
+
+
+def _argument(data: str | None, is_job: bool) -> Any:
+    if is_job:
+        from wfgen.job.arguments import parse_job_argument
+
+        return parse_job_argument(data)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise UsageError(f"--data is not valid JSON: {exc}") from None
+
+
+def _follow(backend: Any, name: str, console: Any) -> int:
+    from wfgen.backends.follow import Event, follow
+    from wfgen.cli.follow import exit_status, job_result, print_result, stop_signals
+
+    def detach() -> None:
+        raise KeyboardInterrupt
+
+    with stop_signals(on_repeat=detach) as stopped:
+        ended = None
+        for item in follow(backend, name, interval=backend.poll_interval,
+                           stop=lambda: bool(stopped)):
+            if isinstance(item, Event):
+                _show(item, console)
+            else:
+                ended = item
+        if ended is None:
+            _cancel(backend, name, console, stopped)
+    job = job_result(ended.state, ended.result, ended.error.payload if ended.error else None)
+    if isinstance(job, dict) and "status" in job:
+        console.notify(f"job report: status {job['status']}, exit code "
+                       f"{job.get('exit_code')}, attempts {job.get('attempts')}")
+    if ended.state == "SUCCEEDED":
+        console.notify("execution succeeded")
+        print_result(ended.result)
+        return 0
+    if isinstance(job, dict):
+        print_result(job)
+    code = exit_status(ended.state, job)
+    raise ExecutionFailed(f"{name}: execution {ended.state}: {_describe(ended)}", code)
+
+
+def _show(event: Any, console: Any) -> None:
+    if event.kind == "output":
+        console.output(event.vm, event.text)
+    elif event.kind == "created":
+        console.notify(f"VM {event.vm} created (attempt {event.attempt or '?'})")
+    elif event.kind == "deleted":
+        console.notify(f"VM {event.vm} deleted")
+    elif event.kind == "report":
+        console.notify(f"report received from {event.vm}")
+
+
+def _describe(ex: Any) -> str:
+    from wfgen.backends.cloud import error_value
+
+    value = error_value(ex)
+    if isinstance(value, dict) and value.get("message"):
+        return str(value["message"])
+    if ex.error and ex.error.context:
+        return ex.error.context.splitlines()[0]
+    return "no error message" if ex.state != "CANCELLED" else "cancelled outside wfgen"
+
+
+def _cancel(backend: Any, name: str, console: Any, stopped: list[int]) -> None:
+    """First signal: cancel and delete the VMs; a second one detaches."""
+    signum = stopped[0]
+    console.notify(f"{signal.Signals(signum).name}: cancelling {name} and deleting its VMs "
+                   "(Ctrl-C again to detach and leave it running)")
+    try:
+        with contextlib.suppress(UsageError):  # it had ended meanwhile
+            backend.cancel(name)
+        deleted = backend.delete_vms(backend.list_vms(name))
+    except KeyboardInterrupt:
+        raise Interrupted(signum, f"detached: {name} may still be running; "
+                          f"`wfgen cancel {name}` stops it and deletes its VMs") from None
+    console.notify(f"deleted {', '.join(deleted)}" if deleted else "no VM was left")
+    raise Interrupted(signum, f"interrupted: {name} was cancelled and its VMs deleted")

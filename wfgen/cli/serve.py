@@ -1,0 +1,75 @@
+"""`wfgen serve`: a local Cloud Workflows service that gcloud and Google's
+Python clients drive unchanged (Workflows, Executions, Compute Engine)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wfgen.errors import UsageError
+
+HELP = "serve the Workflows, Executions and Compute Engine APIs locally"
+EXAMPLES = (
+    "examples:\n  wfgen serve                      # then paste the export lines it prints\n"
+    "  wfgen serve --workflows-dir wf/  # deploy every wf/*.yaml, redeploy on change\n"
+    "  wfgen serve --data-dir :memory: --port 0 --grpc-port 0\n\n"
+    "then, in another shell:\n"
+    "  gcloud workflows deploy hello --source=workflow.yaml --location=us-central1\n"
+    "  gcloud workflows run hello --location=us-central1 --data='{\"args\": [\"x\"]}'")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8787, help="REST port (default 8787; 0: any)")
+    p.add_argument("--grpc-port", type=int, default=8788,
+                   help="gRPC port for the Python ExecutionsClient (default 8788; 0: any; "
+                        "-1: none)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; anything else exposes an "
+                        "unauthenticated API that runs commands)")
+    p.add_argument("--data-dir", default="", metavar="DIR",
+                   help="where workflows and executions are kept (default: a per-user state "
+                        "directory; ':memory:' keeps nothing)")
+    p.add_argument("--workflows-dir", metavar="DIR",
+                   help="deploy every *.yaml here at start (job specs are generated first; "
+                        "the file name is the workflow id) and redeploy on change")
+    p.add_argument("--on-host", action="store_true",
+                   help="run job containers as host processes even when a container engine "
+                        "works here")
+    p.add_argument("--project", default="local-project",
+                   help="project of the --workflows-dir workflows (default local-project)")
+    p.add_argument("--location", default="us-central1",
+                   help="location of the --workflows-dir workflows (default us-central1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wfgen.server.app import App, Options
+
+    for flag, port in (("--port", args.port), ("--grpc-port", args.grpc_port)):
+        if not -1 <= port <= 65535 or (flag == "--port" and port < 0):
+            raise UsageError(f"{flag}: {port} is not a port number")
+    if args.workflows_dir and not Path(args.workflows_dir).is_dir():
+        raise UsageError(f"--workflows-dir: {args.workflows_dir} is not a directory")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"wfgen serve: WARNING: listening on {args.host}: anyone who reaches it can "
+              "deploy and run workflows (commands on this machine), unauthenticated",
+              file=sys.stderr)
+    options = Options(port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
+                      host=args.host, data_dir=args.data_dir, workflows_dir=args.workflows_dir,
+                      on_host=args.on_host, project=args.project, location=args.location)
+    try:
+        app = App(options)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+                         ) from None
+    app.start()
+    where = options.data_dir if options.data_dir == ":memory:" else app.store.path
+    print(f"wfgen serve: listening on {app.url} (REST)"
+          + (f" and {options.host}:{app.grpc_port} (gRPC)" if app.grpc else "")
+          + f"; state in {where}; jobs run as {app.mode}", file=sys.stderr)
+    print("wfgen serve: point gcloud here with:", file=sys.stderr)
+    for line in app.env_lines():
+        print(line, file=sys.stderr)
+    sys.stderr.flush()
+    return app.serve_forever()

@@ -1,0 +1,156 @@
+"""`wfgen serve` put together: the store, the runner, every API on one REST
+port (and Workflows + Executions on a gRPC port), the --workflows-dir
+watcher, and an orderly stop on Ctrl-C/SIGTERM (stop accepting, cancel every
+running execution, delete every local VM)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wfgen.backends.local import LocalBackend
+from wfgen.local.loopback import LoopbackServer
+from wfgen.server.callbacks_api import CallbackHub
+from wfgen.server.compute_api import ComputeApi
+from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
+from wfgen.server.logging_api import LoggingApi
+from wfgen.server.store import Store
+from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
+
+Log = Callable[[str], None]
+DEFAULT_PROJECT = "local-project"
+DEFAULT_LOCATION = "us-central1"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def default_data_dir() -> Path:
+    """A per-user state directory ($XDG_STATE_HOME/wfgen/serve)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "wfgen" / "serve"
+
+
+@dataclass
+class Options:
+    port: int = 8787
+    grpc_port: int | None = 8788  # None: no gRPC server
+    host: str = "127.0.0.1"
+    data_dir: str = ""  # "" = default_data_dir(); ":memory:" = nothing kept
+    workflows_dir: str | None = None
+    on_host: bool = False
+    project: str = DEFAULT_PROJECT
+    location: str = DEFAULT_LOCATION
+    poll_seconds: float = 1.0  # how often --workflows-dir is checked for changes
+
+
+class App:
+    """One running `wfgen serve`."""
+
+    def __init__(self, options: Options, log: Log = _stderr) -> None:
+        self.options = options
+        self.log = log
+        if options.data_dir == ":memory:":
+            db = ":memory:"
+        else:
+            db = str(Path(options.data_dir or default_data_dir()) / "serve.sqlite3")
+        self.store = Store(db)
+        use_engine = False
+        if not options.on_host:
+            from wfgen.local.vm import container_engine_works
+
+            use_engine = container_engine_works()
+        self.runner = LocalBackend(
+            project=options.project, location=options.location,
+            use_container_engine=use_engine,
+            callbacks=lambda check_token: CallbackHub(check_token, lambda: self.url))
+        self.workflows = WorkflowsService(self.store)
+        self.executions = ExecutionsService(self.store, self.workflows, self.runner)
+        interrupted = self.executions.fail_interrupted()
+        if interrupted:
+            log(f"wfgen serve: {len(interrupted)} execution(s) left running by an earlier "
+                "serve are now FAILED")
+        apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
+                           ExecutionsRest(self.executions, self.runner.callbacks)]
+        apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
+        self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
+        self.grpc: Any = None
+        if options.grpc_port is not None:
+            from wfgen.server.grpc_api import start_grpc
+
+            self.grpc, self.grpc_port = start_grpc(self.workflows, self.executions,
+                                                   options.host, options.grpc_port)
+        self.watcher: Any = None
+        self._stopped = threading.Event()
+        self.mode = "a container engine" if use_engine else "host processes"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.options.host}:{self.http.port}"
+
+    def start(self) -> App:
+        self.http.start()
+        if self.options.workflows_dir:
+            from wfgen.server.watch import WorkflowsDir
+
+            self.watcher = WorkflowsDir(Path(self.options.workflows_dir), self.workflows,
+                                        self.options.project, self.options.location,
+                                        self.log, self.options.poll_seconds)
+            self.watcher.sync()
+            self.watcher.start()
+        return self
+
+    def env_lines(self) -> list[str]:
+        url = f"{self.url}/"
+        lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
+                 for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER")]
+        lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
+        lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.options.host}:{self.http.port}")
+        if self.grpc is not None:
+            lines.append(f"# gRPC (Python ExecutionsClient): {self.options.host}:"
+                         f"{self.grpc_port}")
+        return lines
+
+    def stop(self) -> list[str]:
+        """Stop accepting, cancel every execution, delete every VM; VMs deleted."""
+        if self._stopped.is_set():
+            return []
+        self._stopped.set()
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.http.stop()
+        if self.grpc is not None:
+            self.grpc.stop(grace=None)
+        deleted = self.runner.shutdown()
+        self.executions.wait_all(5.0)  # their final state reaches the store
+        self.store.close()
+        return deleted
+
+    def serve_forever(self) -> int:
+        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0."""
+        stop = threading.Event()
+
+        def handler(signum: int, _frame: Any) -> None:
+            stop.set()
+
+        watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, handler) for sig in watched}
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            for sig in watched:
+                signal.signal(sig, previous[sig])
+        self.log("wfgen serve: stopping: cancelling running executions, deleting local VMs")
+        deleted = self.stop()
+        if deleted:
+            self.log(f"wfgen serve: deleted {', '.join(deleted)}")
+        self.log("wfgen serve: stopped")
+        return 0

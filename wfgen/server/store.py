@@ -1,0 +1,162 @@
+"""What `wfgen serve` remembers: workflows, their revisions, executions and
+long-running operations, in one SQLite database (stdlib sqlite3, WAL).
+
+Resources are kept as the JSON the API returns, plus the few columns the
+queries need (keys, order). One connection, one lock: SQLite calls take
+microseconds and the GIL serialises the Python work anyway, so a pool would
+add nothing but a second way to see half-written state. `":memory:"` keeps
+everything in memory (nothing survives a restart)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS workflows (
+    name TEXT PRIMARY KEY, parent TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revisions (
+    workflow TEXT NOT NULL, revision_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (workflow, revision_id));
+CREATE TABLE IF NOT EXISTS executions (
+    name TEXT PRIMARY KEY, workflow TEXT NOT NULL, seq INTEGER NOT NULL,
+    state TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (workflow, seq);
+CREATE INDEX IF NOT EXISTS executions_by_state ON executions (state);
+CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+"""
+
+Resource = dict[str, Any]
+
+
+def _dump(value: Resource) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Store:
+    """The database of one `wfgen serve`; every method is thread-safe."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()
+        self._seq = int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _one(self, sql: str, *args: Any) -> Resource | None:
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _many(self, sql: str, *args: Any) -> list[Resource]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # -- workflows -------------------------------------------------------------
+    def get_workflow(self, name: str) -> Resource | None:
+        return self._one("SELECT data FROM workflows WHERE name = ?", name)
+
+    def list_workflows(self, parent: str, offset: int, limit: int) -> list[Resource]:
+        return self._many("SELECT data FROM workflows WHERE parent = ? ORDER BY name "
+                          "LIMIT ? OFFSET ?", parent, limit, offset)
+
+    def put_workflow(self, workflow: Resource, revision: Resource | None) -> None:
+        """Save a workflow, with its new revision when the deploy made one."""
+        name = workflow["name"]
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO workflows (name, parent, data) VALUES (?, ?, ?)",
+                       (name, name.rsplit("/workflows/", 1)[0], _dump(workflow)))
+            if revision is not None:
+                seq = int(revision["revisionId"].split("-", 1)[0])
+                db.execute("INSERT OR REPLACE INTO revisions (workflow, revision_id, seq, data) "
+                           "VALUES (?, ?, ?, ?)", (name, revision["revisionId"], seq,
+                                                   _dump(revision)))
+
+    def get_revision(self, workflow: str, revision_id: str) -> Resource | None:
+        return self._one("SELECT data FROM revisions WHERE workflow = ? AND revision_id = ?",
+                         workflow, revision_id)
+
+    def list_revisions(self, workflow: str, offset: int, limit: int) -> list[Resource]:
+        """Newest first."""
+        return self._many("SELECT data FROM revisions WHERE workflow = ? ORDER BY seq DESC "
+                          "LIMIT ? OFFSET ?", workflow, limit, offset)
+
+    def last_revision_seq(self, workflow: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM revisions "
+                                   "WHERE workflow = ?", (workflow,)).fetchone()
+        return int(row[0])
+
+    def delete_workflow(self, name: str) -> bool:
+        """Delete a workflow with its revisions and executions (as the service does)."""
+        with self._tx() as db:
+            gone = db.execute("DELETE FROM workflows WHERE name = ?", (name,)).rowcount
+            db.execute("DELETE FROM revisions WHERE workflow = ?", (name,))
+            db.execute("DELETE FROM executions WHERE workflow = ?", (name,))
+        return gone > 0
+
+    # -- executions ------------------------------------------------------------
+    def add_execution(self, execution: Resource) -> None:
+        name = execution["name"]
+        with self._tx() as db:
+            self._seq += 1
+            db.execute("INSERT INTO executions (name, workflow, seq, state, data) "
+                       "VALUES (?, ?, ?, ?, ?)", (name, name.split("/executions/")[0],
+                                                  self._seq, execution["state"],
+                                                  _dump(execution)))
+
+    def update_execution(self, execution: Resource) -> None:
+        with self._lock:
+            self._db.execute("UPDATE executions SET state = ?, data = ? WHERE name = ?",
+                             (execution["state"], _dump(execution), execution["name"]))
+
+    def get_execution(self, name: str) -> Resource | None:
+        return self._one("SELECT data FROM executions WHERE name = ?", name)
+
+    def list_executions(self, workflow: str, offset: int, limit: int) -> list[Resource]:
+        """Newest first."""
+        return self._many("SELECT data FROM executions WHERE workflow = ? ORDER BY seq DESC "
+                          "LIMIT ? OFFSET ?", workflow, limit, offset)
+
+    def executions_in_state(self, state: str) -> list[Resource]:
+        return self._many("SELECT data FROM executions WHERE state = ?", state)
+
+    def count_executions(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
+
+    # -- operations ------------------------------------------------------------
+    def put_operation(self, operation: Resource) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO operations (name, data) VALUES (?, ?)",
+                             (operation["name"], _dump(operation)))
+
+    def get_operation(self, name: str) -> Resource | None:
+        return self._one("SELECT data FROM operations WHERE name = ?", name)
