@@ -13,7 +13,7 @@ ruamel.yaml's round-trip loader (which keeps line and column numbers) with:
   never copies, so the check is linear in the size of the text.
 - a bound on nesting (`MAX_NESTING` levels), recursive anchors refused.
 - scalars checked: integers must fit in 64 bits, strings may not hold lone
-  UTF-16 surrogates (a JSON-style "\\ud800" escape).
+  UTF-16 surrogates (a JSON-style "\\ud800" escape; pairs are fine).
 
 Errors are ruamel `MarkedYAMLError`s (with a 0-based mark), so every caller's
 existing "invalid YAML at line N" handling reports them."""
@@ -87,6 +87,15 @@ def _key_mark(node: Any, key: Any) -> StreamMark | None:
     return StreamMark("<yaml>", 0, line, col)
 
 
+def _pairs_only(text: str) -> bool:
+    """Surrogates only in pairs (a "\\ud83d\\ude00" escape: one character)?"""
+    try:
+        text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _fail(message: str, mark: StreamMark | None) -> ConstructorError:
     return ConstructorError(None, None, message, mark)
 
@@ -108,7 +117,7 @@ class _Checker:
     def scalar(self, v: Any, mark: StreamMark | None) -> None:
         t = type(v)
         if t is str or isinstance(v, str):
-            if _SURROGATE.search(v):
+            if _SURROGATE.search(v) and not _pairs_only(v):
                 raise _fail("text is not valid Unicode (a lone UTF-16 surrogate)", mark)
         elif isinstance(v, int) and not isinstance(v, bool) and not (
                 INT64_MIN <= v <= INT64_MAX):

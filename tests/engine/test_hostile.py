@@ -307,3 +307,8 @@ def test_bad_data_is_a_usage_error(tmp_path, data, message):
         code = main(["run", "--local", str(path), "--data", data])
     assert code == 2
     assert err.getvalue().startswith("wfgen: --data: ") and message in err.getvalue()
+
+
+def test_surrogate_pairs_in_yaml_are_one_character():
+    wf = load_workflow('main:\n  steps:\n    - r:\n        return: "\\ud83d\\ude00"\n')
+    assert execute(wf, None).result == "\U0001f600"

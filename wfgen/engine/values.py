@@ -371,7 +371,7 @@ def from_data(v: Any, depth: int = 0) -> Any:
     if t is dict or isinstance(v, dict):
         if depth >= MAX_DATA_DEPTH:
             raise DataError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep")
-        return {_text(key_string(k)): from_data(x, depth + 1) for k, x in v.items()}
+        return {_checked_text(key_string(k)): from_data(x, depth + 1) for k, x in v.items()}
     if t is list or isinstance(v, list | tuple):
         if depth >= MAX_DATA_DEPTH:
             raise DataError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep")
@@ -385,7 +385,7 @@ def from_data(v: Any, depth: int = 0) -> Any:
     if isinstance(v, float):
         return float(v)
     if isinstance(v, str):
-        return _text(str(v))
+        return _checked_text(str(v))
     return v
 
 
@@ -406,10 +406,15 @@ def data_argument(data: str) -> Any:
                          ) from None
 
 
-def _text(s: str) -> str:
+def _checked_text(s: str) -> str:
+    """The text, with surrogate pairs (YAML's "\\ud83d\\ude00") joined into one
+    character; a lone surrogate is a DataError."""
     if _SURROGATE.search(s):
-        raise DataError("text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not "
-                        "valid Unicode")
+        try:
+            return s.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataError("text holds a lone UTF-16 surrogate (e.g. \\ud800), which is "
+                            "not valid Unicode") from None
     return s
 
 
