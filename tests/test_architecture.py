@@ -1,7 +1,8 @@
 """The layers of docs/architecture.md, enforced: each package imports only
 from the layers below it (function-level imports count too), only
-wfgen/backends/cloud.py imports google.cloud, and importing the CLI loads no
-google.* module (so `generate` and `validate` start fast)."""
+wfgen/backends/cloud.py imports google.cloud (serve's gRPC front takes the
+APIs' message types from it), and importing the CLI loads no google.* module
+(so `generate` and `validate` start fast)."""
 
 from __future__ import annotations
 

@@ -66,6 +66,7 @@ class Serve:
 
         threading.Thread(target=pump, daemon=True).start()
         if not ready.wait(timeout) or self.proc.poll() is not None:
+            self.proc.kill()
             raise RuntimeError("wfgen serve did not start:\n" + "\n".join(self.lines))
         text = "\n".join(self.lines)
         self.port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", text).group(1))

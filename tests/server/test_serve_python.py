@@ -212,3 +212,33 @@ def test_callback_endpoints_need_a_vm_token(serve, workflows):
     assert status == 401  # no token from a local VM's metadata server
     status, cancelled = serve.call("POST", f"/v1/{created['name']}:cancel", {})
     assert cancelled["state"] == "CANCELLED"
+
+
+def test_workflows_client_grpc(serve, executions):
+    from google.cloud.workflows_v1.services.workflows.transports import WorkflowsGrpcTransport
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{serve.grpc_port}")
+    try:
+        client = WorkflowsClient(transport=WorkflowsGrpcTransport(channel=channel))
+        created = client.create_workflow(parent=PARENT, workflow_id="over-grpc",
+                                         workflow=Workflow(source_contents=GREET)).result(60)
+        assert created.name == f"{PARENT}/workflows/over-grpc"
+        assert created.revision_id.startswith("000001-")
+        assert client.get_workflow(name=created.name).source_contents == GREET
+        with pytest.raises(exceptions.AlreadyExists):
+            client.create_workflow(parent=PARENT, workflow_id="over-grpc",
+                                   workflow=Workflow(source_contents=GREET))
+        with pytest.raises(exceptions.InvalidArgument):
+            client.create_workflow(parent=PARENT, workflow_id="bad-grpc", workflow=Workflow(
+                source_contents="- a:\n    next: nowhere\n")).result(60)
+        done = wait(executions, executions.create_execution(
+            parent=created.name, execution=executions_v1.Execution(
+                argument='{"who": "grpc"}')).name)
+        assert done.result == '"hello grpc"'
+        with pytest.raises(exceptions.FailedPrecondition):  # it is not active any more
+            executions.cancel_execution(name=done.name)
+        client.delete_workflow(name=created.name).result(60)
+        with pytest.raises(exceptions.NotFound):
+            client.get_workflow(name=created.name)
+    finally:
+        channel.close()

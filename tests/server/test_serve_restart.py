@@ -72,11 +72,13 @@ def test_sigterm_cancels_executions_and_deletes_vms(tmp_path):
         "name": "longjob", "container": {"image": "alpine:3.20", "script": "sleep 600"},
         "timeout": "5m", "heartbeat": "2s", "retries": 0}))
     serve = Serve(tmp_path, "--workflows-dir", str(job), "--project", "demo").start()
-    assert "deployed longjob.yaml" in serve.log()
-    status, created = serve.call("POST", f"/v1/{PARENT}/workflows/longjob/executions", {})
-    assert status == 200, created
-    until(lambda: any(serve.scratch.iterdir()))  # the VM's scratch directory: it booted
-    assert serve.stop(signal.SIGTERM) == 0
+    try:
+        assert "deployed longjob.yaml" in serve.log()
+        status, created = serve.call("POST", f"/v1/{PARENT}/workflows/longjob/executions", {})
+        assert status == 200, created
+        until(lambda: any(serve.scratch.iterdir()))  # the VM's scratch directory: it booted
+    finally:
+        assert serve.stop(signal.SIGTERM) == 0
     assert "stopped" in serve.log()
     until(lambda: not any(serve.scratch.iterdir()), timeout=15)  # every VM deleted
     again = Serve(tmp_path).start()
@@ -105,3 +107,25 @@ def test_workflows_dir_deploys_and_redeploys(tmp_path):
         assert "return: 2" in changed["sourceContents"]
     finally:
         serve.stop()
+
+
+def test_start_errors_are_one_clear_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "wfgen", "serve", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for flags in (["--port", port], ["--port", "0", "--grpc-port", port]):
+            run = serve("--data-dir", ":memory:", *flags)
+            assert run.returncode == 2 and f"127.0.0.1:{port}" in run.stderr, run.stderr
+            assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
+    (tmp_path / "serve.sqlite3").write_text("not a database")
+    run = serve("--data-dir", str(tmp_path), "--port", "0")
+    assert run.returncode == 2 and str(tmp_path) in run.stderr and "Traceback" not in run.stderr

@@ -560,3 +560,13 @@ def parse_time(text: str) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text)
     except ValueError:
         return None
+
+
+def api_message_types() -> tuple[Any, Any]:
+    """The Workflows and Executions APIs' message modules (proto-plus), for
+    serve's gRPC front, which speaks the APIs' own messages: this module stays
+    the one place that imports google.cloud."""
+    from google.cloud.workflows.executions_v1.types import executions
+    from google.cloud.workflows_v1.types import workflows
+
+    return workflows, executions

@@ -58,15 +58,23 @@ def run(args: argparse.Namespace) -> int:
     options = Options(port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
                       host=args.host, data_dir=args.data_dir, workflows_dir=args.workflows_dir,
                       on_host=args.on_host, project=args.project, location=args.location)
+    import os
+    import sqlite3
+
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # a failed bind is reported once, below
     try:
         app = App(options)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-                         ) from None
+    except OSError as exc:  # a port in use, a data directory we may not write
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UsageError(f"cannot start: {where}{exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        where = args.data_dir or "the default data directory"
+        raise UsageError(f"cannot use the state database in {where}: {exc} (move it away, "
+                         "or give another --data-dir)") from None
     app.start()
     where = options.data_dir if options.data_dir == ":memory:" else app.store.path
     print(f"wfgen serve: listening on {app.url} (REST)"
-          + (f" and {options.host}:{app.grpc_port} (gRPC)" if app.grpc else "")
+          + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
           + f"; state in {where}; jobs run as {app.mode}", file=sys.stderr)
     print("wfgen serve: point gcloud here with:", file=sys.stderr)
     for line in app.env_lines():

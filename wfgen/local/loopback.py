@@ -105,9 +105,8 @@ class LoopbackServer:
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = _QuietServer((host, port), Handler)
+        self._server = _Server((host, port), Handler)
         self._server.owner = self
-        self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
@@ -146,11 +145,12 @@ class LoopbackServer:
             return ApiError(500, f"internal error: {type(exc).__name__}: {exc}").response()
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
     """A client that breaks off mid-request is one log line, never a traceback."""
 
     owner: LoopbackServer
-    request_queue_size = 128  # bursts of clients must not wait for SYN retries
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 resets clients that connect all at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]  # resets, timeouts, malformed requests
@@ -160,7 +160,9 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server_owner: LoopbackServer
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # small replies: no 40 ms delayed-ACK stalls
+    # headers and body go out in two writes: with Nagle on, the body would wait for the
+    # client's delayed ACK (40 ms) on every keep-alive request
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: serve logs its own lines
         del format, args

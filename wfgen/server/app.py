@@ -72,15 +72,20 @@ class App:
             use_container_engine=use_engine,
             callbacks=lambda check_token: CallbackHub(check_token, lambda: self.url))
         self.workflows = WorkflowsService(self.store)
-        self.executions = ExecutionsService(self.store, self.workflows, self.runner)
+        self.executions = ExecutionsService(self.store, self.workflows, self.runner,
+                                            self.runner.callbacks)
         interrupted = self.executions.fail_interrupted()
         if interrupted:
             log(f"wfgen serve: {len(interrupted)} execution(s) left running by an earlier "
                 "serve are now FAILED")
         apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
-                           ExecutionsRest(self.executions, self.runner.callbacks)]
+                           ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
-        self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
+        try:
+            self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {options.host}:{options.port}: "
+                                     f"{exc.strerror or exc}") from None
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
@@ -92,8 +97,13 @@ class App:
         self.mode = "a container engine" if use_engine else "host processes"
 
     @property
+    def reach_host(self) -> str:
+        """Where clients on this machine reach serve (a wildcard bind is not an address)."""
+        return "127.0.0.1" if self.options.host in ("0.0.0.0", "::", "") else self.options.host
+
+    @property
     def url(self) -> str:
-        return f"http://{self.options.host}:{self.http.port}"
+        return f"http://{self.reach_host}:{self.http.port}"
 
     def start(self) -> App:
         self.http.start()
@@ -112,9 +122,9 @@ class App:
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER")]
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
-        lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.options.host}:{self.http.port}")
+        lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:
-            lines.append(f"# gRPC (Python ExecutionsClient): {self.options.host}:"
+            lines.append(f"# gRPC (Python ExecutionsClient): {self.reach_host}:"
                          f"{self.grpc_port}")
         return lines
 

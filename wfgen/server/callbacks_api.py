@@ -31,6 +31,13 @@ class CallbackHub(CallbackServer):
             return None
         return super().handle(request)
 
+    def forget(self, execution: str) -> None:
+        """Drop the endpoints of an ended execution (nothing waits on them now)."""
+        prefix = f"/v1/{execution}/callbacks/"
+        with self._lock:
+            for path in [p for p in self._endpoints if p.startswith(prefix)]:
+                del self._endpoints[path]
+
     def list_for(self, execution: str) -> list[dict[str, Any]]:
         """The callbacks.list view of one execution's endpoints."""
         prefix = f"/v1/{execution}/callbacks/"

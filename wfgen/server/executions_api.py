@@ -44,19 +44,21 @@ class Runner(Protocol):
 
 
 class _Live:
-    def __init__(self, resource: Resource, workflow: Workflow) -> None:
+    def __init__(self, resource: Resource, source: str) -> None:
         self.resource = resource
-        self.workflow = workflow
+        self.source = source  # its definition, for the line numbers of an error
         self.ended = threading.Event()
 
 
 class ExecutionsService:
     """Executions of deployed workflows, run by `runner`, kept in `store`."""
 
-    def __init__(self, store: Store, workflows: WorkflowsService, runner: Runner) -> None:
+    def __init__(self, store: Store, workflows: WorkflowsService, runner: Runner,
+                 hub: Any = None) -> None:
         self.store = store
         self.workflows = workflows
         self.runner = runner
+        self.hub = hub  # the callbacks hub: an ended execution's endpoints go
         self._live: dict[str, _Live] = {}
         self._lock = threading.Lock()
 
@@ -122,8 +124,7 @@ class ExecutionsService:
             if not isinstance(labels, dict):
                 raise ApiError(400, "Invalid value at 'execution.labels': expected a map")
             resource["labels"] = labels
-        parsed = self.workflows.parsed(parent, workflow)
-        live = _Live(dict(resource), parsed)
+        live = _Live(dict(resource), workflow["sourceContents"])
         with self._lock:
             self._live[name] = live
         self.store.add_execution(resource)
@@ -158,12 +159,15 @@ class ExecutionsService:
         if record.state == "SUCCEEDED":
             resource["result"] = _dump(record.result)
         elif record.error is not None:
-            resource["error"] = _error_resource(record, live.workflow)
+            resource["error"] = _error_resource(record, self.workflows.parsed(
+                live.source, record.workflow.rsplit("/", 1)[-1]))
         self.store.update_execution(resource)
         with self._lock:
             self._live.pop(record.name, None)
         live.ended.set()
         self.runner.forget(record.name)  # the store has it now
+        if self.hub is not None:
+            self.hub.forget(record.name)
 
     # -- reads -----------------------------------------------------------------
     def get(self, name: str, view: Any = None) -> Resource:
@@ -200,9 +204,9 @@ class ExecutionsService:
         live.ended.wait(wait)
         return self.get(name)
 
-    def callbacks(self, name: str, hub: Any) -> Resource:
+    def callbacks(self, name: str) -> Resource:
         self.get(name)
-        return {"callbacks": hub.list_for(name) if hub is not None else []}
+        return {"callbacks": self.hub.list_for(name) if self.hub is not None else []}
 
     def wait_all(self, timeout: float) -> None:
         """Wait (up to `timeout` s) until no execution is running (shutdown)."""
@@ -286,11 +290,10 @@ def _error_resource(record: Execution, workflow: Workflow) -> Resource:
 
 
 class ExecutionsRest:
-    """The REST paths of the Executions API, and the callbacks hub's list."""
+    """The REST paths of the Executions API (callbacks.list included)."""
 
-    def __init__(self, service: ExecutionsService, hub: Any = None) -> None:
+    def __init__(self, service: ExecutionsService) -> None:
         self.service = service
-        self.hub = hub
 
     def handle(self, request: Request) -> Response | None:
         path = request.path
@@ -318,7 +321,7 @@ class ExecutionsRest:
             if custom:
                 raise ApiError(404, f"Unknown method :{custom}")
         elif len(parts) == 9 and parts[8] == "callbacks" and method == "GET":
-            return Response.of_json(self.service.callbacks("/".join(parts[:8]), self.hub))
+            return Response.of_json(self.service.callbacks("/".join(parts[:8])))
         else:
             return None
         raise ApiError(405, f"{method} is not allowed on {path}", code_name="UNIMPLEMENTED")

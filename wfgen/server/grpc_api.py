@@ -14,12 +14,11 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from google.cloud.workflows.executions_v1.types import executions as et
-from google.cloud.workflows_v1.types import workflows as wt
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 from google.rpc import status_pb2
 
+from wfgen.backends.cloud import api_message_types
 from wfgen.local.loopback import ApiError
 from wfgen.server.executions_api import CREATE_FIELDS, ExecutionsService
 from wfgen.server.workflows_api import SETTABLE, WORKFLOW_TYPE, WorkflowsService
@@ -27,6 +26,7 @@ from wfgen.server.workflows_api import SETTABLE, WORKFLOW_TYPE, WorkflowsService
 EXECUTIONS = "google.cloud.workflows.executions.v1.Executions"
 WORKFLOWS = "google.cloud.workflows.v1.Workflows"
 OPERATIONS = "google.longrunning.Operations"
+wt, et = api_message_types()
 
 
 def _code(error: ApiError) -> grpc.StatusCode:
@@ -171,8 +171,12 @@ def start_grpc(workflows: WorkflowsService, executions: ExecutionsService, host:
             "GetOperation": _raw(wf.get_operation, operations_pb2.GetOperationRequest),
         }),
     ))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio's way of saying the bind failed
+        bound = 0
     if bound == 0:
+        server.stop(None)
         raise OSError(f"cannot listen on {host}:{port} for gRPC (in use?)")
     server.start()
     return server, bound

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, data TEXT NOT NULL
 """
 
 Resource = dict[str, Any]
+RECENT = 4096  # executions whose JSON stays in memory too (reads skip SQLite)
 
 
 def _dump(value: Resource) -> str:
@@ -53,6 +55,10 @@ class Store:
         self._db.executescript(SCHEMA)
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()
         self._seq = int(row[0])
+        # every workflow, and the most recent executions, also as JSON text in memory:
+        # the hot reads (create, get) then never wait on SQLite
+        self._workflows = dict(self._db.execute("SELECT name, data FROM workflows").fetchall())
+        self._recent: OrderedDict[str, str] = OrderedDict()
 
     def close(self) -> None:
         with self._lock:
@@ -81,7 +87,8 @@ class Store:
 
     # -- workflows -------------------------------------------------------------
     def get_workflow(self, name: str) -> Resource | None:
-        return self._one("SELECT data FROM workflows WHERE name = ?", name)
+        text = self._workflows.get(name)
+        return json.loads(text) if text is not None else None
 
     def list_workflows(self, parent: str, offset: int, limit: int) -> list[Resource]:
         return self._many("SELECT data FROM workflows WHERE parent = ? ORDER BY name "
@@ -90,9 +97,11 @@ class Store:
     def put_workflow(self, workflow: Resource, revision: Resource | None) -> None:
         """Save a workflow, with its new revision when the deploy made one."""
         name = workflow["name"]
+        text = _dump(workflow)
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO workflows (name, parent, data) VALUES (?, ?, ?)",
-                       (name, name.rsplit("/workflows/", 1)[0], _dump(workflow)))
+                       (name, name.rsplit("/workflows/", 1)[0], text))
+            self._workflows[name] = text
             if revision is not None:
                 seq = int(revision["revisionId"].split("-", 1)[0])
                 db.execute("INSERT OR REPLACE INTO revisions (workflow, revision_id, seq, data) "
@@ -118,26 +127,42 @@ class Store:
         """Delete a workflow with its revisions and executions (as the service does)."""
         with self._tx() as db:
             gone = db.execute("DELETE FROM workflows WHERE name = ?", (name,)).rowcount
+            self._workflows.pop(name, None)
+            prefix = name + "/executions/"
+            for key in [k for k in self._recent if k.startswith(prefix)]:
+                del self._recent[key]
             db.execute("DELETE FROM revisions WHERE workflow = ?", (name,))
             db.execute("DELETE FROM executions WHERE workflow = ?", (name,))
         return gone > 0
 
     # -- executions ------------------------------------------------------------
+    def _remember(self, name: str, text: str) -> None:
+        self._recent[name] = text
+        self._recent.move_to_end(name)
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+
     def add_execution(self, execution: Resource) -> None:
         name = execution["name"]
-        with self._tx() as db:
+        text = _dump(execution)
+        with self._lock:
             self._seq += 1
-            db.execute("INSERT INTO executions (name, workflow, seq, state, data) "
-                       "VALUES (?, ?, ?, ?, ?)", (name, name.split("/executions/")[0],
-                                                  self._seq, execution["state"],
-                                                  _dump(execution)))
+            self._db.execute("INSERT INTO executions (name, workflow, seq, state, data) "
+                             "VALUES (?, ?, ?, ?, ?)", (name, name.split("/executions/")[0],
+                                                        self._seq, execution["state"], text))
+            self._remember(name, text)
 
     def update_execution(self, execution: Resource) -> None:
+        text = _dump(execution)
         with self._lock:
             self._db.execute("UPDATE executions SET state = ?, data = ? WHERE name = ?",
-                             (execution["state"], _dump(execution), execution["name"]))
+                             (execution["state"], text, execution["name"]))
+            self._remember(execution["name"], text)
 
     def get_execution(self, name: str) -> Resource | None:
+        text = self._recent.get(name)
+        if text is not None:
+            return json.loads(text)
         return self._one("SELECT data FROM executions WHERE name = ?", name)
 
     def list_executions(self, workflow: str, offset: int, limit: int) -> list[Resource]:

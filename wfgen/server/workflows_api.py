@@ -42,16 +42,18 @@ SNAKE = {"source_contents": "sourceContents", "service_account": "serviceAccount
 Deployed = Callable[[str], None]
 
 
-def source_problem(source: str, workflow_id: str) -> str | None:
-    """Why Google would refuse this definition at deploy time (None: it would not)."""
+def source_problem(source: str, workflow_id: str) -> str | Workflow:
+    """Why Google would refuse this definition at deploy time, or the parsed
+    definition when it would not."""
     try:
-        compile_workflow(load_workflow(source, workflow_id))
+        wf = load_workflow(source, workflow_id)
+        compile_workflow(wf)
+        return wf
     except WorkflowSyntaxError as exc:
         problems = [(f"line {i.line}, column {i.column}: " if i.line else "") + i.message
                     for i in exc.issues[:5]]
         more = f"; and {len(exc.issues) - 5} more" if len(exc.issues) > 5 else ""
         return "failed to build: " + "; ".join(problems) + more
-    return None
 
 
 class WorkflowsService:
@@ -60,7 +62,7 @@ class WorkflowsService:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()  # one mutation of the workflows at a time
-        self._parsed: dict[tuple[str, str], Workflow] = {}
+        self._parsed: dict[str, Workflow] = {}  # source -> its definition (for line numbers)
 
     # -- reads -----------------------------------------------------------------
     def get(self, name: str, revision_id: str | None = None) -> Resource:
@@ -96,15 +98,22 @@ class WorkflowsService:
             out["nextPageToken"] = wire.page_token(name, offset + limit)
         return out
 
-    def parsed(self, name: str, revision: Resource) -> Workflow:
-        """The parsed definition of a revision (parsed once, then shared)."""
-        key = (name, revision["revisionId"])
-        wf = self._parsed.get(key)
-        if wf is None:
-            wf = load_workflow(revision["sourceContents"], name.rsplit("/", 1)[-1])
-            compile_workflow(wf)
-            self._parsed[key] = wf
+    def parsed(self, source: str, workflow_id: str) -> Workflow:
+        """The parsed definition of a deployed source (kept from its deploy)."""
+        wf = self._parsed.get(source)
+        if wf is None:  # deployed by an earlier serve
+            wf = self._parsed[source] = load_workflow(source, workflow_id)
         return wf
+
+    def _check(self, source: str, workflow_id: str) -> str | None:
+        """The deploy-time refusal, if any; a good definition is kept for later."""
+        outcome = source_problem(source, workflow_id)
+        if isinstance(outcome, str):
+            return outcome
+        if len(self._parsed) >= 512:
+            self._parsed.clear()
+        self._parsed[source] = outcome
+        return None
 
     def get_operation(self, name: str) -> Resource:
         operation = self.store.get_operation(name)
@@ -128,7 +137,7 @@ class WorkflowsService:
             if self.store.get_workflow(name) is not None:
                 raise ApiError(409, f"Resource '{name}' already exists", resource=name)
             operation = _operation(parent, name, "create")
-            problem = source_problem(fields["sourceContents"], workflow_id)
+            problem = self._check(fields["sourceContents"], workflow_id)
             if problem:
                 return self._finish(operation, error=problem)
             _, stamp = wire.now()
@@ -161,7 +170,7 @@ class WorkflowsService:
             if not updated.get("sourceContents"):
                 return self._finish(operation, error="source_contents may not be empty")
             updated.setdefault("serviceAccount", _default_account(project))
-            problem = source_problem(updated["sourceContents"], name.rsplit("/", 1)[-1])
+            problem = self._check(updated["sourceContents"], name.rsplit("/", 1)[-1])
             if problem:
                 return self._finish(operation, error=problem)
             _, stamp = wire.now()
@@ -178,8 +187,6 @@ class WorkflowsService:
         with self._lock:
             if not self.store.delete_workflow(name):
                 raise _not_found(name)
-            for key in [k for k in self._parsed if k[0] == name]:
-                del self._parsed[key]
             operation = _operation(name.rsplit("/workflows/", 1)[0], name, "delete")
             return self._finish(operation, response=None)
 
