@@ -474,17 +474,30 @@ def default_name(path: str) -> str:
     return name[:63]
 
 
-def load_spec_text(text: str, path: str = "<job>") -> JobSpec:
-    """Parse and check a job spec; raises SpecError naming file, line and field."""
-    from ruamel.yaml import YAML
+# A spec's args, env and script go into the generated workflow, which Cloud Workflows
+# caps at 128 KB: a spec twice that size can never deploy, so it is refused unread.
+MAX_SPEC_BYTES = 256 * 1024
+
+
+def load_spec_text(text: str, path: str = "<job>", *, tree: Any = None) -> JobSpec:
+    """Parse and check a job spec; raises SpecError naming file, line and field.
+
+    `tree` is the text already loaded by wfgen.yamlload (so validate parses once)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from wfgen import yamlload
 
     if not text.strip():
         raise SpecError("the file is empty; a job spec needs at least container.image",
                         Location(path, 1, 1))
-    yaml = YAML(typ="rt")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"the file is {size // 1024} KB; a job spec may be "
+                        f"at most {MAX_SPEC_BYTES // 1024} KB (its workflow must fit in 128 KB)",
+                        Location(path, 1, 1))
     try:
-        tree = yaml.load(text)
+        if tree is None:
+            tree = yamlload.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
