@@ -160,11 +160,6 @@ class MetadataServer:
             now = time.monotonic()
             return frozenset(t for t, exp in self._tokens.items() if exp > now)
 
-    @property
-    def issued_count(self) -> int:
-        with self._cond:
-            return len(self._tokens)
-
     def check_token(self, token: str) -> bool:
         """True when TOKEN was issued here, is not revoked and has not expired."""
         with self._cond:

@@ -174,7 +174,7 @@ class LocalVM:
         as they go (a line is cut at MAX_LINE bytes)."""
         assert proc.stdout is not None
         pending = b""
-        while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
+        while chunk := os.read(proc.stdout.fileno(), 65536):  # what is there, up to 64 KB
             pending += chunk
             *lines, pending = re.split(rb"\r\n|\n|\r", pending)
             while len(pending) > MAX_LINE:

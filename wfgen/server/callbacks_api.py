@@ -8,7 +8,6 @@ Also the callbacks.list view of one execution."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from wfgen.local.callbacks import CallbackServer
@@ -17,14 +16,6 @@ from wfgen.local.loopback import Request, Response
 
 class CallbackHub(CallbackServer):
     """The callbacks of every execution, answered on serve's REST port."""
-
-    def __init__(self, check_token: Callable[[str], bool], base_url: Callable[[], str]) -> None:
-        super().__init__(check_token)
-        self._base_url = base_url
-
-    @property
-    def base_url(self) -> str:  # type: ignore[override]
-        return self._base_url()
 
     def handle(self, request: Request) -> Response | None:
         if "/callbacks/" not in request.path or request.path not in self._endpoints:
