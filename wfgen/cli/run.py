@@ -175,37 +175,10 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     from wfgen.backends.local import LocalBackend
     from wfgen.job.arguments import parse_job_argument
     from wfgen.job.render import render_workflow
-    from wfgen.job.spec import (
-        budget_problem,
-        default_heartbeat,
-        format_duration,
-        heartbeat_conflict,
-        load_spec,
-        parse_duration,
-    )
+    from wfgen.job.spec import load_spec
     from wfgen.local.faults import Faults
 
-    spec = load_spec(path)
-    for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
-        if value is not None:
-            try:
-                spec.seconds[key] = parse_duration(value)
-            except ValueError as exc:
-                raise UsageError(f"--{key}: {exc}") from None
-            spec.data[key] = value
-    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
-        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
-        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
-    if spec.heartbeat_s >= spec.timeout_s:
-        in_file = f", from {spec.path}"
-        raise UsageError(heartbeat_conflict(
-            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
-            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
-            timeout_from=", from --timeout" if timeout else (
-                in_file if "timeout" in spec.lines else "")))
-    problem = budget_problem(spec)
-    if problem:
-        raise UsageError(problem)
+    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout)
     argument = _job_argument(spec, data, parse_job_argument)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wfgen.errors import Location, SpecError
+from wfgen.errors import Location, SpecError, UsageError
 from wfgen.job.arguments import ENV_NAME_RE, IMAGE_RE
 from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS
 
@@ -676,9 +676,35 @@ def read_source(path: str | Path) -> str:
         raise SpecError(f"cannot read: {exc.strerror}", Location(name)) from None
 
 
-def load_spec(path: str | Path) -> JobSpec:
-    """Read and check a job spec file."""
-    return load_spec_text(read_source(path), str(path))
+def load_spec(path: str | Path, *, heartbeat: str | None = None,
+              timeout: str | None = None) -> JobSpec:
+    """Read and check a job spec file; `heartbeat` and `timeout` override the
+    file's (command-line flags), and the pair is checked again with them: the
+    heartbeat is shorter than the timeout, and the steps fit the budget."""
+    spec = load_spec_text(read_source(path), str(path))
+    if heartbeat is None and timeout is None:
+        return spec
+    for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
+        if value is not None:
+            try:
+                spec.seconds[key] = parse_duration(value)
+            except ValueError as exc:
+                raise UsageError(f"--{key}: {exc}") from None
+            spec.data[key] = value
+    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
+        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
+        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
+    if spec.heartbeat_s >= spec.timeout_s:
+        in_file = f", from {spec.path}"
+        raise UsageError(heartbeat_conflict(
+            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
+            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
+            timeout_from=", from --timeout" if timeout else (
+                in_file if "timeout" in spec.lines else "")))
+    problem = budget_problem(spec)
+    if problem:
+        raise UsageError(problem)
+    return spec
 
 
 # ---------------------------------------------------------------------------
