@@ -62,11 +62,9 @@ class App:
         else:
             db = str(Path(options.data_dir or default_data_dir()) / "serve.sqlite3")
         self.store = Store(db)
-        use_engine = False
-        if not options.on_host:
-            from wfgen.local.vm import container_engine_works
+        from wfgen.local.vm import container_engine_works
 
-            use_engine = container_engine_works()
+        use_engine = container_engine_works()  # else host processes (serve --on-host)
         self.runner = LocalBackend(
             project=options.project, location=options.location,
             use_container_engine=use_engine,
