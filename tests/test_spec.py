@@ -156,3 +156,24 @@ def test_a_heartbeat_conflict_names_the_default_and_what_to_write():
     assert "timeout (7d, the default)" in str(err) and "leave heartbeat out" in str(err)
     err = error_of("container:\n  image: a\ntimeout: 5m\nheartbeat: 10m\n")
     assert "(1m15s," in str(err)
+
+
+def test_load_spec_overrides_are_checked_once_in_the_job_model(tmp_path) -> None:
+    """--heartbeat/--timeout go through load_spec: the default heartbeat follows a
+    --timeout, a conflicting pair names where each value came from, and the step
+    budget is checked with the overrides."""
+    import pytest
+
+    from wfgen.errors import UsageError
+    from wfgen.job.spec import load_spec
+
+    path = tmp_path / "job.yaml"
+    path.write_text("container: {image: alpine}\ntimeout: 1h\n")
+    assert load_spec(path, timeout="2m").heartbeat_s == 30  # a quarter of the new timeout
+    assert load_spec(path, heartbeat="5s").heartbeat_s == 5
+    with pytest.raises(UsageError, match=r"from --heartbeat.*from " + str(path)):
+        load_spec(path, heartbeat="2h")
+    with pytest.raises(UsageError, match="100,000"):
+        load_spec(path, timeout="90d", heartbeat="1s")
+    with pytest.raises(UsageError, match="--timeout"):
+        load_spec(path, timeout="soon")

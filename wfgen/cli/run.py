@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,7 @@ def _follow(backend: LocalBackend, name: str, source: str, argument: Any, *,
                                "then deleting every local VM")
                 with contextlib.suppress(WfgenError):
                     backend.cancel(name)
+                hurry_after(STOP_GRACE_S, backend.hurry_up)
             left = backend.shutdown()
             if left:
                 console.notify(f"deleted {', '.join(left)}")
@@ -128,6 +130,31 @@ def _follow(backend: LocalBackend, name: str, source: str, argument: Any, *,
             raise Interrupted(stopped[0], "interrupted: the workflow was stopped and every "
                               "local VM deleted")
     return record
+
+
+# After a stop signal the VMs' shutdown scripts get this long (their reports may be
+# retrying against an unreachable callback), so that one Ctrl-C exits within 2 s.
+STOP_GRACE_S = 1.0
+
+
+def hurry_after(seconds: float, hurry: Any) -> threading.Timer:
+    """Call hurry() (cut shutdown scripts short) after `seconds`, on a daemon timer."""
+    timer = threading.Timer(seconds, hurry)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def fallback_result(state: str, payload: str | None) -> dict[str, Any]:
+    """A result map for an execution that ended before the job could give one (an
+    insert refused for quota, say), so that every ending prints one."""
+    try:
+        error = json.loads(payload) if payload else None
+    except ValueError:
+        error = payload
+    message = error.get("message") if isinstance(error, dict) else error
+    return {"status": "cancelled" if state == "CANCELLED" else "error", "exit_code": None,
+            "message": str(message), "error": error}
 
 
 def _stats(record: Execution, stats: bool, tasks: int | None = None) -> None:
@@ -148,37 +175,10 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     from wfgen.backends.local import LocalBackend
     from wfgen.job.arguments import parse_job_argument
     from wfgen.job.render import render_workflow
-    from wfgen.job.spec import (
-        budget_problem,
-        default_heartbeat,
-        format_duration,
-        heartbeat_conflict,
-        load_spec,
-        parse_duration,
-    )
+    from wfgen.job.spec import load_spec
     from wfgen.local.faults import Faults
 
-    spec = load_spec(path)
-    for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
-        if value is not None:
-            try:
-                spec.seconds[key] = parse_duration(value)
-            except ValueError as exc:
-                raise UsageError(f"--{key}: {exc}") from None
-            spec.data[key] = value
-    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
-        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
-        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
-    if spec.heartbeat_s >= spec.timeout_s:
-        in_file = f", from {spec.path}"
-        raise UsageError(heartbeat_conflict(
-            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
-            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
-            timeout_from=", from --timeout" if timeout else (
-                in_file if "timeout" in spec.lines else "")))
-    problem = budget_problem(spec)
-    if problem:
-        raise UsageError(problem)
+    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout)
     argument = _job_argument(spec, data, parse_job_argument)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
@@ -200,16 +200,19 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
                        f"{root}")
     name = _execution_name(project, spec.data["location"], spec.name)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
-    record = _follow(backend, name, text, argument, filename=f"{spec.path} (generated)",
-                     console=console)
+    try:
+        record = _follow(backend, name, text, argument, filename=f"{spec.path} (generated)",
+                         console=console)
+    except Interrupted as exc:
+        print_result({"status": "cancelled", "exit_code": None, "message": str(exc)})
+        raise
     payload = record.error.payload if record.error else None
     job = job_result(record.state, record.result, payload)
     if record.state == "SUCCEEDED":
         console.notify("execution succeeded")
     else:
         console.notify(f"execution failed: {record.error.context if record.error else '?'}")
-    if isinstance(job, dict):
-        print_result(job)
+    print_result(job if isinstance(job, dict) else fallback_result(record.state, payload))
     count = None
     if spec.data["tasks"] is not None:
         from wfgen.job.tasks import items_of
@@ -258,11 +261,12 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
                                     for i in exc.issues)) from None
     argument: Any = None
     if data is not None:
-        try:
-            argument = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"--data: invalid JSON at line {exc.lineno} column {exc.colno}: "
-                             f"{exc.msg}") from None
+        from wfgen.engine.values import data_argument
+
+        try:  # 64-bit integers, bounded nesting, no lone surrogates
+            argument = data_argument(data)
+        except ValueError as exc:
+            raise UsageError(f"--data: {exc}") from None
     console = Console()
     backend = LocalBackend(notify=console.notify, output=console.output,
                            log_sink=_json_log_line)

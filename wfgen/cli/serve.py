@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wfgen.errors import UsageError
+from wfgen.errors import UsageError, WfgenError
 
 HELP = ("serve the Workflows, Executions, Compute Engine, Cloud Scheduler, Eventarc and "
         "Pub/Sub APIs locally")
@@ -34,8 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="deploy every *.yaml here at start (job specs are generated first; "
                         "the file name is the workflow id) and redeploy on change")
     p.add_argument("--on-host", action="store_true",
-                   help="run job containers as host processes even when a container engine "
-                        "works here")
+                   help="where no container engine works, run each job's command as a host "
+                        "process in a scratch directory (without it, serve refuses to start)")
     p.add_argument("--project", default="local-project",
                    help="project of the --workflows-dir workflows (default local-project)")
     p.add_argument("--location", default="us-central1",
@@ -60,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"wfgen serve: WARNING: listening on {args.host}: anyone who reaches it can "
               "deploy and run workflows (commands on this machine), unauthenticated",
               file=sys.stderr)
+    if not args.on_host:
+        from wfgen.local.vm import container_engine_works
+
+        if not container_engine_works():
+            raise WfgenError("no container engine works here (no docker daemon answers), so "
+                             "the jobs' images cannot run. To run each job's command as a "
+                             "process on this host instead (as your user, with your files in "
+                             "reach), add --on-host: wfgen serve --on-host")
     options = Options(port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
                       host=args.host, data_dir=args.data_dir, workflows_dir=args.workflows_dir,
                       on_host=args.on_host, project=args.project, location=args.location,

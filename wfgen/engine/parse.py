@@ -17,10 +17,9 @@ import difflib
 import re
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from wfgen import limits
+from wfgen import limits, yamlload
 from wfgen.engine.expr.ast import Attr, Call, Const, Index, Node, Var
 from wfgen.engine.expr.lexer import ExprSyntaxError
 from wfgen.engine.expr.parser import parse_expression
@@ -621,11 +620,10 @@ def _int_literals(node: Any) -> list[int]:
 
 
 def load_yaml(text: str, filename: str) -> Any:
-    """Round-trip load (keeps .lc positions); YAML errors become WorkflowSyntaxError."""
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+    """Round-trip load (keeps .lc positions, YAML 1.2 core schema, bounded alias
+    expansion: wfgen.yamlload); YAML errors become WorkflowSyntaxError."""
     try:
-        return yaml.load(text)
+        return yamlload.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -634,10 +632,17 @@ def load_yaml(text: str, filename: str) -> Any:
         raise WorkflowSyntaxError(msg, line, col, filename) from None
     except YAMLError as exc:
         raise WorkflowSyntaxError(f"invalid YAML: {exc}", 0, 0, filename) from None
+    except Exception as exc:  # the YAML library itself trips on some inputs (e.g. "-_")
+        raise WorkflowSyntaxError(f"invalid YAML (the parser failed: {type(exc).__name__})",
+                                  1, 1, filename) from None
 
 
 def parse_definition(text: str, filename: str) -> tuple[Workflow | None, list[Issue]]:
     """Parse and check; returns the tree (None if unusable) and every issue found."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > 4 * limits.MAX_SOURCE_BYTES:  # far over the limit: not worth parsing
+        return None, [Issue(1, 1, f"source is {size} bytes; the limit is "
+                                  f"{limits.MAX_SOURCE_BYTES} (128 KB)")]
     try:
         data = load_yaml(text, filename)
     except WorkflowSyntaxError as exc:

@@ -509,6 +509,9 @@ class Execution:
         try:
             sig = block.run(ctx)
             result = V.to_json_compatible(self._finish(sig, "main"))
+            if V.size_of(result) > limits.MAX_VARIABLE_BYTES:
+                raise make_error("ResourceLimitError", "the result is larger than "
+                                 f"{limits.MAX_VARIABLE_BYTES} bytes (512 KB)")
         except WorkflowError as exc:
             state = "FAILED"
             error = ErrorInfo(exc.value, exc.step, exc.subworkflow or "main")

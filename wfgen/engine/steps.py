@@ -9,7 +9,7 @@ applied here; see docs/engine.md."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from wfgen import limits
@@ -26,6 +26,7 @@ from wfgen.engine.scope import (
     Goto,
     Op,
     Ret,
+    slow_check,
 )
 from wfgen.engine.syntax import WorkflowSyntaxError
 from wfgen.engine.tree import Condition, DynMap, Expr, Loop, Step, Subworkflow, Target, Workflow
@@ -72,6 +73,8 @@ def compile_template(t: Any, env: CompileEnv) -> Op:
             return out
 
         return dyn_map
+    if type(t) in V.CONTAINERS and _static_size(t) > limits.MAX_VARIABLE_BYTES:
+        return _too_big(t)  # the memory limit holds for values written in the definition too
     if _const_template(t):
         if type(t) in V.CONTAINERS:
             deep = V.deep_copy
@@ -82,6 +85,30 @@ def compile_template(t: Any, env: CompileEnv) -> Op:
         return lambda ctx: {k: f(ctx) for k, f in items}
     parts = [compile_template(v, env) for v in t]
     return lambda ctx: [f(ctx) for f in parts]
+
+
+def _static_size(t: Any) -> int:
+    """size_of for a template, counting each expression as one small value."""
+    if isinstance(t, Expr):
+        return 8
+    if isinstance(t, DynMap):
+        return 16 + sum(_static_size(k) + _static_size(v) for k, v in t.entries)
+    if type(t) is dict:
+        return 16 + sum(len(k) + 8 + _static_size(v) for k, v in t.items())
+    if type(t) is list:
+        return 16 + sum(_static_size(v) for v in t)
+    return V.size_of(t)
+
+
+def _too_big(t: Any) -> Op:
+    size = _static_size(t)
+
+    def too_big(ctx: Ctx) -> Any:
+        raise make_error("ResourceLimitError",
+                         f"a value written in the definition takes about {size} bytes; the "
+                         f"limit for variables is {limits.MAX_VARIABLE_BYTES} (512 KB)")
+
+    return too_big
 
 
 class Program:
@@ -336,12 +363,7 @@ class Program:
                                                   f"{V.type_name(x)}")
             if type(a) is int and type(b) is int:
                 return range(a, b + 1)
-            out = []
-            x = float(a)
-            while x <= b:
-                out.append(x)
-                x += 1.0
-            return out
+            return _float_range(float(a), float(b))  # lazy: the step limit ends a huge one
 
         return get_range
 
@@ -427,7 +449,10 @@ class Program:
                 cap = min(cap, lim)
             units: list[tuple[Block, dict[str, Any], str]] = []
             if loop_block is not None and loop_items is not None:
+                room = ctx.limit - ctx.steps  # every iteration runs at least one step
                 for i, item in enumerate(loop_items(ctx)):
+                    if i >= room:
+                        slow_check(ctx)
                     local = {vname: V.deep_copy(item)}
                     if iname is not None:
                         local[iname] = i
@@ -479,18 +504,32 @@ class Program:
                         if attempt < max_retries and ctx.exe.predicate(predicate, exc.value,
                                                                        ctx):
                             attempt += 1
+                            if single:
+                                ctx.steps += 1  # each attempt is a billed step
+                                if ctx.steps > ctx.limit:
+                                    slow_check(ctx)
                             ctx.rt.clock.sleep(delay)
                             delay = min(delay * mult, max_delay)
-                            if single:
-                                ctx.steps += 1  # the retried step is billed again
                             continue
                     if not has_except:
                         raise
-                    err = exc
+                    err = exc.with_traceback(None)  # no frame cycles kept alive
                 sig = _run_except(ctx, exc_block, as_name, err)
                 return nxt if sig is None else sig
 
         return try_
+
+
+def _float_range(a: float, b: float) -> Iterator[float]:
+    """A for loop's range with a double bound: a, a + 1, ... up to b, made as it is used."""
+    x = a
+    while x <= b:
+        yield x
+        nxt = x + 1.0
+        if nxt == x:  # beyond 2**53 adding 1 changes nothing: the loop would never end
+            raise make_error("ValueError", f"range step 1 is lost at {x}; the range cannot "
+                                           "be counted")
+        x = nxt
 
 
 def _run_except(ctx: Ctx, block: Block | None, as_name: str | None, err: WorkflowError) -> Any:

@@ -18,6 +18,7 @@ Choices where the docs are silent (also in docs/engine.md, pinned by tests):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,16 +308,36 @@ def truth(v: Any) -> bool:
 
 
 def deep_copy(v: Any) -> Any:
-    """Workflows values have value semantics: containers are copied on assignment."""
+    """Workflows values have value semantics: containers are copied on assignment.
+
+    A container of scalars only (the common case, e.g. a list grown by
+    list.concat) is copied at C speed: the type scan and the copy are builtins."""
     t = type(v)
     if t is dict:
+        if _CONTAINER_SET.isdisjoint(map(type, v.values())):
+            return v.copy()
         return {k: deep_copy(x) if type(x) in CONTAINERS else x for k, x in v.items()}
     if t is list:
+        if _CONTAINER_SET.isdisjoint(map(type, v)):
+            return v[:]
         return [deep_copy(x) if type(x) in CONTAINERS else x for x in v]
     return v
 
 
 CONTAINERS = (dict, list)  # the types deep_copy copies
+_CONTAINER_SET = frozenset(CONTAINERS)
+_TEXT_SET = frozenset((str, bytes))
+_SCALAR_SET = frozenset((int, float, bool, type(None)))
+
+
+def _items_size(items: Any) -> int:
+    """Summed size of a container's items; flat text or number items at C speed."""
+    types = set(map(type, items))
+    if types <= _TEXT_SET:
+        return sum(map(len, items)) + 8 * len(items)
+    if types <= _SCALAR_SET:
+        return 8 * len(items)
+    return sum(map(size_of, items))
 
 
 def size_of(v: Any) -> int:
@@ -327,28 +348,74 @@ def size_of(v: Any) -> int:
     if t is bytes:
         return len(v) + 8
     if t is dict:
-        return 16 + sum(len(k) + 8 + size_of(x) for k, x in v.items())
+        return 16 + sum(map(len, v)) + 8 * len(v) + _items_size(list(v.values()))
     if t is list:
-        return 16 + sum(size_of(x) for x in v)
+        return 16 + _items_size(v)
     return 8
 
 
-def from_data(v: Any) -> Any:
-    """Normalize loaded data (YAML/JSON) into Workflows values: map keys become strings."""
+MAX_DATA_DEPTH = 128  # levels of lists and maps in data from outside (--data, YAML)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class DataError(ValueError):
+    """Data from outside that no Workflows value can hold (the message says why)."""
+
+
+def from_data(v: Any, depth: int = 0) -> Any:
+    """Normalize loaded data (YAML/JSON) into Workflows values: map keys become strings.
+
+    Refused with DataError: nesting deeper than MAX_DATA_DEPTH, integers outside
+    64 bits, and strings holding a lone UTF-16 surrogate (no UTF-8 text can)."""
     t = type(v)
     if t is dict or isinstance(v, dict):
-        return {key_string(k): from_data(x) for k, x in v.items()}
+        if depth >= MAX_DATA_DEPTH:
+            raise DataError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep")
+        return {_checked_text(key_string(k)): from_data(x, depth + 1) for k, x in v.items()}
     if t is list or isinstance(v, list | tuple):
-        return [from_data(x) for x in v]
+        if depth >= MAX_DATA_DEPTH:
+            raise DataError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep")
+        return [from_data(x, depth + 1) for x in v]
     if isinstance(v, bool):
         return bool(v)
     if isinstance(v, int):
+        if v > INT_MAX or v < INT_MIN:
+            raise DataError(f"the integer {int(v)} does not fit in 64 bits")
         return int(v)
     if isinstance(v, float):
         return float(v)
     if isinstance(v, str):
-        return str(v)
+        return _checked_text(str(v))
     return v
+
+
+def data_argument(data: str) -> Any:
+    """The --data JSON as a Workflows value; ValueError with a plain message if unusable.
+
+    Integers must fit in 64 bits (as an execution argument's must), nesting is
+    bounded and lone surrogates (a "\\ud800" escape) are refused."""
+    import json
+
+    try:
+        return from_data(json.loads(data))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON at line {exc.lineno} column {exc.colno}: "
+                         f"{exc.msg}") from None
+    except RecursionError:
+        raise ValueError(f"lists and maps nest more than {MAX_DATA_DEPTH} levels deep"
+                         ) from None
+
+
+def _checked_text(s: str) -> str:
+    """The text, with surrogate pairs (YAML's "\\ud83d\\ude00") joined into one
+    character; a lone surrogate is a DataError."""
+    if _SURROGATE.search(s):
+        try:
+            return s.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataError("text holds a lone UTF-16 surrogate (e.g. \\ud800), which is "
+                            "not valid Unicode") from None
+    return s
 
 
 def key_string(k: Any) -> str:

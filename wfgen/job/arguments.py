@@ -120,10 +120,12 @@ def parse_job_argument(data: str | None) -> dict[str, Any] | None:
     """The --data JSON for a job: an object of known keys with the right types."""
     if data is None:
         return None
+    from wfgen.engine.values import data_argument
+
     try:
-        value = json.loads(data)
+        value = data_argument(data)  # the engine's rules: 64-bit ints, no lone surrogates
     except ValueError as exc:
-        raise UsageError(f"--data is not valid JSON: {exc}") from None
+        raise UsageError(f"--data: {exc}") from None
     problem = check_argument(value)
     if problem:
         raise UsageError(f"--data: {problem}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wfgen.errors import Location, SpecError
+from wfgen.errors import Location, SpecError, UsageError
 from wfgen.job.arguments import ENV_NAME_RE, IMAGE_RE
 from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS
 
@@ -474,17 +474,30 @@ def default_name(path: str) -> str:
     return name[:63]
 
 
-def load_spec_text(text: str, path: str = "<job>") -> JobSpec:
-    """Parse and check a job spec; raises SpecError naming file, line and field."""
-    from ruamel.yaml import YAML
+# A spec's args, env and script go into the generated workflow, which Cloud Workflows
+# caps at 128 KB: a spec twice that size can never deploy, so it is refused unread.
+MAX_SPEC_BYTES = 256 * 1024
+
+
+def load_spec_text(text: str, path: str = "<job>", *, tree: Any = None) -> JobSpec:
+    """Parse and check a job spec; raises SpecError naming file, line and field.
+
+    `tree` is the text already loaded by wfgen.yamlload (so validate parses once)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from wfgen import yamlload
 
     if not text.strip():
         raise SpecError("the file is empty; a job spec needs at least container.image",
                         Location(path, 1, 1))
-    yaml = YAML(typ="rt")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"the file is {size // 1024} KB; a job spec may be "
+                        f"at most {MAX_SPEC_BYTES // 1024} KB (its workflow must fit in 128 KB)",
+                        Location(path, 1, 1))
     try:
-        tree = yaml.load(text)
+        if tree is None:
+            tree = yamlload.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -663,9 +676,35 @@ def read_source(path: str | Path) -> str:
         raise SpecError(f"cannot read: {exc.strerror}", Location(name)) from None
 
 
-def load_spec(path: str | Path) -> JobSpec:
-    """Read and check a job spec file."""
-    return load_spec_text(read_source(path), str(path))
+def load_spec(path: str | Path, *, heartbeat: str | None = None,
+              timeout: str | None = None) -> JobSpec:
+    """Read and check a job spec file; `heartbeat` and `timeout` override the
+    file's (command-line flags), and the pair is checked again with them: the
+    heartbeat is shorter than the timeout, and the steps fit the budget."""
+    spec = load_spec_text(read_source(path), str(path))
+    if heartbeat is None and timeout is None:
+        return spec
+    for key, value in (("heartbeat", heartbeat), ("timeout", timeout)):
+        if value is not None:
+            try:
+                spec.seconds[key] = parse_duration(value)
+            except ValueError as exc:
+                raise UsageError(f"--{key}: {exc}") from None
+            spec.data[key] = value
+    if timeout is not None and heartbeat is None and "heartbeat" not in spec.lines:
+        spec.seconds["heartbeat"] = default_heartbeat(spec.timeout_s)  # follows --timeout
+        spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
+    if spec.heartbeat_s >= spec.timeout_s:
+        in_file = f", from {spec.path}"
+        raise UsageError(heartbeat_conflict(
+            spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
+            heartbeat_from=", from --heartbeat" if heartbeat else in_file,
+            timeout_from=", from --timeout" if timeout else (
+                in_file if "timeout" in spec.lines else "")))
+    problem = budget_problem(spec)
+    if problem:
+        raise UsageError(problem)
+    return spec
 
 
 # ---------------------------------------------------------------------------

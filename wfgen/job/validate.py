@@ -5,6 +5,7 @@ by the engine's parser (wfgen.engine.lint)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from wfgen.errors import SpecError, WfgenError
 from wfgen.job.spec import read_source
@@ -12,12 +13,24 @@ from wfgen.job.spec import read_source
 
 def classify(text: str) -> str:
     """'workflow' or 'job': a workflow is a list of steps or has a `main` block."""
-    from ruamel.yaml import YAML
+    return _classify(text)[0]
 
+
+def _classify(text: str) -> tuple[str, Any]:
+    """The kind and the loaded tree (None if it does not load), so the file is parsed once."""
+    from wfgen import yamlload
+    from wfgen.job.spec import MAX_SPEC_BYTES
+
+    if len(text) > MAX_SPEC_BYTES:
+        return "job", None  # the spec loader refuses it without parsing
     try:
-        tree = YAML(typ="safe", pure=True).load(text)  # YAML 1.2, as the engine reads it
+        tree = yamlload.load(text)  # YAML 1.2, as the engine reads it
     except Exception:
-        return "job"  # the spec loader explains YAML errors with line numbers
+        return "job", None  # the spec loader explains YAML errors with line numbers
+    return _kind(tree), tree
+
+
+def _kind(tree: Any) -> str:
     if isinstance(tree, list):
         return "workflow"
     if isinstance(tree, dict) and "container" not in tree and (
@@ -32,7 +45,8 @@ def looks_like_workflow(path: str) -> bool:
 
 def validate_text(text: str, path: str) -> list[str]:
     """Findings for one file, each 'file:line:col: message'."""
-    if classify(text) == "workflow":
+    kind, tree = _classify(text)
+    if kind == "workflow":
         from wfgen.engine.lint import lint_workflow_text
 
         return [str(f) for f in lint_workflow_text(text, path)]
@@ -40,7 +54,7 @@ def validate_text(text: str, path: str) -> list[str]:
     from wfgen.job.spec import load_spec_text
 
     try:
-        spec = load_spec_text(text, path)
+        spec = load_spec_text(text, path, tree=tree)
     except SpecError as exc:
         return [str(e) for e in exc.all()]
     from wfgen.engine.lint import lint_workflow_text

@@ -12,16 +12,17 @@ import contextlib
 import json
 import queue
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from wfgen.engine.errors import make_error
+from wfgen.local.loopback import LoopbackServer, Request, Response
 
 TokenCheck = Callable[[str], bool]
 MAX_BODY = 1 << 20
@@ -38,7 +39,11 @@ class Endpoint:
 
 
 class CallbackServer:
-    """Serves every callback endpoint of a local run on one loopback port."""
+    """Serves every callback endpoint of a local run on one loopback port.
+
+    `handle(request)` is the API (wfgen.local.loopback): `start()` runs it on its
+    own LoopbackServer, and `wfgen serve` can mount it beside its other APIs.
+    Bad requests get a 4xx and never a traceback (the base server's guards)."""
 
     def __init__(self, check_token: TokenCheck, *, refuse_first: int = 0,
                  on_request: Callable[[str, dict[str, Any]], None] | None = None) -> None:
@@ -48,26 +53,25 @@ class CallbackServer:
         self.on_request = on_request
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
+        self._base_url: str | None = None
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> CallbackServer:
-        owner = self
-
-        class Handler(_Handler):
-            server_owner = owner
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer([self], log=_log)
         # a short poll interval: stop() waits for it, and every local run ends with one
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="wfgen-callbacks", daemon=True).start()
+        self._server.start(poll_interval=0.05)
+        self._base_url = self._server.url
+        return self
+
+    def mount(self, base_url: str) -> CallbackServer:
+        """Serve through someone else's server at base_url (its handle() is called)."""
+        self._base_url = base_url.rstrip("/")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> CallbackServer:
@@ -78,8 +82,8 @@ class CallbackServer:
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start() the server first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._base_url is not None, "start() the server first"
+        return self._base_url
 
     # -- the events.* functions --------------------------------------------
     def create_endpoint(self, env: dict[str, str], method: str = "POST") -> dict[str, Any]:
@@ -92,7 +96,7 @@ class CallbackServer:
                 f"/workflows/{env.get('GOOGLE_CLOUD_WORKFLOW_ID', 'workflow')}"
                 f"/executions/{env.get('GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID', 'execution')}"
                 f"/callbacks/{callback_id}")
-        endpoint = Endpoint(callback_id, method, self.base_url + path)
+        endpoint = Endpoint(callback_id, method, self.base_url + quote(path))
         with self._lock:
             self._endpoints[path] = endpoint
         return {"url": endpoint.url}
@@ -102,7 +106,7 @@ class CallbackServer:
         if not isinstance(callback, dict) or not isinstance(callback.get("url"), str):
             raise make_error("TypeError", "callback must be the map that "
                              "events.create_callback_endpoint returned")
-        endpoint = self._endpoints.get(urlsplit(callback["url"]).path)
+        endpoint = self._endpoints.get(unquote(urlsplit(callback["url"]).path))
         if endpoint is None:
             raise make_error("ValueError", f"unknown callback {callback['url']}")
         deadline = time.monotonic() + max(0.0, float(timeout))
@@ -118,40 +122,43 @@ class CallbackServer:
                                      f"Timeout waiting for callback ({timeout:g} s)") from None
 
     # -- HTTP side -------------------------------------------------------
-    def _receive(self, handler: _Handler, method: str) -> tuple[int, dict[str, Any]]:
-        parts = urlsplit(handler.path)
-        endpoint = self._endpoints.get(parts.path)
+    def handle(self, request: Request) -> Response | None:
+        """The API: a callback request -> its answer; None for paths not of callbacks."""
+        endpoint = self._endpoints.get(request.path)
         if endpoint is None:
-            return 404, {"error": {"code": 404, "message": "callback not found"}}
-        auth = handler.headers.get("Authorization", "")
+            if "/callbacks/" not in request.path:
+                return None
+            return _error(404, "callback not found")
+        auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         if not token or not self.check_token(token):
-            return 401, {"error": {"code": 401, "message": "missing or invalid bearer token"}}
+            return _error(401, "missing or invalid bearer token")
+        method = request.method
         if method != endpoint.method:
-            message = f"this callback takes {endpoint.method}"
-            return 405, {"error": {"code": 405, "message": message}}
+            return _error(405, f"this callback takes {endpoint.method}")
         with self._lock:
             first = next(iter(self._endpoints.values()))  # faults act on the first attempt
             if self.refuse_remaining > 0 and endpoint is first:
                 self.refuse_remaining -= 1
                 self.refused += 1
-                return 503, {"error": {"code": 503, "message": "refused (fault injection)"}}
-        length = int(handler.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            return 413, {"error": {"code": 413, "message": "body too large"}}
-        raw = handler.rfile.read(length) if length else b""
+                return _error(503, "refused (fault injection)")
+        if len(request.body) > MAX_BODY:
+            return _error(413, "body too large")
+        raw = request.body
         body: Any = raw.decode("utf-8", errors="replace")
-        if "json" in (handler.headers.get("Content-Type") or "").lower() and raw:
+        if "json" in request.headers.get("content-type", "").lower() and raw:
             with contextlib.suppress(ValueError):
                 body = json.loads(raw)
-        headers = {k: v for k, v in handler.headers.items() if k.lower() != "authorization"}
+        headers = {_header_name(k): v for k, v in request.headers.items()
+                   if k != "authorization"}
+        query = urlencode(request.query, doseq=True)
         event = {
             "http_request": {
                 "body": body,
                 "headers": headers,
                 "method": method,
-                "query": {k: v if len(v) > 1 else v[0] for k, v in parse_qs(parts.query).items()},
-                "url": handler.path,
+                "query": {k: v if len(v) > 1 else v[0] for k, v in request.query.items()},
+                "url": quote(request.path) + (f"?{query}" if query else ""),
             },
             "received_time": datetime.now(UTC).isoformat(timespec="microseconds"),
             "type": "HTTP",
@@ -159,37 +166,17 @@ class CallbackServer:
         endpoint.held.put(event)
         if self.on_request:
             self.on_request(endpoint.url, event)
-        return 200, {}
+        return Response.of_json({})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_owner: CallbackServer
-    protocol_version = "HTTP/1.1"
+def _error(status: int, message: str) -> Response:
+    return Response.of_json({"error": {"code": status, "message": message}}, status)
 
-    def _handle(self, method: str) -> None:
-        status, payload = self.server_owner._receive(self, method)
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(body)
 
-    def do_POST(self) -> None:
-        self._handle("POST")
+def _header_name(name: str) -> str:
+    """content-type -> Content-Type (the base server lower-cases header names)."""
+    return "-".join(part.capitalize() for part in name.split("-"))
 
-    def do_GET(self) -> None:
-        self._handle("GET")
 
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+def _log(line: str) -> None:
+    print(f"wfgen callbacks: {line}", file=sys.stderr, flush=True)

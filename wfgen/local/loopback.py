@@ -106,6 +106,7 @@ class LoopbackServer:
             server_owner = owner
 
         self._server = _Server((host, port), Handler)
+        self._server.owner = self
         self._thread: threading.Thread | None = None
 
     @property
@@ -117,8 +118,10 @@ class LoopbackServer:
         host = self._server.server_address[0]
         return f"http://{host}:{self.port}"
 
-    def start(self) -> LoopbackServer:
+    def start(self, poll_interval: float = 0.5) -> LoopbackServer:
+        """Serve on a daemon thread; stop() waits up to poll_interval for it."""
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": poll_interval},
                                         name="wfgen-serve-http", daemon=True)
         self._thread.start()
         return self
@@ -143,8 +146,15 @@ class LoopbackServer:
 
 
 class _Server(ThreadingHTTPServer):
+    """A client that breaks off mid-request is one log line, never a traceback."""
+
+    owner: LoopbackServer
     daemon_threads = True
     request_queue_size = 128  # the default 5 resets clients that connect all at once
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]  # resets, timeouts, malformed requests
+        self.owner.log(f"request from {client_address[0]} dropped: {type(exc).__name__}: {exc}")
 
 
 class _Handler(BaseHTTPRequestHandler):

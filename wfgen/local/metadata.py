@@ -30,18 +30,20 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import quote, urlencode
+
+from wfgen.local.loopback import LoopbackServer, Request, Response
 
 PREFIX = "/computeMetadata/v1/"
 TOKEN_LIFETIME = 3599
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_WAIT = 3600.0
+MAX_WAIT = 86400.0  # a longer timeout_sec is a 400
 
 
 class MetadataServer:
@@ -71,28 +73,19 @@ class MetadataServer:
         self._cond = threading.Condition()
         self._stopping = False
         self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._httpd: LoopbackServer | None = None
         # (time.time(), path?query) of recent requests, for tests and debugging
         self.requests: deque[tuple[float, str]] = deque(maxlen=10_000)
 
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> MetadataServer:
-        """Bind 127.0.0.1 and serve in a daemon thread."""
+        """Bind 127.0.0.1 and serve in a daemon thread (wfgen.local.loopback)."""
         if self._httpd is not None:
             return self
-        server = self
-
-        class Handler(_Handler):
-            metadata = server
-
         self._stopping = False
-        self._httpd = _Server(("127.0.0.1", self._port), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="metadata-server", daemon=True
-        )
-        self._thread.start()
+        self._httpd = LoopbackServer([self], port=self._port, log=_log)
+        self._httpd.start(poll_interval=0.05)
         return self
 
     def stop(self) -> None:
@@ -101,12 +94,8 @@ class MetadataServer:
             self._stopping = True
             self._cond.notify_all()
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+            self._httpd.stop()
             self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> MetadataServer:
         return self.start()
@@ -118,7 +107,7 @@ class MetadataServer:
     def port(self) -> int:
         if self._httpd is None:
             raise RuntimeError("metadata server not started")
-        return self._httpd.server_address[1]
+        return self._httpd.port
 
     @property
     def host(self) -> str:
@@ -170,11 +159,6 @@ class MetadataServer:
         with self._cond:
             now = time.monotonic()
             return frozenset(t for t, exp in self._tokens.items() if exp > now)
-
-    @property
-    def issued_count(self) -> int:
-        with self._cond:
-            return len(self._tokens)
 
     def check_token(self, token: str) -> bool:
         """True when TOKEN was issued here, is not revoked and has not expired."""
@@ -246,7 +230,9 @@ class MetadataServer:
             return 200, body, "application/json"
         wait = query.get("wait_for_change", ["false"])[0].lower() == "true"
         last_etag = query.get("last_etag", [None])[0]
-        timeout = _float(query.get("timeout_sec", [None])[0], DEFAULT_WAIT)
+        timeout = _timeout(query.get("timeout_sec", [None])[0])
+        if timeout is None:
+            return 400, f"timeout_sec must be 0 to {MAX_WAIT:g} seconds\n", "text/html"
         deadline = time.monotonic() + timeout
         with self._cond:
             found = self._value(path, query)
@@ -265,67 +251,50 @@ class MetadataServer:
             return 200, json.dumps(body), "application/json"
         return 200, body, ctype
 
+    # -- HTTP side (the loopback API) ----------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """One request, as the real server answers it (HEAD as GET, without a body)."""
+        query = urlencode(request.query, doseq=True)
+        with self._cond:
+            self.requests.append((time.time(), quote(request.path) + (f"?{query}" if query
+                                                                      else "")))
+        if request.method not in ("GET", "HEAD"):
+            return _reply(405, "Method Not Allowed\n", "text/html")
+        if (request.headers.get("metadata-flavor") != "Google"
+                or request.headers.get("x-forwarded-for")):
+            return _reply(403, "Missing required header: Metadata-Flavor: Google\n",
+                          "text/html")
+        path = request.path
+        if path == "/":  # what clients probe to detect a metadata server
+            return _reply(200, "0.1/\ncomputeMetadata/\n", "application/text")
+        if not path.startswith(PREFIX) and path != PREFIX.rstrip("/"):
+            return _reply(404, "Not Found\n", "text/html")
+        status, body, ctype = self._respond(path[len(PREFIX):] if path.startswith(PREFIX)
+                                            else "", request.query)
+        return _reply(status, body, ctype)
+
 
 def _etag(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _float(text: str | None, default: float) -> float:
+def _timeout(text: str | None) -> float | None:
+    """timeout_sec in seconds, at most MAX_WAIT; None for anything else (inf, nan,
+    1e300, -1, "abc"), which is a 400."""
+    if text is None or text == "":
+        return DEFAULT_WAIT
     try:
-        return float(text) if text is not None else default
+        value = float(text)
     except ValueError:
-        return default
+        return None
+    return value if 0 <= value <= MAX_WAIT else None  # False for nan too
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # bursts of clients must not wait for SYN retries
+def _log(line: str) -> None:
+    print(f"wfgen metadata: {line}", file=sys.stderr, flush=True)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP front of ``MetadataServer`` (bound per server via a subclass)."""
-
-    metadata: MetadataServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # small replies: no 40 ms delayed-ACK stalls
-    server_version = "Metadata Server for VM"
-    sys_version = ""
-
-    def do_GET(self) -> None:
-        self._serve(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._serve(send_body=False)
-
-    def _serve(self, send_body: bool) -> None:
-        parts = urlsplit(self.path)
-        md = self.metadata
-        with md._cond:
-            md.requests.append((time.time(), self.path))
-        if self.headers.get("Metadata-Flavor") != "Google" or self.headers.get("X-Forwarded-For"):
-            self._send(403, "Missing required header: Metadata-Flavor: Google\n",
-                       "text/html", send_body)
-            return
-        if parts.path == "/":  # what clients probe to detect a metadata server
-            self._send(200, "0.1/\ncomputeMetadata/\n", "application/text", send_body)
-            return
-        if not parts.path.startswith(PREFIX) and parts.path != PREFIX.rstrip("/"):
-            self._send(404, "Not Found\n", "text/html", send_body)
-            return
-        path = parts.path[len(PREFIX) :] if parts.path.startswith(PREFIX) else ""
-        status, body, ctype = md._respond(path, parse_qs(parts.query))
-        self._send(status, body, ctype, send_body)
-
-    def _send(self, status: int, body: str, ctype: str, send_body: bool) -> None:
-        data = body.encode("utf-8", "surrogatepass")
-        self.send_response(status)
-        self.send_header("Metadata-Flavor", "Google")
-        self.send_header("Content-Type", ctype)
-        self.send_header("ETag", _etag(body))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if send_body:
-            self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the request list on the server is the log."""
+def _reply(status: int, body: str, ctype: str) -> Response:
+    return Response(status, body.encode("utf-8", "surrogatepass"), ctype,
+                    {"Metadata-Flavor": "Google", "ETag": _etag(body)})

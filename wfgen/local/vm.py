@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -30,10 +31,17 @@ SHUTDOWN_GRACE_S = 30.0  # Compute Engine gives a shutdown script about this lon
 MAX_LINE = 16384  # longer output lines are shown in pieces
 # Starts a VM: a watchdog in the background (it holds the lifeline, $3, and acts
 # when it reads end of file: wfgen is gone), then the startup script in its place.
+# Processes that left the group (setsid) are found by the marker in their environment
+# or, for a job whose environment is its own (the docker stand-in), a working directory
+# in the VM's scratch directory.
 _LAUNCHER = (
     'fd=$3; { read -r _ <&"$fd"; trap "" TERM; kill -TERM -- "-$$"; sleep 1; '
-    'rm -rf -- "$1"; kill -KILL -- "-$$"; } </dev/null >/dev/null 2>&1 & '
-    'exec {fd}<&-; exec bash "$2"')
+    'rm -rf -- "$1"; for p in /proc/[0-9]*; do q=${p#/proc/}; [ "$q" = "$BASHPID" ] && '
+    'continue; if grep -qzx -- "WFGEN_VM_MARKER=$WFGEN_VM_MARKER" "$p/environ" 2>/dev/null; '
+    'then kill -KILL "$q"; else case "$(readlink "$p/cwd" 2>/dev/null)" in "$1"|"$1"/*) '
+    'kill -KILL "$q";; esac; fi; done; kill -KILL -- "-$$"; } '
+    '</dev/null >/dev/null 2>&1 & exec {fd}<&-; exec bash "$2"')
+MARKER_VAR = "WFGEN_VM_MARKER"  # in the environment of everything a local VM runs
 
 
 def standins_dir() -> Path:
@@ -65,7 +73,11 @@ class LocalVM:
         self.project = project
         self.status = "PROVISIONING"
         self.created = time.time()
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"wfgen-vm-{name}-"))
+        sweep_stale_scratch()
+        # the pid in the name lets a later run remove it if wfgen is killed before the
+        # watchdog owns it (sweep_stale_scratch)
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{name}-"))
+        self.marker = f"{name}-{secrets.token_hex(8)}"
         self.metadata = MetadataServer(name, zone, project, metadata)
         self._output = output
         self._notify = notify
@@ -108,6 +120,7 @@ class LocalVM:
         for key in ("home", "tmp", "state", "work"):
             (self.scratch / key).mkdir(exist_ok=True)
         env.update(self._extra_env)
+        env[MARKER_VAR] = self.marker
         return env
 
     def _script(self, key: str) -> Path:
@@ -161,7 +174,7 @@ class LocalVM:
         as they go (a line is cut at MAX_LINE bytes)."""
         assert proc.stdout is not None
         pending = b""
-        while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
+        while chunk := os.read(proc.stdout.fileno(), 65536):  # what is there, up to 64 KB
             pending += chunk
             *lines, pending = re.split(rb"\r\n|\n|\r", pending)
             while len(pending) > MAX_LINE:
@@ -205,8 +218,9 @@ class LocalVM:
             self.status = "STOPPING"
             if run_shutdown:
                 self.run_shutdown_script()
-            if self._proc is not None:
-                _kill_group(self._proc.pid, hard=hard)
+            if self._proc is not None:  # hurried: no grace for SIGTERM either
+                _kill_group(self._proc.pid, hard=hard or self.hurry.is_set())
+                kill_marked(self.marker, self.scratch)  # what left the group (setsid)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=5)
             self._stop_watchdog()
@@ -222,10 +236,85 @@ class LocalVM:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     def processes_alive(self) -> bool:
-        """Does any process of this VM's process group still run?"""
+        """Does any process of this VM (its group, or marked as its) still run?"""
         if self._proc is None:
             return False
-        return _group_alive(self._proc.pid)
+        return _group_alive(self._proc.pid) or bool(marked_pids(self.marker, self.scratch))
+
+
+def marked_pids(marker: str, root: Path | None = None) -> list[int]:
+    """Live processes whose environment carries this VM's marker, or whose working
+    directory lies in `root` (the VM's scratch directory); empty without /proc."""
+    needle = f"{MARKER_VAR}={marker}".encode()
+    prefix = str(root) if root is not None else None
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rfind(")") + 2:][:1] in ("Z", "X"):
+            continue
+        if needle in environ.split(b"\0") or (prefix is not None and _cwd_in(entry, prefix)):
+            found.append(int(entry.name))
+    return found
+
+
+def _cwd_in(entry: Path, prefix: str) -> bool:
+    try:
+        cwd = os.readlink(entry / "cwd")
+    except OSError:
+        return False
+    return cwd == prefix or cwd.startswith(prefix + "/")
+
+
+def kill_marked(marker: str, root: Path | None = None, rounds: int = 20) -> None:
+    """SIGKILL every process marked as this VM's, again while new ones appear (forks)."""
+    for _ in range(rounds):
+        pids = marked_pids(marker, root)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+SCRATCH_PREFIX = "wfgen-vm-"
+
+
+def sweep_stale_scratch(root: str | None = None) -> list[Path]:
+    """Remove scratch directories of wfgen processes that no longer exist.
+
+    A SIGKILL between mkdtemp and the VM's launcher leaves one behind (no watchdog
+    owns it yet); its name carries the pid of the wfgen that made it."""
+    removed: list[Path] = []
+    base = Path(root or tempfile.gettempdir())
+    try:
+        entries = list(base.glob(f"{SCRATCH_PREFIX}*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid_text = entry.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # its wfgen still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue  # another user's, or not a pid
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _group_alive(pgid: int) -> bool:

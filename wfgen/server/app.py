@@ -63,15 +63,13 @@ class App:
         else:
             db = str(Path(options.data_dir or default_data_dir()) / "serve.sqlite3")
         self.store = Store(db)
-        use_engine = False
-        if not options.on_host:
-            from wfgen.local.vm import container_engine_works
+        from wfgen.local.vm import container_engine_works
 
-            use_engine = container_engine_works()
+        use_engine = container_engine_works()  # else host processes (serve --on-host)
         self.runner = LocalBackend(
             project=options.project, location=options.location,
             use_container_engine=use_engine,
-            callbacks=lambda check_token: CallbackHub(check_token, lambda: self.url))
+            callbacks=CallbackHub)
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
                                             self.runner.callbacks)
@@ -88,6 +86,7 @@ class App:
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {options.host}:{options.port}: "
                                      f"{exc.strerror or exc}") from None
+        self.runner.callbacks.mount(self.url)  # callback URLs point at this server
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc

@@ -7,10 +7,7 @@ Also the callbacks.list view of one execution."""
 
 from __future__ import annotations
 
-import email.message
-import io
 import json
-from collections.abc import Callable
 from typing import Any
 
 from wfgen.local.callbacks import CallbackServer
@@ -20,19 +17,10 @@ from wfgen.local.loopback import Request, Response
 class CallbackHub(CallbackServer):
     """The callbacks of every execution, answered on serve's REST port."""
 
-    def __init__(self, check_token: Callable[[str], bool], base_url: Callable[[], str]) -> None:
-        super().__init__(check_token)
-        self._base_url = base_url
-
-    @property
-    def base_url(self) -> str:  # type: ignore[override]
-        return self._base_url()
-
     def handle(self, request: Request) -> Response | None:
         if "/callbacks/" not in request.path or request.path not in self._endpoints:
             return None
-        status, payload = self._receive(_HandlerView(request), request.method)
-        return Response.of_json(payload, status)
+        return super().handle(request)
 
     def forget(self, execution: str) -> None:
         """Drop the endpoints of an ended execution (nothing waits on them now)."""
@@ -53,15 +41,3 @@ class CallbackHub(CallbackServer):
 
 def _payload_text(event: dict[str, Any]) -> str:
     return json.dumps(event.get("http_request", {}).get("body"), ensure_ascii=False)
-
-
-class _HandlerView:
-    """What CallbackServer._receive reads of an HTTP handler, from a Request."""
-
-    def __init__(self, request: Request) -> None:
-        self.path = request.path + ("?" + "&".join(
-            f"{k}={v}" for k, vs in request.query.items() for v in vs) if request.query else "")
-        self.headers = email.message.Message()
-        for name, value in request.headers.items():
-            self.headers[name] = value
-        self.rfile = io.BytesIO(request.body)

@@ -320,10 +320,16 @@ def test_regex_re2_spellings(call, source, regexp, expected):
     assert [m["match"] for m in found] == expected
 
 
-@pytest.mark.parametrize("regexp", [r"a\Z", r"\pL", "[[:nope:]]"])
+@pytest.mark.parametrize("regexp", [r"a\Z", "[[:nope:]]", r"(a)\1", "(?=a)", "a{2,1}", "(a"])
 def test_regex_not_re2_is_value_error(call, raises_tag, regexp):
     with raises_tag("ValueError"):
         call("text.match_regex", "a", regexp)
+
+
+def test_regex_unicode_classes_are_re2s(call):
+    found = call("text.find_all_regex", "a\u00e9\u03b1 1", r"\p{Greek}|\pL+")
+    assert found == [{"index": 0, "match": "a\u00e9\u03b1"}]
+    assert call("text.match_regex", "\u03b1", r"^\p{Greek}$") is True
 
 
 @pytest.mark.parametrize(
@@ -341,6 +347,14 @@ def test_regex_flags_in_mid_pattern(call, source, regexp, expected):
     assert [m["match"] for m in found] == expected
 
 
-def test_regex_ungreedy_flag_is_refused(call, raises_tag):
-    with raises_tag("ValueError"):
-        call("text.match_regex", "a", "(?U)a+")
+def test_regex_ungreedy_flag_is_re2s(call):
+    # RE2's U flag swaps greedy and lazy: a+ takes one "a", a+? all of them
+    found = call("text.find_all_regex", "aaa", "(?U)a+")
+    assert [m["match"] for m in found] == ["a", "a", "a"]
+
+
+def test_regex_runs_in_linear_time(call):
+    # catastrophic backtracking in a backtracking engine (2**40 paths); RE2 is linear
+    assert call("text.match_regex", "a" * 40 + "!", "(a+)+$") is False
+    found = call("text.find_all_regex", "\u00e9" * 20000 + "x", "x")
+    assert found == [{"index": 20000, "match": "x"}]

@@ -13,6 +13,7 @@ from typing import Any
 from wfgen.engine.errors import make_error
 from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import INT64_MAX, INT64_MIN, type_name
+from wfgen.engine.values import from_data
 
 
 def _reject(value: Any) -> Any:
@@ -89,8 +90,11 @@ def _parse_int(text: str) -> int | float:
 def from_json_text(text: str) -> Any:
     """Decode JSON text; ValueError on malformed input (shared with http.*)."""
     try:
-        return _json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
-    except ValueError as exc:
+        return from_data(_json.loads(text, parse_constant=_reject_constant,
+                                     parse_int=_parse_int))
+    except RecursionError:
+        raise make_error("ValueError", "json.decode: invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # DataError too: a lone surrogate, nesting past the bound
         raise make_error("ValueError", f"json.decode: invalid JSON: {exc}") from None
 
 

@@ -1,16 +1,16 @@
 """The `text` namespace: string functions over Unicode code points.
 
-Regular expressions: the docs specify RE2 syntax. Python's `re` is used with
-re.ASCII (RE2's \\d, \\w, \\s and \\b are ASCII-only). Differences that remain:
-RE2 rejects backreferences and lookaround, so we reject them too (ValueError);
-RE2 constructs that Python spells differently are rewritten (\\Q...\\E,
-\\z, (?<name>...), POSIX [[:alpha:]] classes); RE2's Unicode classes \\pL /
-\\p{Greek} have no `re` equivalent and raise ValueError here.
+Regular expressions: the docs specify RE2 syntax, and RE2 itself does the
+matching (Google's bindings, google-re2): the syntax is exactly RE2's
+(no backreferences or lookaround, \\Q...\\E, \\pL, POSIX classes), an RE2
+syntax error is a ValueError, and matching runs in time linear in the text,
+so no pattern can stall an execution. Texts are matched as UTF-8 and the
+offsets turned back into code point indexes in one pass.
 
 Matching all occurrences (find_all_regex, replace_all_regex) follows the docs:
 leftmost matches, and of the matches starting at one index the longest. Here
 "longest" is applied across the pattern's top-level alternatives (`a|ab`
-matches "ab"); inside groups and for lazy quantifiers Python's first-match
+matches "ab"); inside groups and for lazy quantifiers RE2's leftmost-first
 choice remains. As in RE2, an empty match right after the previous match is
 not reported."""
 
@@ -22,142 +22,42 @@ import re
 import urllib.parse
 from typing import Any
 
+import re2
+
 from wfgen.engine.errors import make_error
 from wfgen.engine.stdlib import builtin
 from wfgen.engine.stdlib._values import type_error, want_int, want_str
 
-_UNSUPPORTED_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7f",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-_POSIX_CLASS = re.compile(r"\[:(\w+):\]")
-_FLAG_GROUP = re.compile(r"\(\?([imsU]*(?:-[imsU]+)?)\)")
 
+class _Pattern:
+    """A compiled RE2 pattern, and its top-level alternatives when there are several."""
 
-class _RE2SyntaxError(Exception):
-    """A construct RE2 rejects (so the builtin raises ValueError)."""
+    __slots__ = ("alternatives", "regexp")
 
-
-def _posix_class(m: re.Match[str]) -> str:
-    ranges = _POSIX_CLASSES.get(m.group(1))
-    if ranges is None:
-        raise _RE2SyntaxError(m.group(0))
-    return ranges
-
-
-def _translate_re2(pattern: str) -> str:
-    """Rewrite the RE2 constructs that Python spells differently: \\Q...\\E
-    literals, \\z, named groups (?<name>...), POSIX [[:alpha:]] classes, and
-    flags set in mid-pattern ((?i) there applies to the rest of the enclosing
-    group, which Python spells as a scoped group (?i:...)). \\Z and the
-    ungreedy flag U have no equivalent and are refused."""
-    out: list[str] = []
-    scoped: list[list[str]] = [[]]  # per open group: its scoped-flag groups
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            if nxt == "Q":
-                end = pattern.find("\\E", i + 2)
-                literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
-                out.append(re.escape(literal))
-                i = n if end < 0 else end + 2
-                continue
-            if nxt == "z":
-                out.append("\\Z")
-            elif nxt == "Z":
-                raise _RE2SyntaxError("\\Z")
-            else:
-                out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if c == "[":
-            j = i + 1
-            if pattern[j : j + 1] == "^":
-                j += 1
-            if pattern[j : j + 1] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                if pattern[j] == "\\":
-                    j += 2
-                elif pattern.startswith("[:", j):
-                    close = pattern.find(":]", j + 2)
-                    j = n if close < 0 else close + 2
-                else:
-                    j += 1
-            out.append(_POSIX_CLASS.sub(_posix_class, pattern[i : j + 1]))
-            i = j + 1
-            continue
-        if c == "(":
-            flags = _FLAG_GROUP.match(pattern, i)
-            if flags:
-                if "U" in flags.group(1):
-                    raise _RE2SyntaxError("the U (ungreedy) flag")
-                if i == 0 and "-" not in flags.group(1):
-                    out.append(flags.group(0))  # leading global flags: same in re
-                else:
-                    out.append(f"(?{flags.group(1)}:")
-                    scoped[-1].append(flags.group(1))
-                i = flags.end()
-                continue
-            scoped.append([])
-            if pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
-                out.append("(?P<")
-                i += 3
-                continue
-        elif c == ")" and len(scoped) > 1:
-            out.append(")" * len(scoped.pop()))
-        elif c == "|" and scoped[-1]:
-            # the flags carry on into the next alternative, not across the "|"
-            out.append(")" * len(scoped[-1]) + "|")
-            out.extend(f"(?{f}:" for f in scoped[-1])
-            i += 1
-            continue
-        out.append(c)
-        i += 1
-    out.append(")" * len(scoped[0]))
-    return "".join(out)
+    def __init__(self, regexp: Any, alternatives: tuple[Any, ...]) -> None:
+        self.regexp = regexp
+        self.alternatives = alternatives
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(fn: str, pattern: str) -> re.Pattern[str]:
-    """Compile an RE2-syntax pattern with `re`, refusing what RE2 refuses."""
-    if _UNSUPPORTED_RE2.search(pattern):
-        raise make_error(
-            "ValueError", f"{fn}: invalid regular expression (RE2 syntax): {pattern!r}"
-        )
+def _compile(fn: str, pattern: str) -> _Pattern:
+    """Compile with RE2 (linear-time matching, RE2's own syntax); errors are ValueError."""
     try:
-        return re.compile(_translate_re2(pattern), re.ASCII)
-    except _RE2SyntaxError as exc:
-        raise make_error(
-            "ValueError", f"{fn}: invalid regular expression {pattern!r}: {exc} is not RE2"
-        ) from None
-    except re.error as exc:
+        regexp = re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
         raise make_error(
             "ValueError", f"{fn}: invalid regular expression {pattern!r}: {exc}"
         ) from None
+    return _Pattern(regexp, _alternatives(pattern))
 
 
-def _regex(fn: str, pattern: Any) -> re.Pattern[str]:
+def _regex(fn: str, pattern: Any) -> _Pattern:
     return _compile(fn, want_str(fn, "regexp", pattern))
 
 
-_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+_GLOBAL_FLAGS = re.compile(r"\(\?[imsU]+\)")
 
 
 def _top_level_branches(pattern: str) -> list[str]:
@@ -170,11 +70,19 @@ def _top_level_branches(pattern: str) -> list[str]:
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
+            if pattern.startswith("Q", i + 1):  # \Q...\E is literal text
+                end = pattern.find("\\E", i + 2)
+                i = len(pattern) if end < 0 else end + 2
+                continue
             i += 2
             continue
         if in_class:
             if c == "]":
                 in_class = False
+            elif pattern.startswith("[:", i):  # [[:alpha:]] inside a class
+                close = pattern.find(":]", i + 2)
+                i = len(pattern) if close < 0 else close + 2
+                continue
         elif c == "[":
             in_class = True
             if pattern[i + 1 : i + 2] == "^":
@@ -193,8 +101,7 @@ def _top_level_branches(pattern: str) -> list[str]:
     return branches
 
 
-@functools.lru_cache(maxsize=256)
-def _alternatives(pattern: str) -> tuple[re.Pattern[str], ...]:
+def _alternatives(pattern: str) -> tuple[Any, ...]:
     """The top-level alternatives of a pattern, compiled, when there are several."""
     flags = _GLOBAL_FLAGS.match(pattern)
     prefix = flags.group(0) if flags else ""
@@ -202,30 +109,35 @@ def _alternatives(pattern: str) -> tuple[re.Pattern[str], ...]:
     if len(parts) < 2:
         return ()
     try:
-        return tuple(re.compile(prefix + part, re.ASCII) for part in parts)
-    except re.error:
+        return tuple(re2.compile(prefix + part, _OPTIONS) for part in parts)
+    except re2.error:
         return ()
 
 
-def _spans(pattern: re.Pattern[str], source: str) -> list[tuple[int, int]]:
-    """(start, end) of every match, leftmost-longest, RE2's rule for empty matches."""
-    alternatives = _alternatives(pattern.pattern)
-    n = len(source)
+def _encode(source: str) -> bytes:
+    return source.encode("utf-8", "surrogatepass")
+
+
+def _byte_spans(pattern: _Pattern, data: bytes) -> list[tuple[int, int]]:
+    """Byte (start, end) of every match, leftmost-longest, RE2's rule for empty matches."""
+    regexp = pattern.regexp
+    alternatives = pattern.alternatives
+    n = len(data)
     spans: list[tuple[int, int]] = []
     pos = 0
     prev_end = -1
     while pos <= n:
-        m = pattern.search(source, pos)
+        m = regexp.search(data, pos)
         if m is None:
             break
         start, end = m.span()
         for alternative in alternatives:  # the longest of the alternatives here
-            other = alternative.match(source, start)
+            other = alternative.match(data, start)
             if other is not None and other.end() > end:
                 end = other.end()
         if end == pos:  # empty match where the search began
             accept = start != prev_end
-            pos += 1
+            pos = _next_char(data, pos)
         else:
             accept = True
             pos = end
@@ -233,6 +145,34 @@ def _spans(pattern: re.Pattern[str], source: str) -> list[tuple[int, int]]:
         if accept:
             spans.append((start, end))
     return spans
+
+
+def _next_char(data: bytes, pos: int) -> int:
+    """The byte offset of the code point after the one at pos (UTF-8)."""
+    pos += 1
+    while pos < len(data) and data[pos] & 0xC0 == 0x80:
+        pos += 1
+    return pos
+
+
+def _spans(pattern: _Pattern, source: str) -> list[tuple[int, int]]:
+    """Code point (start, end) of every match; one pass over the text, so linear."""
+    data = _encode(source)
+    spans = _byte_spans(pattern, data)
+    if len(data) == len(source):  # ASCII: bytes are code points
+        return spans
+    out: list[tuple[int, int]] = []
+    last_b = last_c = 0
+
+    def chars(b: int) -> int:
+        nonlocal last_b, last_c
+        last_c += len(data[last_b:b].decode("utf-8", "surrogatepass"))
+        last_b = b
+        return last_c
+
+    for start, end in spans:
+        out.append((chars(start), chars(end)))
+    return out
 
 
 @builtin("text.split")
@@ -292,7 +232,7 @@ def find_all_regex(rt: Any, source: Any, regexp: Any) -> list[dict[str, Any]]:
 def match_regex(rt: Any, source: Any, regexp: Any) -> bool:
     """Whether the regular expression matches anywhere in source."""
     want_str("text.match_regex", "source", source)
-    return _regex("text.match_regex", regexp).search(source) is not None
+    return _regex("text.match_regex", regexp).regexp.search(_encode(source)) is not None
 
 
 @builtin("text.replace_all")

@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 
 OK_SUBCOMMANDS = {"version", "info", "rm", "ps", "images", "inspect", "login", "logs", "stop"}
 
@@ -72,7 +73,16 @@ def knob_slow(tool: str, sub: str) -> float:
     return 0.0
 
 
-def parse_run(args: list[bytes]) -> tuple[dict[str, object], list[bytes]] | str:
+@dataclass
+class RunOptions:
+    """The `docker run` options the stand-in acts on."""
+
+    env: list[bytes] = field(default_factory=list)
+    entrypoint: bytes | None = None
+    workdir: bytes | None = None
+
+
+def parse_run(args: list[bytes]) -> tuple[RunOptions, list[bytes]] | str:
     """Split `docker run` arguments into options and [IMAGE, ARG...].
 
     Returns an error text for flags the stand-in does not know, so a change in
@@ -82,7 +92,7 @@ def parse_run(args: list[bytes]) -> tuple[dict[str, object], list[bytes]] | str:
                   b"--name", b"--network", b"--ipc", b"--shm-size", b"--workdir", b"-w",
                   b"--gpus", b"--user", b"-u"}
     flags = {b"--rm", b"-i", b"-t", b"-it", b"--init", b"--privileged", b"--interactive"}
-    opts: dict[str, object] = {"env": [], "entrypoint": None, "workdir": None}
+    opts = RunOptions()
     i = 0
     while i < len(args):
         a = args[i]
@@ -96,11 +106,11 @@ def parse_run(args: list[bytes]) -> tuple[dict[str, object], list[bytes]] | str:
                     return f"flag needs a value: {os.fsdecode(name)}"
                 value = args[i]
             if name in (b"--env", b"-e"):
-                opts["env"].append(value)  # type: ignore[union-attr]
+                opts.env.append(value)
             elif name == b"--entrypoint":
-                opts["entrypoint"] = value
+                opts.entrypoint = value
             elif name in (b"--workdir", b"-w"):
-                opts["workdir"] = value
+                opts.workdir = value
         elif a not in flags:
             return f"unknown flag: {os.fsdecode(a)}"
         i += 1
@@ -165,7 +175,7 @@ def docker_run(args: list[bytes]) -> int:
         print(f"docker (stand-in): {parsed}", file=sys.stderr)
         return 125
     opts, rest = parsed
-    entry = opts["entrypoint"]
+    entry = opts.entrypoint
     argv = ([entry] if entry else []) + rest[1:]  # rest[0] is the image
     if not argv:
         print("docker (stand-in): the image's own command is unknown here", file=sys.stderr)
@@ -173,8 +183,7 @@ def docker_run(args: list[bytes]) -> int:
     _become_subreaper()
     keep = set(_children())
     try:
-        proc = subprocess.Popen(argv, env=container_env(opts["env"]),  # type: ignore[arg-type]
-                                cwd=opts["workdir"])  # type: ignore[arg-type]
+        proc = subprocess.Popen(argv, env=container_env(opts.env), cwd=opts.workdir)
     except FileNotFoundError:
         print(f"docker: Error response from daemon: exec: {os.fsdecode(argv[0])!r}: "
               "executable file not found in $PATH (stand-in)", file=sys.stderr)
