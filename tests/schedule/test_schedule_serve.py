@@ -204,7 +204,7 @@ def test_cron_fires_inside_serve_in_its_time_zone(serve, tmp_path):
     (["--cron", "0 3 * 0 *"], "field 4 (month) '0' is not valid"),
     (["--cron", "0 3 * * *", "--time-zone", "Europe/Pariss"],
      "--time-zone 'Europe/Pariss' is not an IANA time zone name"),
-    (["--cron", "0 3 * * *", "--data", "{not json"], "--data is not valid JSON"),
+    (["--cron", "0 3 * * *", "--data", "{not json"], "--data: invalid JSON at line 1 column 2"),
     (["--cron", "0 3 * * *", "--data", '{"epochs": 3}'], "--data: unknown key 'epochs'"),
     (["--cron", "0 3 * * *", "--data", '{"args": "--lr 1"}'], "--data: args must be a list"),
     (["--cron", "0 3 * * *", "--data", '{"items": [1]}'], "--data: unknown key 'items'"),
