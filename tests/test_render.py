@@ -149,7 +149,7 @@ def test_the_workflow_is_made_of_subworkflows():
     wf = generated("container: {image: a}\n")
     assert set(wf) == {"main", "run_job", "delete_vm", "job_result", "retry_unless_gone"}
     assert [next(iter(s)) for s in wf["main"]["steps"]] == [
-        "from_pubsub", "prepare", "run", "finish"]
+        "prepare", "run", "finish"]
     assert wf["run_job"]["params"][:4] == ["container", "vm_base", "start_time", "deadline"]
     assert [next(iter(s)) for s in wf["run_job"]["steps"]] == [
         "run_attempt", "delete", "decide", "note_retry", "wait_for_capacity", "next_attempt"]

@@ -350,15 +350,15 @@ def _billed(stderr: str) -> int:
     return int(line.split("=", 1)[1].split(";", 1)[0])
 
 
-def test_billed_steps_success_path_12_and_3_per_heartbeat(tmp_path):
-    """The template's subworkflows cost nothing extra: 12 steps on the success path
-    (a CloudEvent looked for, the argument checked and resolved, run_job, delete_vm,
-    job_result), 3 per beat."""
+def test_billed_steps_success_path_11_and_3_per_heartbeat(tmp_path):
+    """The template's subworkflows cost nothing extra: 11 steps on the success path
+    (the argument checked, a CloudEvent looked for and the container resolved in one
+    switch, run_job, delete_vm, job_result), 3 per beat."""
     quick = run_local(tmp_path, job_file(tmp_path, {"script": "true"}, heartbeat="1m"),
                       "--stats", "--data", '{"args": ["x"], "env": {"A": "1"}}')
     assert quick.returncode == 0, quick.stderr
-    assert _billed(quick.stderr) == 12, quick.stderr
+    assert _billed(quick.stderr) == 11, quick.stderr
     slow = run_local(tmp_path, job_file(tmp_path, {"script": "sleep 3"}), "--stats")
     assert slow.returncode == 0, slow.stderr
-    extra = _billed(slow.stderr) - 12
+    extra = _billed(slow.stderr) - 11
     assert extra > 0 and extra % 3 == 0, slow.stderr
