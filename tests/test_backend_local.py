@@ -102,3 +102,21 @@ def test_unknown_names_are_usage_errors(backend: LocalBackend) -> None:
         backend.get("nope")
     with pytest.raises(UsageError, match="no execution"):
         backend.get(WORKFLOW + "/executions/x")
+
+
+def test_a_wait_that_fails_otherwise_than_by_timeout_ends_the_attempt(
+        backend: LocalBackend) -> None:
+    """Only a TimeoutError of events.await_callback is a heartbeat: any other error
+    ends the attempt (VM deleted) instead of looping until the 100,000-step limit."""
+    from wfgen.engine.errors import make_error
+
+    def broken(callback: object, timeout: float, cancel: object = None) -> object:
+        raise make_error("ConnectionError", "the callback service is unreachable")
+
+    backend.callbacks.await_request = broken  # type: ignore[method-assign]
+    backend.deploy(WORKFLOW, _job("sleep 30"))
+    done = backend.wait(backend.start(WORKFLOW).name, 60)
+    assert done.state == FAILED and done.error is not None
+    assert "unreachable" in done.error.payload
+    assert sum(done.steps) < 100, done.steps
+    assert backend.list_vms() == []
