@@ -129,6 +129,23 @@ def test_a_job_exiting_7_makes_run_exit_7(serve, tmp_path, executions):
     assert re.search(r"\bFAILED\b.*\s7$", listed.stdout, re.M), listed.stdout
 
 
+def test_run_a_fan_out_job_with_items_from_data(serve, tmp_path, executions):
+    """`run --data '{"items": [...]}'` replaces a fan-out job's items on the cloud
+    path too (the job model's one rule), and each task sees its own item."""
+    spec = job(tmp_path / "fan.yaml", "fan", 'echo "item=$WFGEN_TASK_ITEM"; sleep 3',
+               tasks={"items": ["x"], "parallelism": 2})
+    done = serve.wfgen("run", spec, "--data", json.dumps({"items": ["a b", "$(c)"]}))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded" and result["succeeded"] == 2
+    assert [t["index"] for t in result["tasks"]] == [0, 1]
+    assert "item=a b" in done.stderr and "item=$(c)" in done.stderr  # seen live
+    assert "2 task(s) succeeded, 0 failed" in done.stderr
+    executions.append(re.search(r"\((projects/\S+)\)", done.stderr).group(1))
+    bad = serve.wfgen("run", spec, "--data", '{"items": []}')
+    assert bad.returncode == 2 and "items" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_detach_then_status_and_logs_while_it_runs_and_after(serve, tmp_path, executions):
     spec = job(tmp_path / "ticker.yaml", "ticker",
                'echo "ticker up"; for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 1; done')

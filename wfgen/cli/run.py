@@ -179,7 +179,7 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     from wfgen.local.faults import Faults
 
     spec = load_spec(path, heartbeat=heartbeat, timeout=timeout)
-    argument = _job_argument(spec, data, parse_job_argument)
+    argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
     text = render_workflow(spec)
     if not on_host:
@@ -224,25 +224,6 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"
                               + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
     return 0
-
-
-def _job_argument(spec: Any, data: str | None, parse: Any) -> dict[str, Any] | None:
-    """The --data of a job; a fan-out job's may also replace its `items`."""
-    if data is None or spec.data["tasks"] is None:
-        return parse(data)
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return parse(data)  # says what is wrong with it
-    if not isinstance(value, dict) or "items" not in value:
-        return parse(data)
-    from wfgen.job.tasks import item_rules, items_problem
-
-    items = value.pop("items")
-    problem = items_problem(items, item_rules(spec))
-    if problem:
-        raise UsageError(f"--data: {problem}")
-    return {**(parse(json.dumps(value)) or {}), "items": items}
 
 
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,

@@ -38,14 +38,14 @@ def run_cloud(args: argparse.Namespace) -> int:
         from wfgen.cli.deploy import deploy_target
 
         target = load_target(args.file, args.name)
-        argument = _argument(args.data, target.is_job)
+        argument = _argument(args.data, target)
         backend = backend_for(args, target)
         workflow = deploy_target(args, target, backend).name
     else:
         if args.name or args.service_account:
             raise UsageError(f"--name and --service-account apply when deploying a file; "
                              f"{args.file!r} names a deployed workflow")
-        argument = _argument(args.data, False)
+        argument = _argument(args.data, None)
         backend, workflow = workflow_arg(args, args.file)
     ex = backend.start(workflow, argument)
     if args.detach:
@@ -57,11 +57,14 @@ def run_cloud(args: argparse.Namespace) -> int:
     return _follow(backend, ex.name, console)
 
 
-def _argument(data: str | None, is_job: bool) -> Any:
-    if is_job:
+def _argument(data: str | None, target: Any) -> Any:
+    """--data: a job's checked by the job model's rules (a fan-out job's may carry
+    items); a plain workflow's is any JSON."""
+    if target is not None and target.is_job:
         from wfgen.job.arguments import parse_job_argument
+        from wfgen.job.spec import load_spec
 
-        return parse_job_argument(data)
+        return parse_job_argument(data, load_spec(target.path))
     if data is None:
         return None
     try:
@@ -88,7 +91,10 @@ def _follow(backend: Any, name: str, console: Any) -> int:
         if ended is None:
             _cancel(backend, name, console, stopped)
     job = job_result(ended.state, ended.result, ended.error.payload if ended.error else None)
-    if isinstance(job, dict) and "status" in job:
+    if isinstance(job, dict) and "tasks" in job:  # a fan-out job
+        console.notify(f"job report: status {job['status']}, {job.get('succeeded')} task(s) "
+                       f"succeeded, {job.get('failed')} failed")
+    elif isinstance(job, dict) and "status" in job:
         console.notify(f"job report: status {job['status']}, exit code "
                        f"{job.get('exit_code')}, attempts {job.get('attempts')}")
     if ended.state == "SUCCEEDED":

@@ -101,12 +101,11 @@ def job_argument(target: Any, data: str | None) -> Any:
     if not target.is_job:
         from wfgen.cli.run_cloud import _argument
 
-        return _argument(data, False)
-    from wfgen.cli.run import _job_argument
+        return _argument(data, None)
     from wfgen.job.arguments import parse_job_argument
     from wfgen.job.spec import load_spec
 
-    return _job_argument(load_spec(target.path), data, parse_job_argument)
+    return parse_job_argument(data, load_spec(target.path))
 
 
 def deploy_quietly(target: Any, backend: Any) -> str:

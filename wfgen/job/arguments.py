@@ -116,8 +116,9 @@ def _has_kind(item: Any, kind: str) -> bool:
     return isinstance(item, dict) and all(isinstance(x, str) for x in item.values())
 
 
-def parse_job_argument(data: str | None) -> dict[str, Any] | None:
-    """The --data JSON for a job: an object of known keys with the right types."""
+def parse_job_argument(data: str | None, spec: Any = None) -> dict[str, Any] | None:
+    """The --data JSON for a job: an object of known keys with the right types; a
+    fan-out job's (`spec` has tasks) may also replace its `items`."""
     if data is None:
         return None
     from wfgen.engine.values import data_argument
@@ -126,10 +127,20 @@ def parse_job_argument(data: str | None) -> dict[str, Any] | None:
         value = data_argument(data)  # the engine's rules: 64-bit ints, no lone surrogates
     except ValueError as exc:
         raise UsageError(f"--data: {exc}") from None
+    items: Any = None
+    fan_out = spec is not None and spec.data["tasks"] is not None
+    if fan_out and isinstance(value, dict) and "items" in value:
+        from wfgen.job.tasks import item_rules, items_problem
+
+        value = dict(value)
+        items = value.pop("items")
+        problem = items_problem(items, item_rules(spec))
+        if problem:
+            raise UsageError(f"--data: {problem}")
     problem = check_argument(value)
     if problem:
         raise UsageError(f"--data: {problem}")
-    return value
+    return value if items is None else {**value, "items": items}
 
 
 # ---------------------------------------------------------------------------
