@@ -115,7 +115,7 @@ def test_start_errors_are_one_clear_line(tmp_path):
     import sys
 
     def serve(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "wfgen", "serve", *args],
+        return subprocess.run([sys.executable, "-m", "wfgen", "serve", "--on-host", *args],
                               capture_output=True, text=True, timeout=60)
 
     with socket.socket() as taken:
