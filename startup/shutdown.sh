@@ -72,6 +72,7 @@ url=$(md instance/attributes/wfgen-callback-url)
 while [[ ! -e $STATE/reported ]]; do
   code=$(post) || true
   if [[ $code == 2?? ]]; then : >"$STATE/reported"; log "reported"; exit 0; fi
+  [[ $code != 404 ]] || { log "callback gone (404): the execution ended"; exit 1; }
   ((SECONDS + DELAY / 1000 < END)) || { log "report NOT delivered (${code:-000})"; exit 1; }
   printf -v s '%d.%03d' $((DELAY / 1000)) $((DELAY % 1000)); sleep "$s"
   DELAY=$((DELAY * 2 > ${WFGEN_BACKOFF_MAX_MS:-30000} ? ${WFGEN_BACKOFF_MAX_MS:-30000} : DELAY * 2))

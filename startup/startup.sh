@@ -186,6 +186,7 @@ send() {
   while [[ ! -e $STATE/reported ]]; do
     code=$(post "$1") || true
     if [[ $code == 2?? ]]; then : >"$STATE/reported"; log "report delivered"; return 0; fi
+    [[ $code != 404 ]] || { log "callback gone (404): the execution ended"; return 1; }
     if ((SECONDS + delay / 1000 >= end)); then log "report NOT delivered"; return 1; fi
     log "callback answered ${code:-000}; retrying in ${delay}ms"
     printf -v s '%d.%03d' $((delay / 1000)) $((delay % 1000)); sleep "$s"

@@ -56,6 +56,7 @@ class Receiver:
     md: MetadataServer
     fail_first: int = 0  # answer 503 to the first N POSTs
     revoke_first: bool = False  # revoke all tokens at the first POST, answer 401
+    gone: bool = False  # the execution has ended: every POST gets 404
     posts: list[Post] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -94,6 +95,8 @@ class Receiver:
     def _decide(self, auth: str, ctype: str) -> int:
         with self._cond:
             n = len(self.posts)
+        if self.gone:
+            return 404
         if n < self.fail_first:
             return 503
         if self.revoke_first and n == 0:

@@ -45,6 +45,18 @@ def test_stop_without_preemption_reports_stopped(bed: Bed) -> None:
     assert len(bed.receiver.posts) == 1
 
 
+def test_stop_report_to_a_callback_that_is_gone_is_not_retried(bed: Bed) -> None:
+    """A VM deleted after its execution was cancelled: the callback answers 404,
+    and shutdown.sh stops at once instead of retrying for its whole deadline."""
+    startup, _ = start_long_job(bed)
+    bed.receiver.gone = True
+    proc = bed.run("shutdown.sh", timeout=10, WFGEN_STOP_DEADLINE="30")
+    startup.signal(signal.SIGTERM)
+    startup.wait(10)
+    assert "callback gone (404)" in proc.log
+    assert all(p.status == 404 for p in bed.receiver.posts) and len(bed.receiver.posts) <= 2
+
+
 def test_signal_death_during_preemption_is_not_a_failure(bed: Bed) -> None:
     # The container is killed before shutdown.sh starts: startup.sh asks metadata.
     startup, job_pid = start_long_job(bed)

@@ -196,6 +196,23 @@ def test_report_gives_up_after_deadline(tmp_path: Path) -> None:
         bed.close()
 
 
+def test_a_callback_that_is_gone_is_not_retried(tmp_path: Path) -> None:
+    """404: the execution ended (cancelled, say). Retrying cannot help: one POST,
+    then the VM powers off at once instead of retrying for the whole deadline."""
+    bed = Bed(tmp_path)
+    try:
+        bed.receiver.gone = True
+        bed.receiver.start()
+        start = time.monotonic()
+        proc = bed.run(WFGEN_REPORT_DEADLINE="60")
+        assert time.monotonic() - start < 30
+        assert [p.status for p in bed.receiver.posts] == [404]
+        assert "callback gone (404)" in proc.log and "retrying" not in proc.log
+        assert bed.calls("wfgen-poweroff") == [[]]
+    finally:
+        bed.close()
+
+
 def test_token_never_in_logs_or_command_lines(bed: Bed, tmp_path: Path) -> None:
     # A curl wrapper records every command line the scripts give curl.
     wrap = tmp_path / "wrap"
