@@ -60,8 +60,8 @@ class Serve:
             assert self.proc is not None and self.proc.stderr is not None
             for line in self.proc.stderr:
                 self.lines.append(line.rstrip("\n"))
-                if line.startswith("export WORKFLOWS_EMULATOR_HOST="):
-                    ready.set()
+                if line.startswith(("export WORKFLOWS_EMULATOR_GRPC_HOST=", "# no gRPC")):
+                    ready.set()  # the last of the lines serve prints at start
             ready.set()
 
         threading.Thread(target=pump, daemon=True).start()

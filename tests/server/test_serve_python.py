@@ -242,3 +242,22 @@ def test_workflows_client_grpc(serve, executions):
             client.get_workflow(name=created.name)
     finally:
         channel.close()
+
+
+def test_the_printed_exports_alone_point_wfgen_at_serve(serve):
+    """Pasting the lines serve prints is enough for wfgen's cloud commands, even
+    when the gRPC port is not the REST port + 1 (here both ports are chosen freely)."""
+    import os
+    import subprocess
+    import sys
+
+    exports = dict(line[len("export "):].split("=", 1) for line in serve.lines
+                   if line.startswith("export "))
+    assert exports["WORKFLOWS_EMULATOR_GRPC_HOST"] == f"127.0.0.1:{serve.grpc_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOWS_EMULATOR")}
+    done = subprocess.run([sys.executable, "-m", "wfgen", "list", "nothing-here",
+                           "--project", "p", "--location", "us-central1"],
+                          env={**env, **exports}, capture_output=True, text=True, timeout=120)
+    # serve answered over gRPC (not "cannot reach wfgen serve"): no such workflow
+    assert done.returncode == 2 and "was not found" in done.stderr, done.stderr
+    assert "cannot reach" not in done.stderr

@@ -138,8 +138,12 @@ class App:
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:
-            lines.append(f"# gRPC (Python ExecutionsClient): {self.reach_host}:"
+            # wfgen's cloud commands look for gRPC on the REST port + 1 unless told
+            lines.append(f"export WORKFLOWS_EMULATOR_GRPC_HOST={self.reach_host}:"
                          f"{self.grpc_port}")
+        else:
+            lines.append("# no gRPC port (--grpc-port -1): wfgen's cloud commands and the "
+                         "Python ExecutionsClient need one")
         return lines
 
     def stop(self) -> list[str]:
