@@ -183,7 +183,7 @@ def test_job_options_on_a_plain_workflow_are_refused(cli, tmp_path):
     wf = tmp_path / "wf.yaml"
     wf.write_text("main:\n  steps:\n    - done:\n        return: 1\n")
     result = cli("run", "--local", str(wf), "--fault", "preempt@1s")
-    assert result.returncode == 2 and "apply to job specs" in result.stderr
+    assert result.returncode == 2 and "--fault applies to job specs" in result.stderr
 
 
 def test_a_workflow_whose_flow_maps_hold_urls_is_still_a_workflow(cli, tmp_path):

@@ -297,3 +297,16 @@ def test_vm_names_and_labels_of_tasks(tmp_path):
     assert prefix.startswith("nnnn")
     # PREFIX-TAG12-TASK-ATTEMPT with task 9999 and attempt 101 fits 63 characters
     assert len(f"{prefix}-{'a' * 12}-9999-101") <= 63
+
+
+def test_a_fault_task_outside_the_run_is_a_usage_error(tmp_path, cli):
+    """task=N must name a task of this run; a job without tasks takes none."""
+    fan = tmp_path / "fan.yaml"
+    fan.write_text(BASE + "tasks: {items: [a, b], parallelism: 2}\n")
+    run = cli("run", "--local", "--on-host", str(fan), "--fault", "preempt@1s,task=2")
+    assert run.returncode == 2 and "2 task(s), numbered 0 to 1" in run.stderr
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(BASE)
+    run = cli("run", "--local", "--on-host", str(plain), "--fault", "vanish@1s,task=0")
+    assert run.returncode == 2 and "not a fan-out job" in run.stderr
+    assert "Traceback" not in run.stderr

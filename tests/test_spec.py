@@ -177,3 +177,18 @@ def test_load_spec_overrides_are_checked_once_in_the_job_model(tmp_path) -> None
         load_spec(path, timeout="90d", heartbeat="1s")
     with pytest.raises(UsageError, match="--timeout"):
         load_spec(path, timeout="soon")
+
+
+def test_a_timeout_override_too_short_for_the_default_heartbeat(tmp_path) -> None:
+    """No heartbeat written anywhere: the message is about the timeout, not about a
+    heartbeat the user never wrote."""
+    import pytest
+
+    from wfgen.errors import UsageError
+    from wfgen.job.spec import load_spec
+
+    path = tmp_path / "job.yaml"
+    path.write_text("container: {image: alpine}\n")
+    with pytest.raises(UsageError, match=r"--timeout 1s: too short") as caught:
+        load_spec(path, timeout="1s")
+    assert str(path) not in str(caught.value)

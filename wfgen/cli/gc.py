@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                      vm.execution.rsplit("/", 1)[-1] if vm.execution else
                      vm.labels.get("wfgen-execution", "-"), why])
     if len(rows) == 1:
-        print("wfgen: no VM left behind", file=sys.stderr)
+        print(f"wfgen: no VM left behind in project {backend.project}", file=sys.stderr)
         return 0
     print(table(rows))
     if not stale:

@@ -16,6 +16,7 @@ from wfgen.cli.cloud_common import (
     table,
     workflow_arg,
 )
+from wfgen.errors import UsageError
 
 HELP = "list recent executions (of one workflow, or of every workflow in the location)"
 EXAMPLES = ("examples:\n  wfgen list\n  wfgen list resnet-train\n  wfgen list job.yaml "
@@ -30,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError(f"--limit {args.limit}: give a number of executions, 1 or more")
     if args.workflow:
         backend, workflow = workflow_arg(args, args.workflow)
         workflows = [workflow]

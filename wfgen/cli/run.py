@@ -83,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
                                                        "service_account", "name")
                   if getattr(args, n)]
     if cloud_only:
-        raise UsageError(f"{', '.join(cloud_only)} apply to runs on Cloud Workflows, not --local")
+        raise UsageError(f"{', '.join(cloud_only)} {_verb(cloud_only)} to runs on Cloud "
+                         "Workflows, not --local")
     if looks_like_workflow(args.file):
         job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
                                                           "on_host") if getattr(args, n)]
         if job_only:
-            raise UsageError(f"{', '.join(job_only)} apply to job specs; {args.file} is a "
+            raise UsageError(f"{', '.join(job_only)} {_verb(job_only)} to job specs; "
+                             f"{args.file} is a "
                              "workflow (run it as it is, or run its job spec)")
         return run_workflow_file(args.file, args.data, stats=args.stats)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
@@ -181,6 +183,7 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     spec = load_spec(path, heartbeat=heartbeat, timeout=timeout)
     argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
+    _check_fault_tasks(parsed_faults, spec, argument)
     text = render_workflow(spec)
     if not on_host:
         from wfgen.local.vm import container_engine_works
@@ -224,6 +227,26 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"
                               + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
     return 0
+
+
+def _verb(flags: list[str]) -> str:
+    return "applies" if len(flags) == 1 else "apply"
+
+
+def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
+    """A fault's task=N must name a task of this run (a plain job has none)."""
+    if not faults.tasks:
+        return
+    if spec.data["tasks"] is None:
+        raise UsageError(f"--fault ...,task=N: {spec.name} is not a fan-out job (no tasks: "
+                         "block); leave out task=N")
+    from wfgen.job.tasks import items_of
+
+    count = len((argument or {}).get("items") or items_of(spec))
+    for fault, task in faults.tasks.items():
+        if task >= count:
+            raise UsageError(f"--fault {fault},task={task}: this run has {count} task(s), "
+                             f"numbered 0 to {count - 1}")
 
 
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,

@@ -32,7 +32,8 @@ def run_cloud(args: argparse.Namespace) -> int:
 
     given = [f"--{n}" for n in LOCAL_ONLY if getattr(args, n, None)]
     if given:
-        raise UsageError(f"{', '.join(given)} apply to local runs: add --local")
+        raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to "
+                         "local runs: add --local")
     console = Console()
     if is_file(args.file):
         from wfgen.cli.deploy import deploy_target

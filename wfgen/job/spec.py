@@ -696,6 +696,9 @@ def load_spec(path: str | Path, *, heartbeat: str | None = None,
         spec.data["heartbeat"] = format_duration(spec.heartbeat_s)
     if spec.heartbeat_s >= spec.timeout_s:
         in_file = f", from {spec.path}"
+        if heartbeat is None and "heartbeat" not in spec.lines:  # the default, too long
+            raise UsageError(f"--timeout {timeout}: too short for a heartbeat (a timeout "
+                             "of at least 2s leaves room for one)")
         raise UsageError(heartbeat_conflict(
             spec.heartbeat_s, spec.timeout_s, timeout_given="timeout" in spec.lines,
             heartbeat_from=", from --heartbeat" if heartbeat else in_file,
