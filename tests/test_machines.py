@@ -93,3 +93,20 @@ def test_the_examples_deploy_as_written():
         body = _body(path.read_text())
         assert body["disks"][0]["initializeParams"]["sourceImage"] == (
             "projects/cos-cloud/global/images/family/cos-stable")
+
+
+@pytest.mark.parametrize("mtype", ["n1-superfast-9", "x9-standard-4", "n1-standard", "e2-"])
+def test_machine_types_compute_engine_does_not_have_are_refused(mtype: str) -> None:
+    from wfgen.job.machines import type_problem
+
+    assert type_problem(mtype) is not None
+
+
+@pytest.mark.parametrize("mtype", ["e2-micro", "e2-standard-4", "n1-custom-4-5120",
+                                   "a2-highgpu-1g", "a3-megagpu-8g", "g2-standard-8",
+                                   "c3-standard-4-lssd", "m1-ultramem-40", "c4a-highcpu-8",
+                                   "e2-custom-medium-4096", "n2d-highcpu-224"])
+def test_real_machine_types_pass(mtype: str) -> None:
+    from wfgen.job.machines import type_problem
+
+    assert type_problem(mtype) is None

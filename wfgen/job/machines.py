@@ -107,9 +107,39 @@ def built_in_gpus(machine_type: str) -> Gpus | None:
     return None
 
 
+# Machine series and the words of their type names (Compute Engine's machine
+# families page): a type is SERIES-WORD[-WORD...]-N, or SERIES-custom-CPUS-MB.
+SERIES = ("e2", "n1", "n2", "n2d", "n4", "n4a", "n4d", "c2", "c2d", "c3", "c3d", "c4", "c4a",
+          "c4d", "t2a", "t2d", "h3", "h4d", "m1", "m2", "m3", "m4", "x4", "z3", "a2", "a3", "a4",
+          "a4x", "g2", "g4", "ct5lp", "ct6e")
+TYPE_WORDS = {"standard", "highmem", "highcpu", "custom", "micro", "small", "medium",
+              "megamem", "ultramem", "hypermem", "highgpu", "megagpu", "ultragpu", "edgegpu",
+              "highlssd", "lssd", "metal", "extended", "nogpu"}
+
+
+def type_problem(mtype: str) -> str | None:
+    """Why `mtype` is no machine type Compute Engine has (series and name words)."""
+    series, *rest = mtype.split("-")
+    if series not in SERIES:
+        close = difflib.get_close_matches(series, SERIES, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"{mtype}: {series!r} is not a machine series{hint} (e.g. n1-standard-8)"
+    words = [w for w in rest if not re.fullmatch(r"[0-9]+g?|[0-9]+t", w)]
+    bad = [w for w in words if w not in TYPE_WORDS]
+    sized = any(re.fullmatch(r"[0-9]+g?", w) for w in rest) or bool(
+        {"micro", "small", "medium"} & set(words))
+    if bad or not words or not sized:
+        return (f"{mtype} is not a machine type of the {series.upper()} series (a type reads "
+                f"like {series}-standard-8 or {series}-highmem-16)")
+    return None
+
+
 def machine_problem(machine: dict) -> tuple[str, str] | None:
     """(field, message) when Compute Engine would refuse this machine block."""
     mtype: str = machine["type"]
+    problem = type_problem(mtype)
+    if problem:
+        return "machine.type", problem
     accel = machine.get("accelerator")
     builtin = built_in_gpus(mtype)
     if machine.get("spot") and mtype.startswith(NO_SPOT):
