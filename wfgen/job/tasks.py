@@ -231,7 +231,7 @@ def workflow_item_checks(arg: str, rules: ItemRules) -> list[tuple[str, str]]:
     given = f'"items" in {arg}'
     n, size, p = f"len({items})", f"len({enc})", rules.parallelism
     memory = (f"{MAIN_FIXED_BYTES + 3 * rules.container_bytes} + 3 * {size} + {n} * "
-              f"{RESULT_BYTES} + if({n} < {p}, {n}, {p}) * "
+              f"{RESULT_BYTES} + math.min({n}, {p}) * "
               f"({TASK_FRAME_BYTES + 2 * rules.container_bytes} + 3 * {size} / {n})")
     return [
         (f"{given} and not text.match_regex({enc}, {json.dumps(_NONEMPTY_LIST)})",
