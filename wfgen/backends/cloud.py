@@ -605,8 +605,15 @@ class CloudBackend(Backend):
             yield from text.splitlines()
 
     def logged_lines(self, ex: Execution, skip: set[str] = frozenset()) -> Iterator[str]:
-        """The execution's VMs' output from Cloud Logging: every VM whose name
-        carries the execution's tag (NAME-TAG-ATTEMPT, see the template)."""
+        """The execution's VMs' output from Cloud Logging, as lines."""
+        for _vm, line in self.logged_output(ex, skip):
+            yield line
+
+    def logged_output(self, ex: Execution,
+                      skip: set[str] = frozenset()) -> Iterator[tuple[str, str]]:
+        """(VM, line) of the execution's VMs' output from Cloud Logging: every VM
+        whose name carries the execution's tag (NAME-TAG-ATTEMPT, see the
+        template) and is not in `skip`."""
         tag = ex.id.replace("-", "")[:12]
         flt = LOGS_FILTER.format(tag=tag)
         if ex.start_time:
@@ -619,7 +626,7 @@ class CloudBackend(Backend):
                 for entry in page.get("entries") or []:
                     vm = (entry.get("labels") or {}).get(LOGS_VM_LABEL, "")
                     if vm not in skip and f"-{tag}-" in vm:
-                        yield from _entry_text(entry).splitlines()
+                        yield from ((vm, line) for line in _entry_text(entry).splitlines())
                 if not page.get("nextPageToken"):
                     return
                 body["pageToken"] = page["nextPageToken"]

@@ -83,14 +83,25 @@ def _follow(backend: Any, name: str, console: Any) -> int:
 
     with stop_signals(on_repeat=detach) as stopped:
         ended = None
+        shown: dict[str, int] = {}  # VM -> lines of its output shown live
         for item in follow(backend, name, interval=backend.poll_interval,
                            stop=lambda: bool(stopped)):
             if isinstance(item, Event):
+                if item.kind == "output":
+                    shown[item.vm] = shown.get(item.vm, 0) + 1
                 _show(item, console)
             else:
                 ended = item
         if ended is None:
             _cancel(backend, name, console, stopped)
+    # Output the live stream missed (a VM that came and went between two polls,
+    # as short fan-out tasks do; lines printed just before a delete): from
+    # Cloud Logging, which has every line, in order
+    logged: dict[str, int] = {}
+    for vm, line in backend.logged_output(ended):
+        logged[vm] = logged.get(vm, 0) + 1
+        if logged[vm] > shown.get(vm, 0):
+            console.output(vm, line)
     job = job_result(ended.state, ended.result, ended.error.payload if ended.error else None)
     if isinstance(job, dict) and "tasks" in job:  # a fan-out job
         console.notify(f"job report: status {job['status']}, {job.get('succeeded')} task(s) "
