@@ -183,6 +183,15 @@ def _comment(value: Any) -> str:
     return text
 
 
+def _bytecode_cache(jinja2: Any) -> Any:
+    """Compiled templates kept between runs (compiling them is most of a cold
+    `generate`); jinja2's per-user directory, or none where it cannot be used."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 def _environment() -> Any:
     import jinja2
 
@@ -191,6 +200,7 @@ def _environment() -> Any:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(jinja2),
     )
     env.filters["q"] = quote
     env.filters["comment"] = _comment
