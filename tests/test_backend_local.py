@@ -120,3 +120,16 @@ def test_a_wait_that_fails_otherwise_than_by_timeout_ends_the_attempt(
     assert "unreachable" in done.error.payload
     assert sum(done.steps) < 100, done.steps
     assert backend.list_vms() == []
+
+
+def test_ended_vms_leave_the_token_check(backend: LocalBackend) -> None:
+    """A long-running serve does not keep every VM it ever made: a deleted VM
+    leaves all_vms (the list the callback token check scans)."""
+    backend.deploy(WORKFLOW, _job("echo done"))
+    done = backend.wait(backend.start(WORKFLOW).name, 60)
+    assert done.state == SUCCEEDED
+    deadline = time.monotonic() + 30
+    while backend.compute.all_vms and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert backend.compute.all_vms == []
+    assert len(backend.compute.known_instances()) == 1  # its console is kept for logs

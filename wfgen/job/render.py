@@ -185,10 +185,15 @@ def _comment(value: Any) -> str:
 
 def _bytecode_cache(jinja2: Any) -> Any:
     """Compiled templates kept between runs (compiling them is most of a cold
-    `generate`); jinja2's per-user directory, or none where it cannot be used."""
+    `generate`) in the user's cache directory; none where it cannot be made."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "wfgen", "templates")
     try:
-        return jinja2.FileSystemBytecodeCache()
-    except (OSError, RuntimeError):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        return jinja2.FileSystemBytecodeCache(directory)
+    except OSError:
         return None
 
 

@@ -460,7 +460,7 @@ class LocalCompute:
 
     def _end(self, record: Instance, *, run_shutdown: bool, hard: bool = False) -> None:
         record.vm.power_off(run_shutdown=run_shutdown, hard=hard)
-        record.vm.destroy()
+        self._destroy(record.vm)
         record.last_stop = record.last_stop or time.time()
         self.notify(f"VM {record.name} deleted")
 
@@ -740,7 +740,7 @@ class LocalCompute:
         vm.metadata.set_preempted(True)
         vm.power_off(run_shutdown=True)  # Spot + DELETE: shutdown script, then gone
         record = self._take_vm(project, zone, vm)
-        vm.destroy()
+        self._destroy(vm)
         if record is not None:
             record.last_stop = time.time()
 
@@ -750,7 +750,7 @@ class LocalCompute:
             return
         self.notify(f"VM {vm.name} vanished without a word (fault injection)")
         vm.power_off(run_shutdown=False, hard=True)
-        vm.destroy()
+        self._destroy(vm)
 
     def shutdown_all(self) -> list[str]:
         """Delete every VM still there (Ctrl-C, errors); names of those deleted."""
@@ -770,9 +770,19 @@ class LocalCompute:
             worker.start()
         for worker in workers:
             worker.join()
-        for vm in self.all_vms:
+        with self._lock:
+            rest = list(self.all_vms)
+        for vm in rest:
             vm.destroy()
         return [record.name for record in left]
+
+    def _destroy(self, vm: LocalVM) -> None:
+        """End a VM for good; it leaves all_vms, so that a long-running serve
+        neither grows with every VM ever made nor scans them for each token."""
+        vm.destroy()
+        with self._lock:
+            if vm in self.all_vms:
+                self.all_vms.remove(vm)
 
     def hurry_up(self) -> None:
         """A second stop signal: cut every running shutdown script short."""
