@@ -133,3 +133,18 @@ def test_ended_vms_leave_the_token_check(backend: LocalBackend) -> None:
         time.sleep(0.1)
     assert backend.compute.all_vms == []
     assert len(backend.compute.known_instances()) == 1  # its console is kept for logs
+
+
+def test_an_active_execution_says_where_it_waits(backend: LocalBackend) -> None:
+    """The current step of an ACTIVE execution: the call it is in (here the wait
+    for the VM's report inside run_job), not the start of main."""
+    backend.deploy(WORKFLOW, _job("sleep 5"))
+    started = backend.start(WORKFLOW)
+    deadline = time.monotonic() + 30
+    while (backend.get(started.name).current_step != "wait_for_report (run_job)"
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    assert backend.get(started.name).current_step == "wait_for_report (run_job)"
+    assert backend.position(started.name) == ("run_job", "wait_for_report")
+    assert backend.wait(started.name, 60).state == SUCCEEDED
+    assert backend.position(started.name) is None

@@ -157,6 +157,7 @@ def test_detach_then_status_and_logs_while_it_runs_and_after(serve, tmp_path, ex
     assert status["state"] == "ACTIVE"
     assert status["vm"].startswith(f"{vm['name']} (us-central1-a) RUNNING")
     assert status["attempt"] == "1"
+    assert status["step"] in ("wait_for_report (run_job)", "check_vm (run_job)")  # not "start"
 
     logs = serve.wait_for(lambda: (lambda d: d.stdout if "tick 1" in d.stdout else None)(
         serve.wfgen("logs", name)), "tick 1 in wfgen logs")

@@ -211,7 +211,16 @@ class LocalBackend(Backend):
         return run
 
     def get(self, execution: str) -> Execution:
-        return self._run(execution).record
+        run = self._run(execution)
+        position = run.engine.position if run.record.state == ACTIVE else None
+        if position is not None:
+            run.record.current_step = f"{position[1]} ({position[0]})"
+        return run.record
+
+    def position(self, execution: str) -> tuple[str, str] | None:
+        """(subworkflow, step) of the call step an ACTIVE execution is in, if any."""
+        run = self._run(execution)
+        return run.engine.position if run.record.state == ACTIVE else None
 
     def forget(self, execution: str) -> None:
         """Drop an ended execution from memory (serve keeps it in its own store)."""

@@ -204,6 +204,8 @@ class Execution:
         self.external = 0
         self.polling = 0
         self.extra_steps = 0
+        # (subworkflow, step) of the latest call step: where the execution waits
+        self.position: tuple[str, str] | None = None
         self.mem_since = 0
         self.pool = 0  # steps of the quota leased to no thread (see lease)
         self._fn_cache: dict[str, Callable[..., Any]] = {}

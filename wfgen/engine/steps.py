@@ -37,9 +37,11 @@ from wfgen.engine.tree import Condition, DynMap, Expr, Loop, Step, Subworkflow, 
 class _CState:
     """Compile-time state: where we are (for shared variables and resolution)."""
 
-    def __init__(self, env: CompileEnv, shared: frozenset[str] = frozenset()) -> None:
+    def __init__(self, env: CompileEnv, shared: frozenset[str] = frozenset(),
+                 routine: str = "main") -> None:
         self.env = env
         self.shared = shared
+        self.routine = routine  # the subworkflow being compiled
 
 
 def _const_template(t: Any) -> bool:
@@ -119,7 +121,7 @@ class Program:
         self.env = CompileEnv(set(wf.subworkflows))
         self.subs: dict[str, tuple[Subworkflow, Block, list[tuple[str, bool, Op | None]]]] = {}
         for name, sub in wf.subworkflows.items():
-            st = _CState(self.env)
+            st = _CState(self.env, routine=name)
             block = self.block(sub.steps, st)
             params = [(p, has, compile_template(d, self.env) if has else None)
                       for p, has, d in sub.params]
@@ -253,8 +255,10 @@ class Program:
         args = compile_template(s.args, self.env) if s.args is not None else None
         result = s.result
         store = _store_value
+        here = (st.routine, s.name)
 
         def call(ctx: Ctx) -> Any:
+            ctx.exe.position = here  # where a status shows the execution waiting
             a = args(ctx) if args is not None else {}
             v = ctx.exe.call_named(name, a, ctx)
             if result is not None:
@@ -416,7 +420,7 @@ class Program:
         par = s.parallel
         assert par is not None
         shared = frozenset(par.shared)
-        inner = _CState(self.env, st.shared | shared)
+        inner = _CState(self.env, st.shared | shared, st.routine)
         limit_f = (compile_template(par.concurrency_limit, self.env)
                    if par.concurrency_limit is not None else None)
         tasks: list[tuple[str, Block]] = []

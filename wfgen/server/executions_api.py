@@ -176,6 +176,12 @@ class ExecutionsService:
         resource = dict(live.resource) if live else self.store.get_execution(name)
         if resource is None:
             raise ApiError(404, f"Resource '{name}' was not found", resource=name)
+        if live is not None and resource.get("state") == "ACTIVE":
+            with contextlib.suppress(Exception):  # an execution that just ended
+                position = self.runner.position(name)
+                if position is not None:
+                    resource["status"] = {"currentSteps": [{"routine": position[0],
+                                                            "step": position[1]}]}
         return _view(resource, view, "FULL")
 
     def list(self, parent: str, size: Any = None, token: str | None = None,
