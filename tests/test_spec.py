@@ -192,3 +192,13 @@ def test_a_timeout_override_too_short_for_the_default_heartbeat(tmp_path) -> Non
     with pytest.raises(UsageError, match=r"--timeout 1s: too short") as caught:
         load_spec(path, timeout="1s")
     assert str(path) not in str(caught.value)
+
+
+def test_every_bad_env_name_is_named_at_once() -> None:
+    import pytest
+
+    with pytest.raises(SpecError) as caught:
+        load_spec_text("container:\n  image: alpine\n  env: {J-1: a, OK: b, K.2: c}\n",
+                       "job.yaml")
+    message = str(caught.value)
+    assert "'J-1', 'K.2'" in message and "'OK'" not in message

@@ -110,18 +110,23 @@ def _check_labels(value: dict[str, str]) -> str | None:
     return None
 
 
+def _every(bad: list[str], what: str, rule: str) -> str | None:
+    """One message naming every bad entry of a map or list (one round of fixes)."""
+    if not bad:
+        return None
+    names = ", ".join(repr(b) for b in bad)
+    return f"{what} {names} must be {rule}" if len(bad) == 1 else (
+        f"{what}s {names} must each be {rule}")
+
+
 def _check_env(value: dict[str, str]) -> str | None:
-    for key in value:
-        if not re.fullmatch(ENV_NAME_RE, key):
-            return f"environment variable name {key!r} must be letters, digits and _"
-    return None
+    return _every([k for k in value if not re.fullmatch(ENV_NAME_RE, k)],
+                  "environment variable name", "letters, digits and _")
 
 
 def _check_tags(value: list[str]) -> str | None:
-    for tag in value:
-        if not re.fullmatch(_GCE_NAME_RE, tag):
-            return f"network tag {tag!r} must be lowercase letters, digits and -"
-    return None
+    return _every([t for t in value if not re.fullmatch(_GCE_NAME_RE, t)],
+                  "network tag", "lowercase letters, digits and -")
 
 
 def _check_command(value: list[str]) -> str | None:
