@@ -235,6 +235,8 @@ def test_ctrl_c_during_run_cancels_and_cleans_up(serve, tmp_path, executions):
     assert "cancelling" in stderr and "deleted interrupt-" in stderr
     assert serve.vms(name.rsplit("/", 1)[-1]) == []
     assert status_of(serve, name)["state"] == "CANCELLED"
+    assert proc.stdout is not None  # the result on stdout, as run --local prints it
+    assert json.loads(proc.stdout.read())["status"] == "cancelled"
 
 
 def test_list_shows_every_execution(serve, tmp_path, executions):

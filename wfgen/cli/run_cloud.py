@@ -154,4 +154,8 @@ def _cancel(backend: Any, name: str, console: Any, stopped: list[int]) -> None:
         raise Interrupted(signum, f"detached: {name} may still be running; "
                           f"`wfgen cancel {name}` stops it and deletes its VMs") from None
     console.notify(f"deleted {', '.join(deleted)}" if deleted else "no VM was left")
-    raise Interrupted(signum, f"interrupted: {name} was cancelled and its VMs deleted")
+    message = f"interrupted: {name} was cancelled and its VMs deleted"
+    from wfgen.cli.follow import print_result
+
+    print_result({"status": "cancelled", "exit_code": None, "message": message})  # as --local
+    raise Interrupted(signum, message)
