@@ -67,6 +67,8 @@ def test_a_failure_carries_the_raised_value_as_json(backend: LocalBackend) -> No
 
 
 def test_a_job_logs_and_vms(backend: LocalBackend) -> None:
+    notes: list[str] = []
+    backend.notify = notes.append
     backend.deploy(WORKFLOW, _job("echo first line; sleep 3; echo 'second $(x)'"))
     started = backend.start(WORKFLOW)
     deadline = time.monotonic() + 30
@@ -80,6 +82,7 @@ def test_a_job_logs_and_vms(backend: LocalBackend) -> None:
     assert "first line" in texts and "second $(x)" in texts
     assert backend.list_vms(started.name) == []  # the workflow deleted its VM
     assert list(backend.logs(started.name)) == followed  # kept after the delete
+    assert f"report received from {vms[0].name}: status succeeded, exit code 0" in notes
 
 
 def test_cancel_leaves_the_vm_as_the_service_does(backend: LocalBackend) -> None:

@@ -108,7 +108,8 @@ class LocalBackend(Backend):
         if isinstance(body, dict) and "status" in body:
             code = body.get("exit_code")
             detail = f", exit code {code}" if code is not None else ""
-            self.notify(f"report received: status {body.get('status')}{detail}")
+            source = f" from {body['instance']}" if body.get("instance") else ""
+            self.notify(f"report received{source}: status {body.get('status')}{detail}")
 
     def connectors(self) -> Any:
         """The connector registry: Compute Engine and events.* on this backend."""
