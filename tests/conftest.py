@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATA = ROOT / "tests" / "data"  # reference files (never ../shared)
+TEST_DATA = ROOT / "tests" / "data"  # reference files, kept in the repository
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 

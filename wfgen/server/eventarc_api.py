@@ -72,13 +72,9 @@ class EventarcService:
 
     def list(self, parent: str, size: Any = None, token: str | None = None) -> Resource:
         wire.split_parent(parent)
-        limit = wire.page_size(size, 100, 1000)
-        offset = wire.page_offset(token, parent)
-        triggers = self.store.list_resources(KIND, parent)
-        out: Resource = {"triggers": triggers[offset:offset + limit]}
-        if len(triggers) > offset + limit:
-            out["nextPageToken"] = wire.page_token(parent, offset + limit)
-        return out
+        return wire.paged("triggers", parent, size, token,
+                          lambda offset, count: self.store.list_resources(KIND, parent)[
+                              offset:offset + count], default=100)
 
     def patch(self, name: str, body: Any, mask: list[str] | None) -> Resource:
         if not isinstance(body, dict):

@@ -187,16 +187,16 @@ class ExecutionsService:
     def list(self, parent: str, size: Any = None, token: str | None = None,
              view: Any = None) -> Resource:
         self.workflows.get(parent)
-        limit = wire.page_size(size, 100, 10000)
-        offset = wire.page_offset(token, parent)
-        items = self.store.list_executions(parent, offset, limit + 1)
-        with self._lock:
-            items = [dict(self._live[i["name"]].resource) if i["name"] in self._live else i
-                     for i in items]
-        out: Resource = {"executions": [_view(i, view, "BASIC") for i in items[:limit]]}
-        if len(items) > limit:
-            out["nextPageToken"] = wire.page_token(parent, offset + limit)
-        return out
+
+        def show(item: Resource) -> Resource:  # a running one as it is now
+            with self._lock:
+                live = self._live.get(item["name"])
+            return _view(dict(live.resource) if live else item, view, "BASIC")
+
+        return wire.paged("executions", parent, size, token,
+                          lambda offset, count: self.store.list_executions(parent, offset,
+                                                                           count),
+                          default=100, maximum=10000, show=show)
 
     def cancel(self, name: str, wait: float = 10.0) -> Resource:
         with self._lock:

@@ -109,13 +109,10 @@ class SchedulerService:
 
     def list(self, parent: str, size: Any = None, token: str | None = None) -> Resource:
         wire.split_parent(parent)
-        limit = wire.page_size(size, 500, 500)
-        offset = wire.page_offset(token, parent)
-        jobs = self.store.list_resources(KIND, parent)
-        out: Resource = {"jobs": [self._public(j) for j in jobs[offset:offset + limit]]}
-        if len(jobs) > offset + limit:
-            out["nextPageToken"] = wire.page_token(parent, offset + limit)
-        return out
+        return wire.paged("jobs", parent, size, token,
+                          lambda offset, count: self.store.list_resources(KIND, parent)[
+                              offset:offset + count], default=500, maximum=500,
+                          show=self._public)
 
     def patch(self, name: str, body: Any, mask: list[str] | None) -> Resource:
         if not isinstance(body, dict):

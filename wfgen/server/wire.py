@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +79,20 @@ def page_offset(token: str | None, scope: str) -> int:
 
 def page_token(scope: str, offset: int) -> str:
     return base64.urlsafe_b64encode(f"{scope}#{offset}".encode()).decode().rstrip("=")
+
+
+def paged(key: str, scope: str, size: str | int | None, token: str | None,
+          fetch: Callable[[int, int], list[Any]], *, default: int, maximum: int = 1000,
+          show: Callable[[Any], Any] = lambda item: item) -> dict[str, Any]:
+    """One page of a list call: `fetch(offset, count)` gives up to count items
+    from offset on; one more than the page is asked for, to know if a next exists."""
+    limit = page_size(size, default, maximum)
+    offset = page_offset(token, scope)
+    items = fetch(offset, limit + 1)
+    out: dict[str, Any] = {key: [show(item) for item in items[:limit]]}
+    if len(items) > limit:
+        out["nextPageToken"] = page_token(scope, offset + limit)
+    return out
 
 
 def split_parent(parent: str) -> tuple[str, str]:

@@ -79,24 +79,16 @@ class WorkflowsService:
 
     def list(self, parent: str, size: Any = None, token: str | None = None) -> Resource:
         wire.split_parent(parent)
-        limit = wire.page_size(size, 500)
-        offset = wire.page_offset(token, parent)
-        items = self.store.list_workflows(parent, offset, limit + 1)
-        out: Resource = {"workflows": items[:limit]}
-        if len(items) > limit:
-            out["nextPageToken"] = wire.page_token(parent, offset + limit)
-        return out
+        return wire.paged("workflows", parent, size, token,
+                          lambda offset, count: self.store.list_workflows(parent, offset, count),
+                          default=500)
 
     def list_revisions(self, name: str, size: Any = None, token: str | None = None
                        ) -> Resource:
         self.get(name)
-        limit = wire.page_size(size, 20, 100)
-        offset = wire.page_offset(token, name)
-        items = self.store.list_revisions(name, offset, limit + 1)
-        out: Resource = {"workflows": items[:limit]}
-        if len(items) > limit:
-            out["nextPageToken"] = wire.page_token(name, offset + limit)
-        return out
+        return wire.paged("workflows", name, size, token,
+                          lambda offset, count: self.store.list_revisions(name, offset, count),
+                          default=20, maximum=100)
 
     def parsed(self, source: str, workflow_id: str) -> Workflow:
         """The parsed definition of a deployed source (kept from its deploy)."""
