@@ -294,17 +294,6 @@ class CloudBackend(Backend):
 
     # -- workflows -----------------------------------------------------------
 
-    def get_workflow_source(self, workflow: str) -> tuple[str, str] | None:
-        """(source, revision id) of a deployed workflow, None if there is none."""
-        from google.api_core import exceptions as api
-
-        with self._calling(f"reading {workflow}", ROLE_VIEW):
-            try:
-                wf = self._client("workflows").get_workflow(name=workflow)
-            except api.NotFound:
-                return None
-        return wf.source_contents, wf.revision_id
-
     def deploy(self, workflow: str, source: str, *,
                service_account: str | None = None) -> Revision:
         from google.api_core import exceptions as api

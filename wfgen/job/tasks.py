@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wfgen.job.spec import MAX_TASKS
 from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS, MAX_VARIABLE_BYTES
 
 if TYPE_CHECKING:
@@ -127,16 +128,7 @@ def plan(spec: JobSpec) -> Plan:
              + parallelism * (TASK_FRAME_BYTES + 2 * container_bytes + 3 * largest))
     max_memory = max(0, int((MEMORY_BUDGET - fixed) // (RESULT_BYTES + 3 * average + 1)))
     return Plan(count, parallelism, items_bytes, largest, container_bytes, steps,
-                min(max_steps, MAX_TASKS_HARD), memory, min(max_memory, MAX_TASKS_HARD))
-
-
-MAX_TASKS_HARD = 10_000  # mirrors spec.MAX_TASKS (4-digit task indexes in VM names)
-
-
-def max_count(spec: JobSpec) -> int:
-    """The most tasks this spec's workflow accepts (an `items` argument included)."""
-    p = plan(spec)
-    return min(p.max_count_steps, p.max_count_memory)
+                min(max_steps, MAX_TASKS), memory, min(max_memory, MAX_TASKS))
 
 
 def steps_problem(spec: JobSpec) -> str | None:

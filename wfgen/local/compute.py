@@ -32,7 +32,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -350,13 +350,6 @@ class LocalCompute:
         """Live instances and the last HISTORY deleted ones, oldest first."""
         with self._lock:
             return list(self.history.values())
-
-    def console_lines(self, project: str | None = None) -> Iterator[tuple[Instance, ConsoleLine]]:
-        """Every console line of every VM (deleted ones too), per VM in order."""
-        for record in self.known_instances():
-            if project is None or record.project == project:
-                for line in record.console.snapshot():
-                    yield record, line
 
     # -- the API's calls -------------------------------------------------
     def insert_instance(self, project: str, zone: str, body: Any) -> dict[str, Any]:

@@ -176,10 +176,6 @@ class Store:
     def executions_in_state(self, state: str) -> list[Resource]:
         return self._many("SELECT data FROM executions WHERE state = ?", state)
 
-    def count_executions(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
-
     # -- operations ------------------------------------------------------------
     def put_operation(self, operation: Resource) -> None:
         with self._lock:
