@@ -328,9 +328,7 @@ class _AwaitCallback:
 
 def _error_of(info: Any) -> ExecutionError:
     """The engine's ErrorInfo as the service reports it (payload is JSON text)."""
-    from wfgen.engine.runtime import _jsonable
-
-    value = _jsonable(info.value)
+    value = info.to_json()["error"]  # the raised value, JSON-ready
     where = f"step \"{info.step}\"" if info.step else "the execution"
     if info.subworkflow and info.subworkflow != "main":
         where += f" in subworkflow \"{info.subworkflow}\""
