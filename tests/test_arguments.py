@@ -12,8 +12,10 @@ from ruamel.yaml import YAML
 
 from wfgen.engine import load_workflow, prepare
 from wfgen.errors import UsageError
-from wfgen.job.arguments import check_argument, json_schema, parse_job_argument
+from wfgen.job.arguments import parse_job_argument
 from wfgen.job.render import render_workflow
+from wfgen.job.rules import check_argument
+from wfgen.job.schema import argument_schema as json_schema
 from wfgen.job.spec import load_spec_text
 
 SAMPLES = [

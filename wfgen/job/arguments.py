@@ -1,119 +1,29 @@
-"""The execution argument of a job's workflow: the rules, written once.
-
-A deployed workflow serves many runs, and each run's argument may override
-`image`, `command`, `args`, `script` and `env`. `ARGUMENT_KEYS` and
-`EXCLUSIVE` below drive all three places that check such an argument, so they
-never disagree:
+"""The execution argument of a job's workflow, checked with the rules of
+wfgen.job.rules (`ARGUMENT_KEYS`, `EXCLUSIVE`, `check_argument`) in two places
+that must agree:
 
 - `parse_job_argument`: `wfgen run --local JOB --data '{...}'` (a UsageError);
-- `json_schema`: the argument's JSON Schema (in `wfgen schema`'s `$defs`);
 - `workflow_checks`: the conditions the generated workflow itself evaluates
   before any VM exists, because gcloud, Cloud Scheduler and Eventarc start it
-  without wfgen. Each check is one switch condition (no loop, no extra billed
-  step): the value is encoded with `json.encode_to_string` and matched against
-  a regular expression written for RE2 (Workflows) and Python's `re` alike.
+  without wfgen.
 
-Semantics: every key given replaces the spec's; `script` and `command` exclude
-each other (giving one drops the spec's other); `env` is merged over the
-spec's. A script runs as `sh -c SCRIPT NAME ARGS...`: its args are its
-positional parameters ("$@")."""
+(The argument's JSON Schema is wfgen.job.schema's `argument_schema`.)"""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from wfgen.errors import UsageError
-
-ENV_NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
-# A container image reference as docker reads it: [registry/]path[:tag][@digest].
-# No look-ahead, so that RE2 (the workflow's text.match_regex) reads it too.
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE_RE = (r"(?:(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?"
-            r"|[A-Za-z0-9-]+:[0-9]+)/)?" + _PATH_PART + r"(?:/" + _PATH_PART + r")*"
-            r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-            r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
-
-_KIND_TEXT = {"str": "a string", "strlist": "a list of strings", "strmap": "a map of strings"}
-
-
-@dataclass(frozen=True)
-class ArgumentKey:
-    """One key of the execution argument."""
-
-    name: str
-    kind: str  # str, strlist, strmap
-    doc: str
-    pattern: str | None = None  # the whole string must match (str only)
-    what: str = ""  # what `pattern` describes, for messages
-    # the workflow's check (shorter: a Workflows expression holds 400 characters)
-    workflow_pattern: str | None = None
-    nonempty: bool = False  # a list that needs at least one item
-
-
-ARGUMENT_KEYS: tuple[ArgumentKey, ...] = (
-    ArgumentKey("image", "str", "Container image for this run.", pattern=IMAGE_RE,
-                what="an image reference such as us-docker.pkg.dev/project/repo/image:tag",
-                workflow_pattern=r"[A-Za-z0-9][A-Za-z0-9._/:@-]*"),
-    ArgumentKey("command", "strlist", "Entrypoint for this run, as an argv list (drops the "
-                "spec's script).", nonempty=True),
-    ArgumentKey("args", "strlist", "Arguments for this run: the argv after the command, or "
-                "the script's positional parameters (\"$@\")."),
-    ArgumentKey("script", "str", "Shell script for this run, run as `sh -c SCRIPT NAME "
-                "ARGS...` (drops the spec's command)."),
-    ArgumentKey("env", "strmap", "Environment variables, merged over the spec's."),
+from wfgen.job.rules import (
+    _KIND_TEXT,
+    ARGUMENT_KEYS,
+    ENV_NAME_RE,
+    EXCLUSIVE,
+    KEY_NAMES,
+    ArgumentKey,
+    check_argument,
 )
-KEY_NAMES = tuple(k.name for k in ARGUMENT_KEYS)
-# Pairs of keys one argument may not give together, and why.
-EXCLUSIVE: tuple[tuple[str, str, str], ...] = (
-    ("command", "script", "script runs with sh -c; it cannot be combined with command"),
-)
-
-
-# ---------------------------------------------------------------------------
-# The CLI check
-
-
-def check_argument(value: Any) -> str | None:
-    """Why `value` is not a valid execution argument, or None (messages name the key)."""
-    if not isinstance(value, dict):
-        return 'the execution argument must be a JSON object, e.g. {"args": ["--lr", "0.1"]}'
-    for key in value:
-        if key not in KEY_NAMES:
-            return f"unknown key {key!r}; known keys: {', '.join(KEY_NAMES)}"
-    for rule in ARGUMENT_KEYS:
-        if rule.name not in value:
-            continue
-        item = value[rule.name]
-        if not _has_kind(item, rule.kind):
-            return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
-        texts = [item] if isinstance(item, str) else [*item, *(
-            item.values() if isinstance(item, dict) else [])]
-        if any("\x00" in text for text in texts):
-            return f"{rule.name} may not contain the NUL character"
-        if rule.nonempty and not item:
-            return f"{rule.name} must name at least the program to run"
-        if rule.kind == "strmap":
-            bad = [name for name in item if not re.fullmatch(ENV_NAME_RE, name)]
-            if bad:
-                return (f"{rule.name}: variable name {bad[0]!r} must be letters, digits and _ "
-                        "(not starting with a digit)")
-        if rule.pattern and not re.fullmatch(rule.pattern, item):
-            return f"{rule.name}: {item!r} is not {rule.what}"
-    for first, second, why in EXCLUSIVE:
-        if first in value and second in value:
-            return why
-    return None
-
-
-def _has_kind(item: Any, kind: str) -> bool:
-    if kind == "str":
-        return isinstance(item, str)
-    if kind == "strlist":
-        return isinstance(item, list) and all(isinstance(x, str) for x in item)
-    return isinstance(item, dict) and all(isinstance(x, str) for x in item.values())
 
 
 def parse_job_argument(data: str | None, spec: Any = None) -> dict[str, Any] | None:
@@ -142,38 +52,6 @@ def parse_job_argument(data: str | None, spec: Any = None) -> dict[str, Any] | N
         raise UsageError(f"--data: {problem}")
     return value if items is None else {**value, "items": items}
 
-
-# ---------------------------------------------------------------------------
-# The JSON Schema
-
-
-_NO_NUL = "[^\\u0000]*"  # ECMA regex: no NUL character
-
-
-def json_schema() -> dict[str, Any]:
-    """The execution argument's JSON Schema (a fragment: no $schema)."""
-    props: dict[str, Any] = {}
-    for rule in ARGUMENT_KEYS:
-        schema: dict[str, Any] = {"description": rule.doc}
-        if rule.kind == "str":
-            schema.update(type="string", pattern=f"^{rule.pattern or _NO_NUL}$")
-        elif rule.kind == "strlist":
-            schema.update(type="array", items={"type": "string", "pattern": f"^{_NO_NUL}$"})
-            if rule.nonempty:
-                schema["minItems"] = 1
-        else:
-            schema.update(type="object", propertyNames={"pattern": f"^{ENV_NAME_RE}$"},
-                          additionalProperties={"type": "string", "pattern": f"^{_NO_NUL}$"})
-        props[rule.name] = schema
-    return {
-        "title": "wfgen execution argument",
-        "description": "Per-run overrides of a job's container, passed as the workflow's "
-                       "argument.",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": props,
-        "allOf": [{"not": {"required": [a, b]}} for a, b, _ in EXCLUSIVE],
-    }
 
 
 # ---------------------------------------------------------------------------
