@@ -53,20 +53,22 @@ def parse_job_argument(data: str | None, spec: Any = None) -> dict[str, Any] | N
     return value if items is None else {**value, "items": items}
 
 
-
 # ---------------------------------------------------------------------------
 # The checks inside the generated workflow
 
-# One JSON string literal as json.encode_to_string writes it (the encoder's escapes
-# are valid; the checks only need to find where each string ends).
+# Inside a list or map value, only its JSON text shows every item at once: an
+# expression cannot loop, and a loop of steps would bill steps on every run with
+# overrides. One JSON string literal as json.encode_to_string writes it (the
+# encoder's escapes are valid; the checks only need to find where each string ends).
 _JSON_STR = r'"(?:[^"\\]|\\.)*"'
 _JSON_NAME = '"' + ENV_NAME_RE + '"'
-_NUL = r"(?:^|[^\\])(?:\\\\)*\\u0000"  # an escaped NUL (not an escaped backslash + u0000)
+_JSON_NUL = r"(?:^|[^\\])(?:\\\\)*\\u0000"  # an escaped NUL (not an escaped backslash + u0000)
+NUL_RE = r"\x00"  # in a string value itself: RE2 and Python alike
 
 
-def _list_re(item: str, nonempty: bool) -> str:
+def _list_re(item: str) -> str:
     items = rf"{item}(?:\s*,\s*{item})*"
-    return rf"^\s*\[\s*{items if nonempty else f'(?:{items})?'}\s*\]\s*$"
+    return rf"^\s*\[\s*(?:{items})?\s*\]\s*$"
 
 
 def _map_re(key: str) -> str:
@@ -74,29 +76,62 @@ def _map_re(key: str) -> str:
     return rf"^\s*\{{\s*(?:{pair}(?:\s*,\s*{pair})*)?\s*\}}\s*$"
 
 
-def _type_re(rule: ArgumentKey) -> str:
-    if rule.kind == "str":
-        return rf"^\s*{_JSON_STR}\s*$"
-    if rule.kind == "strlist":
-        return _list_re(_JSON_STR, nonempty=False)
-    return _map_re(_JSON_STR)
-
-
 def _wf_string(text: str) -> str:
     """A Workflows expression string literal (JSON escaping reads the same)."""
     return json.dumps(text, ensure_ascii=False)
 
 
+# What a value's JSON text starts with, by kind: the parsed value's type without
+# get_type, which is not among the documented expression helpers.
+_FIRST_CHAR = {"str": r'^"', "strmap": r"^\s*\{"}
+
+
+def _is_kind(kind: str, value: str) -> str:
+    """An expression: whether `value` is a string (a map); a list's or map's items are
+    checked with its kind (_item_checks)."""
+    return (f"text.match_regex(json.encode_to_string({value}), "
+            f"{_wf_string(_FIRST_CHAR[kind])})")
+
+
+def _type_message(rule: ArgumentKey) -> str:
+    return _wf_string(f"{rule.name} must be {_KIND_TEXT[rule.kind]}")
+
+
+def _nul_message(rule: ArgumentKey) -> str:
+    return _wf_string(f"{rule.name} may not contain the NUL character")
+
+
+def _item_checks(rule: ArgumentKey, present: str, value: str) -> list[tuple[str, str]]:
+    """A list's items (a map's values) are strings without NUL; a map's keys are
+    variable names (the parsed keys, as a list)."""
+    enc = f"json.encode_to_string({value})"
+    items = _list_re(_JSON_STR) if rule.kind == "strlist" else _map_re(_JSON_STR)
+    checks = [(f"{present} and not text.match_regex({enc}, {_wf_string(items)})",
+               _type_message(rule)),
+              (f"{present} and text.match_regex({enc}, {_wf_string(_JSON_NUL)})",
+               _nul_message(rule))]
+    if rule.kind == "strmap":
+        names = f"json.encode_to_string(keys({value}))"
+        checks.append((f"{present} and not text.match_regex({names}, "
+                       f"{_wf_string(_list_re(_JSON_NAME))})",
+                       _wf_string(f"{rule.name}: variable names must be letters, digits and "
+                                  "_ (not starting with a digit); got ") + f" + {names}"))
+    return checks
+
+
 def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = ()
                     ) -> list[tuple[str, str]]:
     """(condition, message expression) pairs, in order, for one switch step: the first
-    true condition raises a ValueError with its message. `arg` names a variable (or an
-    expression) holding the argument, already defaulted from null to {}. `extra_keys`
-    are known too (a fan-out job's `items`, checked by wfgen.job.tasks)."""
-    enc = f"json.encode_to_string({arg})"
-    is_map = _wf_string(r"^\s*\{")
+    true condition raises a ValueError with its message. Each checks one part of the
+    parsed argument (its keys, one key's value, len, text.match_regex on a string
+    value) by check_argument's rules and in its order; a value's type and the items
+    inside a list or map value are matched on that value's JSON text. No loop, no
+    step of their own: the success path bills 11 steps with or without overrides.
+    `arg` names a variable (or an expression) holding the argument, already
+    defaulted from null to {}. `extra_keys` are known too (a fan-out job's `items`,
+    checked by wfgen.job.tasks)."""
     checks: list[tuple[str, str]] = [(
-        f"not text.match_regex({enc}, {is_map})",
+        f"not {_is_kind('strmap', arg)}",
         _wf_string('the execution argument must be a JSON object, e.g. {"args": ["--lr", '
                    '"0.1"]}'))]
     rest = arg
@@ -106,30 +141,25 @@ def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = ()
                    f"{_wf_string('the execution argument has an unknown key ')} + "
                    f"json.encode_to_string(keys({rest})[0]) + "
                    f"{_wf_string('; known keys: ' + ', '.join(KEY_NAMES + extra_keys))}"))
+    nul = _wf_string(NUL_RE)
     for rule in ARGUMENT_KEYS:
         key = _wf_string(rule.name)
-        value = f"json.encode_to_string(map.get({arg}, {key}))"
+        value = f"map.get({arg}, {key})"
         present = f"{key} in {arg}"
-        checks.append((f"{present} and not text.match_regex({value}, "
-                       f"{_wf_string(_type_re(rule))})",
-                       _wf_string(f"{rule.name} must be {_KIND_TEXT[rule.kind]}")))
-        checks.append((f"{present} and text.match_regex({value}, {_wf_string(_NUL)})",
-                       _wf_string(f"{rule.name} may not contain the NUL character")))
+        if rule.kind == "str":
+            checks.append((f"{present} and not {_is_kind(rule.kind, value)}",
+                           _type_message(rule)))
+            checks.append((f"{present} and text.match_regex({value}, {nul})",
+                           _nul_message(rule)))
+        else:
+            checks += _item_checks(rule, present, value)
         if rule.nonempty:
-            checks.append((f"{present} and not text.match_regex({value}, "
-                           f"{_wf_string(_list_re(_JSON_STR, nonempty=True))})",
+            checks.append((f"{present} and len({value}) == 0",
                            _wf_string(f"{rule.name} must name at least the program to run")))
-        if rule.kind == "strmap":
-            checks.append((f"{present} and not text.match_regex({value}, "
-                           f"{_wf_string(_map_re(_JSON_NAME))})",
-                           _wf_string(f"{rule.name}: variable names must be letters, digits "
-                                      "and _ (not starting with a digit); got ")
-                           + f" + json.encode_to_string(keys(map.get({arg}, {key})))"))
         if rule.workflow_pattern:
-            text = f"default(map.get({arg}, {key}), \"\")"
-            checks.append((f"{present} and not text.match_regex({text}, "
+            checks.append((f"{present} and not text.match_regex({value}, "
                            f"{_wf_string('^(?:' + rule.workflow_pattern + ')$')})",
-                           f"{_wf_string(rule.name + ': ')} + json.encode_to_string({text}) + "
+                           f"{_wf_string(rule.name + ': ')} + json.encode_to_string({value}) + "
                            f"{_wf_string(' is not ' + rule.what)}"))
     for first, second, why in EXCLUSIVE:
         checks.append((f"{_wf_string(first)} in {arg} and {_wf_string(second)} in {arg}",
