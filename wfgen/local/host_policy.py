@@ -57,9 +57,9 @@ def host_user() -> str:
 
 def notice(what: str) -> str:
     """The one notice of every path that runs something on the host."""
-    root = " (root: it can change anything on this machine)" if os.geteuid() == 0 else ""
-    return (f"{what} runs as a host process, as {host_user()}{root}, in a scratch "
-            "directory, with this user's files in reach")
+    reach = "the whole machine" if os.geteuid() == 0 else "your files"
+    return (f"{what} runs as a host process, as {host_user()}, in a scratch directory, "
+            f"with {reach} in reach")
 
 
 @dataclass
@@ -98,9 +98,10 @@ class HostRule:
             self._told.update(new)
         if not new:
             return None, None
+        image = metadata.get("wfgen-image") or "of the job"
         subjects = {"script": "a VM's startup or shutdown script that is not wfgen's VM agent",
                     "container": "the container's command (no container engine works here; "
-                                 "the image is not used)"}
+                                 f"the image {image} is not used)"}
         what = " and ".join(subjects[kind] for kind in new)
         return None, notice(f"--on-host: {what}") + f" (first: VM {name})"
 
