@@ -101,10 +101,10 @@ def run_local(tmp_path: Path, *args: str, env: dict[str, str]) -> subprocess.Com
     return run
 
 
-def generated_workflow(tmp_path: Path, mark: Path) -> Path:
+def generated_workflow(tmp_path: Path, mark: Path, **extra: object) -> Path:
     spec = {"name": "hosty", "container": {"image": "alpine:3.20",
                                            "script": f"touch {shlex.quote(str(mark))}"},
-            "timeout": "5m", "heartbeat": "2s", "retries": 0}
+            "timeout": "5m", "heartbeat": "2s", "retries": 0, **extra}
     (tmp_path / "job.yaml").write_text(json.dumps(spec))
     out = tmp_path / "wf.yaml"
     gen = subprocess.run([sys.executable, "-m", "wfgen", "generate", str(tmp_path / "job.yaml"),
@@ -120,12 +120,25 @@ def test_a_generated_workflow_file_needs_on_host_without_an_engine(tmp_path) -> 
     refused = run_local(tmp_path, str(workflow), env=env)
     assert refused.returncode == 125, refused.stderr
     assert OPT_IN in refused.stderr and "CONDITION_NOT_MET" in refused.stderr
+    assert "its container's command" in refused.stderr  # the agent itself was recognised
+    assert "not wfgen's VM agent" not in refused.stderr
     assert " created (attempt" not in refused.stderr and not mark.exists()
 
     ran = run_local(tmp_path, "--on-host", str(workflow), env=env)
     assert ran.returncode == 0, ran.stderr
     assert f"runs as a host process, as {host_user()}" in ran.stderr
     assert mark.exists() and json.loads(ran.stdout)["status"] == "succeeded"
+
+
+def test_a_fan_out_workflows_vms_carry_the_agent_too(tmp_path) -> None:
+    """The fan-out template writes the agent as a YAML literal, not base64: the same
+    bytes reach the insert, so only the container needs the opt-in."""
+    mark = tmp_path / "task-ran"
+    workflow = generated_workflow(tmp_path, mark, tasks={"count": 2})
+    refused = run_local(tmp_path, str(workflow), env=fake_docker(tmp_path, works=False))
+    assert refused.returncode == 125, refused.stderr
+    assert "its container's command" in refused.stderr and OPT_IN in refused.stderr
+    assert "not wfgen's VM agent" not in refused.stderr and not mark.exists()
 
 
 def hand_written(tmp_path: Path, mark: Path) -> Path:
