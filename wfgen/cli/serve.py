@@ -80,12 +80,15 @@ def run(args: argparse.Namespace) -> int:
                          "or give another --data-dir)") from None
     app.start()
     where = options.data_dir if options.data_dir == ":memory:" else app.store.path
-    print(f"wfgen serve: listening on {app.url} (REST)"
-          + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
-          + f"; state in {where}", file=sys.stderr)
-    print(f"wfgen serve: {app.mode}", file=sys.stderr)
-    print("wfgen serve: point gcloud here with:", file=sys.stderr)
-    for line in app.env_lines():
-        print(line, file=sys.stderr)
-    sys.stderr.flush()
-    return app.serve_forever()
+
+    def ready() -> None:  # once SIGTERM is handled: whoever reads these may send it at once
+        print(f"wfgen serve: listening on {app.url} (REST)"
+              + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
+              + f"; state in {where}", file=sys.stderr)
+        print(f"wfgen serve: {app.mode}", file=sys.stderr)
+        print("wfgen serve: point gcloud here with:", file=sys.stderr)
+        for line in app.env_lines():
+            print(line, file=sys.stderr)
+        sys.stderr.flush()
+
+    return app.serve_forever(ready)

@@ -165,8 +165,9 @@ class App:
         self.store.close()
         return deleted
 
-    def serve_forever(self) -> int:
-        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> int:
+        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0.
+        `ready` (the start-up lines) runs once those signals are handled."""
         stop = threading.Event()
 
         def handler(signum: int, _frame: Any) -> None:
@@ -175,6 +176,8 @@ class App:
         watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, handler) for sig in watched}
         try:
+            if ready is not None:
+                ready()
             while not stop.wait(0.5):
                 pass
         finally:
