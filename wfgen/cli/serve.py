@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wfgen serve: listening on {app.url} (REST)"
           + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
           + f"; state in {where}; jobs run as {app.mode}", file=sys.stderr)
+    print(f"wfgen serve: dashboard at {app.url}/ui/", file=sys.stderr)
     print("wfgen serve: point gcloud here with:", file=sys.stderr)
     for line in app.env_lines():
         print(line, file=sys.stderr)

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS executions (
     state TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (workflow, seq);
 CREATE INDEX IF NOT EXISTS executions_by_state ON executions (state);
+CREATE INDEX IF NOT EXISTS executions_by_workflow_state ON executions (workflow, state, seq);
 CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
     kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT NOT NULL, data TEXT NOT NULL,
@@ -87,6 +88,11 @@ class Store:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """A read-only query's rows (the dashboard's own queries, wfgen.server.ui)."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     # -- workflows -------------------------------------------------------------
     def get_workflow(self, name: str) -> Resource | None:
