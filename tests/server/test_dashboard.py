@@ -228,3 +228,30 @@ def test_a_running_page_polls_and_an_ended_one_does_not(serve):
     _, _, html = fetch(serve, ui_path(name))
     assert "<main>" in html and "refresh" not in html
 
+
+
+def test_a_vm_page_hides_secret_values_and_escapes_metadata(serve):
+    zone = "us-central1-b"
+    base = f"/compute/v1/projects/demo/zones/{zone}/instances"
+    status, op = serve.call("POST", base, {"name": "plain-vm", "metadata": {"items": [
+        {"key": "db-password", "value": "hunter2-do-not-show"},
+        {"key": "api-token", "value": "tok-do-not-show"},
+        {"key": "note", "value": XSS},
+        {"key": "startup-script", "value": "echo 'hello from plain-vm'; sleep 30"}]}})
+    assert status == 200, op
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            status, _, page = fetch(serve, f"/ui/vms/demo/{zone}/plain-vm")
+            assert status == 200
+            if "hello from plain-vm" in page:
+                break
+            assert time.monotonic() < deadline, "the VM's console never showed its line"
+            time.sleep(0.2)
+        assert "do-not-show" not in page and page.count(">hidden<") == 2
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and XSS not in page
+        assert '<main data-live="1">' in page  # its console refreshes while it runs
+        _, _, home = fetch(serve, "/ui/")
+        assert f'href="/ui/vms/demo/{zone}/plain-vm"' in home
+    finally:
+        assert serve.call("DELETE", f"{base}/plain-vm")[0] == 200
