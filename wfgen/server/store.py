@@ -142,6 +142,7 @@ class Store:
                 del self._recent[key]
             db.execute("DELETE FROM revisions WHERE workflow = ?", (name,))
             db.execute("DELETE FROM executions WHERE workflow = ?", (name,))
+            db.execute("DELETE FROM resources WHERE parent = ?", (name,))  # their traces
         return gone > 0
 
     # -- executions ------------------------------------------------------------

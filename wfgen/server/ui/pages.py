@@ -164,8 +164,7 @@ class Pages:
             triggers.setdefault(topic, []).append(workflow)
         topics = [{"name": t["name"], "workflows": triggers.get(t["name"], [])}
                   for t in self.queries.resources(TOPIC_KIND)]
-        subscriptions = [{"name": s["name"], "topic": s.get("topic", ""),
-                          "messages": s.get("wfgenMessageCount")}
+        subscriptions = [{"name": s["name"], "topic": s.get("topic", "")}
                          for s in self.queries.resources(SUBSCRIPTION_KIND)]
         return {"topics": topics, "subscriptions": subscriptions, "live": False}
 
