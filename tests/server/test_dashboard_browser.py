@@ -103,19 +103,20 @@ def playwright():
 
 
 @pytest.fixture(scope="module")
-def browser(playwright, tmp_path_factory):
+def chromium(playwright, tmp_path_factory):
     browser = launch(playwright, tmp_path_factory.mktemp("chromium-profile"))
     yield browser
     browser.context.close()
 
 
-@pytest.fixture(autouse=True)
-def nothing_ran_nothing_left(browser):
-    """After each test: no dialog opened, no request left 127.0.0.1."""
-    yield
-    assert browser.dialogs == [], f"a page ran injected script: {browser.dialogs}"
-    assert browser.foreign_requests() == []
-    assert browser.requests, "the browser made no request at all"
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium; after the test: no dialog opened, no request left
+    127.0.0.1."""
+    yield chromium
+    assert chromium.dialogs == [], f"a page ran injected script: {chromium.dialogs}"
+    assert chromium.foreign_requests() == []
+    assert chromium.requests, "the browser made no request at all"
 
 
 def screenshot(page, tmp_path, name: str) -> None:
