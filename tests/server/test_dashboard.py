@@ -255,3 +255,20 @@ def test_a_vm_page_hides_secret_values_and_escapes_metadata(serve):
         assert f'href="/ui/vms/demo/{zone}/plain-vm"' in home
     finally:
         assert serve.call("DELETE", f"{base}/plain-vm")[0] == 200
+
+
+def test_schedules_and_triggers_with_odd_targets_are_text(serve):
+    parent = "projects/demo/locations/us-central1"
+    status, job = serve.call("POST", f"/v1/{parent}/jobs", {
+        "name": f"{parent}/jobs/odd", "schedule": "*/5 * * * *",
+        "httpTarget": {"uri": "http://127.0.0.1:9/v1/x/workflows/<script>alert(1)</script>",
+                       "httpMethod": "POST"}})
+    assert status == 200, job
+    try:
+        status, _, home = fetch(serve, "/ui/")
+        assert status == 200
+        schedules = home.split('id="schedules"', 1)[1].split("</table>", 1)[0]
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in schedules and XSS not in home
+        assert 'href="/ui/workflows' not in schedules  # not a workflow: no link
+    finally:
+        assert serve.call("DELETE", f"/v1/{parent}/jobs/odd")[0] == 200

@@ -42,15 +42,19 @@ Log = Callable[[str], None]
 
 
 def workflow_path(name: str) -> str:
+    """The page of projects/P/locations/L/workflows/W (the overview for anything else)."""
     parts = name.split("/")
-    return "/ui/workflows/" + "/".join(quote(p, safe="") for p in (parts[1], parts[3],
-                                                                   parts[5]))
+    if len(parts) != 6 or parts[0::2] != ["projects", "locations", "workflows"]:
+        return "/ui/"
+    return "/ui/workflows/" + "/".join(quote(p, safe="") for p in parts[1::2])
 
 
 def execution_path(name: str) -> str:
+    """The page of .../workflows/W/executions/ID (the overview for anything else)."""
     parts = name.split("/")
-    return "/ui/executions/" + "/".join(quote(p, safe="") for p in (parts[1], parts[3],
-                                                                    parts[5], parts[7]))
+    if len(parts) != 8 or parts[0::2] != ["projects", "locations", "workflows", "executions"]:
+        return "/ui/"
+    return "/ui/executions/" + "/".join(quote(p, safe="") for p in parts[1::2])
 
 
 def vm_path(project: str, zone: str, name: str) -> str:

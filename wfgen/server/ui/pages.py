@@ -4,6 +4,7 @@ the templates render."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -19,6 +20,8 @@ from wfgen.server.store import Store
 from wfgen.server.ui import present
 from wfgen.server.ui.queries import STATES, Queries
 
+WORKFLOW_IN_URI = re.compile(r"/v1/(projects/[^/]+/locations/[^/]+/workflows/[^/]+)"
+                             r"/executions$")
 SUBSCRIPTION_KIND = "pubsub.subscription"  # kept by serve's Pub/Sub once it has them
 OUTPUT_TAIL = 8 * 1024  # characters of a job's output shown on its execution page
 LABEL_TASK = "wfgen-task"
@@ -43,15 +46,15 @@ class Pages:
         schedules = []
         for job in self.queries.resources(SCHEDULE_KIND):
             uri = str((job.get("httpTarget") or {}).get("uri") or "")
-            target = uri.split("/v1/", 1)[-1].removesuffix("/executions") if (
-                "/workflows/" in uri) else uri
+            match = WORKFLOW_IN_URI.search(uri)
+            target = match.group(1) if match else uri
             schedules.append({"name": job["name"], "schedule": job.get("schedule", ""),
                               "zone": job.get("timeZone", "Etc/UTC"),
                               "state": job.get("state", ""),
                               "next": job.get("scheduleTime", "") if job.get(
                                   "state") == "ENABLED" else "",
                               "last": job.get("lastAttemptTime", ""), "target": target,
-                              "is_workflow": "/workflows/" in uri})
+                              "is_workflow": match is not None})
         triggers = [{"name": t["name"],
                      "topic": ((t.get("transport") or {}).get("pubsub") or {}).get("topic", ""),
                      "workflow": ((t.get("destination") or {}).get("workflow") or "")}
