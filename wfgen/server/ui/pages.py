@@ -93,8 +93,10 @@ class Pages:
         if isinstance(payload_value, dict):
             message = str(payload_value.get("message", ""))
             tags = [str(t) for t in payload_value.get("tags") or [] if isinstance(t, str)]
+        elif isinstance(payload_value, str):  # `raise: "text"`
+            message = payload_value
         elif error:
-            message = error.get("payload", "")
+            message = str(error.get("payload", ""))
         frames = (error.get("stackTrace") or {}).get("elements") or []
         failing = frames[0] if frames else None
         execution_id = name.rsplit("/", 1)[-1]
