@@ -83,6 +83,7 @@ class App:
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._dashboard())
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
@@ -110,6 +111,14 @@ class App:
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+
+    def _dashboard(self) -> Any:
+        """The web pages at /ui/ (read-only views of all the above, two forms)."""
+        from wfgen.server.ui.dashboard import Dashboard
+        from wfgen.server.ui.pages import Pages
+
+        return Dashboard(Pages(self.store, self.executions, self.runner,
+                               self.runner.compute), self.log)
 
     @property
     def reach_host(self) -> str:
