@@ -147,7 +147,11 @@ def test_examples_init_job_and_googles_sample_pass_validate(cli, tmp_path):
     sample = TEST_DATA / "syntax-cheat-sheet.workflows.yaml"
     result = cli("validate", *map(str, EXAMPLES), str(init_job), str(sample))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == ""
+    # the cheat sheet repeats a step name and reads a variable it never assigns:
+    # Google publishes it, so these are warnings (exit 0), and nothing else is said
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and all(": warning: " in x and str(sample) in x for x in lines)
+    assert "2 warning(s)" in result.stderr
 
 
 def test_validate_finds_a_broken_generated_style_workflow(cli, tmp_path):
