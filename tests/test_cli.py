@@ -227,3 +227,20 @@ def test_run_help_describes_on_host(cli):
     assert "--on-host" in result.stdout and "exit 125" in result.stdout
     assert "--on-host" in (ROOT / "README.md").read_text()
     assert "--on-host" in (ROOT / "Makefile").read_text()
+
+
+def test_validate_prints_warnings_and_exits_0_and_refuses_deploy_errors(cli, tmp_path):
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("- loop:\n    for:\n      value: v\n      in: [1]\n      steps:\n"
+                    "        - keep:\n            assign:\n              - last: ${v}\n"
+                    "- done:\n    return: \"ok\"\n    next: end\n")
+    warned = cli("validate", str(flow))
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stdout == (f"{flow}:9:3: warning: next: end beside return in step 'done' "
+                             "never runs: return ends the step's subworkflow\n")
+    assert "1 file(s) OK, 1 warning(s)" in warned.stderr
+    flow.write_text(flow.read_text().replace('return: "ok"', "return: ${last}"))
+    refused = cli("validate", str(flow))
+    assert refused.returncode == 1
+    assert refused.stdout.startswith(f"{flow}:10:13: variable 'last' exists only in the for "
+                                     "loop of step 'loop' (line 1)")

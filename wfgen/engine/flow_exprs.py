@@ -26,7 +26,7 @@ MAX_REWRITES = 32
 def load(text: str) -> Any:
     """yamlload.load, accepting unquoted `${...}` items in flow collections."""
     first: MarkedYAMLError | None = None
-    for _ in range(MAX_REWRITES + 1):
+    for _ in range(MAX_REWRITES):
         try:
             return yamlload.load(text)
         except MarkedYAMLError as exc:
@@ -36,10 +36,13 @@ def load(text: str) -> Any:
             if mark is not None and len(text) <= limits.MAX_SOURCE_BYTES:
                 fixed = _quote_expression_at(text, mark.index)
             if fixed is None:
-                raise first from None
+                raise  # the file's own next problem (quoting never makes one)
             text = fixed
-    assert first is not None
-    raise first
+    try:
+        return yamlload.load(text)
+    except MarkedYAMLError:
+        assert first is not None
+        raise first from None
 
 
 def _quote_expression_at(text: str, brace: int) -> str | None:
