@@ -283,6 +283,30 @@ def test_substring_needs_start_and_end_in_an_expression() -> None:
     assert (exc.line, exc.column) == (2, 13)
 
 
+def test_a_subworkflow_call_missing_a_parameter_is_a_warning() -> None:
+    src = """
+    main:
+      steps:
+        - named:
+            call: add
+            args: {a: 1}
+            result: x
+        - r:
+            return: ${add(x)}
+    add:
+      params: [a, b]
+      steps:
+        - r:
+            return: ${a + b}
+    """
+    assert errors(src) == []
+    found = warnings(src)
+    assert [f.line for f in found] == [3, 8]
+    assert "no default for 'b'" in found[0].message
+    assert "add needs the argument 'b' (1 given, 2 required)" in found[1].message
+    assert "TypeError" in run(wf(src)).error.tags
+
+
 def test_too_many_arguments_and_unknown_names_are_warnings() -> None:
     found = warnings("""
     - a:

@@ -129,15 +129,21 @@ def _signature(name: str, wf: Workflow) -> tuple[list[str], set[str], bool] | No
 
 def _positional(name: str, count: int, pos: tuple[int, int], wf: Workflow,
                 warnings: list[Issue]) -> list[Issue]:
-    """Too few positional arguments is a deploy error; too many a warning."""
+    """Too few positional arguments for a stdlib function is a deploy error;
+    for a subworkflow (no page says when it fails), and too many, a warning."""
     sig = _signature(name, wf)
     if sig is None:
         return []
     names, required, star = sig
     missing = [n for n in names[count:] if n in required]
     if missing:
-        return [Issue(pos[0], pos[1], f"{name} needs the argument '{missing[0]}' "
-                                      f"({count} given, {len(required)} required)")]
+        issue = Issue(pos[0], pos[1], f"{name} needs the argument '{missing[0]}' "
+                                      f"({count} given, {len(required)} required)")
+        if name in wf.subworkflows:
+            warnings.append(Issue(issue.line, issue.column,
+                                  issue.message + "; the call fails when it runs"))
+            return []
+        return [issue]
     if count > len(names) and not star:
         warnings.append(Issue(pos[0], pos[1], f"{name} takes at most {len(names)} "
                                               f"arguments, {count} given; the call fails "
