@@ -394,6 +394,14 @@ def test_positional_args_for_subworkflows_and_their_checks() -> None:
             "takes named args (a map), not a list")
 
 
+def test_many_flow_expressions_over_several_lines() -> None:
+    src = "- init:\n    assign:\n      - v: 2\n" + "".join(
+        f"- s{i}:\n    assign:\n      - r{i}: [${{v + {i}}}, {{k: ${{v * {i}}}}},\n"
+        f"               ${{\"}}\" + string({i})}}]\n" for i in range(40))
+    src += "- r:\n    return: ${[r0, r39]}\n"
+    assert result_of(src) == [[2, {"k": 0}, "}0"], [41, {"k": 78}, "}39"]]
+
+
 def test_flow_lists_keep_strict_yaml_elsewhere() -> None:
     """Only a `${...}` that starts a scalar is read as Google reads it; the rest
     of the YAML stays strict, with the line named."""
