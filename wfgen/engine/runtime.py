@@ -279,7 +279,10 @@ class Execution:
         return call
 
     def call_named(self, name: str, args: Any, ctx: Ctx) -> Any:
-        """A `call:` step: subworkflow, connector or builtin with named args."""
+        """A `call:` step: subworkflow, connector or builtin with named args, or
+        positional ones (`args: [...]`, reference/stdlib/sys/log)."""
+        if type(args) is list:
+            return self._call_positional(name, args, ctx)
         if type(args) is not dict:
             raise make_error("TypeError", "args must be a map")
         prog = self.program
@@ -303,6 +306,14 @@ class Execution:
             if k not in args:
                 raise make_error("TypeError", f"{name}: missing argument '{k}'")
         return call_python(fn, name, ctx.rt, [], args)
+
+    def _call_positional(self, name: str, args: list[Any], ctx: Ctx) -> Any:
+        if name in self.program.subs:
+            return self.call_subworkflow(name, args, None, ctx)
+        if self.connectors.get(name) is not None or is_connector_name(name):
+            raise make_error("TypeError", f"{name} takes named args (a map), not a list")
+        fn = self.resolve_function(name)
+        return call_python(fn, name, ctx.rt, args, None)
 
     def _call_connector(self, name: str, fn: Callable[..., Any], args: dict) -> Any:
         args = dict(args)
