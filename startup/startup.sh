@@ -240,6 +240,34 @@ give_up() {
   "${off[@]}" || log "power-off failed"
 }
 
+# --- a multi-node job ---
+
+# gang_env: this node's part in a multi-node job (metadata wfgen-num-nodes,
+# wfgen-node-rank, wfgen-master-addr, wfgen-master-port; absent for any other
+# job) as container environment, added to `run`: WFGEN_NODE_RANK,
+# WFGEN_NUM_NODES, WFGEN_MASTER_ADDR (node 0's name), WFGEN_MASTER_PORT,
+# WFGEN_NODE_HOSTS (every node's name in rank order, one a line: the master's
+# with its rank replaced) and WFGEN_GPUS_PER_NODE ($n). Knob: WFGEN_NODE_ADDRESS
+# (a local run's VMs share one host: the address every node's name stands for).
+gang_env() {
+  local count rank master port base domain hosts='' r
+  count=$(md instance/attributes/wfgen-num-nodes 2>/dev/null) || return 0
+  rank=$(md instance/attributes/wfgen-node-rank) || fail "metadata wfgen-node-rank missing"
+  master=$(md instance/attributes/wfgen-master-addr) || fail "metadata wfgen-master-addr missing"
+  port=$(md instance/attributes/wfgen-master-port) || fail "metadata wfgen-master-port missing"
+  local num="^(0|[1-9][0-9]{0,4})$"
+  if ! [[ $count =~ $num && $rank =~ $num && $port =~ $num ]] || ((rank >= count))
+  then fail "bad node metadata (rank $rank of $count, port $port)"; fi
+  [[ $master =~ ^[a-z][-a-z0-9]*-0(\.[-a-z0-9]+)+$ ]] || fail "bad wfgen-master-addr"
+  base=${master%%.*} domain=${master#*.}
+  for ((r = 0; r < count; r++)); do hosts+=${WFGEN_NODE_ADDRESS:-${base%-0}-$r.$domain}$'\n'; done
+  master=${WFGEN_NODE_ADDRESS:-$master}
+  log "node $rank of $count (master $master:$port)"
+  run+=("--env=WFGEN_NODE_RANK=$rank" "--env=WFGEN_NUM_NODES=$count"
+    "--env=WFGEN_MASTER_ADDR=$master" "--env=WFGEN_MASTER_PORT=$port"
+    "--env=WFGEN_NODE_HOSTS=${hosts%$'\n'}" "--env=WFGEN_GPUS_PER_NODE=$n")
+}
+
 # --- the job ---
 
 main() {
@@ -290,6 +318,7 @@ main() {
   ((${#cmd[@]} == 0)) || run+=("--entrypoint=${cmd[0]}")
   n=${m[accelerator-count]//[$' \t\r\n']/}
   [[ $n =~ ^[0-9]+$ ]] || fail "bad wfgen-accelerator-count"
+  gang_env
 
   if ((n > 0)); then
     STEP="installing the GPU driver"

@@ -17,6 +17,7 @@ from typing import Any
 
 from wfgen.errors import Location, SpecError, UsageError
 from wfgen.job.budget import budget_problem, default_parallelism, memory_problem
+from wfgen.job.gang import gang_steps_problem
 from wfgen.job.model import JobSpec
 from wfgen.job.rules import (
     _KIND_NAMES,
@@ -347,10 +348,14 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           tree, "heartbeat", "heartbeat")
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
+    if data["nodes"] > 1 and data["tasks"] is not None:
+        raise loader.fail("nodes (one job on several VMs) and tasks (one VM per item) cannot "
+                          "be combined; use one or the other", tree, "nodes", "nodes",
+                          value=False)
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
-    problem = budget_problem(spec)
+    problem = budget_problem(spec) or gang_steps_problem(spec)
     if problem:
         if data["tasks"] is not None:
             node, key = _task_size_node(tree)

@@ -3,7 +3,8 @@
 Faults make the reliability paths of a generated workflow testable by running
 them. Each acts on the first VM of the run, so the retry can succeed; in a
 fan-out job, on the first VM of task 0, or of task N with `,task=N`
-(`preempt@2s,task=3`):
+(`preempt@2s,task=3`); in a multi-node job, on the first VM of node 0, or of
+the node of rank N with `,node=N` (`insert-fail,node=3`):
 
   preempt@DELAY        preempt the VM DELAY after it boots (shutdown script runs,
                        the metadata server says preempted, the Spot VM is deleted)
@@ -52,7 +53,7 @@ class Faults:
             name, sep, value = spec.partition("@") if "@" in spec else spec.partition("=")
             if target:
                 key, _, number = target.partition("=")
-                if key.strip() != "task" or not number.strip().isdigit():
+                if key.strip() not in ("task", "node") or not number.strip().isdigit():
                     raise UsageError(f"fault {given!r}: after the comma write task=N (the "
                                      "fan-out task whose first VM it acts on)")
                 if name.strip().lower() == "refuse-callbacks":
