@@ -40,6 +40,7 @@ class Faults:
     refuse_callbacks: int = 0
     fail_insert: str | None = None
     tasks: dict[str, int] = field(default_factory=dict)  # fault -> its task (default 0)
+    target: str = "task"  # what tasks' numbers name: a fan-out "task" or a "node" rank
 
     def task_of(self, fault: str) -> int:
         """The fan-out task whose first VM `fault` acts on."""
@@ -60,6 +61,10 @@ class Faults:
                     raise UsageError("refuse-callbacks acts on the first callbacks of the run, "
                                      "whichever task sends them; it takes no task=N")
                 faults.tasks[name.strip().lower()] = int(number)
+                if faults.tasks and key.strip() != faults.target and len(faults.tasks) > 1:
+                    raise UsageError("faults name either tasks (task=N) or nodes (node=N), "
+                                     "not both")
+                faults.target = key.strip()
             name = name.strip().lower()
             if name == "preempt" and sep == "@":
                 faults.preempt_after = parse_delay(value)
