@@ -64,7 +64,8 @@ def gang_steps_problem(spec: JobSpec) -> str | None:
 
     per_beat = STEPS_PER_BEAT + STEPS_PER_BEAT_NODE * nodes
     room = STEP_BUDGET - worst_steps(nodes, retries, 0, 1)
-    shortest = math.ceil(spec.timeout_s * per_beat / room) if room > 0 else 0
+    beats = room // per_beat if room > 0 else 0
+    shortest = math.ceil(spec.timeout_s / beats) if beats else 0
     fix = (f"use a heartbeat of at least {format_duration(shortest)}" if shortest
            else "use fewer retries")
     return (f"{nodes} nodes checked every {format_duration(spec.heartbeat_s)} for "
