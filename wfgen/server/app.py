@@ -81,6 +81,7 @@ class App:
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._secret_manager())
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
@@ -108,6 +109,18 @@ class App:
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
 
+    def _secret_manager(self) -> Any:
+        """Secret Manager; a local VM's token stands for that VM's service account."""
+        from wfgen.server.secretmanager_api import SecretManagerRest
+
+        def who(token: str) -> str | None:
+            for vm in list(self.runner.compute.all_vms):
+                if vm.metadata.check_token(token):
+                    return vm.metadata.service_account
+            return None
+
+        return SecretManagerRest(self.store, who)
+
     @property
     def reach_host(self) -> str:
         """Where clients on this machine reach serve (a wildcard bind is not an address)."""
@@ -134,7 +147,7 @@ class App:
         url = f"{self.url}/"
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
-                             "EVENTARC", "PUBSUB")]
+                             "EVENTARC", "PUBSUB", "SECRETMANAGER")]
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:
