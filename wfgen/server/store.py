@@ -1,5 +1,7 @@
 """What `wfgen serve` remembers: workflows, their revisions, executions and
-long-running operations, in one SQLite database (stdlib sqlite3, WAL).
+long-running operations, other APIs' resources, and Secret Manager's secrets
+and versions (payloads in their own column, the file readable by its owner
+only), in one SQLite database (stdlib sqlite3, WAL).
 
 Resources are kept as the JSON the API returns, plus the few columns the
 queries need (keys, order). One connection, one lock: SQLite calls take
