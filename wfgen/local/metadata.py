@@ -46,6 +46,7 @@ TOKEN_LIFETIME = 3599
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_WAIT = 3600.0
 MAX_WAIT = 86400.0  # a longer timeout_sec is a 400
+DEFAULT_SERVICE_ACCOUNT = "default@local-project.iam.gserviceaccount.com"
 
 
 class MetadataServer:
@@ -60,7 +61,7 @@ class MetadataServer:
         *,
         project_number: int = 123456789012,
         instance_id: int | None = None,
-        service_account: str = "default@local-project.iam.gserviceaccount.com",
+        service_account: str = DEFAULT_SERVICE_ACCOUNT,
         port: int = 0,
         project_attributes: Mapping[str, str] | None = None,
     ) -> None:
