@@ -215,7 +215,8 @@ stop_report() {
 
 # --- secrets (container.secret_env) ---
 
-# wfgen-secret-env maps env names to projects/P/secrets/S/versions/V. Each value
+# wfgen-secret-env maps env names to projects/P/secrets/S/versions/V (or a
+# secret's short name: its latest version in the VM's project). Each value
 # is read with the VM's token into SECRET_VALUES (shell memory only: never a
 # file, a log line, a command line or the report) and reaches docker through
 # its environment (docker_run). Secret Manager: the project attribute
@@ -267,6 +268,10 @@ read_secrets() {
   for ((i = 0; i < ${#refs[@]}; i += 2)); do
     name=${refs[i]} ref=${refs[i + 1]}
     [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || fail "bad wfgen-secret-env: name $name"
+    if [[ $ref =~ ^[A-Za-z0-9_-]+$ ]]; then
+      [[ -n ${PROJECT_ID:-} ]] || PROJECT_ID=$(md project/project-id) || fail "metadata project-id missing"
+      ref=projects/$PROJECT_ID/secrets/$ref/versions/latest
+    fi
     [[ $ref =~ $SECRET_REF ]] || fail "bad wfgen-secret-env: $name is not a secret version"
     delay=$BACKOFF
     for ((tries = 1; ; tries++)); do

@@ -90,7 +90,7 @@ def test_secrets_reach_the_container_and_nothing_else(bed: Bed, sm: SecretsBed) 
     sm.add("wandb-key", VALUE.encode())
     sm.add("hf", OTHER.encode())
     sm.add("hf", b"newer")  # latest = version 2
-    sm.secret_env({"WANDB_API_KEY": "projects/test-project/secrets/wandb-key/versions/latest",
+    sm.secret_env({"WANDB_API_KEY": "wandb-key",  # short: latest, in the VM's project
                    "HF_TOKEN": "projects/test-project/secrets/hf/versions/1"})
     seen = bed.tmp / "seen-wandb"
     seen_hf = bed.tmp / "seen-hf"
