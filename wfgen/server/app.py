@@ -91,6 +91,10 @@ class App:
                                      f"{exc.strerror or exc}") from None
         self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        # the local VMs read container.secret_env from this server's Secret Manager
+        from wfgen.server.local_secrets import ENDPOINT_KEY
+
+        self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc

@@ -101,6 +101,27 @@ class LocalSecrets:
     def project_metadata(self) -> dict[str, str]:
         return {ENDPOINT_KEY: self.endpoint}
 
+    def missing(self, secret_env: dict[str, str], project: str) -> tuple[str, str] | None:
+        """(env name, why) for the first reference a run without serve cannot read:
+        --secret gives version 1 (latest) of projects/PROJECT/secrets/NAME only."""
+        if self.from_serve:
+            return None
+        for env_name, ref in sorted(secret_env.items()):
+            parts = ref.split("/")
+            if len(parts) == 1:
+                secret = ref
+            elif parts[1] == project and parts[5] in ("latest", "1"):
+                secret = parts[3]
+            else:
+                return env_name, (f"{ref} cannot be read locally: --secret NAME=@FILE gives "
+                                  f"version 1 of projects/{project}/secrets/NAME; for other "
+                                  f"projects or versions, run against wfgen serve "
+                                  f"({EMULATOR_ENV})")
+            if secret not in self.given:
+                return env_name, (f"secret {secret} is not given: add --secret {secret}=@FILE"
+                                  f" (or create it in wfgen serve and set {EMULATOR_ENV})")
+        return None
+
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
