@@ -133,3 +133,23 @@ def test_a_missing_secret_in_serve_fails_before_the_container(tmp_path):
     finally:
         assert serve.stop() == 0
     assert "sk-local" not in serve.log()
+
+
+def test_every_task_of_a_fan_out_reads_the_secret(tmp_path):
+    key = tmp_path / "api.key"
+    key.write_text(VALUE)
+    spec = job(tmp_path, {"API_KEY": "api-key"})
+    data = json.loads(spec.read_text())
+    data["tasks"] = {"count": 2}
+    spec.write_text(json.dumps(data))
+    done = run(tmp_path, spec, "--secret", f"api-key=@{key}")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["succeeded"] == 2, result
+    assert done.stderr.count(digest(VALUE)) == 2 and "sk-local" not in done.stderr
+
+
+def test_secret_is_for_local_runs_only(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "wfgen", "run", str(job(tmp_path, None)),
+                           "--secret", "k=@/x"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--secret applies to --local runs" in done.stderr

@@ -13,6 +13,8 @@ import stat
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.server.serve_process import GCLOUD, Serve
 from wfgen.local.loopback import ApiError, Request, Response
@@ -220,3 +222,48 @@ def test_store_keeps_secrets_across_restarts_readable_by_the_user_only(tmp_path)
     again = SecretManagerRest(Store(path))
     answer = _answer(again, _request("GET", "/v1/projects/p/secrets/k/versions/1:access"))
     assert json.loads(answer.body)["payload"]["data"] == data
+
+
+SEGMENTS = st.sampled_from(["projects", "p", "", "secrets", "k", "versions", "1", "latest",
+                            "0", "-1", "k:access", "1:access", "k:addVersion", "latest:access",
+                            "k:setIamPolicy", "k:getIamPolicy", "1:destroy", "x:y:z", "%",
+                            "locations", "\x00", "é", "a" * 300])
+BODIES = st.one_of(st.none(), st.just({"replication": {"automatic": {}}}),
+                   st.dictionaries(st.sampled_from(["payload", "policy", "replication",
+                                                    "labels", "etag", "bindings", "x"]),
+                                   st.recursive(st.one_of(st.none(), st.booleans(),
+                                                          st.integers(), st.text(max_size=8)),
+                                                lambda inner: st.one_of(
+                                                    st.lists(inner, max_size=3),
+                                                    st.dictionaries(st.text(max_size=6), inner,
+                                                                    max_size=3)),
+                                                max_leaves=6), max_size=3),
+                   st.lists(st.integers(), max_size=2), st.text(max_size=5))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(method=st.sampled_from(["GET", "POST", "DELETE", "PATCH", "PUT"]),
+       project=st.sampled_from(["p", "", "q", "%2F"]),
+       head=st.sampled_from(["secrets", "secrets:x", "secretsx", "locations"]),
+       path=st.lists(SEGMENTS, max_size=4), body=BODIES,
+       query=st.dictionaries(st.sampled_from(["secretId", "pageSize", "pageToken", "etag",
+                                              "filter"]),
+                             st.sampled_from(["k", "", "-3", "abc", "1", "\x00", "a" * 300]),
+                             max_size=2))
+def test_hostile_requests_get_an_answer_never_a_crash(method, project, head, path, body, query):
+    """Whatever arrives, the API answers (an ApiError is a 4xx/501 body) or passes."""
+    store = Store(":memory:")
+    api = SecretManagerRest(store, lambda _token: "vm@p.iam.gserviceaccount.com")
+    _answer(api, _create(api))
+    _answer(api, _request("POST", "/v1/projects/p/secrets/k:addVersion",
+                          {"payload": {"data": "aGk="}}))
+    full = "/".join([f"/v1/projects/{project}", head, *path]).rstrip("/")
+    request = Request(method, full, {k: [v] for k, v in query.items()},
+                      {"authorization": "Bearer t"},
+                      json.dumps(body).encode() if body is not None else b"")
+    try:
+        answer = api.handle(request)
+    except ApiError as exc:
+        assert 400 <= exc.status < 600 and exc.status != 500, exc
+        return
+    assert answer is None or answer.status == 200

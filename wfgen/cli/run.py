@@ -35,6 +35,7 @@ EXAMPLES = (
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
+    "  wfgen run --local job.yaml --secret wandb-key=@~/.wandb.key   # container.secret_env\n"
     "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
     "host (--local): wfgen's own VM agent always runs; a job's container runs through\n"
     "docker when a docker daemon answers here. Without one, --on-host runs the container's\n"
@@ -81,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     from wfgen.job.validate import looks_like_workflow
 
     if not args.local:
+        if args.secret:
+            raise UsageError("--secret applies to --local runs; the VMs of this run read "
+                             "Secret Manager: gcloud secrets create NAME --data-file=FILE")
         from wfgen.cli.run_cloud import run_cloud
 
         return run_cloud(args)

@@ -79,7 +79,7 @@ class SecretManagerRest:
     def handle(self, request: Request) -> Response | None:
         path = request.path
         parts = path[len("/v1/"):].split("/") if path.startswith("/v1/projects/") else []
-        if len(parts) < 3 or not parts[2].startswith("secrets"):
+        if len(parts) < 3 or parts[2].partition(":")[0] != "secrets":
             return None
         if not PROJECT_RE.fullmatch(parts[1]):
             raise ApiError(400, f"Invalid resource name: {path[len('/v1/'):]}")
