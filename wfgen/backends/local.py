@@ -226,6 +226,11 @@ class LocalBackend(Backend):
         run = self._run(execution)
         return run.engine.position if run.record.state == ACTIVE else None
 
+    def step_log(self, execution: str) -> tuple[list[tuple[float, str, str]], int]:
+        """The latest call steps (time, subworkflow, step) and how many ran in all."""
+        engine = self._run(execution).engine
+        return list(engine.step_log), engine.calls
+
     def forget(self, execution: str) -> None:
         """Drop an ended execution from memory (serve keeps it in its own store)."""
         with self._lock:
