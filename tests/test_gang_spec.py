@@ -113,3 +113,29 @@ def test_the_torchrun_example_is_a_two_node_gpu_job():
     body = steps_by_name(wf["run_gang"]["steps"])["create_vms"]["parallel"]["for"]["steps"][0][
         "create_vm"]["args"]["body"]
     assert body["guestAccelerators"][0]["acceleratorCount"] == 4
+
+
+def test_a_node_is_inserted_like_a_single_jobs_vm_plus_its_part():
+    """The gang's insert body (its own copy in templates/gang.yaml.j2) carries every
+    field and metadata key of the single job's, whatever the spec uses."""
+    from tests.test_render import insert_step
+
+    every = ("project: my-proj\ncontainer:\n  image: alpine\n  env: {A: b}\n"
+             "  secret_env: {TOKEN: my-token}\nmachine:\n  type: n1-standard-8\n  spot: true\n"
+             "  accelerator: {type: nvidia-tesla-t4, count: 2}\nnetwork:\n  subnetwork: sub\n"
+             "  tags: [ssh]\nservice_account: runner@my-proj.iam.gserviceaccount.com\n"
+             "labels: {team: ml}\ntimeout: 1h\nheartbeat: 1m\n")
+    single = insert_step(_yaml.load(render_workflow(load_spec_text(every, "job.yaml"))))
+    node = insert_step(_yaml.load(render_workflow(load_spec_text(every + "nodes: 2\n",
+                                                                 "job.yaml"))))
+    one, many = single["args"]["body"], node["args"]["body"]
+    assert set(one) == set(many)
+    for key in ("machineType", "scheduling", "disks", "guestAccelerators", "networkInterfaces",
+                "tags", "serviceAccounts"):
+        assert one[key] == many[key], key
+    assert set(many["labels"]) == set(one["labels"]) | {"wfgen-node"}
+    keys = [item["key"] for item in one["metadata"]["items"]]
+    node_keys = [item["key"] for item in many["metadata"]["items"]]
+    assert node_keys == keys + ["wfgen-node-rank", "wfgen-num-nodes", "wfgen-master-addr",
+                                "wfgen-master-port"]
+    assert "wfgen-secret-env" in keys
