@@ -136,6 +136,6 @@ def test_a_node_is_inserted_like_a_single_jobs_vm_plus_its_part():
     assert set(many["labels"]) == set(one["labels"]) | {"wfgen-node"}
     keys = [item["key"] for item in one["metadata"]["items"]]
     node_keys = [item["key"] for item in many["metadata"]["items"]]
-    assert node_keys == keys + ["wfgen-node-rank", "wfgen-num-nodes", "wfgen-master-addr",
-                                "wfgen-master-port"]
+    assert node_keys == [*keys, "wfgen-node-rank", "wfgen-num-nodes", "wfgen-master-addr",
+                         "wfgen-master-port"]
     assert "wfgen-secret-env" in keys
