@@ -185,3 +185,14 @@ def test_ctrl_c_deletes_all_four_nodes(tmp_path):
     assert sorted(deleted(stderr)) == sorted(created(stderr)) and len(created(stderr)) == 4
     assert json.loads(out)["status"] == "cancelled"
     assert vm_processes(scratch) == [] and list(scratch.iterdir()) == []
+
+
+def test_the_whole_job_timeout_deletes_every_node(tmp_path):
+    job = gang_job(tmp_path, {"script": "echo working; sleep 60"}, nodes=3, timeout="4s")
+    run = run_local(tmp_path, job)
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "timeout" and result["rank"] is None
+    assert [node["status"] for node in result["nodes"]] == ["stopped"] * 3
+    assert len(created(run.stderr)) == 3
+    assert sorted(deleted(run.stderr)) == sorted(created(run.stderr))
