@@ -344,32 +344,20 @@ give_up() {
   "${off[@]}" || log "power-off failed"
 }
 
-# --- a multi-node job ---
-
-# gang_env: this node's part in a multi-node job (metadata wfgen-num-nodes,
-# wfgen-node-rank, wfgen-master-addr, wfgen-master-port; absent for any other
-# job) as container environment, added to `run`: WFGEN_NODE_RANK,
-# WFGEN_NUM_NODES, WFGEN_MASTER_ADDR (node 0's name), WFGEN_MASTER_PORT,
-# WFGEN_NODE_HOSTS (every node's name in rank order, one a line: the master's
-# with its rank replaced) and WFGEN_GPUS_PER_NODE ($n). Knob: WFGEN_NODE_ADDRESS
-# (a local run's VMs share one host: the address every node's name stands for).
+# gang_env: a multi-node job's node metadata as WFGEN_NODE_* container env
+# (docs/vm-agent.md); nothing without wfgen-num-nodes.
 gang_env() {
-  local count rank master port base domain hosts='' r
-  count=$(md instance/attributes/wfgen-num-nodes 2>/dev/null) || return 0
-  rank=$(md instance/attributes/wfgen-node-rank) || fail "metadata wfgen-node-rank missing"
-  master=$(md instance/attributes/wfgen-master-addr) || fail "metadata wfgen-master-addr missing"
-  port=$(md instance/attributes/wfgen-master-port) || fail "metadata wfgen-master-port missing"
-  local num="^(0|[1-9][0-9]{0,4})$"
-  if ! [[ $count =~ $num && $rank =~ $num && $port =~ $num ]] || ((rank >= count))
-  then fail "bad node metadata (rank $rank of $count, port $port)"; fi
-  [[ $master =~ ^[a-z][-a-z0-9]*-0(\.[-a-z0-9]+)+$ ]] || fail "bad wfgen-master-addr"
-  base=${master%%.*} domain=${master#*.}
-  for ((r = 0; r < count; r++)); do hosts+=${WFGEN_NODE_ADDRESS:-${base%-0}-$r.$domain}$'\n'; done
-  master=${WFGEN_NODE_ADDRESS:-$master}
-  log "node $rank of $count (master $master:$port)"
-  run+=("--env=WFGEN_NODE_RANK=$rank" "--env=WFGEN_NUM_NODES=$count"
-    "--env=WFGEN_MASTER_ADDR=$master" "--env=WFGEN_MASTER_PORT=$port"
-    "--env=WFGEN_NODE_HOSTS=${hosts%$'\n'}" "--env=WFGEN_GPUS_PER_NODE=$n")
+  local c r m p h='' i a=instance/attributes/wfgen- n1='^(0|[1-9][0-9]{0,4})$'
+  c=$(md ${a}num-nodes 2>/dev/null) || return 0
+  if ! { r=$(md ${a}node-rank) && m=$(md ${a}master-addr) && p=$(md ${a}master-port); } \
+    || ! [[ $c =~ $n1 && $r =~ $n1 && $p =~ $n1 && $m =~ ^[a-z][-a-z0-9]*-0(\.[-a-z0-9]+)+$ ]] \
+    || ((r >= c)); then fail "bad or missing node metadata"; fi
+  for ((i = 0; i < c; i++)); do h+=${WFGEN_NODE_ADDRESS:-${m%-0.*}-$i.${m#*.}}$'\n'; done
+  m=${WFGEN_NODE_ADDRESS:-$m}
+  log "node $r of $c (master $m:$p)"
+  run+=("--env=WFGEN_NODE_RANK=$r" "--env=WFGEN_NUM_NODES=$c" "--env=WFGEN_MASTER_ADDR=$m"
+    "--env=WFGEN_MASTER_PORT=$p" "--env=WFGEN_NODE_HOSTS=${h%$'\n'}"
+    "--env=WFGEN_GPUS_PER_NODE=$n")
 }
 
 # --- the job ---
