@@ -479,7 +479,7 @@ class CloudBackend(Backend):
         token = ""
         with self._calling("listing the VMs", ROLE_VM_VIEW):
             while True:
-                params: dict[str, str] = {"returnPartialSuccess": "true"}
+                params: dict[str, str] = {}  # no returnPartialSuccess: not in compute v1
                 if flt:
                     params["filter"] = flt
                 if token:

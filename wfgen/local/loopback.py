@@ -55,10 +55,11 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json; charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
+    value: Any = None  # what of_json encoded (serve's answer check reads it, not the bytes)
 
     @classmethod
     def of_json(cls, value: Any, status: int = 200) -> Response:
-        return cls(status, json.dumps(value, ensure_ascii=False).encode())
+        return cls(status, json.dumps(value, ensure_ascii=False).encode(), value=value)
 
 
 class ApiError(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 
 from wfgen.backends.local import LocalBackend
 from wfgen.local.loopback import LoopbackServer
+from wfgen.server.apicheck import Checked
 from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
@@ -81,6 +82,7 @@ class App:
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis = [Checked(apis, log)]  # every request checked against Google's descriptions
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
