@@ -70,8 +70,8 @@ def page_offset(token: str | None, scope: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token.encode() + b"==").decode()
         owner, _, offset = text.rpartition("#")
-        if owner != scope:
-            raise ValueError(owner)
+        if owner != scope or not offset.isdigit() or len(offset) > 12:
+            raise ValueError(owner)  # a forged offset would overflow SQLite
         return int(offset)
     except ValueError:
         raise ApiError(400, f"Invalid page token {token!r}") from None

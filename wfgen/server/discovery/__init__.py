@@ -97,6 +97,9 @@ class Routes:
                 return method, on_path
         return None, on_path
 
+    def method(self, method_id: str) -> Method | None:
+        return next((m for m in self.methods if m.id == method_id), None)
+
     def sources(self) -> dict[str, str]:
         """{"workflows v1": "google-api-python-client 2.202.0", ...}"""
         return {f"{m.document.name} {m.document.version}": m.document.source
