@@ -397,6 +397,39 @@ def conform(value: Any, spec: dict[str, Any], schemas: dict[str, Any], path: str
     return value
 
 
+# -- connector calls -----------------------------------------------------------
+
+def check_connector(name: str, args: dict[str, Any]) -> str | None:
+    """Why Google would refuse a workflow's connector call (its arguments are the
+    method's parameters, and `body` its request body), or None; a connector no
+    document here describes passes."""
+    api, _, rest = name.removeprefix("googleapis.").partition(".")
+    _version, _, method_name = rest.partition(".")
+    method = routes().method(f"{api}.{method_name}")
+    if method is None:
+        return None
+    try:
+        values = {}
+        for key, value in args.items():
+            if key == "body" and method.request:
+                BodyChecker(method).check(value)
+                continue
+            spec = method.parameters.get(key)
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if spec is not None and spec.get("location") == "path":
+                values[key] = text
+                continue
+            check_query(method, {key: [text]})
+        names = [n for n in method.path_names if n in values]
+        check_path(replace(method, path_names=tuple(names)), [values[n] for n in names])
+        missing = [n for n in method.path_names if n not in values]
+        if missing:
+            return f"Required parameter '{missing[0]}' not specified"
+    except Refused as exc:
+        return exc.message
+    return None
+
+
 # -- the front ------------------------------------------------------------------
 
 Dispatch = Callable[[Request], Response | None]

@@ -16,7 +16,7 @@ from typing import Any
 
 from wfgen.backends.local import LocalBackend
 from wfgen.local.loopback import LoopbackServer
-from wfgen.server.apicheck import Checked
+from wfgen.server.apicheck import Checked, check_connector
 from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
@@ -71,6 +71,7 @@ class App:
             project=options.project, location=options.location,
             use_container_engine=use_engine,
             callbacks=CallbackHub)
+        self.runner.connector_check = check_connector  # the workflows' calls, as REST ones
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
                                             self.runner.callbacks)
