@@ -9,6 +9,7 @@ the google.rpc.Status shape, logged as one line."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -29,6 +30,22 @@ STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSIO
                 413: "INVALID_ARGUMENT", 414: "INVALID_ARGUMENT", 431: "INVALID_ARGUMENT"}
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def loads_json(data: bytes) -> Any:
+    """JSON as Google's parser reads it: a lone UTF-16 surrogate (\\ud800) is an
+    error, not a string that cannot be written back out; ValueError or
+    RecursionError (nesting deeper than Python's stack)."""
+    value = json.loads(data)
+    if _SURROGATE.search(data):
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("Invalid \\u escape: a lone UTF-16 surrogate") from None
+    return value
+
+
 @dataclass
 class Request:
     method: str
@@ -46,7 +63,7 @@ class Request:
         if not self.body.strip():
             return {}
         try:
-            return json.loads(self.body)
+            return loads_json(self.body)
         except RecursionError:
             raise ApiError(400, "Invalid JSON payload received. Message too deep.") from None
         except ValueError as exc:

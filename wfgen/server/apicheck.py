@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from wfgen import limits
-from wfgen.local.loopback import Api, Request, Response
+from wfgen.local.loopback import Api, Request, Response, loads_json
 from wfgen.server.discovery import Method, Routes, routes
 
 MAX_DEPTH = 100  # nesting Google's JSON parser accepts
@@ -165,7 +165,7 @@ def parse_body(method: Method, body: bytes) -> Any:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        return loads_json(body)
     except RecursionError:
         raise Refused("Invalid JSON payload received. Message too deep: at most "
                       f"{MAX_DEPTH} levels of nesting.") from None
