@@ -21,6 +21,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_BODY = 10 << 20  # Google's front end refuses a larger request (Pub/Sub publish: 10 MB)
 IDLE_SECONDS = 60  # a client that sends nothing for this long is disconnected
+# requests answered at once; the others wait their turn (first come, first served) with
+# their bytes read: hundreds of threads all runnable share the GIL so badly that a
+# server answers fewer requests, and in no order, when more clients come
+ANSWERING = 4
+TURN_WAIT = 2.0
 
 # google.rpc.Code names by HTTP status, for error bodies
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
@@ -122,6 +127,7 @@ class LoopbackServer:
                  log: Log = _stderr) -> None:
         self.apis = list(apis)
         self.log = log
+        self.busy = threading.BoundedSemaphore(ANSWERING)
         owner = self
 
         class Handler(_Handler):
@@ -206,7 +212,14 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(method=self.command, path=unquote(split.path),
                           query=parse_qs(split.query, keep_blank_values=True),
                           headers={k.lower(): v for k, v in self.headers.items()}, body=body)
-        self._send(owner.dispatch(request))
+        # a turn, or after TURN_WAIT anyway (answers that wait on something, such as an
+        # operation, may hold every turn)
+        turn = owner.busy.acquire(timeout=TURN_WAIT)
+        try:
+            self._send(owner.dispatch(request))
+        finally:
+            if turn:
+                owner.busy.release()
 
     def _refused_body(self) -> ApiError | None:
         """Why the body is not read at all: chunked (clients of Google APIs send a

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from wfgen import limits
@@ -73,6 +74,7 @@ class Refused(Exception):
         self.status = status
 
 
+@cache
 def snake(name: str) -> str:
     """The proto field name of a JSON name (callLogLevel -> call_log_level)."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
@@ -381,8 +383,11 @@ def conform(value: Any, spec: dict[str, Any], schemas: dict[str, Any], path: str
             inner = properties.get(key)
             if inner is None:
                 unknown.append(_join(path, key))
-                continue
-            out[key] = conform(item, inner, schemas, _join(path, key), unknown)
+            elif isinstance(item, dict | list) or (type(item) is int and inner.get(
+                    "format") in ("int64", "uint64")):
+                out[key] = conform(item, inner, schemas, _join(path, key), unknown)
+            else:  # a string, a boolean, a 32-bit number: as it is
+                out[key] = item
         return out
     kind = spec.get("type")
     if kind == "array" and isinstance(value, list):
@@ -447,7 +452,7 @@ class Checked:
         self._reported: set[str] = set()
 
     def handle(self, request: Request) -> Response | None:
-        method, _ = self.routes.find(request.method, request.path)
+        method = self.routes.find(request.method, request.path)
         if method is None:
             return self._ask(request)
         try:
@@ -472,6 +477,8 @@ class Checked:
             cleaned = checker.check(parse_body(method, body))
             if checker.changed:
                 body = json.dumps(cleaned, ensure_ascii=False).encode()
+        if query == request.query and body is request.body:
+            return request
         return replace(request, query=query, body=body)
 
     def _ask(self, request: Request) -> Response | None:

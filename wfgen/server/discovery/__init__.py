@@ -42,6 +42,7 @@ class Method:
     http_method: str
     pattern: re.Pattern[str]
     path_names: tuple[str, ...]  # the names of the pattern's groups, in order
+    slashes: int  # how many "/" a path of this method has (-1: {+name} spans segments)
     parameters: dict[str, Any]
     request: str | None  # schema names
     response: str | None
@@ -76,26 +77,38 @@ def load(path: Path) -> list[Method]:
     for method_id, spec in raw["methods"].items():
         template = raw.get("servicePath", "") + spec.get("flatPath", spec["path"])
         pattern, names = _pattern(template)
-        methods.append(Method(method_id, spec["httpMethod"], pattern, names,
+        slashes = -1 if "{+" in template else template.count("/") + 1
+        methods.append(Method(method_id, spec["httpMethod"], pattern, names, slashes,
                               spec.get("parameters", {}),
                               (spec.get("request") or {}).get("$ref"),
                               (spec.get("response") or {}).get("$ref"), document))
     return methods
 
 
-@dataclass
 class Routes:
-    """Every documented method of every document in the folder."""
+    """Every documented method of every document in the folder, indexed by HTTP
+    method and number of path segments (a request tries a handful of patterns)."""
 
-    methods: list[Method]
+    def __init__(self, methods: list[Method]) -> None:
+        self.methods = methods
+        self._index: dict[tuple[str, int], list[Method]] = {}
+        self._spanning: list[Method] = []  # {+name} patterns: any segment count
+        for method in methods:
+            if method.slashes < 0:
+                self._spanning.append(method)
+            else:
+                key = (method.http_method, method.slashes)
+                self._index.setdefault(key, []).append(method)
 
-    def find(self, http_method: str, path: str) -> tuple[Method | None, list[Method]]:
-        """(the method this request names, or None; methods on the same path)."""
-        on_path = [m for m in self.methods if m.pattern.fullmatch(path)]
-        for method in on_path:
-            if method.http_method == http_method:
-                return method, on_path
-        return None, on_path
+    def find(self, http_method: str, path: str) -> Method | None:
+        """The documented method this request names, or None."""
+        for method in self._index.get((http_method, path.count("/")), ()):
+            if method.pattern.fullmatch(path):
+                return method
+        for method in self._spanning:
+            if method.http_method == http_method and method.pattern.fullmatch(path):
+                return method
+        return None
 
     def method(self, method_id: str) -> Method | None:
         return next((m for m in self.methods if m.id == method_id), None)
