@@ -25,6 +25,7 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
     assert (installed / "templates" / "workflow.yaml.j2").is_file()
     assert os.access(installed / "startup" / "startup.sh", os.R_OK)
     assert os.access(installed / "local" / "standins" / "docker", os.X_OK)
+    assert (installed / "server" / "discovery" / "workflows.v1.json").is_file()  # serve's check
     env = {**os.environ, "PYTHONPATH": str(target), "TMPDIR": str(tmp_path)}
     cwd = tmp_path  # not the source tree: only the installed copy is importable
     job = ROOT / "examples" / "hello.yaml"

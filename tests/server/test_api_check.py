@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -303,8 +304,6 @@ def _wfgen(serve: Serve, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"WORKFLOWS_EMULATOR_HOST": f"127.0.0.1:{serve.port}",
            "WORKFLOWS_EMULATOR_GRPC_HOST": f"127.0.0.1:{serve.grpc_port}",
            "WFGEN_BACKOFF_MS": "100", "WFGEN_BACKOFF_MAX_MS": "400"}
-    import os
-
     return subprocess.run([sys.executable, "-m", "wfgen", *args], capture_output=True,
                           text=True, timeout=240, env={**os.environ, **env}, cwd=ROOT)
 
