@@ -6,6 +6,7 @@ clients, gcloud and the workflows' own connector calls keep passing."""
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
 import os
@@ -190,6 +191,11 @@ def test_the_documented_limits_are_enforced(serve):
     status, answer = serve.call("POST", f"/v1/{PARENT}/workflows?workflowId=wf-lab",
                                 {"sourceContents": SOURCE, "labels": labels})
     assert status == 400 and "at most 64 entries" in answer["error"]["message"]
+    status, answer = serve.call("POST", f"{ZONE}/instances",
+                                {"name": "vm-c", "metadata": {"items": [{"value": "v"}]}})
+    assert status == 400  # the document marks an item's key required for instances.insert
+    assert answer["error"]["message"] == ("Required field 'resource.metadata.items[0].key' "
+                                          "not specified")
     _create_workflow(serve, "limits")
     status, answer = serve.call("POST", f"/v1/{PARENT}/workflows/limits/executions",
                                 {"argument": json.dumps({"x": "y" * 33 * 1024})})
@@ -207,6 +213,7 @@ def test_a_workflow_id_must_end_with_a_letter_or_digit(serve):
 
 def test_null_means_unset_and_query_names_may_be_snake_case(serve):
     _create_workflow(serve, "nulls")
+    _create_workflow(serve, "nulls-2")
     status, answer = serve.call("POST", f"/v1/{PARENT}/workflows/nulls/executions",
                                 {"argument": None, "callLogLevel": None})
     assert status == 200, answer
@@ -317,3 +324,21 @@ def test_every_example_runs_through_the_checked_serve(serve, example):
     else:
         assert done.returncode == 0, done.stderr
     assert not re.search(r"(Unknown name|Cannot bind|Invalid value at)", done.stderr + done.stdout)
+
+
+def test_each_part_of_a_compute_batch_is_checked(serve):
+    boundary = "===============1234567890=="
+    parts = [f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <part+{index}>"
+             f"\r\n\r\nDELETE {ZONE}/instances/batch-missing?{query} HTTP/1.1\r\n"
+             "Content-Type: application/json\r\n\r\n"
+             for index, query in enumerate(("alt=json", "alt=json&wfgenBogus=1"), start=1)]
+    connection = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=30)
+    connection.request("POST", "/batch/compute/v1", body=("".join(parts) + f"--{boundary}--"),
+                       headers={"Content-Type": f'multipart/mixed; boundary="{boundary}"'})
+    answer = connection.getresponse()
+    text = answer.read().decode()
+    connection.close()
+    assert answer.status == 200
+    first, second = text.split("HTTP/1.1 ")[1:]
+    assert first.startswith("404 ")  # checked, then answered: no such VM
+    assert second.startswith("400 ") and "Cannot bind query parameter" in second

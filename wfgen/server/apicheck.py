@@ -50,7 +50,7 @@ SIZE_LIMITS: dict[tuple[str, str], dict[str, int]] = {
     ("Instance", "labels"): LABELS,
     ("Instance", "description"): {"chars": 2048},
     ("Metadata", "items"): {"total_bytes": 512 * 1024},
-    ("Metadata", "value"): {"bytes": 256 * 1024},
+    ("Metadata.items", "value"): {"bytes": 256 * 1024},
     ("Job", "description"): {"chars": 500},
     ("Job", "timeZone"): {"chars": 64},
     ("Trigger", "labels"): LABELS,
@@ -188,11 +188,13 @@ class BodyChecker:
         if not isinstance(value, dict):
             raise Refused(f"Invalid JSON payload received. Expected an object, got "
                           f"{_shown(value)}.", prefix)
-        return self._message(value, self.method.request or "", prefix, 1)
+        ref = self.method.request or ""
+        return self._message(value, self.schemas.get(ref, {}), ref, prefix, 1)
 
-    def _message(self, value: dict[str, Any], ref: str, path: str, depth: int
-                 ) -> dict[str, Any]:
-        schema = self.schemas.get(ref, {})
+    def _message(self, value: dict[str, Any], schema: dict[str, Any], name: str, path: str,
+                 depth: int) -> dict[str, Any]:
+        """An object with named fields: a schema of the document's, or one written
+        inline (`name` is then its owner's: "Metadata.items")."""
         properties = schema.get("properties", {})
         out = {}
         at = f" at '{path}'" if path else ""
@@ -207,16 +209,17 @@ class BodyChecker:
                 self.changed = True
                 continue
             field = _join(path, snake(key))
-            out[key] = self._value(item, spec, field, depth + 1)
-            self._limit(ref, key, out[key], field)
+            out[key] = self._value(item, spec, field, depth + 1, f"{name}.{key}")
+            self._limit(name, key, out[key], field)
         for key, spec in properties.items():
             required = (spec.get("annotations") or {}).get("required") or ()
             if self.method.id in required and key not in out and _camel(key) not in out:
-                raise Refused(f"Required field '{_join(path, key)}' not specified",
-                              _join(path, key))
+                raise Refused(f"Required field '{_join(path, snake(key))}' not specified",
+                              _join(path, snake(key)))
         return out
 
-    def _value(self, value: Any, spec: dict[str, Any], path: str, depth: int) -> Any:
+    def _value(self, value: Any, spec: dict[str, Any], path: str, depth: int, owner: str
+               ) -> Any:
         if depth > MAX_DEPTH:
             raise Refused("Invalid JSON payload received. Message too deep: at most "
                           f"{MAX_DEPTH} levels of nesting.", path)
@@ -224,7 +227,7 @@ class BodyChecker:
             ref = spec["$ref"]
             if not isinstance(value, dict):
                 raise Refused(f"Invalid value at '{path}' ({ref}), {_shown(value)}", path)
-            return self._message(value, ref, path, depth)
+            return self._message(value, self.schemas.get(ref, {}), ref, path, depth)
         kind = spec.get("type")
         if kind == "any":
             return value
@@ -237,11 +240,13 @@ class BodyChecker:
                 if item is None:
                     raise Refused(f"Invalid value at '{path}[{i}]': null is not allowed in "
                                   "a list", f"{path}[{i}]")
-                out.append(self._value(item, items, f"{path}[{i}]", depth + 1))
+                out.append(self._value(item, items, f"{path}[{i}]", depth + 1, owner))
             return out
         if kind == "object":
             if not isinstance(value, dict):
                 raise Refused(f"Invalid value at '{path}' (map), {_shown(value)}", path)
+            if "properties" in spec:
+                return self._message(value, spec, owner, path, depth)
             inner = spec.get("additionalProperties")
             if inner is None:
                 return value
@@ -250,7 +255,7 @@ class BodyChecker:
                 if item is None:
                     raise Refused(f"Invalid value at '{path}[{key}]': a map value may not "
                                   "be null", f"{path}[{key}]")
-                out_map[key] = self._value(item, inner, f"{path}[{key}]", depth + 1)
+                out_map[key] = self._value(item, inner, f"{path}[{key}]", depth + 1, owner)
             return out_map
         return _scalar(value, spec, path)
 
@@ -374,10 +379,11 @@ def conform(value: Any, spec: dict[str, Any], schemas: dict[str, Any], path: str
             unknown: list[str]) -> Any:
     """The answer as the description defines it: int64 as strings, undefined fields
     left out (their paths go to `unknown`)."""
-    if "$ref" in spec:
+    if "$ref" in spec or "properties" in spec:
         if not isinstance(value, dict):
             return value
-        properties = schemas.get(spec["$ref"], {}).get("properties", {})
+        properties = (schemas.get(spec["$ref"], {}) if "$ref" in spec else spec).get(
+            "properties", {})
         out = {}
         for key, item in value.items():
             inner = properties.get(key)

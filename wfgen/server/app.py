@@ -81,9 +81,11 @@ class App:
                 "serve are now FAILED")
         apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions)]
-        apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
+        compute = ComputeApi(self.runner.compute)
+        apis += [compute, LoggingApi(self.runner.compute)]
         apis += self._event_apis()
         apis = [Checked(apis, log)]  # every request checked against Google's descriptions
+        compute.answer_part = apis[0].handle  # and each part of a batch
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
