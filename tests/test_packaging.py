@@ -1,11 +1,13 @@
-"""`pip install .` (not editable) carries the templates, the VM scripts and the
-stand-ins inside the package: run the installed copy away from the source tree."""
+"""`pip install .` (not editable) carries the templates, the VM scripts, the
+stand-ins and the dashboard's pages inside the package: run the installed copy
+away from the source tree."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -26,6 +28,8 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
     assert os.access(installed / "startup" / "startup.sh", os.R_OK)
     assert os.access(installed / "local" / "standins" / "docker", os.X_OK)
     assert (installed / "server" / "discovery" / "workflows.v1.json").is_file()  # serve's check
+    assert (installed / "server" / "ui" / "templates" / "home.html.j2").is_file()
+    assert (installed / "server" / "ui" / "static" / "style.css").is_file()
     env = {**os.environ, "PYTHONPATH": str(target), "TMPDIR": str(tmp_path)}
     cwd = tmp_path  # not the source tree: only the installed copy is importable
     job = ROOT / "examples" / "hello.yaml"
@@ -41,3 +45,15 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert '"status": "succeeded"' in run.stdout
+
+
+def test_pyproject_lists_every_package_of_the_source_tree():
+    """pyproject.toml names the packages one by one (templates/ and startup/ map into
+    wfgen): a package added under wfgen/ but not listed would be missing from a
+    `pip install .`."""
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["setuptools"]["packages"]
+    on_disk = {".".join(init.parent.relative_to(ROOT).parts)
+               for init in (ROOT / "wfgen").rglob("__init__.py")}
+    assert set(listed) == on_disk | {"wfgen.templates", "wfgen.startup"}
+    assert not (ROOT / "setup.py").exists()

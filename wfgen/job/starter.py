@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wfgen.errors import Location, UsageError
-from wfgen.job.spec import default_name
+from wfgen.job.rules import default_name
 from wfgen.output import write_output
 
 STARTER = """\
@@ -29,6 +29,8 @@ container:
   #   python train.py --epochs 90
   env:
     PYTHONUNBUFFERED: "1"
+  # secret_env:                 # API keys from Secret Manager, read on the VM (never in env)
+  #   WANDB_API_KEY: wandb-key   # its latest version; the VM's account needs secretAccessor
 
 machine:
   type: n1-standard-4
