@@ -196,3 +196,10 @@ def test_the_whole_job_timeout_deletes_every_node(tmp_path):
     assert [node["status"] for node in result["nodes"]] == ["stopped"] * 3
     assert len(created(run.stderr)) == 3
     assert sorted(deleted(run.stderr)) == sorted(created(run.stderr))
+
+
+def test_each_heartbeat_costs_4_plus_2_steps_per_node(tmp_path):
+    run = run_local(tmp_path, gang_job(tmp_path, {"script": "sleep 3"}, nodes=2), "--stats")
+    assert run.returncode == 0, run.stderr
+    extra = _billed(run.stderr) - (11 + 4)
+    assert extra > 0 and extra % (4 + 2 * 2) == 0, run.stderr
