@@ -139,3 +139,50 @@ def test_a_node_is_inserted_like_a_single_jobs_vm_plus_its_part():
     assert node_keys == [*keys, "wfgen-node-rank", "wfgen-num-nodes", "wfgen-master-addr",
                          "wfgen-master-port"]
     assert "wfgen-secret-env" in keys
+
+
+def test_a_report_delivered_twice_counts_once_and_the_job_waits_for_every_node():
+    """The generated workflow on wfgen's engine with scripted callbacks: node 1's
+    report arrives twice (a retry after a lost answer); the job still waits for
+    node 2, and every node's VM is deleted once it reported."""
+    import threading
+
+    from tests.engine.enginetest import run
+
+    text = render_workflow(load_spec_text(
+        "name: dup\nproject: my-proj\ncontainer:\n  image: alpine\ntimeout: 1h\n"
+        "heartbeat: 1m\nnodes: 3\n", "job.yaml"))
+    inserted: list[str] = []
+    deleted: list[str] = []
+    reports: list[str] = []
+    lock = threading.Lock()
+
+    def insert(rt, connector_params=None, **args):
+        with lock:
+            inserted.append(args["body"]["name"])
+        return {"status": "DONE"}
+
+    def delete(rt, connector_params=None, **args):
+        deleted.append(args["instance"])
+        return {"status": "RUNNING"}
+
+    def await_callback(rt, connector_params=None, **args):
+        base = inserted[0].rsplit("-", 1)[0]
+        rank = ["0", "1", "1", "2"][len(reports)]
+        reports.append(rank)
+        return {"http_request": {"body": {"status": "succeeded", "exit_code": 0,
+                                          "instance": f"{base}-{rank}",
+                                          "output_tail": f"node {rank}"}}}
+
+    connectors = {
+        "events.create_callback_endpoint": lambda rt, connector_params=None, **a: {"url": "u"},
+        "events.await_callback": await_callback,
+        "googleapis.compute.v1.instances.insert": insert,
+        "googleapis.compute.v1.instances.delete": delete,
+    }
+    result = run(text, None, connectors=connectors)
+    assert result.state == "SUCCEEDED", result.error
+    assert reports == ["0", "1", "1", "2"]
+    assert [node["status"] for node in result.result["nodes"]] == ["succeeded"] * 3
+    assert result.result["output_tail"] == "node 0"
+    assert sorted(set(deleted)) == sorted(inserted) and len(inserted) == 3
