@@ -203,3 +203,11 @@ def test_each_heartbeat_costs_4_plus_2_steps_per_node(tmp_path):
     assert run.returncode == 0, run.stderr
     extra = _billed(run.stderr) - (11 + 4)
     assert extra > 0 and extra % (4 + 2 * 2) == 0, run.stderr
+
+
+def test_refused_callbacks_still_deliver_every_nodes_report(tmp_path):
+    run = run_local(tmp_path, gang_job(tmp_path, {"script": "echo fine"}, nodes=3),
+                    "--fault", "refuse-callbacks=4")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert [node["status"] for node in result["nodes"]] == ["succeeded"] * 3
