@@ -102,11 +102,19 @@ class App:
         from wfgen.server.eventarc_api import EventarcRest, EventarcService
         from wfgen.server.pubsub_api import PubsubRest
         from wfgen.server.scheduler_api import SchedulerRest, SchedulerService
+        from wfgen.server.subscriptions_api import SubscriptionsRest, SubscriptionsService
 
         self.scheduler = SchedulerService(self.store, self.executions.create, self.log)
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
+        self.subscriptions = SubscriptionsService(self.store)
+
+        def deliver(topic: str, message: dict[str, Any]) -> list[str]:
+            return self.subscriptions.deliver(topic, message) + self.eventarc.deliver(
+                topic, message)
+
         return [SchedulerRest(self.scheduler, self.options.test_clock),
-                EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+                EventarcRest(self.eventarc), SubscriptionsRest(self.subscriptions),
+                PubsubRest(self.store, deliver)]
 
     @property
     def reach_host(self) -> str:
@@ -154,6 +162,7 @@ class App:
         if self.watcher is not None:
             self.watcher.stop()
         self.scheduler.stop()
+        self.subscriptions.close()  # pulls waiting for a message answer now
         self.http.stop()
         if self.grpc is not None:
             self.grpc.stop(grace=None)
