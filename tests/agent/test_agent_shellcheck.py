@@ -31,7 +31,7 @@ def test_shellcheck_clean(name: str) -> None:
 
 def test_scripts_are_compact() -> None:
     total = sum(len(startup_script(n).encode()) for n in SCRIPTS)
-    assert total < 20_000, total
+    assert total < 25_000, total  # each is in the workflow twice: 2.3x this in its source
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
