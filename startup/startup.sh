@@ -220,7 +220,7 @@ stop_report() {
 stop_container() {
   local cid rc=0 t0 took
   GRACE=25 GRACE_KEPT='' GRACE_TOOK=0
-  read -r GRACE <"$STATE/md.stop-grace" 2>/dev/null || true
+  read -r GRACE 2>/dev/null <"$STATE/md.stop-grace" || true
   [[ $GRACE =~ ^[0-9]{1,4}$ ]] || GRACE=25
   GRACE=$((10#$GRACE))
   cid=$(cat "$STATE/container.id" 2>/dev/null) || return 0  # no container started
@@ -330,14 +330,18 @@ main() {
   STEP="reading metadata"
   local k a=() v image n i run=(run --rm --network=host --ipc=host) rc=0
   local -A m=()
-  for k in image command args env accelerator-count callback-url stop-grace execution-id \
-    attempt checkpoint-dir; do
-    a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")  # the last 4 may be absent
+  for k in image command args env accelerator-count callback-url; do
+    a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
   done
   rm -f "$STATE"/md.*
   curl -sS --connect-timeout 2 --max-time 30 --retry 5 --retry-connrefused --retry-delay 1 \
     -f -H 'Metadata-Flavor: Google' "${a[@]}" "$MD/instance/name" -o "$STATE/md.name" \
     "$MD/instance/zone" -o "$STATE/md.zone" || true
+  a=()  # optional: absent (a quiet 404) when the workflow does not set them
+  for k in stop-grace execution-id attempt checkpoint-dir; do
+    a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
+  done
+  curl -sf --connect-timeout 2 --max-time 10 -H 'Metadata-Flavor: Google' "${a[@]}" || true
   for k in image command args env accelerator-count callback-url name zone; do
     [[ -f $STATE/md.$k ]] || fail "metadata $k missing"
     IFS= read -r -d '' v <"$STATE/md.$k" || true
