@@ -87,6 +87,7 @@ class App:
             raise OSError(exc.errno, f"cannot listen on {options.host}:{options.port}: "
                                      f"{exc.strerror or exc}") from None
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        self.runner.publisher.endpoint = self.url  # workflows publish to this serve
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
