@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.cloud.serve_cli import GCLOUD, PROJECT, Serve
+from tests.cloud.serve_cli import GCLOUD, PROJECT, Serve, clean_env
 
 pytestmark = [pytest.mark.xdist_group("pubsub_subscriptions"),
               pytest.mark.skipif(GCLOUD is None, reason="needs the gcloud CLI")]
@@ -179,3 +179,64 @@ def test_an_ack_id_of_another_subscription_is_refused(serve: Serve) -> None:
     assert status == 400 and "invalid ack ID" in answer["error"]["message"]
     [right] = serve.rest("POST", f"/v1/{SUBS}/right:pull", pull)["receivedMessages"]
     assert right["message"]["messageId"] == left["message"]["messageId"]
+
+
+PUBLISHER = """
+main:
+  params: [input]
+  steps:
+    - publish:
+        call: googleapis.pubsub.v1.projects.topics.publish
+        args:
+          topic: ${input.topic}
+          body:
+            messages:
+              - data: ${base64.encode(json.encode(input.payload))}
+                attributes: {origin: "workflow"}
+        result: published
+    - done:
+        return: ${published}
+"""
+
+
+def test_a_workflow_publishes_through_the_connector(serve: Serve, tmp_path) -> None:
+    """The connector in a workflow that serve runs reaches serve's own Pub/Sub;
+    `wfgen run --local` reaches the serve of WORKFLOWS_EMULATOR_HOST, and
+    without one prints what it would publish."""
+    topic = f"projects/{PROJECT}/topics/from-workflows"
+    serve.rest("PUT", f"/v1/{topic}", {})
+    serve.rest("PUT", f"/v1/{SUBS}/from-workflows", {"topic": topic})
+    flow = tmp_path / "publisher.yaml"
+    flow.write_text(PUBLISHER, encoding="utf-8")
+    deployed = serve.gcloud("workflows", "deploy", "publisher", f"--source={flow}")
+    assert deployed.returncode == 0, deployed.stderr
+    ran = serve.gcloud("workflows", "run", "publisher", "--format=json", "--data", json.dumps(
+        {"topic": topic, "payload": {"by": "serve", "n": 1}}))
+    execution = json.loads(ran.stdout)
+    assert execution["state"] == "SUCCEEDED", execution
+    [message_id] = json.loads(execution["result"])["messageIds"]
+
+    local = serve.wfgen("run", "--local", str(flow), "--data", json.dumps(
+        {"topic": topic, "payload": {"by": "run --local"}}))
+    assert local.returncode == 0, local.stderr
+    pull = {"maxMessages": 10, "returnImmediately": True}
+    got = serve.rest("POST", f"/v1/{SUBS}/from-workflows:pull", pull)["receivedMessages"]
+    assert [json.loads(base64.b64decode(m["message"]["data"])) for m in got] == [
+        {"by": "serve", "n": 1}, {"by": "run --local"}]
+    assert got[0]["message"]["messageId"] == message_id
+    assert {m["message"]["attributes"]["origin"] for m in got} == {"workflow"}
+
+    offline = serve.wfgen("run", "--local", str(flow), "--data", json.dumps(
+        {"topic": topic, "payload": {"by": "nobody"}}), env=clean_env())
+    assert offline.returncode == 0, offline.stderr
+    assert (f"Pub/Sub {topic} (not published: set WORKFLOWS_EMULATOR_HOST" in offline.stderr
+            and 'attributes {"origin": "workflow"} data {"by":"nobody"}' in offline.stderr)
+    # nothing more arrived
+    serve.rest("POST", f"/v1/{SUBS}/from-workflows:acknowledge",
+               {"ackIds": [m["ackId"] for m in got]})
+    assert serve.rest("POST", f"/v1/{SUBS}/from-workflows:pull", pull) == {}
+
+    missing = serve.wfgen("run", "--local", str(flow), "--data", json.dumps(
+        {"topic": f"projects/{PROJECT}/topics/no-such-topic", "payload": 1}))
+    assert missing.returncode != 0
+    assert "HttpError" in missing.stderr and "no-such-topic" in missing.stderr
