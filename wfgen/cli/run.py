@@ -218,7 +218,7 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     print_result(job if isinstance(job, dict) else fallback_result(record.state, payload))
     count = None
     if spec.data["tasks"] is not None:
-        from wfgen.job.tasks import items_of
+        from wfgen.job.budget import items_of
 
         count = len((argument or {}).get("items") or items_of(spec))
     _stats(record, stats, count)
@@ -240,7 +240,7 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
     if spec.data["tasks"] is None:
         raise UsageError(f"--fault ...,task=N: {spec.name} is not a fan-out job (no tasks: "
                          "block); leave out task=N")
-    from wfgen.job.tasks import items_of
+    from wfgen.job.budget import items_of
 
     count = len((argument or {}).get("items") or items_of(spec))
     for fault, task in faults.tasks.items():

@@ -19,7 +19,7 @@ def classify(text: str) -> str:
 def _classify(text: str) -> tuple[str, Any]:
     """The kind and the loaded tree (None if it does not load), so the file is parsed once."""
     from wfgen import yamlload
-    from wfgen.job.spec import MAX_SPEC_BYTES
+    from wfgen.job.rules import MAX_SPEC_BYTES
 
     if len(text) > MAX_SPEC_BYTES:
         return "job", None  # the spec loader refuses it without parsing
