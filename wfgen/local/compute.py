@@ -61,7 +61,7 @@ from wfgen.local.compute_records import (
     not_found,
 )
 from wfgen.local.faults import Faults
-from wfgen.local.vm import LocalVM
+from wfgen.local.vm import LocalVM, shutdown_window
 
 __all__ = ["API", "ComputeError", "ConsoleLine", "Instance", "LocalCompute", "not_found"]
 
@@ -218,6 +218,7 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         vm = LocalVM(name, zone, project, metadata, output=self._printer(name, console),
                      notify=self.notify, use_container_engine=self.use_container_engine,
                      extra_env=self.vm_env)
+        vm.shutdown_window_s = shutdown_window(body)
         record = Instance(project, zone, name, _new_id(), body, vm, vm.created, console)
         with self._lock:
             self.instances[record.key] = vm
