@@ -52,3 +52,49 @@ def test_every_attempt_of_a_plain_job_gets_the_execution_id(tmp_path):
     assert run.returncode == 0, run.stderr
     execution_id = re.search(r"\(execution ([0-9a-f-]{36})\)", run.stderr).group(1)
     assert json.loads(run.stdout)["output_tail"] == f"{execution_id} 1 none\n"
+
+
+def test_a_job_that_ignores_sigterm_is_killed_after_its_grace(tmp_path):
+    job = job_file(tmp_path, {"script": "trap 'echo ignoring TERM' TERM; echo started; "
+                                        "while :; do sleep 0.1; done"},
+                   retries=0, stop_grace="2s")
+    run = run_local(tmp_path, job, "--fault", "preempt@2s")
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "preempted"
+    assert result["message"] == ("VM preempted; the container did not exit within its 2s "
+                                 "grace after SIGTERM: killed")
+    assert "ignoring TERM" in result["output_tail"]
+    assert "did not exit within 2s: SIGKILL" in run.stderr
+
+
+def test_checkpoint_dir_names_the_execution_and_the_task(tmp_path):
+    job = job_file(tmp_path, {"script": 'echo "dir=$WFGEN_CHECKPOINT_DIR"'},
+                   checkpoint_dir="gs://my-bucket/ckpt/", name="train")
+    run = run_local(tmp_path, job)
+    assert run.returncode == 0, run.stderr
+    execution_id = re.search(r"\(execution ([0-9a-f-]{36})\)", run.stderr).group(1)
+    assert result_of(run)["output_tail"] == (
+        f"dir=gs://my-bucket/ckpt/train/{execution_id}\n")
+    # in a fan-out, each task its own directory below the execution's
+    job = job_file(tmp_path, {"script": 'echo "dir=$WFGEN_CHECKPOINT_DIR"'},
+                   checkpoint_dir="gs://my-bucket/ckpt", name="sweep",
+                   tasks={"count": 2})
+    run = run_local(tmp_path, job)
+    assert run.returncode == 0, run.stderr
+    execution_id = re.search(r"\(execution ([0-9a-f-]{36})\)", run.stderr).group(1)
+    for task in (0, 1):
+        assert f"dir=gs://my-bucket/ckpt/sweep/{execution_id}/{task}" in run.stderr
+
+
+def test_notify_without_a_serve_prints_the_message_and_bills_one_step(tmp_path):
+    job = job_file(tmp_path, {"script": "echo done"},
+                   notify={"pubsub_topic": "projects/p-123456/topics/training"})
+    run = run_local(tmp_path, job, "--stats")
+    assert run.returncode == 0, run.stderr
+    [line] = [x for x in run.stderr.splitlines() if "Pub/Sub projects/p-123456" in x]
+    assert "not published" in line and '"wfgen_event": "end"' in line
+    assert '"status": "succeeded"' in line and '"output_tail":"done\\n"' in line
+    plain = run_local(tmp_path, job_file(tmp_path, {"script": "echo done"}), "--stats")
+    steps = [int(re.search(r"= (\d+);", r.stderr).group(1)) for r in (run, plain)]
+    assert steps[0] == steps[1] + 1  # one billed step for the message
