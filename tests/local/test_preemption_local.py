@@ -69,13 +69,14 @@ def test_a_job_that_ignores_sigterm_is_killed_after_its_grace(tmp_path):
 
 
 def test_checkpoint_dir_names_the_execution_and_the_task(tmp_path):
+    # user text travels as data: quotes, $(...) and ${...} arrive as written
     job = job_file(tmp_path, {"script": 'echo "dir=$WFGEN_CHECKPOINT_DIR"'},
-                   checkpoint_dir="gs://my-bucket/ckpt/", name="train")
+                   checkpoint_dir='gs://my-bucket/ck pt/$(x)/${"y"}/', name="train")
     run = run_local(tmp_path, job)
     assert run.returncode == 0, run.stderr
     execution_id = re.search(r"\(execution ([0-9a-f-]{36})\)", run.stderr).group(1)
     assert result_of(run)["output_tail"] == (
-        f"dir=gs://my-bucket/ckpt/train/{execution_id}\n")
+        f'dir=gs://my-bucket/ck pt/$(x)/${{"y"}}/train/{execution_id}\n')
     # in a fan-out, each task its own directory below the execution's
     job = job_file(tmp_path, {"script": 'echo "dir=$WFGEN_CHECKPOINT_DIR"'},
                    checkpoint_dir="gs://my-bucket/ckpt", name="sweep",
