@@ -99,3 +99,12 @@ def test_notify_without_a_serve_prints_the_message_and_bills_one_step(tmp_path):
     plain = run_local(tmp_path, job_file(tmp_path, {"script": "echo done"}), "--stats")
     steps = [int(re.search(r"= (\d+);", r.stderr).group(1)) for r in (run, plain)]
     assert steps[0] == steps[1] + 1  # one billed step for the message
+
+
+def test_an_execution_that_ends_in_an_error_still_sends_word(tmp_path):
+    job = job_file(tmp_path, {"script": "echo never"},
+                   notify={"pubsub_topic": "projects/p-123456/topics/training"})
+    run = run_local(tmp_path, job, "--fault", "insert-fail=QUOTA_EXCEEDED: no CPUs left")
+    assert run.returncode == 125, run.stderr
+    [line] = [x for x in run.stderr.splitlines() if "Pub/Sub projects/p-123456" in x]
+    assert '"status": "error"' in line and "no CPUs left" in line
