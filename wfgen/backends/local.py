@@ -71,7 +71,7 @@ class LocalBackend(Backend):
 
     def __init__(self, *, project: str = "local-project", location: str = "us-central1",
                  notify: Notify = _quiet, output: Output = _quiet, faults: Any = None,
-                 use_container_engine: bool | None = None,
+                 use_container_engine: bool | None = None, on_host: bool = False,
                  log_sink: Callable[[dict[str, Any]], None] | None = None,
                  callbacks: Any = None) -> None:
         from wfgen.local.callbacks import CallbackServer
@@ -92,7 +92,8 @@ class LocalBackend(Backend):
         self._runs: dict[str, _Run] = {}
         self._revisions: dict[str, list[tuple[str, str]]] = {}  # workflow -> [(id, source)]
         self.compute = LocalCompute(notify=notify, output=output, faults=self.faults,
-                                    use_container_engine=use_container_engine)
+                                    use_container_engine=use_container_engine,
+                                    on_host=on_host)  # wfgen.local.host_policy
         self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
         # Pub/Sub publish: to the serve of WORKFLOWS_EMULATOR_HOST (serve sets its own)
         self.publisher = LocalPublisher(notify, emulator_endpoint())
@@ -227,6 +228,11 @@ class LocalBackend(Backend):
         """(subworkflow, step) of the call step an ACTIVE execution is in, if any."""
         run = self._run(execution)
         return run.engine.position if run.record.state == ACTIVE else None
+
+    def step_log(self, execution: str) -> tuple[list[tuple[float, str, str]], int]:
+        """The latest call steps (time, subworkflow, step) and how many ran in all."""
+        engine = self._run(execution).engine
+        return list(engine.step_log), engine.calls
 
     def forget(self, execution: str) -> None:
         """Drop an ended execution from memory (serve keeps it in its own store)."""

@@ -19,6 +19,7 @@ from wfgen.local.loopback import LoopbackServer
 from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
+from wfgen.server.guard import BrowserGuard
 from wfgen.server.logging_api import LoggingApi
 from wfgen.server.store import Store
 from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
@@ -65,10 +66,10 @@ class App:
         self.store = Store(db)
         from wfgen.local.vm import container_engine_works
 
-        use_engine = container_engine_works()  # else host processes (serve --on-host)
+        use_engine = container_engine_works()
         self.runner = LocalBackend(
             project=options.project, location=options.location,
-            use_container_engine=use_engine,
+            use_container_engine=use_engine, on_host=options.on_host,
             callbacks=CallbackHub)
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
@@ -77,15 +78,18 @@ class App:
         if interrupted:
             log(f"wfgen serve: {len(interrupted)} execution(s) left running by an earlier "
                 "serve are now FAILED")
-        apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
+        self.guard = BrowserGuard(options.host)  # first: before any handler, callbacks too
+        apis: list[Any] = [self.guard, self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._dashboard())
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {options.host}:{options.port}: "
                                      f"{exc.strerror or exc}") from None
+        self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
         self.runner.publisher.endpoint = self.url  # workflows publish to this serve
         self.grpc: Any = None
@@ -96,7 +100,7 @@ class App:
                                                    options.host, options.grpc_port)
         self.watcher: Any = None
         self._stopped = threading.Event()
-        self.mode = "a container engine" if use_engine else "host processes"
+        self.mode = self.runner.compute.host_rule.describe()  # wfgen.local.host_policy
 
     def _event_apis(self) -> list[Any]:
         """Cloud Scheduler, Eventarc and Pub/Sub: what starts executions without a person."""
@@ -116,6 +120,14 @@ class App:
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), SubscriptionsRest(self.subscriptions),
                 PubsubRest(self.store, deliver)]
+
+    def _dashboard(self) -> Any:
+        """The web pages at /ui/ (read-only views of all the above, two forms)."""
+        from wfgen.server.ui.dashboard import Dashboard
+        from wfgen.server.ui.pages import Pages
+
+        return Dashboard(Pages(self.store, self.executions, self.runner,
+                               self.runner.compute), self.log)
 
     @property
     def reach_host(self) -> str:
@@ -172,8 +184,9 @@ class App:
         self.store.close()
         return deleted
 
-    def serve_forever(self) -> int:
-        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> int:
+        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0.
+        `ready` (the start-up lines) runs once those signals are handled."""
         stop = threading.Event()
 
         def handler(signum: int, _frame: Any) -> None:
@@ -182,6 +195,8 @@ class App:
         watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, handler) for sig in watched}
         try:
+            if ready is not None:
+                ready()
             while not stop.wait(0.5):
                 pass
         finally:

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS executions (
     state TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (workflow, seq);
 CREATE INDEX IF NOT EXISTS executions_by_state ON executions (state);
+CREATE INDEX IF NOT EXISTS executions_by_workflow_state ON executions (workflow, state, seq);
 CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
     kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT NOT NULL, data TEXT NOT NULL,
@@ -88,6 +89,11 @@ class Store:
             rows = self._db.execute(sql, args).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """A read-only query's rows (the dashboard's own queries, wfgen.server.ui)."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     # -- workflows -------------------------------------------------------------
     def get_workflow(self, name: str) -> Resource | None:
         text = self._workflows.get(name)
@@ -136,6 +142,7 @@ class Store:
                 del self._recent[key]
             db.execute("DELETE FROM revisions WHERE workflow = ?", (name,))
             db.execute("DELETE FROM executions WHERE workflow = ?", (name,))
+            db.execute("DELETE FROM resources WHERE parent = ?", (name,))  # their traces
         return gone > 0
 
     # -- executions ------------------------------------------------------------
