@@ -90,17 +90,22 @@ def test_gcloud_creates_pulls_and_acks(serve: Serve) -> None:
 
 
 def test_a_pull_waits_for_the_next_message(serve: Serve) -> None:
+    """Without returnImmediately (gcloud's pull) the call waits for a message, up
+    to the X-Server-Timeout gcloud sends (20 s), and answers when one comes."""
     topic = f"projects/{PROJECT}/topics/later"
     serve.rest("PUT", f"/v1/{topic}", {})
     serve.rest("PUT", f"/v1/{SUBS}/waiting", {"topic": topic})
     threading.Timer(0.5, publish, (serve, topic, b"late")).start()
+    request = urllib.request.Request(
+        f"http://{serve.host}/v1/{SUBS}/waiting:pull", method="POST",
+        data=json.dumps({"maxMessages": 1, "returnImmediately": False}).encode(),
+        headers={"Content-Type": "application/json", "X-Server-Timeout": "20"})
     t0 = time.monotonic()
-    pulled = serve.gcloud("pubsub", "subscriptions", "pull", "waiting", "--auto-ack",
-                          "--format=json")
-    assert pulled.returncode == 0, pulled.stderr
-    [message] = json.loads(pulled.stdout)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        [message] = json.loads(response.read())["receivedMessages"]
+    waited = time.monotonic() - t0
     assert base64.b64decode(message["message"]["data"]) == b"late"
-    assert time.monotonic() - t0 < 15  # answered when the message came, not at 20 s
+    assert 0.4 < waited < 10  # it waited, and answered when the message came, not at 20 s
 
 
 def test_unacked_messages_come_back_and_nacks_at_once(serve: Serve) -> None:
