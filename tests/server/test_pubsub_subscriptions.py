@@ -146,7 +146,7 @@ def test_unacked_messages_come_back_and_nacks_at_once(serve: Serve) -> None:
     ("PUT", f"/v1/{SUBS}/short-retention", {"topic": TOPIC,
                                             "messageRetentionDuration": "60s"}, 400,
      "message_retention_duration"),
-    ("PUT", f"/v1/{SUBS}/list-body", [1, 2], 400, "must be a Subscription"),
+    ("PUT", f"/v1/{SUBS}/list-body", [1, 2], 400, "Expected an object, got [1, 2]"),
     ("POST", f"/v1/{SUBS}/missing:pull", {"maxMessages": 1}, 404, "resource=missing"),
     ("POST", f"/v1/{SUBS}/fixed:pull", {"maxMessages": 0}, 400, "max_messages"),
     ("POST", f"/v1/{SUBS}/fixed:pull", {"maxMessages": "lots"}, 400, "max_messages"),
