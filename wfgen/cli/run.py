@@ -180,16 +180,24 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     from wfgen.job.spec import load_spec
     from wfgen.local.faults import Faults
 
-    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout)
+    notes: list[str] = []
+    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout, notes=notes)
     argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
     text = render_workflow(spec)
-    if not on_host:
-        from wfgen.local.vm import container_engine_works
+    from wfgen.local.vm import container_engine_works
 
-        if not container_engine_works():
+    if not container_engine_works():
+        if not on_host:
             raise WfgenError(NO_ENGINE.format(image=spec.data["container"]["image"]))
+        from wfgen.job.validate import on_host_problem
+
+        given = argument if isinstance(argument, dict) else {}
+        problem = None if given.get("command") or given.get("script") is not None \
+            else on_host_problem(spec)
+        if problem:
+            raise UsageError(f"{spec.path}: {problem}; nothing was started")
     console = console or Console()
     project = spec.data["project"] or "local-project"
     backend = LocalBackend(project=project, location=spec.data["location"],
@@ -201,6 +209,8 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         console.notify(f"no container engine here: the image {spec.data['container']['image']} "
                        "is not used; the command runs as a host process in a scratch directory"
                        f"{root}")
+    for note in notes:
+        console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
     try:

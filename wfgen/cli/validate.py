@@ -1,11 +1,12 @@
 """`wfgen validate FILE...`: job specs and any Cloud Workflows YAML.
 
-Exit status: 0 clean, 1 findings, 2 when a file could not be read at all."""
+Exit status: 0 clean, 1 findings, 2 when a file could not be read at all.
+Findings, notes and the summary all go to stdout, in that order (as linters
+print them), so `wfgen validate job.yaml | less` shows the whole answer."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from wfgen.errors import EXIT_USAGE
 
@@ -19,14 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wfgen.job.validate import validate_paths
+    from wfgen.job.validate import validate_notes, validate_paths
 
     findings, unreadable = validate_paths(args.files)
     for finding in findings:
         print(finding)
     if findings:
-        print(f"{len(findings)} problem(s) found", file=sys.stderr)
+        print(f"{len(findings)} problem(s) found")
         return EXIT_USAGE if unreadable else 1
     if not args.quiet:
-        print(f"{len(args.files)} file(s) OK", file=sys.stderr)
+        for note in validate_notes(args.files):
+            print(note)
+        print(f"{len(args.files)} file(s) OK")
     return 0

@@ -12,6 +12,8 @@ are its positional parameters ("$@")."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -314,13 +316,15 @@ def check_argument(value: Any) -> str | None:
         return 'the execution argument must be a JSON object, e.g. {"args": ["--lr", "0.1"]}'
     for key in value:
         if key not in KEY_NAMES:
-            return f"unknown key {key!r}; known keys: {', '.join(KEY_NAMES)}"
+            close = difflib.get_close_matches(str(key), KEY_NAMES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return f"unknown key {key!r}; {hint}known keys: {', '.join(KEY_NAMES)}"
     for rule in ARGUMENT_KEYS:
         if rule.name not in value:
             continue
         item = value[rule.name]
         if not _has_kind(item, rule.kind):
-            return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
+            return _kind_problem(rule, item)
         texts = [item] if isinstance(item, str) else [*item, *(
             item.values() if isinstance(item, dict) else [])]
         if any("\x00" in text for text in texts):
@@ -338,6 +342,22 @@ def check_argument(value: Any) -> str | None:
         if first in value and second in value:
             return why
     return None
+
+
+def _kind_problem(rule: ArgumentKey, item: Any) -> str:
+    """Why an argument's value has the wrong type, naming the item inside a list or
+    map: the same rule as the spec's (strings only; a number is quoted)."""
+    wrong: list[tuple[str, Any]] = []
+    if rule.kind == "strlist" and isinstance(item, list):
+        wrong = [(f"{rule.name}[{i}]", x) for i, x in enumerate(item) if not isinstance(x, str)]
+    elif rule.kind == "strmap" and isinstance(item, dict):
+        wrong = [(f"{rule.name}.{k}", x) for k, x in item.items() if not isinstance(x, str)]
+    if not wrong:
+        return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
+    where, bad = wrong[0]
+    quoted = isinstance(bad, int | float) and not isinstance(bad, bool)
+    hint = f' (quote it: "{json.dumps(bad)}")' if quoted else ""
+    return f"{where} must be a string, got {json.dumps(bad)}{hint}"
 
 
 def _has_kind(item: Any, kind: str) -> bool:
