@@ -94,4 +94,10 @@ def run(args: argparse.Namespace) -> int:
     for line in app.env_lines():
         print(line, file=sys.stderr)
     sys.stderr.flush()
-    return app.serve_forever()
+    status = app.serve_forever()
+    # Everything serve owns is released (VMs deleted, store closed); what is left
+    # are gRPC's worker threads, which the interpreter's exit would wait on for
+    # most of a second: leave now, so that a stop takes under 2 s.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
