@@ -87,3 +87,14 @@ def test_run_prints_the_vms_last_lines_before_its_deletion(serve, deployed):
     vm_lines = [lines[i].split(" | ", 1)[1] for i in output]
     assert vm_lines == logged(serve, json.loads(done.stdout)["instance"].split("-")[1]), done.stderr
     assert json.loads(done.stdout)["exit_code"] == 3
+
+
+def test_status_of_a_failed_execution_exits_as_run_does(serve, deployed):
+    started = serve.rest("POST", f"/v1/{WORKFLOW}/executions", {})
+    running = serve.wfgen("status", started["name"])
+    assert running.returncode == 0, running.stderr  # ACTIVE: 0
+    serve.wait_for(lambda: serve.rest("GET", f"/v1/{started['name']}")["state"] != "ACTIVE",
+                   "the execution's end")
+    done = serve.wfgen("status", started["name"])
+    assert done.returncode == 3, done.stderr  # FAILED with the container's exit code 3
+    assert "FAILED" in done.stdout and "execution FAILED" in done.stderr

@@ -92,13 +92,27 @@ def format_duration(seconds: int) -> str:
     return out or "0s"
 
 
-def _regex(pattern: str, what: str) -> Check:
+def _regex(pattern: str, what: str, hint: Callable[[str], str] | None = None) -> Check:
     compiled = re.compile(pattern)
 
     def check(value: Any) -> str | None:
-        return None if compiled.fullmatch(value) else f"{value!r} is not {what}"
+        if compiled.fullmatch(value):
+            return None
+        return f"{value!r} is not {what}" + (hint(value) if hint else "")
 
     return check
+
+
+def image_hint(value: str) -> str:
+    """The reason an image reference with capitals is refused: its repository
+    path must be lowercase (the tag may keep its case)."""
+    name, colon, tag = value.rpartition(":") if "/" not in value.rpartition(":")[2] \
+        else (value, "", "")
+    name = name or value
+    lowered = f"{name.lower()}{colon}{tag}" if colon else value.lower()
+    if lowered != value and re.fullmatch(IMAGE_RE, lowered):
+        return f": the repository name must be lowercase (did you mean {lowered!r}?)"
+    return ""
 
 
 _NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
@@ -167,7 +181,8 @@ JOB_FIELDS: tuple[Field, ...] = (
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
               check=_regex(IMAGE_RE, "an image reference such as "
-                           "us-docker.pkg.dev/project/repo/image:tag"), pattern=f"^{IMAGE_RE}$",
+                           "us-docker.pkg.dev/project/repo/image:tag", image_hint),
+              pattern=f"^{IMAGE_RE}$",
               example="us-docker.pkg.dev/my-project/ml/train:1.4"),
         Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
               check=_check_command, example=["python", "train.py"]),
@@ -337,7 +352,8 @@ def check_argument(value: Any) -> str | None:
                 return (f"{rule.name}: variable name {bad[0]!r} must be letters, digits and _ "
                         "(not starting with a digit)")
         if rule.pattern and not re.fullmatch(rule.pattern, item):
-            return f"{rule.name}: {item!r} is not {rule.what}"
+            hint = image_hint(item) if rule.name == "image" else ""
+            return f"{rule.name}: {item!r} is not {rule.what}{hint}"
     for first, second, why in EXCLUSIVE:
         if first in value and second in value:
             return why

@@ -292,6 +292,8 @@ def load_spec_text(text: str, path: str = "<job>", *, tree: Any = None) -> JobSp
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or exc.context or "not valid YAML"
+        if "'\\t'" in problem:
+            problem += " (indent with spaces: YAML does not allow tabs there)"
         raise SpecError(f"not valid YAML: {problem}", Location(path, line, col)) from None
     except (YAMLError, ValueError, TypeError) as exc:
         raise SpecError(f"not valid YAML: {exc}", Location(path, 1, 1)) from None
