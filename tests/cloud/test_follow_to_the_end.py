@@ -92,7 +92,8 @@ def test_run_prints_the_vms_last_lines_before_its_deletion(serve, deployed):
 def test_status_of_a_failed_execution_exits_as_run_does(serve, deployed):
     started = serve.rest("POST", f"/v1/{WORKFLOW}/executions", {})
     running = serve.wfgen("status", started["name"])
-    assert running.returncode == 0, running.stderr  # ACTIVE: 0
+    active = "ACTIVE" in running.stdout  # (a fast job may have ended already)
+    assert running.returncode == (0 if active else 3), running.stderr  # ACTIVE: 0
     serve.wait_for(lambda: serve.rest("GET", f"/v1/{started['name']}")["state"] != "ACTIVE",
                    "the execution's end")
     done = serve.wfgen("status", started["name"])
