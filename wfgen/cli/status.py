@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from wfgen.cli.cloud_common import (
     CLOUD_EPILOG,
@@ -56,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
         value = error_value(ex)
         message = value.get("message") if isinstance(value, dict) else None
         rows.append(("error", str(message or ex.error.context or ex.error.payload)))
+    from wfgen.cli.colour import status_words
+
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
-        print(f"{key.ljust(width)}  {value}")
+        shown = status_words(value, sys.stdout) if key == "state" else value
+        print(f"{key.ljust(width)}  {shown}")
     if ex.state in ("ACTIVE", "SUCCEEDED"):
         return 0
     from wfgen.cli.follow import exit_status
