@@ -38,7 +38,7 @@ def _run(spec_path: Path) -> tuple[int, float]:
     from wfgen.job.spec import load_spec
 
     spec = load_spec(spec_path)
-    backend = LocalBackend(use_container_engine=False)
+    backend = LocalBackend(use_container_engine=False, on_host=True)
     name = "projects/p/locations/us-central1/workflows/bench/executions/e1"
     started = time.perf_counter()
     try:

@@ -1,5 +1,6 @@
-"""`pip install .` (not editable) carries the templates, the VM scripts and the
-stand-ins inside the package: run the installed copy away from the source tree."""
+"""`pip install .` (not editable) carries the templates, the VM scripts, the
+stand-ins and the dashboard's pages inside the package: run the installed copy
+away from the source tree."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
     assert (installed / "templates" / "workflow.yaml.j2").is_file()
     assert os.access(installed / "startup" / "startup.sh", os.R_OK)
     assert os.access(installed / "local" / "standins" / "docker", os.X_OK)
+    assert (installed / "server" / "ui" / "templates" / "home.html.j2").is_file()
+    assert (installed / "server" / "ui" / "static" / "style.css").is_file()
     env = {**os.environ, "PYTHONPATH": str(target), "TMPDIR": str(tmp_path)}
     cwd = tmp_path  # not the source tree: only the installed copy is importable
     job = ROOT / "examples" / "hello.yaml"
@@ -50,7 +53,9 @@ def test_pyproject_lists_every_package_of_the_source_tree():
     `pip install .`."""
     listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
         "tool"]["setuptools"]["packages"]
-    on_disk = {".".join(source.parent.relative_to(ROOT).parts)
-               for source in (ROOT / "wfgen").rglob("*.py")}  # namespace ones too (standins)
+    # every directory: setuptools takes data directories (standins, ui/static) for
+    # namespace packages, and warns about each one not listed
+    on_disk = {".".join(d.relative_to(ROOT).parts) for d in [ROOT / "wfgen",
+               *(ROOT / "wfgen").rglob("*")] if d.is_dir() and d.name != "__pycache__"}
     assert set(listed) == on_disk | {"wfgen.templates", "wfgen.startup"}
     assert not (ROOT / "setup.py").exists()

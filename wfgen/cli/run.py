@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import sys
 import threading
@@ -36,11 +35,14 @@ EXAMPLES = (
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
+    "  wfgen run --local job.yaml --secret wandb-key=@~/.wandb.key   # container.secret_env\n"
     "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
-    "containers (--local): a job's container runs through docker when a docker daemon\n"
-    "answers here. Without one, --on-host runs the container's command as a host process\n"
-    "in a scratch directory (the image is not used; it runs as your user, with your files\n"
-    "in reach); without --on-host such a run stops before creating anything (exit 125).\n\n"
+    "host (--local): wfgen's own VM agent always runs; a job's container runs through\n"
+    "docker when a docker daemon answers here. Without one, --on-host runs the container's\n"
+    "command as a host process in a scratch directory (the image is not used; it runs as\n"
+    "your user, with your files in reach); without --on-host such a run stops before\n"
+    "creating anything (exit 125). A workflow file's VM whose startup script is not wfgen's\n"
+    "agent runs that script on this host only with --on-host (else its insert fails).\n\n"
     "faults (--fault, repeatable; each acts on the first VM of the run, in a fan-out job\n"
     "on the first VM of task 0, or of task N with ,task=N: preempt@3s,task=2):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
@@ -56,8 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
     p.add_argument("--on-host", action="store_true",
-                   help="--local without a container engine: run the job's command as a host "
-                        "process (opt-in: it runs on this machine, not in a container)")
+                   help="--local: let local VMs run on this host: a job's command where no "
+                        "container engine works, any startup script that is not wfgen's VM "
+                        "agent (opt-in: it runs on this machine, as you, not in a container)")
     p.add_argument("--data", help="the execution argument, as JSON")
     p.add_argument("--stats", action="store_true",
                    help="print the billed steps and what they would cost in Cloud Workflows")
@@ -67,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the job's heartbeat for a local run (e.g. 2s)")
     p.add_argument("--timeout", metavar="DURATION",
                    help="override the job's timeout for a local run (e.g. 1m)")
+    p.add_argument("--secret", action="append", default=[], metavar="NAME=@FILE",
+                   help="--local without wfgen serve: the value of secret NAME (for "
+                        "container.secret_env), read from FILE (repeatable)")
     from wfgen.cli.run_cloud import add_cloud_arguments
 
     add_cloud_arguments(p)
@@ -76,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     from wfgen.job.validate import looks_like_workflow
 
     if not args.local:
+        if args.secret:
+            raise UsageError("--secret applies to --local runs; the VMs of this run read "
+                             "Secret Manager: gcloud secrets create NAME --data-file=FILE")
         from wfgen.cli.run_cloud import run_cloud
 
         return run_cloud(args)
@@ -87,20 +96,21 @@ def run(args: argparse.Namespace) -> int:
                          "Workflows, not --local")
     if looks_like_workflow(args.file):
         job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
-                                                          "on_host") if getattr(args, n)]
+                                                          "secret")
+                    if getattr(args, n)]
         if job_only:
             raise UsageError(f"{', '.join(job_only)} {_verb(job_only)} to job specs; "
                              f"{args.file} is a "
                              "workflow (run it as it is, or run its job spec)")
-        return run_workflow_file(args.file, args.data, stats=args.stats)
+        return run_workflow_file(args.file, args.data, stats=args.stats, on_host=args.on_host)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
-                   heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host)
+                   heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host,
+                   secrets=args.secret)
 
 
 NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
-             "cannot run; nothing was created. To run the container's command as a process on "
-             "this host instead (it runs as your user, with your files in reach), add --on-host: "
-             "wfgen run --local --on-host ...")
+             "cannot run; nothing was created. Its command could run as a host process on this "
+             "machine instead, as {user}. {opt_in}")
 
 
 def _execution_name(project: str, location: str, workflow: str) -> str:
@@ -172,7 +182,8 @@ def _stats(record: Execution, stats: bool, tasks: int | None = None) -> None:
 
 def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
             heartbeat: str | None = None, timeout: str | None = None,
-            console: Console | None = None, on_host: bool = True) -> int:
+            console: Console | None = None, on_host: bool = True,
+            secrets: list[str] | None = None) -> int:
     """A job spec's whole lifecycle here: generate, run, delete every VM."""
     from wfgen.backends.local import LocalBackend
     from wfgen.job.arguments import parse_job_argument
@@ -186,11 +197,15 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
     text = render_workflow(spec)
+    from wfgen.local import host_policy
     from wfgen.local.vm import container_engine_works
 
-    if not container_engine_works():
-        if not on_host:
-            raise WfgenError(NO_ENGINE.format(image=spec.data["container"]["image"]))
+    image = spec.data["container"]["image"]
+    engine = container_engine_works()
+    if not on_host and not engine:  # the rule of wfgen.local.host_policy, before any call
+        raise WfgenError(NO_ENGINE.format(image=image, user=host_policy.host_user(),
+                                           opt_in=host_policy.OPT_IN))
+    if on_host and not engine:  # the command runs on this host: it must be known
         from wfgen.job.validate import on_host_problem
 
         given = argument if isinstance(argument, dict) else {}
@@ -200,15 +215,12 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
             raise UsageError(f"{spec.path}: {problem}; nothing was started")
     console = console or Console()
     project = spec.data["project"] or "local-project"
+    local_secrets = _local_secrets(spec, argument, project, secrets or [])
     backend = LocalBackend(project=project, location=spec.data["location"],
                            notify=console.notify, output=console.output, faults=parsed_faults,
-                           log_sink=console.log)
-    if not backend.use_container_engine:
-        root = " AS ROOT: it can change this machine" if hasattr(os, "geteuid") and (
-            os.geteuid() == 0) else ""
-        console.notify(f"no container engine here: the image {spec.data['container']['image']} "
-                       "is not used; the command runs as a host process in a scratch directory"
-                       f"{root}")
+                           log_sink=console.log, use_container_engine=engine, on_host=on_host,
+                           project_metadata=local_secrets.project_metadata
+                           if local_secrets else None)
     for note in notes:
         console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
@@ -219,6 +231,9 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     except Interrupted as exc:
         print_result({"status": "cancelled", "exit_code": None, "message": str(exc)})
         raise
+    finally:
+        if local_secrets is not None:
+            local_secrets.close()
     payload = record.error.payload if record.error else None
     job = job_result(record.state, record.result, payload)
     if record.state == "SUCCEEDED":
@@ -237,6 +252,27 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"
                               + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
     return 0
+
+
+def _local_secrets(spec: Any, argument: Any, project: str, options: list[str]) -> Any:
+    """Where this run's VMs read container.secret_env (wfgen.server.local_secrets);
+    None for a job without secrets, which gets no Secret Manager at all."""
+    if spec.data["container"]["secret_env"] is None:
+        if options:
+            raise UsageError("--secret: the job spec has no container.secret_env")
+        return None
+    from wfgen.server.local_secrets import LocalSecrets
+
+    given = (argument or {}).get("secret_env") or {}
+    found = LocalSecrets(project, options)
+    problem = found.missing({**spec.data["container"]["secret_env"], **given}, project)
+    if problem:
+        found.close()
+        env_name, why = problem
+        if env_name in given:
+            raise UsageError(f"--data: secret_env.{env_name}: {why}")
+        raise UsageError(why, spec.location(f"container.secret_env.{env_name}"))
+    return found
 
 
 def _verb(flags: list[str]) -> str:
@@ -260,7 +296,7 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
 
 
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
-                      services: Any = None) -> int:
+                      services: Any = None, on_host: bool = False) -> int:
     """Any workflow file on the engine, with local Compute Engine and callbacks."""
     from wfgen.backends.local import LocalBackend
     from wfgen.engine import WorkflowSyntaxError, load_workflow
@@ -283,7 +319,7 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
             raise UsageError(f"--data: {exc}") from None
     console = Console()
     backend = LocalBackend(notify=console.notify, output=console.output,
-                           log_sink=_json_log_line)
+                           log_sink=_json_log_line, on_host=on_host)
     name = _execution_name("local-project", "us-central1", Path(path).stem or "workflow")
     record = _follow(backend, name, text, argument, filename=path, console=console,
                      services=services)

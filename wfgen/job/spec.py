@@ -392,6 +392,12 @@ def _check_container(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
     if container["script"] is not None and container["command"] is not None:
         raise loader.fail("script runs with `sh -c`; it cannot be combined with command",
                           ctree, "script", "container.script", value=False)
+    both = sorted(set(container["env"]) & set(container["secret_env"] or {}))
+    if both:
+        raise loader.fail(f"{', '.join(both)} {'is' if len(both) == 1 else 'are'} in env too: "
+                          "a variable comes from env or from secret_env, not both",
+                          ctree["secret_env"], both[0], f"container.secret_env.{both[0]}",
+                          value=False)
 
 
 def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:

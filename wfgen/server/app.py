@@ -19,6 +19,7 @@ from wfgen.local.loopback import LoopbackServer
 from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
+from wfgen.server.guard import BrowserGuard
 from wfgen.server.logging_api import LoggingApi
 from wfgen.server.store import Store
 from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
@@ -66,10 +67,10 @@ class App:
         self.store = Store(db)
         from wfgen.local.vm import container_engine_works
 
-        use_engine = container_engine_works()  # else host processes (serve --on-host)
+        use_engine = container_engine_works()
         self.runner = LocalBackend(
             project=options.project, location=options.location,
-            use_container_engine=use_engine,
+            use_container_engine=use_engine, on_host=options.on_host,
             callbacks=CallbackHub)
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
@@ -78,16 +79,24 @@ class App:
         if interrupted:
             log(f"wfgen serve: {len(interrupted)} execution(s) left running by an earlier "
                 "serve are now FAILED")
-        apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
+        self.guard = BrowserGuard(options.host)  # first: before any handler, callbacks too
+        apis: list[Any] = [self.guard, self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._secret_manager())
+        apis.append(self._dashboard())
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {options.host}:{options.port}: "
                                      f"{exc.strerror or exc}") from None
+        self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        # the local VMs read container.secret_env from this server's Secret Manager
+        from wfgen.server.local_secrets import ENDPOINT_KEY
+
+        self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
@@ -97,7 +106,7 @@ class App:
         self.watcher: Any = None
         self._stopped = threading.Event()
         self.shutdown_scripts: list[str] = []  # how each VM's shutdown script ended at stop
-        self.mode = "a container engine" if use_engine else "host processes"
+        self.mode = self.runner.compute.host_rule.describe()  # wfgen.local.host_policy
 
     def _event_apis(self) -> list[Any]:
         """Cloud Scheduler, Eventarc and Pub/Sub: what starts executions without a person."""
@@ -109,6 +118,26 @@ class App:
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+
+    def _secret_manager(self) -> Any:
+        """Secret Manager; a local VM's token stands for that VM's service account."""
+        from wfgen.server.secretmanager_api import SecretManagerRest
+
+        def who(token: str) -> str | None:
+            for vm in list(self.runner.compute.all_vms):
+                if vm.metadata.check_token(token):
+                    return vm.metadata.service_account
+            return None
+
+        return SecretManagerRest(self.store, who)
+
+    def _dashboard(self) -> Any:
+        """The web pages at /ui/ (read-only views of all the above, two forms)."""
+        from wfgen.server.ui.dashboard import Dashboard
+        from wfgen.server.ui.pages import Pages
+
+        return Dashboard(Pages(self.store, self.executions, self.runner,
+                               self.runner.compute), self.log)
 
     @property
     def reach_host(self) -> str:
@@ -136,7 +165,7 @@ class App:
         url = f"{self.url}/"
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
-                             "EVENTARC", "PUBSUB")]
+                             "EVENTARC", "PUBSUB", "SECRETMANAGER")]
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:
@@ -172,8 +201,9 @@ class App:
         self.store.close()
         return deleted
 
-    def serve_forever(self) -> int:
-        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> int:
+        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0.
+        `ready` (the start-up lines) runs once those signals are handled."""
         stop = threading.Event()
 
         def handler(signum: int, _frame: Any) -> None:
@@ -182,6 +212,8 @@ class App:
         watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, handler) for sig in watched}
         try:
+            if ready is not None:
+                ready()
             while not stop.wait(0.1):
                 pass
         finally:
