@@ -92,4 +92,10 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         sys.stderr.flush()
 
-    return app.serve_forever(ready)
+    status = app.serve_forever(ready)
+    # Everything serve owns is released (VMs deleted, store closed); what is left
+    # are gRPC's worker threads, which the interpreter's exit would wait on for
+    # most of a second: leave now, so that a stop takes under 2 s.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

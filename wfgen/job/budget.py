@@ -200,11 +200,23 @@ def budget_problem(spec: JobSpec) -> str | None:
              + (spec.data["retries"] + 1) * (STEPS_PER_ATTEMPT + per_retry))
     if steps > 0.9 * MAX_STEPS:
         shortest = format_duration(-(-timeout * STEPS_PER_HEARTBEAT // int(0.8 * MAX_STEPS)))
+        longest = longest_timeout(spec)
         return (f"a {format_duration(timeout)} timeout with a {format_duration(heartbeat)} "
                 f"heartbeat needs about {steps} workflow steps, over the 100,000 an execution "
-                f"may run; use a heartbeat of at least {shortest}")
+                "may run; use "
+                + (f"a timeout of at most {format_duration(longest)} with this heartbeat, or "
+                   if longest else "")
+                + f"a heartbeat of at least {shortest}")
     if timeout + heartbeat + 300 > MAX_RUN_DURATION_S:
         return ("timeout plus heartbeat may be at most 120 days less 5 minutes (Compute "
                 "Engine's longest maxRunDuration, the VM's backstop)")
     return None
 
+
+
+def longest_timeout(spec: JobSpec) -> int:
+    """The longest timeout (whole heartbeats) whose steps fit the budget with the
+    spec's heartbeat and retries (a job without tasks); 0 if none does."""
+    room = 0.9 * MAX_STEPS - (spec.data["retries"] + 1) * STEPS_PER_ATTEMPT
+    beats = int(room // STEPS_PER_HEARTBEAT)
+    return max(0, beats * spec.heartbeat_s) if beats > 1 else 0

@@ -12,6 +12,8 @@ are its positional parameters ("$@")."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,13 +92,27 @@ def format_duration(seconds: int) -> str:
     return out or "0s"
 
 
-def _regex(pattern: str, what: str) -> Check:
+def _regex(pattern: str, what: str, hint: Callable[[str], str] | None = None) -> Check:
     compiled = re.compile(pattern)
 
     def check(value: Any) -> str | None:
-        return None if compiled.fullmatch(value) else f"{value!r} is not {what}"
+        if compiled.fullmatch(value):
+            return None
+        return f"{value!r} is not {what}" + (hint(value) if hint else "")
 
     return check
+
+
+def image_hint(value: str) -> str:
+    """The reason an image reference with capitals is refused: its repository
+    path must be lowercase (the tag may keep its case)."""
+    name, colon, tag = value.rpartition(":") if "/" not in value.rpartition(":")[2] \
+        else (value, "", "")
+    name = name or value
+    lowered = f"{name.lower()}{colon}{tag}" if colon else value.lower()
+    if lowered != value and re.fullmatch(IMAGE_RE, lowered):
+        return f": the repository name must be lowercase (did you mean {lowered!r}?)"
+    return ""
 
 
 _NAME_RE = r"[A-Za-z](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"  # a workflow ID
@@ -214,7 +230,8 @@ JOB_FIELDS: tuple[Field, ...] = (
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
               check=_regex(IMAGE_RE, "an image reference such as "
-                           "us-docker.pkg.dev/project/repo/image:tag"), pattern=f"^{IMAGE_RE}$",
+                           "us-docker.pkg.dev/project/repo/image:tag", image_hint),
+              pattern=f"^{IMAGE_RE}$",
               example="us-docker.pkg.dev/my-project/ml/train:1.4"),
         Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
               check=_check_command, example=["python", "train.py"]),
@@ -404,13 +421,15 @@ def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) ->
         if key not in names:
             why = (" (the job spec has no container.secret_env)"
                    if key == SECRET_ENV_KEY.name else "")
-            return f"unknown key {key!r}{why}; known keys: {', '.join(names)}"
+            close = difflib.get_close_matches(str(key), names, n=1) if not why else []
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"unknown key {key!r}{why}{hint or ';'} known keys: {', '.join(names)}"
     for rule in keys:
         if rule.name not in value:
             continue
         item = value[rule.name]
         if not _has_kind(item, rule.kind):
-            return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
+            return _kind_problem(rule, item)
         texts = [item] if isinstance(item, str) else [*item, *(
             item.values() if isinstance(item, dict) else [])]
         if any("\x00" in text for text in texts):
@@ -425,11 +444,28 @@ def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) ->
         values = item.values() if isinstance(item, dict) else [item]
         bad = [v for v in values if rule.pattern and not re.fullmatch(rule.pattern, v)]
         if bad:
-            return f"{rule.name}: {bad[0]!r} is not {rule.what}"
+            hint = image_hint(bad[0]) if rule.name == "image" else ""
+            return f"{rule.name}: {bad[0]!r} is not {rule.what}{hint}"
     for first, second, why in EXCLUSIVE:
         if first in value and second in value:
             return why
     return None
+
+
+def _kind_problem(rule: ArgumentKey, item: Any) -> str:
+    """Why an argument's value has the wrong type, naming the item inside a list or
+    map: the same rule as the spec's (strings only; a number is quoted)."""
+    wrong: list[tuple[str, Any]] = []
+    if rule.kind == "strlist" and isinstance(item, list):
+        wrong = [(f"{rule.name}[{i}]", x) for i, x in enumerate(item) if not isinstance(x, str)]
+    elif rule.kind == "strmap" and isinstance(item, dict):
+        wrong = [(f"{rule.name}.{k}", x) for k, x in item.items() if not isinstance(x, str)]
+    if not wrong:
+        return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
+    where, bad = wrong[0]
+    quoted = isinstance(bad, int | float) and not isinstance(bad, bool)
+    hint = f' (quote it: "{json.dumps(bad)}")' if quoted else ""
+    return f"{where} must be a string, got {json.dumps(bad)}{hint}"
 
 
 def _has_kind(item: Any, kind: str) -> bool:

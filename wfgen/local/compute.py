@@ -26,6 +26,7 @@ VM is deleted), make it vanish without a word, or fail the insert (quota)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -278,11 +279,25 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         return [self.describe(r) for r in records]
 
     def delete_instance(self, project: str, zone: str, name: str) -> dict[str, Any]:
-        """instances.delete: the VM is gone from the API at once; its shutdown script
-        runs behind a RUNNING operation that is DONE when everything has stopped."""
-        record = self._take(project, zone, name)
+        """instances.delete: as on Compute Engine, the VM shows STOPPING ("being
+        deleted or killed") while its shutdown script runs, behind a RUNNING
+        operation, and is gone from the API when the operation is DONE; so its
+        console can be read to the last line before it goes."""
+        with self._lock:
+            record = self._find(project, zone, name)
+            record.busy = True
+            if record.timer is not None:
+                record.timer.cancel()
         op = self._operation("delete", project, zone, name, record.id, done=False)
-        self._in_background(op, lambda: self._end(record, run_shutdown=True))
+
+        def delete() -> None:
+            record.vm.power_off(run_shutdown=True)
+            with contextlib.suppress(ComputeError), self._lock:  # taken meanwhile?
+                if self.records.get(record.key) is record:
+                    self._take(project, zone, name)
+            self._end(record, run_shutdown=False)
+
+        self._in_background(op, delete)
         return dict(op.resource)
 
     def _take(self, project: str, zone: str, name: str) -> Instance:

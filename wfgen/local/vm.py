@@ -96,6 +96,7 @@ class LocalVM:
         self._lifeline: int | None = None
         self._lock = threading.RLock()  # power_off/destroy may race (fault timer vs. delete)
         self._readers: list[threading.Thread] = []
+        self.shutdown_script = ""  # "ran" or "cut short" once a stop ran it
 
     # -- environment of the scripts ---------------------------------------
     def _env(self) -> dict[str, str]:
@@ -208,11 +209,13 @@ class LocalVM:
         except OSError as exc:
             self._notify(f"{self.name}: shutdown script did not start: {exc}")
             return
+        self.shutdown_script = "ran"  # what the last stop did with it (serve reports it)
         reader = threading.Thread(target=self._pump, args=(proc,), daemon=True)
         reader.start()
         deadline = time.monotonic() + timeout
         while proc.poll() is None:
             if self.hurry.is_set() or time.monotonic() > deadline:
+                self.shutdown_script = "cut short"
                 _kill_group(proc.pid, hard=True)
                 proc.wait()
                 break

@@ -28,6 +28,7 @@ from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
 Log = Callable[[str], None]
 DEFAULT_PROJECT = "local-project"
 DEFAULT_LOCATION = "us-central1"
+STOP_GRACE_S = 1.0  # how long VMs' shutdown scripts may run when serve stops
 
 
 def _stderr(line: str) -> None:
@@ -112,6 +113,7 @@ class App:
                                                    options.host, options.grpc_port)
         self.watcher: Any = None
         self._stopped = threading.Event()
+        self.shutdown_scripts: list[str] = []  # how each VM's shutdown script ended at stop
         self.mode = self.runner.compute.host_rule.describe()  # wfgen.local.host_policy
 
     def _event_apis(self) -> list[Any]:
@@ -163,7 +165,7 @@ class App:
         return f"http://{self.reach_host}:{self.http.port}"
 
     def start(self) -> App:
-        self.http.start()
+        self.http.start(poll_interval=0.1)  # stops within 0.1 s
         self.scheduler.start()
         if self.options.workflows_dir:
             from wfgen.server.watch import WorkflowsDir
@@ -196,6 +198,11 @@ class App:
         if self._stopped.is_set():
             return []
         self._stopped.set()
+        # the VMs' shutdown scripts run in parallel, cut short STOP_GRACE_S after
+        # the stop began (as `run --local` does on Ctrl-C)
+        hurry = threading.Timer(STOP_GRACE_S, self.runner.hurry_up)
+        hurry.daemon = True
+        hurry.start()
         if self.watcher is not None:
             self.watcher.stop()
         self.scheduler.stop()
@@ -203,7 +210,10 @@ class App:
         self.http.stop()
         if self.grpc is not None:
             self.grpc.stop(grace=None)
+        vms = list(self.runner.compute.all_vms)
         deleted = self.runner.shutdown()
+        hurry.cancel()
+        self.shutdown_scripts = [vm.shutdown_script for vm in vms if vm.shutdown_script]
         self.executions.wait_all(5.0)  # their final state reaches the store
         self.store.close()
         return deleted
@@ -221,14 +231,18 @@ class App:
         try:
             if ready is not None:
                 ready()
-            while not stop.wait(0.5):
+            while not stop.wait(0.1):
                 pass
         finally:
             for sig in watched:
                 signal.signal(sig, previous[sig])
-        self.log("wfgen serve: stopping: cancelling running executions, deleting local VMs")
+        self.log("wfgen serve: stopping: cancelling running executions, deleting local VMs "
+                 f"(their shutdown scripts get {STOP_GRACE_S:g} s)")
         deleted = self.stop()
         if deleted:
-            self.log(f"wfgen serve: deleted {', '.join(deleted)}")
+            cut = self.shutdown_scripts.count("cut short")
+            self.log(f"wfgen serve: deleted {', '.join(deleted)}; {len(self.shutdown_scripts)} "
+                     f"shutdown script(s) ran" + (f", {cut} cut short at the "
+                                                  f"{STOP_GRACE_S:g} s deadline" if cut else ""))
         self.log("wfgen serve: stopped")
         return 0
