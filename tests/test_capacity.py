@@ -1,0 +1,199 @@
+"""The capacity rules (wfgen.job.capacity): zones a job may use, the insert body
+blocks of every provisioning model (checked against Google's compute v1
+Discovery document: unknown fields and enum values are refused), the ordered
+fallback and the plan the workflow walks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.discovery import problems
+from wfgen.job import capacity, machines
+
+T4 = {"type": "nvidia-tesla-t4", "count": 1}
+
+
+def _plan(**kw):
+    args = {"zone": None, "location": "us-central1", "regions": None,
+            "machine": {"type": "n1-standard-8", "accelerator": T4},
+            "fallback": None, "timeout_s": 86400}
+    args.update(kw)
+    return capacity.plan_for(**args)
+
+
+def _insert_body(choice: capacity.Choice, zone: str = "us-central1-a") -> dict:
+    """An instances.insert body with this choice's blocks, as the workflow sends it."""
+    body = {
+        "name": "job-1", "machineType": f"zones/{zone}/machineTypes/{choice.type}",
+        "scheduling": {**capacity.scheduling(choice), "maxRunDuration": {"seconds": 3600}},
+        "disks": [{"boot": True, "autoDelete": True, "initializeParams": {
+            "sourceImage": "projects/cos-cloud/global/images/family/cos-stable",
+            "diskSizeGb": "50"}}],
+        "networkInterfaces": [{"network": "global/networks/default"}],
+    }
+    if choice.attach_gpus:
+        body["guestAccelerators"] = [{"acceleratorType": f"zones/{zone}/acceleratorTypes/"
+                                      f"{choice.gpu}", "acceleratorCount": choice.gpu_count}]
+    affinity = capacity.reservation_affinity(choice)
+    if affinity:
+        body["reservationAffinity"] = affinity
+    params = capacity.instance_params(choice, 86400)
+    if params:
+        body["params"] = params
+    return body
+
+
+@pytest.mark.parametrize(("machine", "model", "maintenance", "restart", "affinity"), [
+    ({"type": "n1-standard-4"}, "STANDARD", "MIGRATE", False, None),
+    ({"type": "n1-standard-8", "accelerator": T4}, "STANDARD", "TERMINATE", False, None),
+    ({"type": "n1-standard-8", "accelerator": T4, "spot": True}, "SPOT", "TERMINATE", False,
+     None),
+    ({"type": "g2-standard-8", "provisioning": "flex-start"}, "FLEX_START", "TERMINATE", False,
+     "NO_RESERVATION"),
+    ({"type": "a3-highgpu-8g", "provisioning": "reservation", "reservation": "h100-pool"},
+     "RESERVATION_BOUND", "TERMINATE", True, "SPECIFIC_RESERVATION"),
+    ({"type": "n1-standard-8", "accelerator": T4, "reservation": "any"}, "STANDARD",
+     "TERMINATE", False, "ANY_RESERVATION"),
+    ({"type": "n1-standard-8", "accelerator": T4, "reservation": "t4-pool"}, "STANDARD",
+     "TERMINATE", False, "SPECIFIC_RESERVATION"),
+])
+def test_each_provisioning_model_gives_the_blocks_google_describes(
+        machine, model, maintenance, restart, affinity):
+    choice = capacity.choices_of(machine, None)[0]
+    assert capacity.choice_problem(choice, 86400) is None
+    body = _insert_body(choice)
+    assert problems(body) == []  # fits the compute v1 Discovery document
+    sched = body["scheduling"]
+    assert (sched["provisioningModel"], sched["onHostMaintenance"],
+            sched["automaticRestart"], sched["instanceTerminationAction"]) == (
+        model, maintenance, restart, "DELETE")
+    assert body.get("reservationAffinity", {}).get("consumeReservationType") == affinity
+    if affinity == "SPECIFIC_RESERVATION":
+        assert body["reservationAffinity"]["key"] == "compute.googleapis.com/reservation-name"
+        assert body["reservationAffinity"]["values"] == [machine["reservation"]]
+    if model == "FLEX_START":
+        # the queue wait is Instance.params in v1 (not a scheduling field)
+        assert body["params"] == {"requestValidForDuration": {"seconds": "7200"}}
+        assert capacity.run_cap_s(choice) == 7 * 86400
+    else:
+        assert "params" not in body
+
+
+def test_the_discovery_check_refuses_what_google_would():
+    choice = capacity.choices_of({"type": "g2-standard-8", "provisioning": "flex-start"},
+                                 None)[0]
+    body = _insert_body(choice)
+    body["scheduling"]["requestValidForDuration"] = {"seconds": "90"}  # not a v1 field
+    body["reservationAffinity"]["consumeReservationType"] = "NONE"
+    found = problems(body)
+    assert any("requestValidForDuration" in p for p in found)
+    assert any("'NONE' is not one of" in p for p in found)
+
+
+@pytest.mark.parametrize(("machine", "field", "words"), [
+    ({"type": "n1-standard-8", "accelerator": T4, "provisioning": "flex-start"},
+     "machine.provisioning", "accelerator-optimized"),
+    ({"type": "g2-standard-8", "provisioning": "flex-start", "reservation": "r"},
+     "machine.reservation", "consume no reservation"),
+    ({"type": "a2-highgpu-1g", "provisioning": "reservation"}, "machine.reservation",
+     "needs the reservation"),
+    ({"type": "a2-highgpu-1g", "provisioning": "reservation", "reservation": "any"},
+     "machine.reservation", "one named"),
+    ({"type": "n1-standard-8", "spot": True, "reservation": "r"}, "machine.reservation",
+     "Spot VMs do not consume"),
+    ({"type": "n1-standard-8", "provisioning": "cheap"}, "machine.provisioning",
+     "not a provisioning model"),
+])
+def test_impossible_combinations_name_the_field_and_the_rule(machine, field, words):
+    choice = capacity.choices_of(machine, None)[0]
+    where, message = capacity.choice_problem(choice, 86400)
+    assert (where, words in message) == (field, True), message
+
+
+def test_flex_start_refuses_a_timeout_over_seven_days():
+    choice = capacity.choices_of({"type": "g2-standard-8", "provisioning": "flex-start"},
+                                 None)[0]
+    assert capacity.choice_problem(choice, 7 * 86400) is None
+    where, message = capacity.choice_problem(choice, 8 * 86400)
+    assert where == "machine.provisioning" and "7 days" in message
+
+
+def test_spot_true_and_another_model_conflict():
+    with pytest.raises(capacity.CapacityProblem) as info:
+        capacity.choices_of({"type": "n1-standard-4", "spot": True,
+                             "provisioning": "standard"}, None)
+    assert info.value.field == "machine.spot"
+
+
+def test_zone_any_expands_to_exactly_the_zones_that_offer_the_gpu():
+    l4 = _plan(zone="any", machine={"type": "g2-standard-8"})
+    assert l4.zones == [["us-central1-a", "us-central1-b", "us-central1-c"]]
+    assert "us-central1-f" in machines.zones_of("us-central1")  # the region has four
+    t4 = _plan(zone="any")
+    assert t4.zones == [["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"]]
+    cpu = _plan(zone="any", location="europe-west1", machine={"type": "n1-standard-4"})
+    assert cpu.zones == [["europe-west1-b", "europe-west1-c", "europe-west1-d"]]
+
+
+def test_regions_widen_zone_any_in_order():
+    plan = _plan(zone="any", machine={"type": "g2-standard-8"}, regions=["europe-west4"])
+    assert plan.zones[0] == ["us-central1-a", "us-central1-b", "us-central1-c",
+                             "europe-west4-a", "europe-west4-b", "europe-west4-c"]
+
+
+@pytest.mark.parametrize(("zone", "regions", "words"), [
+    (["us-central1-a", "us-east1-b"], None, "not in the allowed regions (us-central1); add "
+     "us-east1 to regions"),
+    (["us-central1-a", "us-central1-f"], None, "zone us-central1-f does not offer nvidia-l4; "
+     "in us-central1 it is offered in us-central1-a, us-central1-b, us-central1-c"),
+    (["us-central1-z"], None, "does not exist"),
+])
+def test_listed_zones_are_checked(zone, regions, words):
+    with pytest.raises(capacity.CapacityProblem) as info:
+        _plan(zone=zone, regions=regions, machine={"type": "g2-standard-8"})
+    assert info.value.field == "zone"
+    assert words in info.value.message
+
+
+def test_zone_any_where_wfgen_does_not_know_the_gpu_asks_for_a_list():
+    with pytest.raises(capacity.CapacityProblem) as info:
+        _plan(zone="any", location="me-west1", machine={"type": "g2-standard-8"})
+    assert "list the zones" in info.value.message
+
+
+def test_fallback_merges_over_machine_and_orders_the_plan():
+    plan = _plan(zone=["us-central1-a", "us-central1-f"],
+                 machine={"type": "n1-standard-8", "accelerator": T4, "spot": True},
+                 fallback=[{"provisioning": "standard"},
+                           {"type": "g2-standard-8", "accelerator": None}])
+    labels = [c.label for c in plan.choices]
+    assert labels == ["n1-standard-8 + 1 x nvidia-tesla-t4 (spot)",
+                      "n1-standard-8 + 1 x nvidia-tesla-t4 (standard)",
+                      "g2-standard-8 (spot)"]  # merged over machine, not the one before
+    # g2 (L4) is not offered in us-central1-f: that fallback skips it
+    assert plan.entries == [("us-central1-a", 0), ("us-central1-f", 0),
+                            ("us-central1-a", 1), ("us-central1-f", 1), ("us-central1-a", 2)]
+    assert plan.failover
+    assert capacity.next_zone(plan) == [1, 0, 3, 2, 4]
+    assert capacity.slot_of(plan)["us-central1-f/1"] == 3
+    assert "1. n1-standard-8 + 1 x nvidia-tesla-t4 (spot): us-central1-a, us-central1-f" in (
+        plan.order_text())
+
+
+def test_a_single_zone_and_choice_has_nowhere_to_fail_over():
+    assert not _plan().failover
+    assert _plan().entries == [("us-central1-a", 0)]
+
+
+def test_workflow_plan_carries_the_zone_dependent_parts():
+    plan = _plan(zone=["us-central1-a", "us-central1-b"])
+    entries = capacity.workflow_plan(plan)
+    assert entries[1] == {
+        "zone": "us-central1-b", "choice": 0, "region": "us-central1",
+        "machineType": "zones/us-central1-b/machineTypes/n1-standard-8",
+        "guestAccelerators": [{"acceleratorType":
+                               "zones/us-central1-b/acceleratorTypes/nvidia-tesla-t4",
+                               "acceleratorCount": 1}]}
+    choice = capacity.workflow_choices(plan, 3600)[0]
+    assert choice["label"] == "n1-standard-8 + 1 x nvidia-tesla-t4 (standard)"
+    assert choice["params"] == {}
