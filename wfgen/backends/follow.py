@@ -16,7 +16,8 @@ AGENT_REPORTED = "wfgen-agent: report delivered"
 
 @dataclass
 class Event:
-    """Something seen while following: kind is created, deleted, output or report."""
+    """Something seen while following: kind is created, waiting (a flex-start VM
+    PENDING in the queue for capacity; text: since when), deleted, output or report."""
 
     kind: str
     vm: str
@@ -34,6 +35,7 @@ class Follower:
     known: dict[str, Vm] = field(default_factory=dict)
     offsets: dict[str, int] = field(default_factory=dict)
     partial: dict[str, str] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)  # VMs already said to be PENDING
 
     def poll(self) -> tuple[Execution, list[Event]]:
         ex = self.backend.get(self.execution)
@@ -43,6 +45,9 @@ class Follower:
             if name not in self.known:
                 self.known[name] = vm
                 events.append(Event("created", name, attempt=vm.attempt))
+            if vm.status == "PENDING" and name not in self.waiting:
+                self.waiting.add(name)
+                events.append(Event("waiting", name, time.strftime("%H:%M:%SZ", time.gmtime())))
             if vm.status in ("RUNNING", "STOPPING", "TERMINATED", "SUSPENDED"):
                 text, self.offsets[name] = self.backend.console(vm, self.offsets.get(name, 0))
                 events.extend(self._lines(name, text))
@@ -51,6 +56,7 @@ class Follower:
             if rest:
                 events.append(Event("output", name, rest))
             del self.known[name]
+            self.waiting.discard(name)
             events.append(Event("deleted", name))
         return ex, events
 

@@ -40,6 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="project of the --workflows-dir workflows (default local-project)")
     p.add_argument("--location", default="us-central1",
                    help="location of the --workflows-dir workflows (default us-central1)")
+    p.add_argument("--stockout", action="append", default=[], metavar="ZONE[/MODEL]",
+                   help="emulate a zone with no capacity for a provisioning model (standard, "
+                        "spot, flex-start, reservation; none: all; ZONE * for every zone): "
+                        "inserts there fail as Compute Engine fails them; repeatable")
+    p.add_argument("--flex-wait", default=None, metavar="DELAY",
+                   help="how long the emulated flex-start queue keeps a VM PENDING before it "
+                        "grants capacity (or gives up where flex-start is out); default 2s")
     p.add_argument("--test-clock", action="store_true",
                    help="for tests: POST /wfgen/test/clock {\"advanceSeconds\": N} (or "
                         "{\"advanceTo\": RFC3339}) moves the scheduler's clock forward, so a "
@@ -68,10 +75,15 @@ def run(args: argparse.Namespace) -> int:
                              "the jobs' images cannot run. To run each job's command as a "
                              "process on this host instead (as your user, with your files in "
                              "reach), add --on-host: wfgen serve --on-host")
+    from wfgen.local.faults import Faults, parse_delay
+
+    capacity = Faults(stockouts=list(args.stockout),
+                      flex_wait=None if args.flex_wait is None else parse_delay(args.flex_wait))
+    capacity.capacity()  # a bad rule is a usage error now, not at the first insert
     options = Options(port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
                       host=args.host, data_dir=args.data_dir, workflows_dir=args.workflows_dir,
                       on_host=args.on_host, project=args.project, location=args.location,
-                      test_clock=args.test_clock)
+                      test_clock=args.test_clock, faults=capacity)
     import os
     import sqlite3
 
