@@ -112,11 +112,12 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '
                          'string(container.script != null)), container.command))'),
+        **_capacity(spec),
         "retry_condition": (f"event.http_request.body.status in {json.dumps(retry)} and "
                             f"attempt <= {data['retries']} and sys.now() < deadline"),
         "delete_failed_message": ('"could not delete the VM " + instance + " in " + '
-                                  f'{expression_literal(zone)} + "; delete it with gcloud '
-                                  'compute instances delete"'),
+                                  f'{"zone" if spec.plan.failover else expression_literal(zone)}'
+                                  ' + "; delete it with gcloud compute instances delete"'),
         "logs_expr": (f"{expression_literal(LOGS_QUERY)} + instance + \"%22?project=\" + "
                       f"{project_expr}"),
         "timeout": format_duration(spec.timeout_s),
@@ -131,6 +132,15 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "retries": data["retries"],
         **fanout_values(spec),
     }
+
+
+def _capacity(spec: JobSpec) -> dict[str, Any]:
+    """The capacity layer's values (zones, provisioning, fallback): render_capacity."""
+    from wfgen.job import render_capacity
+
+    found = render_capacity.values(spec, margin_s=spec.heartbeat_s + 300)
+    found["job_result_call"] = render_capacity.job_result_call(found["failover"])
+    return found
 
 
 def fanout_values(spec: JobSpec) -> dict[str, Any]:

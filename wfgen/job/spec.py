@@ -32,7 +32,7 @@ class Field:
     """One key of the job spec: its type, default, documentation and checks."""
 
     name: str
-    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist
+    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist, zones, fallback
     doc: str
     default: Any = None
     required: bool = False
@@ -129,6 +129,55 @@ def _check_tags(value: list[str]) -> str | None:
                   "network tag", "lowercase letters, digits and -")
 
 
+def _check_zones(value: str | list[str]) -> str | None:
+    if value == "any":
+        return None
+    if isinstance(value, str):
+        return None if re.fullmatch(_ZONE_RE, value) else (
+            f"{value!r} is not a zone such as us-central1-a (or write zone: any)")
+    listed = value
+    return _every([z for z in listed if not re.fullmatch(_ZONE_RE, z)], "zone",
+                  "a zone such as us-central1-a (or write zone: any)")
+
+
+def _check_regions(value: list[str]) -> str | None:
+    return _every([r for r in value if not re.fullmatch(_REGION_RE, r)], "region",
+                  "a region such as us-east1")
+
+
+def _check_provisioning(value: str) -> str | None:
+    from wfgen.job.capacity import PROVISIONING
+
+    return None if value in PROVISIONING else (
+        f"{value!r} is not a provisioning model; use one of {', '.join(PROVISIONING)}")
+
+
+_RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/" \
+    r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _machine_choice_fields(*, defaults: bool) -> tuple[Field, ...]:
+    """The machine keys a fallback may change (with the machine's defaults, or none)."""
+    return (
+        Field("type", "str", "Machine type.", default="n1-standard-4" if defaults else None,
+              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
+        Field("accelerator", "object", "GPUs to attach.", children=(
+            Field("type", "str", "Accelerator type.", required=True,
+                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
+            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
+        )),
+        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted); the short form of "
+              "provisioning: spot.", default=False if defaults else None),
+        Field("provisioning", "str", "How the VM is provisioned: standard, spot, flex-start "
+              "(Dynamic Workload Scheduler: waits in a queue for capacity, runs at most 7 "
+              "days) or reservation (bound to a reservation). Default: spot with spot: true, "
+              "else standard.", check=_check_provisioning),
+        Field("reservation", "str", "A reservation to consume: its name (projects/P/"
+              "reservations/NAME when shared from another project), or any.",
+              check=_regex(_RESERVATION_RE, "a reservation name or any")),
+    )
+
+
 def _check_command(value: list[str]) -> str | None:
     return "command must name at least the program to run" if not value else None
 
@@ -150,9 +199,13 @@ JOB_FIELDS: tuple[Field, ...] = (
                        "a GCP project id"), example="my-project"),
     Field("location", "str", "Region where the workflow lives.", default="us-central1",
           check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
-    Field("zone", "str", "Zone of the VMs, in the location's region (default: the region's "
-          "first zone, e.g. us-central1-a, europe-west1-b).",
-          check=_regex(_ZONE_RE, "a zone such as us-central1-a"), pattern=f"^{_ZONE_RE}$"),
+    Field("zone", "zones", "Zone of the VMs, in the location's region (default: the region's "
+          "first zone, e.g. us-central1-a, europe-west1-b); or a list of zones tried in order "
+          "when one has no capacity; or any: every zone of the allowed regions that offers "
+          "the machine's GPU.", check=_check_zones, pattern=f"^({_ZONE_RE}|any)$",
+          example=["us-central1-a", "us-central1-b"]),
+    Field("regions", "strlist", "More regions the zones may be in (zone: any spans them); "
+          "the workflow stays in location.", check=_check_regions, example=["us-east1"]),
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
               check=_regex(IMAGE_RE, "an image reference such as "
@@ -169,14 +222,7 @@ JOB_FIELDS: tuple[Field, ...] = (
               check=_check_env, example={"WANDB_MODE": "offline"}),
     )),
     Field("machine", "object", "The VM.", default={}, children=(
-        Field("type", "str", "Machine type.", default="n1-standard-4",
-              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
-        Field("accelerator", "object", "GPUs to attach.", children=(
-            Field("type", "str", "Accelerator type.", required=True,
-                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
-            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
-        )),
-        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted).", default=False),
+        *_machine_choice_fields(defaults=True),
         Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
         Field("image_family", "str", "Boot image family (Container-Optimized OS).",
               default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
@@ -185,6 +231,10 @@ JOB_FIELDS: tuple[Field, ...] = (
         Field("image", "str", "A pinned boot image (a URL or projects/P/global/images/NAME); "
               "overrides image_family."),
     )),
+    Field("fallback", "fallback", "Machine choices tried in order when the one before has no "
+          "capacity in any zone; each is merged over machine (a key set to null is removed).",
+          children=_machine_choice_fields(defaults=False),
+          example=[{"provisioning": "flex-start"}, {"provisioning": "standard"}]),
     Field("network", "object", "Networking of the VM.", default={}, children=(
         Field("network", "str", "VPC network.", default="default",
               check=_regex(_GCE_NAME_RE, "a network name")),
@@ -225,6 +275,7 @@ _KIND_NAMES = {
     "str": "a string", "int": "an integer", "bool": "true or false",
     "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
     "strmap": "a map of strings", "object": "a map", "jsonlist": "a list",
+    "zones": "a zone, a list of zones or any", "fallback": "a list of machine choices (maps)",
 }
 
 # ---------------------------------------------------------------------------
@@ -239,6 +290,7 @@ class JobSpec:
     path: str = "<job>"
     seconds: dict[str, int] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # field path -> line in the file
+    plan: Any = None  # wfgen.job.capacity.Plan: the zones and machine choices, in order
 
     def location(self, field_path: str) -> Location:
         """Where a field is in the spec file (its parent's line when it is absent)."""
@@ -333,6 +385,8 @@ class _Loader:
             return self.load_object(value, f.children, path + ".", node, key)
         if kind == "jsonlist":
             return self.json_list(value, f, path, node, key)
+        if kind == "fallback":
+            return self.fallback(value, f, path, node, key)
         if kind == "duration":
             try:
                 parse_duration(value)
@@ -341,6 +395,13 @@ class _Loader:
             return value
         if kind == "str":
             result = self.text(value, path, node, key, f.kind)
+        elif kind == "zones" and isinstance(value, list):
+            if not value:
+                raise self.fail("needs at least one zone", node, key, path)
+            result = [self.text(item, f"{path}[{i}]", value, i, "str")
+                      for i, item in enumerate(value)]
+        elif kind == "zones":
+            result = self.text(value, path, node, key, "str")
         elif kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}",
@@ -380,6 +441,17 @@ class _Loader:
             if message:
                 raise self.fail(message, node, key, path)
         return result
+
+    def fallback(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
+        """Machine choices: each a map of the keys it changes (null: removed)."""
+        if not isinstance(value, list) or not value:
+            raise self.fail(f"expected {_KIND_NAMES[f.kind]}, e.g. [{{provisioning: "
+                            "flex-start}, {provisioning: standard}]", node, key, path)
+        out = []
+        for i, item in enumerate(value):
+            loaded = self.load_object(item, f.children, f"{path}[{i}].", value, i)
+            out.append({k: loaded[k] for k in item if k in loaded})
+        return out
 
     def json_list(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
         """A list of any JSON values, as plain Python data."""
@@ -548,7 +620,7 @@ def _check_placement(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
         raise loader.fail(problem, tree, "location", "location")
     if data["zone"] is None:
         data["zone"] = machines.default_zone(data["location"])
-    else:
+    elif isinstance(data["zone"], str) and data["zone"] != "any" and not data["regions"]:
         problem = machines.zone_problem(data["zone"], data["location"])
         if problem:
             raise loader.fail(problem, tree, "zone", "zone")
@@ -557,6 +629,37 @@ def _check_placement(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
         where, message = found
         node, key = _node_for(tree, where)
         raise loader.fail(message, node, key, where, value=False)
+
+
+def _plan_capacity(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """The zones and machine choices to try (wfgen.job.capacity); `zone` becomes
+    the first zone tried, the plan the rest."""
+    from wfgen.job import capacity
+
+    data = spec.data
+    given = tree.get("zone") if isinstance(tree, dict) else None
+    try:
+        spec.plan = capacity.plan_for(
+            zone=given if given is not None else None, location=data["location"],
+            regions=data["regions"], machine=data["machine"], fallback=data["fallback"],
+            timeout_s=spec.timeout_s)
+    except capacity.CapacityProblem as exc:
+        node, key = _fallback_node(tree, exc.field)
+        raise loader.fail(exc.message, node, key, exc.field, value=False) from None
+    data["zone"] = spec.plan.entries[0][0]
+
+
+def _fallback_node(tree: Any, field_path: str) -> tuple[Any, Any]:
+    """(node, key) of a field path that may index the fallback list: fallback[1].type."""
+    match = re.fullmatch(r"fallback\[(\d+)\](?:\.(\w+))?", field_path)
+    if match and isinstance(tree.get("fallback"), list):
+        items = tree["fallback"]
+        index = int(match.group(1))
+        item = items[index] if index < len(items) else None
+        if match.group(2) and isinstance(item, dict) and match.group(2) in item:
+            return item, match.group(2)
+        return items, index
+    return _node_for(tree, field_path)
 
 
 def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
@@ -583,6 +686,7 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
+    _plan_capacity(spec, tree, loader)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
     problem = budget_problem(spec)
@@ -745,6 +849,15 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["additionalProperties"] = {"type": ["string", "integer"]}
     elif f.kind == "jsonlist":
         schema.update(type="array", minItems=1, maxItems=MAX_TASKS)
+    elif f.kind == "zones":
+        schema["anyOf"] = [{"type": "string", "pattern": f.pattern},
+                           {"type": "array", "minItems": 1,
+                            "items": {"type": "string", "pattern": f"^{_ZONE_RE}$"}}]
+    elif f.kind == "fallback":
+        item = _object_schema(f.children)
+        item["properties"] = {k: {"anyOf": [v, {"type": "null"}]}
+                              for k, v in item["properties"].items()}
+        schema.update(type="array", minItems=1, items=item)
     if f.default not in (None, {}) and f.kind != "object":
         schema["default"] = f.default
     if f.example is not None:

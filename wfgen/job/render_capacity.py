@@ -1,0 +1,96 @@
+"""The template values of the capacity layer (wfgen.job.capacity): a job with one
+zone and one machine choice renders its insert statically, as it always did
+(no extra step); a job with other zones or choices gets the plan as data and
+expressions that read this try's entry (`plan[slot]`), so its success path
+costs the same steps and each zone it fails over costs a few."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wfgen.job import capacity
+from wfgen.job.quoting import expression_literal, quote
+
+TRIED_KEPT = 20  # attempts_detail keeps the first this many refused or ended tries
+
+
+def _x(text: str) -> str:
+    return "${" + text + "}"
+
+
+def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
+    """What the template needs: `failover` says whether the plan has more than one
+    entry; the *_yaml values are ready YAML (a literal, or an expression)."""
+    plan: capacity.Plan = spec.plan
+    data = spec.data
+    first = plan.choices[0]
+    zone = plan.entries[0][0]
+    timeout_s = spec.timeout_s
+    run_s = f"int(deadline - sys.now()) + {margin_s}"
+    flex = any(c.provisioning == "flex-start" for c in plan.choices)
+    subnet = data["network"]["subnetwork"]
+    out: dict[str, Any] = {
+        "failover": plan.failover,
+        "flex": flex,
+        "scheduling": capacity.scheduling(first),
+        "reservation_affinity": capacity.reservation_affinity(first),
+        "instance_params": capacity.instance_params(first, timeout_s),
+        "max_run_expr": _capped(run_s, capacity.run_cap_s(first)),
+        "stockout_regex": capacity.STOCKOUT_REGEX,
+    }
+    if not plan.failover:
+        region = zone.rpartition("-")[0]
+        out.update(
+            zone_yaml=quote(zone), delete_zone_yaml=quote(zone),
+            machine_type_yaml=quote(f"zones/{zone}/machineTypes/{first.type}"),
+            subnetwork_yaml=quote(f"regions/{region}/subnetworks/{subnet}") if subnet else "",
+            gpu_count_yaml=quote(str(first.gpu_count)))
+        return out
+    choice = "choices[plan[slot].choice]"
+    out.update(
+        zone_yaml=_x("plan[slot].zone"), delete_zone_yaml=_x("zone"),
+        machine_type_yaml=_x("plan[slot].machineType"),
+        subnetwork_yaml=_x('"regions/" + plan[slot].region + "/subnetworks/" + '
+                           + expression_literal(subnet)) if subnet else "",
+        gpu_count_yaml=_x(f"{choice}.gpus"),
+        failover_scheduling=(f'map.merge({choice}.scheduling, {{"maxRunDuration": {{"seconds": '
+                             f"if({run_s} > {choice}.cap, {choice}.cap, {run_s})}}}})"),
+        failover_plan=capacity.workflow_plan(plan),
+        failover_choices=capacity.workflow_choices(plan, timeout_s),
+        failover_slots=capacity.slot_of(plan),
+        failover_next_zone=capacity.next_zone(plan),
+        failover_order=plan.order_text().splitlines(),
+        no_capacity_message=(f"no capacity until the timeout ({data['timeout']}) for any "
+                             f"choice in any zone: {plan.everything()}"),
+        tried_stockout=_tried('"no capacity"'),
+        tried_append=_tried("event.http_request.body.status"),
+        failover_message=(
+            'message + if(round_over, "; no zone has capacity for any choice: waiting '
+            f'{spec.heartbeat_s}s, then trying again from " + plan[0].zone, "; trying " + '
+            'plan[slot].zone + if(plan[slot].choice == from_choice, "", " with " + '
+            'choices[plan[slot].choice].label))'),
+        no_capacity_result=(
+            'job_result({"status": "unavailable", "message": no_capacity_message}, attempt, '
+            'vm_base + "-" + string(attempt), start_time, plan[slot].zone, '
+            "choices[plan[slot].choice].label, tried)"),
+    )
+    return out
+
+
+def _capped(run_s: str, cap: int) -> str:
+    if cap >= capacity.NO_CAP_S:
+        return run_s
+    return f"if({run_s} > {cap}, {cap}, {run_s})"
+
+
+def _tried(result: str) -> str:
+    return (f"if(len(tried) < {TRIED_KEPT}, list.concat(tried, {{\"zone\": plan[slot].zone, "
+            f"\"choice\": choices[plan[slot].choice].label, \"result\": {result}}}), tried)")
+
+
+def job_result_call(failover: bool) -> str:
+    """The call that builds the result map at the end of run_job."""
+    base = 'job_result(event.http_request.body, attempt, vm_base + "-" + string(attempt), start_time'
+    if not failover:
+        return base + ")"
+    return base + ", plan[slot].zone, choices[plan[slot].choice].label, tried)"
