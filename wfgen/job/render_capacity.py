@@ -90,7 +90,8 @@ def _tried(result: str) -> str:
 
 def job_result_call(failover: bool) -> str:
     """The call that builds the result map at the end of run_job."""
-    base = 'job_result(event.http_request.body, attempt, vm_base + "-" + string(attempt), start_time'
+    base = ('job_result(event.http_request.body, attempt, vm_base + "-" + string(attempt), '
+            "start_time")
     if not failover:
         return base + ")"
     return base + ", plan[slot].zone, choices[plan[slot].choice].label, tried)"
