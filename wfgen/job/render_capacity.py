@@ -37,6 +37,8 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
         "instance_params": capacity.instance_params(first, timeout_s),
         "max_run_expr": _capped(run_s, capacity.run_cap_s(first)),
         "stockout_regex": capacity.STOCKOUT_REGEX,
+        # what a VM that vanished was last seen as; never seen: still queued if flex-start
+        "gone_was_expr": 'map.get(default(vm, {"status": "PENDING"}), "status")',
     }
     if not plan.failover:
         region = zone.rpartition("-")[0]
@@ -47,6 +49,8 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
             gpu_count_yaml=quote(str(first.gpu_count)))
         return out
     choice = "choices[plan[slot].choice]"
+    out["gone_was_expr"] = (f'map.get(default(vm, {{"status": if({choice}.scheduling.'
+                            'provisioningModel == "FLEX_START", "PENDING", "")}), "status")')
     out.update(
         zone_yaml=_x("plan[slot].zone"), delete_zone_yaml=_x("zone"),
         machine_type_yaml=_x("plan[slot].machineType"),
