@@ -197,3 +197,95 @@ def test_workflow_plan_carries_the_zone_dependent_parts():
     choice = capacity.workflow_choices(plan, 3600)[0]
     assert choice["label"] == "n1-standard-8 + 1 x nvidia-tesla-t4 (standard)"
     assert choice["params"] == {}
+
+
+# ---------------------------------------------------------------------------
+# Through the job spec: errors name file, line and field; the rendered insert
+# fits Google's API description; validate prints the order of tries.
+
+def _spec_error(text: str):
+    from wfgen.errors import SpecError
+    from wfgen.job.spec import load_spec_text
+
+    with pytest.raises(SpecError) as info:
+        load_spec_text("container: {image: a}\n" + text, "job.yaml")
+    return info.value
+
+
+@pytest.mark.parametrize(("text", "line", "field", "words"), [
+    ("machine:\n  type: n1-standard-8\n  provisioning: flex-start\n", 4, "machine.provisioning",
+     "accelerator-optimized"),
+    ("machine: {type: g2-standard-8}\nzone: [us-central1-a, us-central1-f]\n", 3, "zone",
+     "does not offer nvidia-l4"),
+    ("zone: [us-central1-a, europe-west1-b]\n", 2, "zone", "add europe-west1 to regions"),
+    ("machine: {type: g2-standard-8, spot: true}\nfallback:\n  - {provisioning: reservation}\n",
+     4, "fallback[0].reservation", "needs the reservation"),
+    ("fallback:\n  - {provisioning: cheap}\n", 3, "fallback[0].provisioning",
+     "not a provisioning model"),
+    ("fallback:\n  - {typo: 1}\n", 3, "fallback[0].typo", "did you mean 'type'"),
+    ("zone: [mars, us-central1-a]\n", 2, "zone", "'mars' must be a zone"),
+])
+def test_spec_mistakes_are_located(text, line, field, words):
+    error = _spec_error(text)
+    assert (error.location.line, error.location.field) == (line, field), str(error)
+    assert words in str(error)
+
+
+def _create_vm(spec_text: str) -> dict:
+    from ruamel.yaml import YAML
+
+    from wfgen.job.render import render_workflow
+    from wfgen.job.spec import load_spec_text
+
+    tree = YAML(typ="safe").load(render_workflow(load_spec_text(spec_text, "job.yaml")))
+    return tree["run_job"]["steps"][0]["run_attempt"]["try"]["steps"][1]["create_vm"]["args"]
+
+
+@pytest.mark.parametrize(("machine", "model"), [
+    ("{type: n1-standard-8, accelerator: {type: nvidia-tesla-t4}}", "STANDARD"),
+    ("{type: n1-standard-8, spot: true}", "SPOT"),
+    ("{type: a2-highgpu-1g, provisioning: flex-start}", "FLEX_START"),
+    ("{type: a3-highgpu-8g, provisioning: reservation, reservation: pool}", "RESERVATION_BOUND"),
+    ("{type: g2-standard-8, reservation: any}", "STANDARD"),
+])
+def test_a_single_zone_insert_fits_the_discovery_document(machine, model):
+    args = _create_vm(f"container: {{image: a}}\ntimeout: 1d\nmachine: {machine}\n")
+    body = args["body"]
+    assert body["scheduling"]["provisioningModel"] == model
+    assert problems(body) == []  # expressions are strings: int64 and string fields take them
+
+
+def test_a_failover_insert_reads_the_plan_and_each_entry_fits():
+    spec = ("container: {image: a}\nmachine: {type: g2-standard-8, spot: true}\nzone: any\n"
+            "fallback: [{provisioning: flex-start}]\n")
+    args = _create_vm(spec)
+    assert args["zone"] == "${plan[slot].zone}"
+    from wfgen.job.spec import load_spec_text
+
+    loaded = load_spec_text(spec, "job.yaml")
+    plan = capacity.workflow_plan(loaded.plan)
+    choices = capacity.workflow_choices(loaded.plan, loaded.timeout_s)
+    body = {k: v for k, v in args["body"].items() if not str(v).startswith("${")}
+    for entry in plan:  # the body each try sends, as the workflow builds it
+        choice = choices[entry["choice"]]
+        sent = {**body, "machineType": entry["machineType"],
+                "guestAccelerators": entry["guestAccelerators"],
+                "scheduling": {**choice["scheduling"], "maxRunDuration": {"seconds": "600"}},
+                "reservationAffinity": choice["reservationAffinity"],
+                "params": choice["params"]}
+        assert problems(sent) == [], entry
+
+
+def test_validate_prints_the_order_of_tries(tmp_path):
+    import subprocess
+    import sys
+
+    job = tmp_path / "job.yaml"
+    job.write_text("container: {image: a}\nmachine: {type: g2-standard-8, spot: true}\n"
+                   "zone: any\nfallback: [{provisioning: flex-start}]\n")
+    run = subprocess.run([sys.executable, "-m", "wfgen", "validate", str(job)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert ("  1. g2-standard-8 (spot): us-central1-a, us-central1-b, us-central1-c\n"
+            "  2. g2-standard-8 (flex-start): us-central1-a, us-central1-b, us-central1-c"
+            ) in run.stderr

@@ -135,3 +135,13 @@ def test_a_preempted_spot_attempt_moves_zone(tmp_path):
     assert (result["attempts"], result["zone"]) == (2, "us-central1-b")
     assert result["attempts_detail"] == [{"zone": "us-central1-a", "result": "preempted",
                                           "choice": "n1-standard-8 + 1 x nvidia-tesla-t4 (spot)"}]
+
+
+def test_fan_out_tasks_fail_over_each_on_their_own(tmp_path):
+    job = gpu_job(tmp_path, script='echo "task $WFGEN_TASK_INDEX"',
+                  zone=["us-central1-a", "us-central1-b"], tasks={"count": 3})
+    run = run_local(tmp_path, job, "--fault", "stockout=us-central1-a")
+    assert run.returncode == 0, run.stderr
+    tasks = result_of(run)["tasks"]
+    assert [(t["status"], t["zone"]) for t in tasks] == [("succeeded", "us-central1-b")] * 3
+    assert run.stderr.count("us-central1-a: no capacity for") == 3

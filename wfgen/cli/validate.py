@@ -28,5 +28,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(findings)} problem(s) found", file=sys.stderr)
         return EXIT_USAGE if unreadable else 1
     if not args.quiet:
+        from wfgen.job.validate import capacity_order
+
+        for path in args.files:
+            order = capacity_order(path)
+            if order:
+                print(order, file=sys.stderr)
         print(f"{len(args.files)} file(s) OK", file=sys.stderr)
     return 0

@@ -80,3 +80,22 @@ def validate_paths(paths: list[str]) -> tuple[list[str], bool]:
         except WfgenError as exc:
             findings.append(str(exc))
     return findings, unreadable
+
+
+def capacity_order(path: str) -> str | None:
+    """For a job spec that can fail over (other zones or machine choices), the
+    order its workflow tries them in; None for anything else."""
+    try:
+        text = read_source(path)
+        if classify(text) != "job":
+            return None
+        from wfgen.job.spec import load_spec_text
+
+        spec = load_spec_text(text, path)
+    except WfgenError:
+        return None
+    if spec.plan is None or not spec.plan.failover:
+        return None
+    return (f"{path}: on a stockout the next zone is tried at once, then the next "
+            f"choice; after the last, one heartbeat's pause ({spec.data['heartbeat']}), "
+            f"then again until the timeout:\n{spec.plan.order_text()}")
