@@ -172,8 +172,12 @@ def instance_params(choice: Choice, timeout_s: int) -> dict[str, Any] | None:
     (requestValidForDuration, 90 s to 2 h), never longer than the job's timeout."""
     if choice.provisioning != "flex-start":
         return None
-    wait = max(machines.FLEX_START_MIN_WAIT_S, min(machines.FLEX_START_MAX_WAIT_S, timeout_s))
-    return {"requestValidForDuration": {"seconds": str(wait)}}
+    return {"requestValidForDuration": {"seconds": str(flex_wait_s(timeout_s))}}
+
+
+def flex_wait_s(timeout_s: int) -> int:
+    """How long a flex-start request waits for capacity: the timeout, 90 s to 2 h."""
+    return max(machines.FLEX_START_MIN_WAIT_S, min(machines.FLEX_START_MAX_WAIT_S, timeout_s))
 
 
 def run_cap_s(choice: Choice) -> int:

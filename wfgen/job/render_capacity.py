@@ -37,6 +37,7 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
         "instance_params": capacity.instance_params(first, timeout_s),
         "max_run_expr": _capped(run_s, capacity.run_cap_s(first)),
         "stockout_regex": capacity.STOCKOUT_REGEX,
+        "flex_insert_timeout_s": capacity.flex_wait_s(timeout_s) + 300,
         # what a VM that vanished was last seen as; never seen: still queued if flex-start
         "gone_was_expr": 'map.get(default(vm, {"status": "PENDING"}), "status")',
     }
