@@ -289,3 +289,14 @@ def test_validate_prints_the_order_of_tries(tmp_path):
     assert ("  1. g2-standard-8 (spot): us-central1-a, us-central1-b, us-central1-c\n"
             "  2. g2-standard-8 (flex-start): us-central1-a, us-central1-b, us-central1-c"
             ) in run.stderr
+
+
+def test_a_long_plan_pauses_longer_between_rounds_to_fit_the_step_limit():
+    short = _plan(zone=["us-central1-a", "us-central1-b"])
+    assert capacity.round_pause_s(short, 86400, 600) == 600  # a heartbeat is enough
+    long = _plan(zone="any", regions=["us-east1", "us-east4", "us-west1"],
+                 fallback=[{"provisioning": "standard"}])
+    pause = capacity.round_pause_s(long, 7 * 86400, 600)
+    assert pause > 600
+    per_round = capacity.STEPS_PER_FAILOVER * len(long.entries) + 1
+    assert (7 * 86400 // pause + 1) * per_round <= capacity.FAILOVER_STEP_BUDGET + per_round

@@ -383,3 +383,17 @@ def next_zone(plan: Plan) -> list[int]:
 def slot_of(plan: Plan) -> dict[str, int]:
     """"ZONE/CHOICE" -> its entry, for jumping to a zone an error says has capacity."""
     return {f"{zone}/{index}": n for n, (zone, index) in enumerate(plan.entries)}
+
+
+
+STEPS_PER_FAILOVER = 7  # measured (tests/local/test_capacity_run.py, bench_capacity)
+FAILOVER_STEP_BUDGET = 60_000  # of the 100,000 an execution may run: the rest for the job
+
+
+def round_pause_s(plan: Plan, timeout_s: int, heartbeat_s: int, parallel: int = 1) -> int:
+    """The pause after a round that found no capacity anywhere: one heartbeat, or
+    longer when the plan is long, so that trying every entry every round until
+    the timeout stays within FAILOVER_STEP_BUDGET steps (`parallel` tasks at once)."""
+    per_round = parallel * (STEPS_PER_FAILOVER * len(plan.entries) + 1)
+    rounds = max(1, FAILOVER_STEP_BUDGET // per_round)
+    return max(heartbeat_s, -(-timeout_s // rounds))

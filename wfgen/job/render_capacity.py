@@ -10,6 +10,7 @@ from typing import Any
 
 from wfgen.job import capacity
 from wfgen.job.quoting import expression_literal, quote
+from wfgen.job.spec import format_duration
 
 TRIED_KEPT = 20  # attempts_detail keeps the first this many refused or ended tries
 
@@ -50,6 +51,10 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
             gpu_count_yaml=quote(str(first.gpu_count)))
         return out
     choice = "choices[plan[slot].choice]"
+    tasks = data["tasks"]
+    pause = capacity.round_pause_s(plan, timeout_s, spec.heartbeat_s,
+                                   tasks["parallelism"] if tasks else 1)
+    out["round_pause_s"] = pause
     out["gone_was_expr"] = (f'map.get(default(vm, {{"status": if({choice}.scheduling.'
                             'provisioningModel == "FLEX_START", "PENDING", "")}), "status")')
     out.update(
@@ -71,7 +76,7 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
         tried_append=_tried("event.http_request.body.status"),
         failover_message=(
             'message + if(round_over, "; no zone has capacity for any choice: waiting '
-            f'{spec.heartbeat_s}s, then trying again from " + plan[0].zone, "; trying " + '
+            f'{format_duration(pause)}, then trying again from " + plan[0].zone, "; trying " + '
             'plan[slot].zone + if(plan[slot].choice == from_choice, "", " with " + '
             'choices[plan[slot].choice].label))'),
         no_capacity_result=(

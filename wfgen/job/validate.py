@@ -96,6 +96,12 @@ def capacity_order(path: str) -> str | None:
         return None
     if spec.plan is None or not spec.plan.failover:
         return None
+    from wfgen.job.capacity import round_pause_s
+    from wfgen.job.spec import format_duration
+
+    tasks = spec.data["tasks"]
+    pause = round_pause_s(spec.plan, spec.timeout_s, spec.heartbeat_s,
+                          tasks["parallelism"] if tasks else 1)
     return (f"{path}: on a stockout the next zone is tried at once, then the next "
-            f"choice; after the last, one heartbeat's pause ({spec.data['heartbeat']}), "
-            f"then again until the timeout:\n{spec.plan.order_text()}")
+            f"choice; after the last, a pause of {format_duration(pause)}, then again until "
+            f"the timeout:\n{spec.plan.order_text()}")
