@@ -2,7 +2,7 @@
 in one execution, next to 20 single-job executions run one after another; and
 the billed steps per task (from the difference between a 1-task and a 6-task
 run), next to the per-task figure wfgen's step limit assumes
-(wfgen.job.tasks.STEPS_PER_TASK).
+(wfgen.job.budget.STEPS_PER_TASK).
 
 Goal: the fan-out at parallelism 5 at least 3x faster than the sequential runs;
 the measured steps per task at most the assumed figure."""
@@ -38,7 +38,7 @@ def _run(spec_path: Path) -> tuple[int, float]:
     from wfgen.job.spec import load_spec
 
     spec = load_spec(spec_path)
-    backend = LocalBackend(use_container_engine=False)
+    backend = LocalBackend(use_container_engine=False, on_host=True)
     name = "projects/p/locations/us-central1/workflows/bench/executions/e1"
     started = time.perf_counter()
     try:
@@ -53,7 +53,7 @@ def _run(spec_path: Path) -> tuple[int, float]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from wfgen.job.tasks import STEPS_PER_TASK
+    from wfgen.job.budget import STEPS_PER_TASK
 
     os.environ.setdefault("WFGEN_BACKOFF_MS", "200")
     with tempfile.TemporaryDirectory() as tmpdir:

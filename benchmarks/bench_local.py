@@ -48,7 +48,7 @@ def _run(spec_path: Path) -> tuple[tuple[int, int], _Quiet]:
 
     spec = load_spec(spec_path)
     console = _Quiet()
-    backend = LocalBackend(notify=console.notify, output=console.output)
+    backend = LocalBackend(notify=console.notify, output=console.output, on_host=True)
     name = "projects/p/locations/us-central1/workflows/bench/executions/e1"
     try:
         backend.start_source(name, render_workflow(spec))

@@ -5,6 +5,8 @@ three must agree, and the workflow resolves the container the documented way."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import jsonschema
 import pytest
@@ -12,8 +14,10 @@ from ruamel.yaml import YAML
 
 from wfgen.engine import load_workflow, prepare
 from wfgen.errors import UsageError
-from wfgen.job.arguments import check_argument, json_schema, parse_job_argument
+from wfgen.job.arguments import parse_job_argument
 from wfgen.job.render import render_workflow
+from wfgen.job.rules import check_argument
+from wfgen.job.schema import argument_schema as json_schema
 from wfgen.job.spec import load_spec_text
 
 SAMPLES = [
@@ -26,6 +30,9 @@ SAMPLES = [
     {"env": {"A=B": "x"}}, {"env": {"1A": "x"}}, {"env": {"A": 1}}, {"env": ["A"]},
     {"command": []}, {"command": ["x"], "script": "y"}, {"image": "-rm"}, {"image": 3},
     {"script": ["echo"]}, {"script": "a\x00"}, {"image": "a b"},
+    {"image": "a\x00"}, {"command": ["a", 2]}, {"args": ["a\x00", 1]}, {"args": None},
+    {"env": {"A\x00": "x"}}, {"env": {"A": "x\x00"}}, {"env": {"A": None}}, {"env": "A=1"},
+    {"image": "a b", "args": [1]}, {"args": [], "env": {"1A": "x"}},
 ]
 
 
@@ -98,3 +105,31 @@ def _through_prepare(tree: dict) -> list:
     """main's steps up to its argument check (`prepare`), the CloudEvent reading included."""
     steps = tree["main"]["steps"]
     return steps[:[next(iter(s)) for s in steps].index("prepare") + 1]
+
+
+# Both sides end to end: `wfgen run --local JOB --data` refuses a bad argument before
+# anything runs (exit 2); the generated workflow, run with the same argument as
+# gcloud would start it, fails its first step with the same message.
+REFUSED = [{"args": ["a", 1]}, {"env": {"1A": "x"}}, {"command": []}, {"image": "a\x00"},
+           {"x": 1}]
+
+
+@pytest.mark.parametrize("argument", REFUSED, ids=[json.dumps(a) for a in REFUSED])
+def test_run_local_refuses_like_the_workflow(tmp_path, argument):
+    job = tmp_path / "job.yaml"
+    job.write_text("container: {image: alpine, args: [x]}\n", encoding="utf-8")
+    workflow = tmp_path / "workflow.yaml"
+    data = json.dumps(argument)
+    wfgen = [sys.executable, "-m", "wfgen"]
+    subprocess.run([*wfgen, "generate", str(job), "-o", str(workflow)], check=True,
+                   capture_output=True, timeout=60)
+    cli = subprocess.run([*wfgen, "run", "--local", str(job), "--data", data],
+                         capture_output=True, text=True, timeout=60)
+    inside = subprocess.run([*wfgen, "run", "--local", str(workflow), "--data", data],
+                            capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2, cli.stderr
+    assert inside.returncode != 0 and "at step 'prepare'" in inside.stderr, inside.stderr
+    message = check_argument(argument)
+    assert f"--data: {message}" in cli.stderr
+    first = message.split()[0].strip(":'\"")
+    assert '"tags": ["ValueError"]' in inside.stderr and first in inside.stderr, inside.stderr

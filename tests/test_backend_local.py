@@ -28,7 +28,7 @@ def _job(script: str, **extra: object) -> str:
 
 @pytest.fixture
 def backend() -> Iterator[LocalBackend]:
-    b = LocalBackend(project="p", use_container_engine=False)
+    b = LocalBackend(project="p", use_container_engine=False, on_host=True)
     try:
         yield b
     finally:

@@ -259,7 +259,7 @@ def test_a_failover_insert_reads_the_plan_and_each_entry_fits():
     spec = ("container: {image: a}\nmachine: {type: g2-standard-8, spot: true}\nzone: any\n"
             "fallback: [{provisioning: flex-start}]\n")
     args = _create_vm(spec)
-    assert args["zone"] == "${plan[slot].zone}"
+    assert args["zone"] == "${failover.at.zone}"
     from wfgen.job.spec import load_spec_text
 
     loaded = load_spec_text(spec, "job.yaml")

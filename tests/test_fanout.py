@@ -13,8 +13,9 @@ import pytest
 
 from wfgen.cli.follow import exit_status
 from wfgen.errors import SpecError, UsageError
-from wfgen.job import tasks as fanout
-from wfgen.job.spec import json_schema, load_spec_text
+from wfgen.job import budget as fanout
+from wfgen.job.schema import json_schema
+from wfgen.job.spec import load_spec_text
 from wfgen.local.faults import Faults
 
 BASE = "container: {image: alpine, script: 'true'}\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -40,3 +41,15 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert '"status": "succeeded"' in run.stdout
+
+
+def test_pyproject_lists_every_package_of_the_source_tree():
+    """pyproject.toml names the packages one by one (templates/ and startup/ map into
+    wfgen): a package added under wfgen/ but not listed would be missing from a
+    `pip install .`."""
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["setuptools"]["packages"]
+    on_disk = {".".join(init.parent.relative_to(ROOT).parts)
+               for init in (ROOT / "wfgen").rglob("__init__.py")}
+    assert set(listed) == on_disk | {"wfgen.templates", "wfgen.startup"}
+    assert not (ROOT / "setup.py").exists()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from wfgen.errors import SpecError
-from wfgen.job.spec import format_duration, json_schema, load_spec_text, parse_duration
+from wfgen.job.rules import format_duration, parse_duration
+from wfgen.job.schema import json_schema
+from wfgen.job.spec import load_spec_text
 
 MINIMAL = "container:\n  image: alpine\n"
 

@@ -46,7 +46,7 @@ class Bed:
     """One server, its compute, and helpers to call it."""
 
     def __init__(self, scratch: Path) -> None:
-        self.compute = LocalCompute(vm_env=FAST)
+        self.compute = LocalCompute(vm_env=FAST, on_host=True)  # the job runs on the host
         self.reports = Reports()
         self.server = LoopbackServer([ComputeApi(self.compute), LoggingApi(self.compute),
                                       self.reports], log=lambda _line: None).start()

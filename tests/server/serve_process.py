@@ -1,6 +1,7 @@
 """A real `wfgen serve` process for a test module, and gcloud pointed at it.
 
-`Serve.start()` runs `python -m wfgen serve --port 0 --grpc-port 0 --on-host`
+`Serve.start()` runs `python -m wfgen serve --port 0 --grpc-port 0 --on-host` (or without
+--on-host)
 and reads the bound ports from its stderr; `gcloud(...)` runs the real CLI
 with a private CLOUDSDK_CONFIG and the endpoint overrides serve prints."""
 
@@ -31,9 +32,11 @@ PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
 class Serve:
     """One `wfgen serve` process (start, stop, restart on the same data dir)."""
 
-    def __init__(self, tmp: Path, *extra: str, data_dir: Path | str | None = None) -> None:
+    def __init__(self, tmp: Path, *extra: str, data_dir: Path | str | None = None,
+                 on_host: bool = True, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
-        self.extra = list(extra)
+        self.extra = ["--on-host", *extra] if on_host else list(extra)
+        self.env = dict(env or {})
         self.data_dir = str(data_dir if data_dir is not None else tmp / "data")
         self.scratch = tmp / "scratch"
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -47,11 +50,11 @@ class Serve:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> Serve:
-        env = {**os.environ, **FAST, "TMPDIR": str(self.scratch)}
+        env = {**os.environ, **FAST, "TMPDIR": str(self.scratch), **self.env}
         self.lines = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wfgen", "serve", "--port", "0", "--grpc-port", "0",
-             "--on-host", "--data-dir", self.data_dir, *self.extra],
+             "--data-dir", self.data_dir, *self.extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env=env)
         ready = threading.Event()

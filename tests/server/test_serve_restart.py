@@ -130,17 +130,3 @@ def test_start_errors_are_one_clear_line(tmp_path):
     run = serve("--data-dir", str(tmp_path), "--port", "0")
     assert run.returncode == 2 and str(tmp_path) in run.stderr and "Traceback" not in run.stderr
 
-
-def test_without_a_container_engine_serve_needs_on_host() -> None:
-    """No docker daemon answers here: serve refuses to start (125) and says how to
-    opt in to host processes, instead of silently running jobs on the host."""
-    import subprocess
-    import sys
-
-    from wfgen.local.vm import container_engine_works
-
-    if container_engine_works():
-        return  # a machine with a working engine runs the images: nothing to refuse
-    run = subprocess.run([sys.executable, "-m", "wfgen", "serve", "--port", "0",
-                          "--data-dir", ":memory:"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 125 and "--on-host" in run.stderr and "Traceback" not in run.stderr

@@ -71,7 +71,7 @@ class LocalBackend(Backend):
 
     def __init__(self, *, project: str = "local-project", location: str = "us-central1",
                  notify: Notify = _quiet, output: Output = _quiet, faults: Any = None,
-                 use_container_engine: bool | None = None,
+                 use_container_engine: bool | None = None, on_host: bool = False,
                  log_sink: Callable[[dict[str, Any]], None] | None = None,
                  callbacks: Any = None) -> None:
         from wfgen.local.callbacks import CallbackServer
@@ -91,7 +91,8 @@ class LocalBackend(Backend):
         self._runs: dict[str, _Run] = {}
         self._revisions: dict[str, list[tuple[str, str]]] = {}  # workflow -> [(id, source)]
         self.compute = LocalCompute(notify=notify, output=output, faults=self.faults,
-                                    use_container_engine=use_container_engine)
+                                    use_container_engine=use_container_engine,
+                                    on_host=on_host)  # wfgen.local.host_policy
         self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
         # serve passes its own hub (callbacks answered on its REST port); it
         # gets the token check of these VMs: callbacks(check_token)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import sys
 import threading
@@ -37,10 +36,12 @@ EXAMPLES = (
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
     "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
-    "containers (--local): a job's container runs through docker when a docker daemon\n"
-    "answers here. Without one, --on-host runs the container's command as a host process\n"
-    "in a scratch directory (the image is not used; it runs as your user, with your files\n"
-    "in reach); without --on-host such a run stops before creating anything (exit 125).\n\n"
+    "host (--local): wfgen's own VM agent always runs; a job's container runs through\n"
+    "docker when a docker daemon answers here. Without one, --on-host runs the container's\n"
+    "command as a host process in a scratch directory (the image is not used; it runs as\n"
+    "your user, with your files in reach); without --on-host such a run stops before\n"
+    "creating anything (exit 125). A workflow file's VM whose startup script is not wfgen's\n"
+    "agent runs that script on this host only with --on-host (else its insert fails).\n\n"
     "faults (--fault, repeatable; each acts on the first VM of the run, in a fan-out job\n"
     "on the first VM of task 0, or of task N with ,task=N: preempt@3s,task=2):\n"
     "  preempt@DELAY        preempt the VM DELAY after it boots (500ms, 5s, 2m)\n"
@@ -56,8 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local", action="store_true",
                    help="run here on wfgen's own Workflows engine (no cloud account)")
     p.add_argument("--on-host", action="store_true",
-                   help="--local without a container engine: run the job's command as a host "
-                        "process (opt-in: it runs on this machine, not in a container)")
+                   help="--local: let local VMs run on this host: a job's command where no "
+                        "container engine works, any startup script that is not wfgen's VM "
+                        "agent (opt-in: it runs on this machine, as you, not in a container)")
     p.add_argument("--data", help="the execution argument, as JSON")
     p.add_argument("--stats", action="store_true",
                    help="print the billed steps and what they would cost in Cloud Workflows")
@@ -86,21 +88,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{', '.join(cloud_only)} {_verb(cloud_only)} to runs on Cloud "
                          "Workflows, not --local")
     if looks_like_workflow(args.file):
-        job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
-                                                          "on_host") if getattr(args, n)]
+        job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout")
+                    if getattr(args, n)]
         if job_only:
             raise UsageError(f"{', '.join(job_only)} {_verb(job_only)} to job specs; "
                              f"{args.file} is a "
                              "workflow (run it as it is, or run its job spec)")
-        return run_workflow_file(args.file, args.data, stats=args.stats)
+        return run_workflow_file(args.file, args.data, stats=args.stats, on_host=args.on_host)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
                    heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host)
 
 
 NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
-             "cannot run; nothing was created. To run the container's command as a process on "
-             "this host instead (it runs as your user, with your files in reach), add --on-host: "
-             "wfgen run --local --on-host ...")
+             "cannot run; nothing was created. Its command could run as a host process on this "
+             "machine instead, as {user}. {opt_in}")
 
 
 def _execution_name(project: str, location: str, workflow: str) -> str:
@@ -185,22 +186,19 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
     text = render_workflow(spec)
-    if not on_host:
-        from wfgen.local.vm import container_engine_works
+    from wfgen.local import host_policy
+    from wfgen.local.vm import container_engine_works
 
-        if not container_engine_works():
-            raise WfgenError(NO_ENGINE.format(image=spec.data["container"]["image"]))
+    image = spec.data["container"]["image"]
+    engine = container_engine_works()
+    if not on_host and not engine:  # the rule of wfgen.local.host_policy, before any call
+        raise WfgenError(NO_ENGINE.format(image=image, user=host_policy.host_user(),
+                                           opt_in=host_policy.OPT_IN))
     console = console or Console()
     project = spec.data["project"] or "local-project"
     backend = LocalBackend(project=project, location=spec.data["location"],
                            notify=console.notify, output=console.output, faults=parsed_faults,
-                           log_sink=console.log)
-    if not backend.use_container_engine:
-        root = " AS ROOT: it can change this machine" if hasattr(os, "geteuid") and (
-            os.geteuid() == 0) else ""
-        console.notify(f"no container engine here: the image {spec.data['container']['image']} "
-                       "is not used; the command runs as a host process in a scratch directory"
-                       f"{root}")
+                           log_sink=console.log, use_container_engine=engine, on_host=on_host)
     name = _execution_name(project, spec.data["location"], spec.name)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
     try:
@@ -218,7 +216,7 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     print_result(job if isinstance(job, dict) else fallback_result(record.state, payload))
     count = None
     if spec.data["tasks"] is not None:
-        from wfgen.job.tasks import items_of
+        from wfgen.job.budget import items_of
 
         count = len((argument or {}).get("items") or items_of(spec))
     _stats(record, stats, count)
@@ -240,7 +238,7 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
     if spec.data["tasks"] is None:
         raise UsageError(f"--fault ...,task=N: {spec.name} is not a fan-out job (no tasks: "
                          "block); leave out task=N")
-    from wfgen.job.tasks import items_of
+    from wfgen.job.budget import items_of
 
     count = len((argument or {}).get("items") or items_of(spec))
     for fault, task in faults.tasks.items():
@@ -250,7 +248,7 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
 
 
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
-                      services: Any = None) -> int:
+                      services: Any = None, on_host: bool = False) -> int:
     """Any workflow file on the engine, with local Compute Engine and callbacks."""
     from wfgen.backends.local import LocalBackend
     from wfgen.engine import WorkflowSyntaxError, load_workflow
@@ -273,7 +271,7 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
             raise UsageError(f"--data: {exc}") from None
     console = Console()
     backend = LocalBackend(notify=console.notify, output=console.output,
-                           log_sink=_json_log_line)
+                           log_sink=_json_log_line, on_host=on_host)
     name = _execution_name("local-project", "us-central1", Path(path).stem or "workflow")
     record = _follow(backend, name, text, argument, filename=path, console=console,
                      services=services)

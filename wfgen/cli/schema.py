@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wfgen.job.spec import json_schema
+    from wfgen.job.schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wfgen.errors import UsageError, WfgenError
+from wfgen.errors import UsageError
 
 HELP = ("serve the Workflows, Executions, Compute Engine, Cloud Scheduler, Eventarc and "
         "Pub/Sub APIs locally")
@@ -34,8 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="deploy every *.yaml here at start (job specs are generated first; "
                         "the file name is the workflow id) and redeploy on change")
     p.add_argument("--on-host", action="store_true",
-                   help="where no container engine works, run each job's command as a host "
-                        "process in a scratch directory (without it, serve refuses to start)")
+                   help="let local VMs run on this host: each job's command where no container "
+                        "engine works, and startup scripts that are not wfgen's VM agent "
+                        "(without it such an insert fails; workflows without VMs run as usual)")
     p.add_argument("--project", default="local-project",
                    help="project of the --workflows-dir workflows (default local-project)")
     p.add_argument("--location", default="us-central1",
@@ -67,14 +68,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"wfgen serve: WARNING: listening on {args.host}: anyone who reaches it can "
               "deploy and run workflows (commands on this machine), unauthenticated",
               file=sys.stderr)
-    if not args.on_host:
-        from wfgen.local.vm import container_engine_works
-
-        if not container_engine_works():
-            raise WfgenError("no container engine works here (no docker daemon answers), so "
-                             "the jobs' images cannot run. To run each job's command as a "
-                             "process on this host instead (as your user, with your files in "
-                             "reach), add --on-host: wfgen serve --on-host")
     from wfgen.local.faults import Faults, parse_delay
 
     capacity = Faults(stockouts=list(args.stockout),
@@ -99,11 +92,15 @@ def run(args: argparse.Namespace) -> int:
                          "or give another --data-dir)") from None
     app.start()
     where = options.data_dir if options.data_dir == ":memory:" else app.store.path
-    print(f"wfgen serve: listening on {app.url} (REST)"
-          + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
-          + f"; state in {where}; jobs run as {app.mode}", file=sys.stderr)
-    print("wfgen serve: point gcloud here with:", file=sys.stderr)
-    for line in app.env_lines():
-        print(line, file=sys.stderr)
-    sys.stderr.flush()
-    return app.serve_forever()
+
+    def ready() -> None:  # once SIGTERM is handled: whoever reads these may send it at once
+        print(f"wfgen serve: listening on {app.url} (REST)"
+              + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
+              + f"; state in {where}", file=sys.stderr)
+        print(f"wfgen serve: {app.mode}", file=sys.stderr)
+        print("wfgen serve: point gcloud here with:", file=sys.stderr)
+        for line in app.env_lines():
+            print(line, file=sys.stderr)
+        sys.stderr.flush()
+
+    return app.serve_forever(ready)

@@ -10,15 +10,29 @@ cancellation."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from wfgen import limits
 from wfgen.engine.errors import STEP_NOTE, WorkflowError, make_error, step_of_bug
 
-if TYPE_CHECKING:
-    from wfgen.engine.runtime import Execution
-
 Op = Callable[["Ctx"], Any]
+
+
+class Execution(Protocol):
+    """What a context and the compiled steps use of the running execution
+    (wfgen.engine.runtime.Execution), named here so that this module, which
+    runtime and steps both import, imports neither."""
+
+    rt: Any
+    position: Any
+    mem_since: int
+
+    def lease(self, ctx: Ctx) -> bool: ...
+    def call_named(self, name: str, args: Any, ctx: Ctx) -> Any: ...
+    def run_branches(self, ctx: Ctx, units: Any, shared: Any, cap: Any) -> Any: ...
+    def predicate(self, *args: Any) -> Any: ...
+    def var_lock(self, vs: Any, name: str) -> Any: ...
+    def check_memory(self, ctx: Ctx, value: Any) -> None: ...
 
 
 # ---- signals ----------------------------------------------------------------

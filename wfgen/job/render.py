@@ -17,9 +17,10 @@ from typing import Any
 
 from wfgen import __version__
 from wfgen.errors import SpecError, WfgenError
+from wfgen.job.model import JobSpec, container_payload
 from wfgen.job.quoting import comment, expression_literal, quote, yaml_string
 from wfgen.job.resources import startup_script, templates_dir
-from wfgen.job.spec import JobSpec, format_duration
+from wfgen.job.rules import format_duration
 from wfgen.limits import MAX_EXPRESSION_CHARS, MAX_SOURCE_BYTES
 
 TEMPLATE = "workflow.yaml.j2"
@@ -49,18 +50,6 @@ def vm_prefix(name: str, *, tasks: bool = False) -> str:
 def label_value(text: str) -> str:
     """A Compute Engine label value (lowercase letters, digits, - and _)."""
     return re.sub(r"[^a-z0-9_-]+", "-", text.lower())[:63]
-
-
-def container_payload(spec: JobSpec) -> dict[str, Any]:
-    """The container settings as the workflow decodes them (see the template)."""
-    c = spec.data["container"]
-    return {
-        "image": c["image"],
-        "command": list(c["command"] or []),
-        "args": list(c["args"]),
-        "script": c["script"],
-        "env": dict(c["env"]),
-    }
 
 
 def _b64(text: str) -> str:
@@ -146,12 +135,12 @@ def _capacity(spec: JobSpec) -> dict[str, Any]:
 def fanout_values(spec: JobSpec) -> dict[str, Any]:
     """What the template needs for a `tasks:` job (wfgen.job.tasks); tasks is None
     for a single job."""
-    from wfgen.job import tasks
+    from wfgen.job import budget, tasks
 
     if spec.data["tasks"] is None:
         return {"tasks": None}
     rules = tasks.item_rules(spec)
-    items = json.dumps(tasks.items_of(spec), ensure_ascii=False, separators=(",", ":"))
+    items = json.dumps(budget.items_of(spec), ensure_ascii=False, separators=(",", ":"))
     return {
         "tasks": spec.data["tasks"],
         "parallelism": spec.data["tasks"]["parallelism"],

@@ -1,7 +1,7 @@
 """The template values of the capacity layer (wfgen.job.capacity): a job with one
 zone and one machine choice renders its insert statically, as it always did
 (no extra step); a job with other zones or choices gets the plan as data and
-expressions that read this try's entry (`plan[slot]`), so its success path
+expressions that read this try's entry (`failover.at`), so its success path
 costs the same steps and each zone it fails over costs a few."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from wfgen.job import capacity
 from wfgen.job.quoting import expression_literal, quote
-from wfgen.job.spec import format_duration
+from wfgen.job.rules import format_duration
 
 TRIED_KEPT = 20  # attempts_detail keeps the first this many refused or ended tries
 
@@ -50,7 +50,7 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
             subnetwork_yaml=quote(f"regions/{region}/subnetworks/{subnet}") if subnet else "",
             gpu_count_yaml=quote(str(first.gpu_count)))
         return out
-    choice = "choices[plan[slot].choice]"
+    choice = "failover.choice"
     tasks = data["tasks"]
     pause = capacity.round_pause_s(plan, timeout_s, spec.heartbeat_s,
                                    tasks["parallelism"] if tasks else 1)
@@ -58,31 +58,27 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
     out["gone_was_expr"] = (f'map.get(default(vm, {{"status": if({choice}.scheduling.'
                             'provisioningModel == "FLEX_START", "PENDING", "")}), "status")')
     out.update(
-        zone_yaml=_x("plan[slot].zone"), delete_zone_yaml=_x("zone"),
-        machine_type_yaml=_x("plan[slot].machineType"),
-        subnetwork_yaml=_x('"regions/" + plan[slot].region + "/subnetworks/" + '
+        zone_yaml=_x("failover.at.zone"), delete_zone_yaml=_x("zone"),
+        machine_type_yaml=_x("failover.at.machineType"),
+        subnetwork_yaml=_x('"regions/" + failover.at.region + "/subnetworks/" + '
                            + expression_literal(subnet)) if subnet else "",
         gpu_count_yaml=_x(f"{choice}.gpus"),
         failover_scheduling=(f'map.merge({choice}.scheduling, {{"maxRunDuration": {{"seconds": '
                              f"if({run_s} > {choice}.cap, {choice}.cap, {run_s})}}}})"),
-        failover_plan=capacity.workflow_plan(plan),
-        failover_choices=capacity.workflow_choices(plan, timeout_s),
-        failover_slots=capacity.slot_of(plan),
-        failover_next_zone=capacity.next_zone(plan),
+        failover_state=_state(plan, timeout_s, data["timeout"]),
         failover_order=plan.order_text().splitlines(),
-        no_capacity_message=(f"no capacity until the timeout ({data['timeout']}) for any "
-                             f"choice in any zone: {plan.everything()}"),
         tried_stockout=_tried('"no capacity"'),
         tried_append=_tried("event.http_request.body.status"),
         failover_message=(
             'message + if(round_over, "; no zone has capacity for any choice: waiting '
-            f'{format_duration(pause)}, then trying again from " + plan[0].zone, "; trying " + '
-            'plan[slot].zone + if(plan[slot].choice == from_choice, "", " with " + '
-            'choices[plan[slot].choice].label))'),
+            f'{format_duration(pause)}, then trying again from " + failover.plan[0].zone, '
+            '"; trying " + '
+            'failover.at.zone + if(failover.at.choice == from_choice, "", " with " + '
+            'failover.choice.label))'),
         no_capacity_result=(
-            'job_result({"status": "unavailable", "message": no_capacity_message}, attempt, '
-            'vm_base + "-" + string(attempt), start_time, plan[slot].zone, '
-            "choices[plan[slot].choice].label, tried)"),
+            'job_result({"status": "unavailable", "message": failover.no_capacity}, attempt, '
+            'vm_base + "-" + string(attempt), start_time, failover.at.zone, '
+            "failover.choice.label, failover.tried)"),
     )
     return out
 
@@ -93,9 +89,24 @@ def _capped(run_s: str, cap: int) -> str:
     return f"if({run_s} > {cap}, {cap}, {run_s})"
 
 
+def _state(plan: capacity.Plan, timeout_s: int, timeout: str) -> dict[str, Any]:
+    """The failover state run_job starts with (one parameter: a subworkflow of the
+    generated workflow keeps to the 10 parameters the Workflows schema allows)."""
+    entries = capacity.workflow_plan(plan)
+    choices = capacity.workflow_choices(plan, timeout_s)
+    return {
+        "slot": 0, "at": entries[0], "choice": choices[entries[0]["choice"]], "tried": [],
+        "plan": entries, "choices": choices, "slots": capacity.slot_of(plan),
+        "next_zone": capacity.next_zone(plan),
+        "no_capacity": (f"no capacity until the timeout ({timeout}) for any choice in any "
+                        f"zone: {plan.everything()}"),
+    }
+
+
 def _tried(result: str) -> str:
-    return (f"if(len(tried) < {TRIED_KEPT}, list.concat(tried, {{\"zone\": plan[slot].zone, "
-            f"\"choice\": choices[plan[slot].choice].label, \"result\": {result}}}), tried)")
+    return (f"if(len(failover.tried) < {TRIED_KEPT}, list.concat(failover.tried, "
+            f"{{\"zone\": failover.at.zone, \"choice\": failover.choice.label, "
+            f"\"result\": {result}}}), failover.tried)")
 
 
 def job_result_call(failover: bool) -> str:
@@ -104,4 +115,4 @@ def job_result_call(failover: bool) -> str:
             "start_time")
     if not failover:
         return base + ")"
-    return base + ", plan[slot].zone, choices[plan[slot].choice].label, tried)"
+    return base + ", failover.at.zone, failover.choice.label, failover.tried)"

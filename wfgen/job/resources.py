@@ -1,6 +1,6 @@
 """Files that travel inside the package: the workflow templates and the VM's
 startup/shutdown scripts (mapped from the repository's templates/ and startup/
-by setup.py, so an installed wfgen finds them without the source tree)."""
+by pyproject.toml, so an installed wfgen finds them without the source tree)."""
 
 from __future__ import annotations
 

@@ -1,316 +1,43 @@
 """The job spec: a short YAML file describing one container job.
 
-One declarative table (`JOB_FIELDS`) drives three things, so they never
-disagree: loading and checking a job.yaml (every error names file, line,
-column and field path, unknown keys get a "did you mean"), filling defaults,
-and the JSON Schema that `wfgen schema` prints for editors.
+Loading and checking a job.yaml against the field table of wfgen.job.rules
+(every error names file, line, column and field path, unknown keys get a "did
+you mean"), filling defaults, and the cross-field checks (placement, durations,
+what fits in one execution: wfgen.job.budget) that make a `JobSpec`.
 
 Loading uses ruamel.yaml's round-trip loader because it keeps the line and
 column of every key and value."""
+
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wfgen.errors import Location, SpecError, UsageError
-from wfgen.job.arguments import ENV_NAME_RE, IMAGE_RE
-from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS
-
-# ---------------------------------------------------------------------------
-# Field table
-
-Check = Callable[[Any], str | None]  # returns an error message, or None when fine
-
-
-@dataclass(frozen=True)
-class Field:
-    """One key of the job spec: its type, default, documentation and checks."""
-
-    name: str
-    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist, zones, fallback
-    doc: str
-    default: Any = None
-    required: bool = False
-    children: tuple[Field, ...] = ()
-    check: Check | None = None
-    pattern: str | None = None  # for the JSON Schema (the check enforces it)
-    minimum: int | None = None
-    maximum: int | None = None
-    example: Any = None
-
-
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_DURATION_PATTERN = r"^([0-9]+[dhms])+$"
-MAX_TIMEOUT_S = 100 * 86400  # below Compute Engine's maxRunDuration limit (120 days)
-MAX_TASKS = 10_000  # task indexes keep to 4 digits in VM names
-
-
-def parse_duration(value: Any) -> int:
-    """Seconds from `90s`, `10m`, `36h`, `7d`, `1h30m` or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 90s, 10m, 36h or 7d")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("a duration must be positive")
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected a duration like 90s, 10m, 36h or 7d")
-    text = value.strip()
-    match = _DURATION_RE.match(text)
-    if not text or not match or not any(match.groups()):
-        raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 10m, 36h, 7d or 1h30m")
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    seconds = ((d * 24 + h) * 60 + m) * 60 + s
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-def format_duration(seconds: int) -> str:
-    """The shortest spec spelling of a number of seconds (604800 -> 7d)."""
-    out = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            out += f"{seconds // size}{unit}"
-            seconds %= size
-    return out or "0s"
-
-
-def _regex(pattern: str, what: str) -> Check:
-    compiled = re.compile(pattern)
-
-    def check(value: Any) -> str | None:
-        return None if compiled.fullmatch(value) else f"{value!r} is not {what}"
-
-    return check
-
-
-_NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
-_ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
-_REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
-_LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
-_LABEL_VALUE_RE = r"[a-z0-9_-]{0,63}"
-_GCE_NAME_RE = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
-
-
-def _check_labels(value: dict[str, str]) -> str | None:
-    for key, item in value.items():
-        if not re.fullmatch(_LABEL_KEY_RE, key):
-            return (f"label key {key!r} must be lowercase letters, digits, - or _, "
-                    "starting with a letter")
-        if key.startswith("wfgen-"):
-            return f"label key {key!r}: the wfgen- prefix is reserved for wfgen's own labels"
-        if not re.fullmatch(_LABEL_VALUE_RE, item):
-            return f"label value {item!r} must be lowercase letters, digits, - or _ (at most 63)"
-    return None
-
-
-def _every(bad: list[str], what: str, rule: str) -> str | None:
-    """One message naming every bad entry of a map or list (one round of fixes)."""
-    if not bad:
-        return None
-    names = ", ".join(repr(b) for b in bad)
-    return f"{what} {names} must be {rule}" if len(bad) == 1 else (
-        f"{what}s {names} must each be {rule}")
-
-
-def _check_env(value: dict[str, str]) -> str | None:
-    return _every([k for k in value if not re.fullmatch(ENV_NAME_RE, k)],
-                  "environment variable name", "letters, digits and _")
-
-
-def _check_tags(value: list[str]) -> str | None:
-    return _every([t for t in value if not re.fullmatch(_GCE_NAME_RE, t)],
-                  "network tag", "lowercase letters, digits and -")
-
-
-def _check_zones(value: str | list[str]) -> str | None:
-    if value == "any":
-        return None
-    if isinstance(value, str):
-        return None if re.fullmatch(_ZONE_RE, value) else (
-            f"{value!r} is not a zone such as us-central1-a (or write zone: any)")
-    listed = value
-    return _every([z for z in listed if not re.fullmatch(_ZONE_RE, z)], "zone",
-                  "a zone such as us-central1-a (or write zone: any)")
-
-
-def _check_regions(value: list[str]) -> str | None:
-    return _every([r for r in value if not re.fullmatch(_REGION_RE, r)], "region",
-                  "a region such as us-east1")
-
-
-def _check_provisioning(value: str) -> str | None:
-    from wfgen.job.capacity import PROVISIONING
-
-    return None if value in PROVISIONING else (
-        f"{value!r} is not a provisioning model; use one of {', '.join(PROVISIONING)}")
-
-
-_RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/" \
-    r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
-
-
-def _machine_choice_fields(*, defaults: bool) -> tuple[Field, ...]:
-    """The machine keys a fallback may change (with the machine's defaults, or none)."""
-    return (
-        Field("type", "str", "Machine type.", default="n1-standard-4" if defaults else None,
-              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
-        Field("accelerator", "object", "GPUs to attach.", children=(
-            Field("type", "str", "Accelerator type.", required=True,
-                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
-            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
-        )),
-        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted); the short form of "
-              "provisioning: spot.", default=False if defaults else None),
-        Field("provisioning", "str", "How the VM is provisioned: standard, spot, flex-start "
-              "(Dynamic Workload Scheduler: waits in a queue for capacity, runs at most 7 "
-              "days) or reservation (bound to a reservation). Default: spot with spot: true, "
-              "else standard.", check=_check_provisioning),
-        Field("reservation", "str", "A reservation to consume: its name (projects/P/"
-              "reservations/NAME when shared from another project), or any.",
-              check=_regex(_RESERVATION_RE, "a reservation name or any")),
-    )
-
-
-def _check_command(value: list[str]) -> str | None:
-    return "command must name at least the program to run" if not value else None
-
-
-def _check_parallelism(value: int) -> str | None:
-    if value > MAX_CONCURRENT_BRANCHES:
-        return (f"{value} is over {MAX_CONCURRENT_BRANCHES}: Cloud Workflows runs at most "
-                f"{MAX_CONCURRENT_BRANCHES} concurrent iterations of a parallel loop")
-    return None
-
-
-JOB_FIELDS: tuple[Field, ...] = (
-    Field("name", "str", "Workflow name, and prefix of the VM names.", default=None,
-          check=lambda v: f"{v!r} is longer than 63 characters" if len(v) > 63 else
-          _regex(_NAME_RE, "a valid name (a letter, then letters, digits, - or _)")(v),
-          pattern=f"^{_NAME_RE}$", example="resnet-train"),
-    Field("project", "str", "GCP project of the VMs (default: the workflow's own project).",
-          check=_regex(r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]",
-                       "a GCP project id"), example="my-project"),
-    Field("location", "str", "Region where the workflow lives.", default="us-central1",
-          check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
-    Field("zone", "zones", "Zone of the VMs, in the location's region (default: the region's "
-          "first zone, e.g. us-central1-a, europe-west1-b); or a list of zones tried in order "
-          "when one has no capacity; or any: every zone of the allowed regions that offers "
-          "the machine's GPU.", check=_check_zones, pattern=f"^({_ZONE_RE}|any)$",
-          example=["us-central1-a", "us-central1-b"]),
-    Field("regions", "strlist", "More regions the zones may be in (zone: any spans them); "
-          "the workflow stays in location.", check=_check_regions, example=["us-east1"]),
-    Field("container", "object", "The container to run.", required=True, children=(
-        Field("image", "str", "Container image to run.", required=True,
-              check=_regex(IMAGE_RE, "an image reference such as "
-                           "us-docker.pkg.dev/project/repo/image:tag"), pattern=f"^{IMAGE_RE}$",
-              example="us-docker.pkg.dev/my-project/ml/train:1.4"),
-        Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
-              check=_check_command, example=["python", "train.py"]),
-        Field("args", "strlist", "Arguments, as an argv list; never split on spaces (with "
-              "script: its positional parameters, \"$@\").",
-              default=[], example=["--epochs", "90"]),
-        Field("script", "str", "Or: a shell script, run as `sh -c SCRIPT NAME ARGS...` inside "
-              "the container."),
-        Field("env", "strmap", "Environment variables of the container.", default={},
-              check=_check_env, example={"WANDB_MODE": "offline"}),
-    )),
-    Field("machine", "object", "The VM.", default={}, children=(
-        *_machine_choice_fields(defaults=True),
-        Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
-        Field("image_family", "str", "Boot image family (Container-Optimized OS).",
-              default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
-        Field("image_project", "str", "Project of the boot image family.", default="cos-cloud",
-              check=_regex(r"[a-z][-a-z0-9.:]*", "a project id")),
-        Field("image", "str", "A pinned boot image (a URL or projects/P/global/images/NAME); "
-              "overrides image_family."),
-    )),
-    Field("fallback", "fallback", "Machine choices tried in order when the one before has no "
-          "capacity in any zone; each is merged over machine (a key set to null is removed).",
-          children=_machine_choice_fields(defaults=False),
-          example=[{"provisioning": "flex-start"}, {"provisioning": "standard"}]),
-    Field("network", "object", "Networking of the VM.", default={}, children=(
-        Field("network", "str", "VPC network.", default="default",
-              check=_regex(_GCE_NAME_RE, "a network name")),
-        Field("subnetwork", "str", "Subnetwork (in the zone's region).",
-              check=_regex(_GCE_NAME_RE, "a subnetwork name")),
-        Field("external_ip", "bool", "Give the VM an external IP (needed without Cloud NAT).",
-              default=True),
-        Field("tags", "strlist", "Network tags.", default=[], check=_check_tags),
-    )),
-    Field("service_account", "str", "Service account of the VM (default: Compute default).",
-          check=_regex(r"default|[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com|"
-                       r"[0-9]+-compute@developer\.gserviceaccount\.com",
-                       "a service account email"),
-          example="runner@my-project.iam.gserviceaccount.com"),
-    Field("timeout", "duration", "Whole job, all attempts (at most 100d).", default="7d"),
-    Field("heartbeat", "duration", "How often the workflow checks that the VM is alive "
-          "(default: a quarter of the timeout, at least 10s, at most 10m)."),
-    Field("retries", "int", "New attempts after a preemption or a lost VM.", default=2,
-          minimum=0, maximum=100),
-    Field("retry_on_failure", "bool", "Also retry when the container exits non-zero.",
-          default=False),
-    Field("labels", "strmap", "Labels for the VMs.", default={}, check=_check_labels),
-    Field("tasks", "object", "Fan-out: run the container once per item, each task on its own "
-          "VM, at most `parallelism` at once (WFGEN_TASK_INDEX, WFGEN_TASK_COUNT and "
-          "WFGEN_TASK_ITEM tell a task which it is).", children=(
-        Field("items", "jsonlist", "The work items, one task each: strings reach the task as "
-              "they are, any other JSON value as compact JSON.",
-              example=["shard-0", "shard-1", {"lr": 0.1}]),
-        Field("count", "int", "Or: this many tasks (WFGEN_TASK_ITEM is the index).",
-              minimum=1, maximum=MAX_TASKS),
-        Field("parallelism", "int", "Tasks (VMs) running at once (default: every task, up to "
-              f"{MAX_CONCURRENT_BRANCHES}, the most Cloud Workflows runs concurrently).",
-              minimum=1, check=_check_parallelism),
-    )),
+from wfgen.job.budget import budget_problem, default_parallelism, memory_problem
+from wfgen.job.model import JobSpec
+from wfgen.job.rules import (
+    _KIND_NAMES,
+    JOB_FIELDS,
+    MAX_SPEC_BYTES,
+    MAX_TASKS,
+    MAX_TIMEOUT_S,
+    Field,
+    default_heartbeat,
+    default_name,
+    format_duration,
+    heartbeat_conflict,
+    parse_duration,
 )
 
-_KIND_NAMES = {
-    "str": "a string", "int": "an integer", "bool": "true or false",
-    "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
-    "strmap": "a map of strings", "object": "a map", "jsonlist": "a list",
-    "zones": "a zone, a list of zones or any", "fallback": "a list of machine choices (maps)",
-}
+__all__ = ["JobSpec", "load_spec", "load_spec_text", "read_source"]
 
 # ---------------------------------------------------------------------------
 # Loading
 
-
-@dataclass
-class JobSpec:
-    """A checked job spec with every default filled in (plain data for templates)."""
-
-    data: dict[str, Any]
-    path: str = "<job>"
-    seconds: dict[str, int] = field(default_factory=dict)
-    lines: dict[str, int] = field(default_factory=dict)  # field path -> line in the file
-    plan: Any = None  # wfgen.job.capacity.Plan: the zones and machine choices, in order
-
-    def location(self, field_path: str) -> Location:
-        """Where a field is in the spec file (its parent's line when it is absent)."""
-        line, probe = 0, field_path
-        while probe and not line:
-            line = self.lines.get(probe, 0)
-            probe = probe.rpartition(".")[0]
-        return Location(self.path, line, 0, field_path)
-
-    @property
-    def name(self) -> str:
-        return self.data["name"]
-
-    @property
-    def timeout_s(self) -> int:
-        return self.seconds["timeout"]
-
-    @property
-    def heartbeat_s(self) -> int:
-        return self.seconds["heartbeat"]
 
 
 def _position(node: Any, key: Any, *, value: bool) -> tuple[int, int]:
@@ -542,19 +269,6 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def default_name(path: str) -> str:
-    """A job name from the file name: `train-job.yaml` -> `train-job`."""
-    stem = Path(path).stem if path and not path.startswith("<") else "job"
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_") or "job"
-    if not name[0].isalpha():
-        name = "job-" + name
-    return name[:63]
-
-
-# A spec's args, env and script go into the generated workflow, which Cloud Workflows
-# caps at 128 KB: a spec twice that size can never deploy, so it is refused unread.
-MAX_SPEC_BYTES = 256 * 1024
-
 
 def load_spec_text(text: str, path: str = "<job>", *, tree: Any = None) -> JobSpec:
     """Parse and check a job spec; raises SpecError naming file, line and field.
@@ -707,8 +421,6 @@ def _task_size_node(tree: Any) -> tuple[Any, str]:
 def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     """Fan-out: exactly one of items and count; the default parallelism; whether
     every task's result fits in the execution's variables."""
-    from wfgen.job.tasks import default_parallelism, memory_problem
-
     tasks = spec.data["tasks"]
     if (tasks["items"] is None) == (tasks["count"] is None):
         raise loader.fail("give either items (a list of work items) or count (a number of "
@@ -723,51 +435,6 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
         node, key = _task_size_node(tree)
         raise loader.fail(problem, node, key, f"tasks.{key}")
 
-
-def default_heartbeat(timeout_s: int) -> int:
-    """A quarter of the timeout, at least 10s and at most 10m (and below the timeout)."""
-    beat = min(600, max(10, timeout_s // 4))
-    return beat if beat < timeout_s else max(1, timeout_s // 2)
-
-
-def heartbeat_conflict(heartbeat_s: int, timeout_s: int, *, timeout_given: bool,
-                       heartbeat_from: str = "", timeout_from: str = "") -> str:
-    """The message for a heartbeat that is not shorter than the timeout: which value
-    is whose, and what to write instead."""
-    timeout_note = timeout_from or ("" if timeout_given else ", the default")
-    return (f"heartbeat ({format_duration(heartbeat_s)}{heartbeat_from}) must be shorter than "
-            f"timeout ({format_duration(timeout_s)}{timeout_note}); leave heartbeat out to get "
-            f"the default for this timeout ({format_duration(default_heartbeat(timeout_s))}, a "
-            "quarter of it, at least 10s, at most 10m) or write a shorter one")
-
-
-# Cloud Workflows ends an execution after 100,000 steps, and then nothing deletes
-# the VM but its maxRunDuration backstop: keep well clear of it.
-STEPS_PER_HEARTBEAT = 3
-STEPS_PER_ATTEMPT = 30
-MAX_RUN_DURATION_S = 120 * 86400  # Compute Engine's limit for maxRunDuration
-
-
-def budget_problem(spec: JobSpec) -> str | None:
-    """Why the timeout/heartbeat pair (with the tasks, if any) cannot work, or None."""
-    timeout, heartbeat = spec.timeout_s, spec.heartbeat_s
-    if spec.data.get("tasks") is not None:
-        from wfgen.job.tasks import steps_problem
-
-        problem = steps_problem(spec)
-        if problem:
-            return problem
-    beats = timeout // heartbeat
-    steps = beats * STEPS_PER_HEARTBEAT + (spec.data["retries"] + 1) * STEPS_PER_ATTEMPT
-    if steps > 0.9 * MAX_STEPS:
-        shortest = format_duration(-(-timeout * STEPS_PER_HEARTBEAT // int(0.8 * MAX_STEPS)))
-        return (f"a {format_duration(timeout)} timeout with a {format_duration(heartbeat)} "
-                f"heartbeat needs about {steps} workflow steps, over the 100,000 an execution "
-                f"may run; use a heartbeat of at least {shortest}")
-    if timeout + heartbeat + 300 > MAX_RUN_DURATION_S:
-        return ("timeout plus heartbeat may be at most 120 days less 5 minutes (Compute "
-                "Engine's longest maxRunDuration, the VM's backstop)")
-    return None
 
 
 def read_source(path: str | Path) -> str:
@@ -817,83 +484,3 @@ def load_spec(path: str | Path, *, heartbeat: str | None = None,
     if problem:
         raise UsageError(problem)
     return spec
-
-
-# ---------------------------------------------------------------------------
-# JSON Schema (for yaml-language-server and other editors)
-
-def _field_schema(f: Field) -> dict[str, Any]:
-    schema: dict[str, Any] = {"description": f.doc}
-    if f.kind == "object":
-        schema.update(_object_schema(f.children))
-    elif f.kind == "str":
-        schema["type"] = "string"
-        if f.pattern:
-            schema["pattern"] = f.pattern
-    elif f.kind == "int":
-        schema["type"] = "integer"
-        if f.minimum is not None:
-            schema["minimum"] = f.minimum
-        if f.maximum is not None:
-            schema["maximum"] = f.maximum
-    elif f.kind == "bool":
-        schema["type"] = "boolean"
-    elif f.kind == "duration":
-        schema["anyOf"] = [{"type": "string", "pattern": _DURATION_PATTERN},
-                           {"type": "integer", "minimum": 1}]
-    elif f.kind == "strlist":
-        schema["type"] = "array"
-        schema["items"] = {"type": ["string", "integer"]}
-    elif f.kind == "strmap":
-        schema["type"] = "object"
-        schema["additionalProperties"] = {"type": ["string", "integer"]}
-    elif f.kind == "jsonlist":
-        schema.update(type="array", minItems=1, maxItems=MAX_TASKS)
-    elif f.kind == "zones":
-        schema["anyOf"] = [{"type": "string", "pattern": f.pattern},
-                           {"type": "array", "minItems": 1,
-                            "items": {"type": "string", "pattern": f"^{_ZONE_RE}$"}}]
-    elif f.kind == "fallback":
-        item = _object_schema(f.children)
-        item["properties"] = {k: {"anyOf": [v, {"type": "null"}]}
-                              for k, v in item["properties"].items()}
-        schema.update(type="array", minItems=1, items=item)
-    if f.default not in (None, {}) and f.kind != "object":
-        schema["default"] = f.default
-    if f.example is not None:
-        schema["examples"] = [f.example]
-    return schema
-
-
-def _object_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {f.name: _field_schema(f) for f in fields},
-    }
-    required = [f.name for f in fields if f.required]
-    if required:
-        schema["required"] = required
-    return schema
-
-
-def json_schema() -> dict[str, Any]:
-    """The job spec's JSON Schema (draft 2020-12)."""
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/wfgen/wfgen/job.schema.json",
-        "title": "wfgen job spec",
-        "description": "One container job run on a throw-away Compute Engine VM by a "
-                       "Cloud Workflows workflow that wfgen generates.",
-        **_object_schema(JOB_FIELDS),
-    }
-    from wfgen.job import arguments
-
-    container = schema["properties"]["container"]
-    container["allOf"] = [{"not": {"required": [a, b]}} for a, b, _ in arguments.EXCLUSIVE]
-    tasks = schema["properties"]["tasks"]
-    tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]}]
-    tasks["properties"]["parallelism"]["maximum"] = MAX_CONCURRENT_BRANCHES
-    # The execution argument a deployed workflow accepts (gcloud workflows run --data)
-    schema["$defs"] = {"execution_argument": arguments.json_schema()}
-    return schema

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wfgen.errors import Location, UsageError
-from wfgen.job.spec import default_name
+from wfgen.job.rules import default_name
 from wfgen.output import write_output
 
 STARTER = """\

@@ -19,7 +19,7 @@ def classify(text: str) -> str:
 def _classify(text: str) -> tuple[str, Any]:
     """The kind and the loaded tree (None if it does not load), so the file is parsed once."""
     from wfgen import yamlload
-    from wfgen.job.spec import MAX_SPEC_BYTES
+    from wfgen.job.rules import MAX_SPEC_BYTES
 
     if len(text) > MAX_SPEC_BYTES:
         return "job", None  # the spec loader refuses it without parsing
@@ -97,7 +97,7 @@ def capacity_order(path: str) -> str | None:
     if spec.plan is None or not spec.plan.failover:
         return None
     from wfgen.job.capacity import round_pause_s
-    from wfgen.job.spec import format_duration
+    from wfgen.job.rules import format_duration
 
     tasks = spec.data["tasks"]
     pause = round_pause_s(spec.plan, spec.timeout_s, spec.heartbeat_s,

@@ -23,229 +23,63 @@ wfgen-task label, task 0 unless the fault names one): preempt it after a
 delay (the metadata server says preempted, the shutdown script runs, the Spot
 VM is deleted), make it vanish without a word, or fail the insert (quota)."""
 
+
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from wfgen.engine.errors import make_error
 from wfgen.local.capacity import model_of
+from wfgen.local.compute_connectors import ComputeConnectors
+from wfgen.local.compute_lifecycle import ComputeLifecycle
+from wfgen.local.compute_records import (
+    API,
+    HISTORY,
+    NAME_RE,
+    OPERATIONS,
+    WAIT_MAX_S,
+    ComputeError,
+    ConsoleLine,
+    Instance,
+    Notify,
+    Operation,
+    Output,
+    SerialConsole,
+    _fingerprint,
+    _full_url,
+    _link,
+    _new_id,
+    _now,
+    _stamp,
+    _task_of,
+    not_found,
+)
 from wfgen.local.faults import Faults
+from wfgen.local.host_policy import REFUSED_REASON, REFUSED_STATUS, HostRule
 from wfgen.local.vm import LocalVM
 
-Notify = Callable[[str], None]
-Output = Callable[[str, str], None]
-API = "https://www.googleapis.com/compute/v1"
-NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
-CONSOLE_BYTES = 1 << 20  # the serial port keeps the last 1 MB, as Compute Engine does
-CONSOLE_LINES = 20000  # log lines kept per VM (Cloud Logging keeps them; memory here)
-HISTORY = 500  # deleted VMs whose consoles are kept for logs
-OPERATIONS = 5000  # finished operations kept for get/wait
-WAIT_MAX_S = 30.0  # zoneOperations.wait blocks up to this long (the service: ~2 min)
+__all__ = ["API", "ComputeError", "ConsoleLine", "Instance", "LocalCompute", "not_found"]
 
 
-def _now() -> str:
-    return _stamp(time.time())
-
-
-def _stamp(when: float) -> str:
-    """Compute Engine's own timestamp form: RFC 3339 with milliseconds and an offset."""
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
-
-
-def _new_id() -> str:
-    """A uint64 id as the API gives them (a JSON string of 19 digits)."""
-    return str(10**18 + secrets.randbelow(9 * 10**18))
-
-
-def _fingerprint(value: Any) -> str:
-    digest = hashlib.sha256(repr(value).encode()).digest()[:8]
-    return base64.b64encode(digest).decode()
-
-
-class ComputeError(Exception):
-    """An API error, answered in the compute legacy shape
-    `{"error": {"code", "message", "errors": [{"message", "domain", "reason"}]}}`."""
-
-    def __init__(self, status: int, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.status, "message": self.message,
-                          "errors": [{"message": self.message, "domain": "global",
-                                      "reason": self.reason}]}}
-
-    def workflow_error(self) -> Exception:
-        """The engine's HttpError for a connector call (`code` is the HTTP status)."""
-        return make_error("HttpError", self.message, code=self.status, body=self.body(),
-                          headers={})
-
-
-def not_found(resource: str) -> ComputeError:
-    return ComputeError(404, f"The resource '{resource}' was not found", "notFound")
-
-
-@dataclass
-class ConsoleLine:
-    """One line a VM printed: when, and its place among all VMs' lines (`seq`)."""
-
-    seq: int
-    time: float
-    text: str
-
-
-class SerialConsole:
-    """Serial port 1 of one VM: bytes with absolute offsets (the last 1 MB kept),
-    and the same output as timed lines for Cloud Logging."""
-
-    def __init__(self, limit: int = CONSOLE_BYTES, max_lines: int = CONSOLE_LINES) -> None:
-        self.limit = limit
-        self._data = bytearray()
-        self._base = 0  # absolute offset of _data[0]
-        self.lines: deque[ConsoleLine] = deque(maxlen=max_lines)
-        self._lock = threading.Lock()
-
-    def append(self, seq: int, when: float, text: str) -> None:
-        raw = (text + "\n").encode("utf-8", errors="replace")
-        with self._lock:
-            self._data += raw
-            excess = len(self._data) - self.limit
-            if excess > 0:
-                del self._data[:excess]
-                self._base += excess
-            self.lines.append(ConsoleLine(seq, when, text))
-
-    @property
-    def next(self) -> int:
-        return self._base + len(self._data)
-
-    def read(self, start: int | None = None) -> tuple[str, int, int]:
-        """(contents, start, next) as getSerialPortOutput answers: output from byte
-        `start` on (a negative start: that many last bytes); a start older than the
-        buffer is moved to the oldest byte kept."""
-        with self._lock:
-            end = self._base + len(self._data)
-            begin = 0 if start is None else start
-            if begin < 0:
-                begin = max(end + begin, 0)
-            begin = min(max(begin, self._base), end)
-            chunk = bytes(self._data[begin - self._base:])
-        return chunk.decode("utf-8", errors="replace"), begin, end
-
-    def text(self) -> str:
-        return self.read(0)[0]
-
-    def snapshot(self) -> list[ConsoleLine]:
-        with self._lock:
-            return list(self.lines)
-
-
-@dataclass
-class Instance:
-    """One instance as the API shows it, around its LocalVM."""
-
-    project: str
-    zone: str
-    name: str
-    id: str
-    body: dict[str, Any]
-    vm: LocalVM
-    created: float
-    console: SerialConsole
-    deleted: float | None = None
-    last_start: float | None = None
-    last_stop: float | None = None
-    timer: threading.Timer | None = None
-    busy: bool = False  # a stop or delete is under way
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.project, self.zone, self.name)
-
-    @property
-    def resource(self) -> str:
-        return f"projects/{self.project}/zones/{self.zone}/instances/{self.name}"
-
-    @property
-    def labels(self) -> dict[str, str]:
-        labels = self.body.get("labels")
-        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
-
-
-@dataclass
-class Operation:
-    """A zone operation; `done` is set when it is DONE."""
-
-    resource: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-def _link(project: str, zone: str, *rest: str) -> str:
-    return "/".join((f"{API}/projects/{project}/zones/{zone}", *rest))
-
-
-def _full_url(project: str, value: Any, default: str) -> str:
-    """A partial resource URL (zones/Z/machineTypes/T) as the full URL the API returns."""
-    text = str(value or default)
-    if text.startswith(("http://", "https://")):
-        return text
-    if text.startswith("projects/"):
-        return f"{API}/{text}"
-    return f"{API}/projects/{project}/{text}"
-
-
-def _duration_s(value: Any) -> float | None:
-    """A protobuf Duration as JSON: {"seconds": "3600", "nanos": 0} or "3600s"."""
-    if isinstance(value, dict):
-        try:
-            return float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
-        except (TypeError, ValueError):
-            return None
-    if isinstance(value, str) and value.endswith("s"):
-        try:
-            return float(value[:-1])
-        except ValueError:
-            return None
-    return None
-
-
-def _parse_time(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _task_of(body: dict[str, Any]) -> int | None:
-    """The fan-out task of a VM (its wfgen-task label), None for a single job."""
-    task = (body.get("labels") or {}).get("wfgen-task")
-    return int(task) if isinstance(task, str) and task.isdigit() else None
-
-
-class LocalCompute:
+class LocalCompute(ComputeConnectors, ComputeLifecycle):
     """Every instance of one local run (or of `wfgen serve`), and the calls over them."""
 
     def __init__(self, *, notify: Notify | None = None, output: Output | None = None,
                  faults: Faults | None = None, use_container_engine: bool = False,
-                 vm_env: dict[str, str] | None = None) -> None:
+                 on_host: bool = False, vm_env: dict[str, str] | None = None) -> None:
         self.notify: Notify = notify or (lambda _message: None)
         self.output: Output = output or (lambda _vm, _line: None)
         self.faults = faults or Faults()
         self.capacity = self.faults.capacity()  # stockouts and the flex-start queue
         self.use_container_engine = use_container_engine
+        self.host_rule = HostRule(engine=use_container_engine, on_host=on_host)
         self.vm_env = dict(vm_env or {})  # extra environment of every VM's scripts (tests)
         self.instances: dict[tuple[str, str, str], LocalVM] = {}  # the live ones
         self.records: dict[tuple[str, str, str], Instance] = {}  # the same, as the API shows
@@ -394,6 +228,14 @@ class LocalCompute:
             return dict(op.resource)
         items = (body.get("metadata") or {}).get("items") or []
         metadata = {str(i.get("key")): str(i.get("value")) for i in items if isinstance(i, dict)}
+        refused, notice = self.host_rule.check(name, metadata)  # wfgen.local.host_policy
+        if refused:
+            self.notify(f"insert of {name} refused: {refused}")
+            op = self._operation("insert", project, zone, name, done=False)
+            self._finish(op, ComputeError(REFUSED_STATUS, refused, REFUSED_REASON))
+            return dict(op.resource)
+        if notice:
+            self.notify(notice)
         console = SerialConsole()
         vm = LocalVM(name, zone, project, metadata, output=self._printer(name, console),
                      notify=self.notify, use_container_engine=self.use_container_engine,
@@ -634,194 +476,3 @@ class LocalCompute:
         if record.last_stop:
             resource["lastStopTimestamp"] = _stamp(record.last_stop)
         return resource
-
-    # -- maxRunDuration --------------------------------------------------
-    def _arm_deadline(self, record: Instance) -> None:
-        """Compute Engine ends a VM whose maxRunDuration (counted from RUNNING) or
-        terminationTime passes, whatever else happens (a cancelled execution)."""
-        scheduling = record.body.get("scheduling") or {}
-        if not isinstance(scheduling, dict):
-            return
-        delay = _duration_s(scheduling.get("maxRunDuration"))
-        when = scheduling.get("terminationTime")
-        if isinstance(when, str) and (at := _parse_time(when)) is not None:
-            left = at - time.time()
-            delay = left if delay is None else min(delay, left)
-        if delay is None:
-            return
-        timer = threading.Timer(max(delay, 0.0), self._deadline, (record,))
-        timer.daemon = True
-        with self._lock:
-            if record.timer is not None:
-                record.timer.cancel()
-            record.timer = timer
-            self._timers.append(timer)
-        timer.start()
-
-    def _deadline(self, record: Instance) -> None:
-        with self._lock:
-            if self.records.get(record.key) is not record:
-                return
-        action = str((record.body.get("scheduling") or {}).get("instanceTerminationAction")
-                     or "STOP").upper()
-        self.notify(f"VM {record.name} reached its maxRunDuration: "
-                    f"{'stopping' if action == 'STOP' else 'deleting'} it")
-        try:
-            if action == "STOP":
-                op = self.stop_instance(record.project, record.zone, record.name)
-            else:
-                op = self.delete_instance(record.project, record.zone, record.name)
-        except ComputeError:  # deleted meanwhile
-            return
-        self.wait_operation(record.project, record.zone, op["name"], timeout=120)
-
-    # -- connectors ------------------------------------------------------
-    def _connector_wait(self, project: str, zone: str, op: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            pending = self.operations.get((project, zone, op["name"]))
-        if pending is not None:
-            pending.done.wait()
-        done = self.get_operation(project, zone, op["name"])
-        if "error" in done:
-            errors = done["error"]["errors"]
-            raise make_error("OperationError", errors[0]["message"], operation=done)
-        return done
-
-    def insert(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
-               project: str, zone: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
-        try:
-            op = self.insert_instance(project, zone, body)
-        except ComputeError as exc:
-            if exc.status == 503:
-                raise make_error("OperationError", exc.message) from None
-            raise exc.workflow_error() from None
-        return self._connector_wait(project, zone, op)
-
-    def get(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
-            project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        try:
-            return self.get_instance(project, zone, instance)
-        except ComputeError as exc:
-            raise exc.workflow_error() from None
-
-    def delete(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
-               project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        try:
-            op = self.delete_instance(project, zone, instance)
-        except ComputeError as exc:
-            raise exc.workflow_error() from None
-        return self._connector_wait(project, zone, op)
-
-    def stop(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
-             project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        try:
-            op = self.stop_instance(project, zone, instance)
-        except ComputeError as exc:
-            raise exc.workflow_error() from None
-        return self._connector_wait(project, zone, op)
-
-    def start(self, rt: Any, connector_params: dict[str, Any] | None = None, *,
-              project: str, zone: str, instance: str, **_: Any) -> dict[str, Any]:
-        try:
-            op = self.start_instance(project, zone, instance)
-        except ComputeError as exc:
-            raise exc.workflow_error() from None
-        return self._connector_wait(project, zone, op)
-
-    def get_image_from_family(self, rt: Any, connector_params: dict[str, Any] | None = None,
-                              *, project: str, family: str, **_: Any) -> dict[str, Any]:
-        return self.image_from_family(project, family)
-
-    def register(self, registry: Any) -> None:
-        prefix = "googleapis.compute.v1."
-        registry.register(prefix + "instances.insert", self.insert)
-        registry.register(prefix + "instances.get", self.get)
-        registry.register(prefix + "instances.delete", self.delete)
-        registry.register(prefix + "instances.stop", self.stop)
-        registry.register(prefix + "instances.start", self.start)
-        registry.register(prefix + "images.getFromFamily", self.get_image_from_family)
-
-    # -- faults and teardown ---------------------------------------------
-    def _claim(self, fault: str, task: int | None) -> bool:
-        """Whether `fault` acts on this VM: the first of its task (a job without
-        tasks: the first of the run), once."""
-        with self._lock:
-            if fault in self._faults_fired or task not in (None, self.faults.task_of(fault)):
-                return False
-            self._faults_fired.add(fault)
-            return True
-
-    def _arm_faults(self, project: str, zone: str, vm: LocalVM, task: int | None) -> None:
-        if self.faults.preempt_after is not None and self._claim("preempt", task):
-            self._later(self.faults.preempt_after, self._preempt, project, zone, vm)
-        if self.faults.vanish_after is not None and self._claim("vanish", task):
-            self._later(self.faults.vanish_after, self._vanish, project, zone, vm)
-
-    def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
-        timer = threading.Timer(delay, fn, args)
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
-
-    def _take_vm(self, project: str, zone: str, vm: LocalVM) -> Instance | None:
-        with self._lock:
-            if self.instances.get((project, zone, vm.name)) is not vm:
-                return None
-            return self._take(project, zone, vm.name)
-
-    def _preempt(self, project: str, zone: str, vm: LocalVM) -> None:
-        if self.instances.get((project, zone, vm.name)) is not vm:
-            return
-        self.notify(f"VM {vm.name} preempted (fault injection)")
-        vm.metadata.set_preempted(True)
-        vm.power_off(run_shutdown=True)  # Spot + DELETE: shutdown script, then gone
-        record = self._take_vm(project, zone, vm)
-        self._destroy(vm)
-        if record is not None:
-            record.last_stop = time.time()
-
-    def _vanish(self, project: str, zone: str, vm: LocalVM) -> None:
-        record = self._take_vm(project, zone, vm)
-        if record is None:
-            return
-        self.notify(f"VM {vm.name} vanished without a word (fault injection)")
-        vm.power_off(run_shutdown=False, hard=True)
-        self._destroy(vm)
-
-    def shutdown_all(self) -> list[str]:
-        """Delete every VM still there (Ctrl-C, errors); names of those deleted."""
-        with self._lock:
-            self.closed = True
-            timers = list(self._timers)
-        for timer in timers:
-            timer.cancel()
-        with self._lock:
-            left = list(self.records.values())
-            for record in left:
-                self._take(*record.key)
-
-        workers = [threading.Thread(target=self._end, args=(record,),
-                                    kwargs={"run_shutdown": True}) for record in left]
-        for worker in workers:  # in parallel: each shutdown script may take seconds
-            worker.start()
-        for worker in workers:
-            worker.join()
-        with self._lock:
-            rest = list(self.all_vms)
-        for vm in rest:
-            vm.destroy()
-        return [record.name for record in left]
-
-    def _destroy(self, vm: LocalVM) -> None:
-        """End a VM for good; it leaves all_vms, so that a long-running serve
-        neither grows with every VM ever made nor scans them for each token."""
-        vm.destroy()
-        with self._lock:
-            if vm in self.all_vms:
-                self.all_vms.remove(vm)
-
-    def hurry_up(self) -> None:
-        """A second stop signal: cut every running shutdown script short."""
-        for vm in list(self.all_vms):
-            vm.hurry.set()
-

@@ -19,6 +19,7 @@ from wfgen.local.loopback import LoopbackServer
 from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
+from wfgen.server.guard import BrowserGuard
 from wfgen.server.logging_api import LoggingApi
 from wfgen.server.store import Store
 from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
@@ -66,10 +67,10 @@ class App:
         self.store = Store(db)
         from wfgen.local.vm import container_engine_works
 
-        use_engine = container_engine_works()  # else host processes (serve --on-host)
+        use_engine = container_engine_works()
         self.runner = LocalBackend(
             project=options.project, location=options.location,
-            use_container_engine=use_engine,
+            use_container_engine=use_engine, on_host=options.on_host,
             callbacks=CallbackHub, faults=options.faults)
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
@@ -78,7 +79,8 @@ class App:
         if interrupted:
             log(f"wfgen serve: {len(interrupted)} execution(s) left running by an earlier "
                 "serve are now FAILED")
-        apis: list[Any] = [self.runner.callbacks, WorkflowsRest(self.workflows),
+        self.guard = BrowserGuard(options.host)  # first: before any handler, callbacks too
+        apis: list[Any] = [self.guard, self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
@@ -87,6 +89,7 @@ class App:
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {options.host}:{options.port}: "
                                      f"{exc.strerror or exc}") from None
+        self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
         self.grpc: Any = None
         if options.grpc_port is not None:
@@ -96,7 +99,7 @@ class App:
                                                    options.host, options.grpc_port)
         self.watcher: Any = None
         self._stopped = threading.Event()
-        self.mode = "a container engine" if use_engine else "host processes"
+        self.mode = self.runner.compute.host_rule.describe()  # wfgen.local.host_policy
 
     def _event_apis(self) -> list[Any]:
         """Cloud Scheduler, Eventarc and Pub/Sub: what starts executions without a person."""
@@ -163,8 +166,9 @@ class App:
         self.store.close()
         return deleted
 
-    def serve_forever(self) -> int:
-        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> int:
+        """Run until SIGINT/SIGTERM/SIGHUP, then stop in order; exit status 0.
+        `ready` (the start-up lines) runs once those signals are handled."""
         stop = threading.Event()
 
         def handler(signum: int, _frame: Any) -> None:
@@ -173,6 +177,8 @@ class App:
         watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, handler) for sig in watched}
         try:
+            if ready is not None:
+                ready()
             while not stop.wait(0.5):
                 pass
         finally:

@@ -1,0 +1,400 @@
+"""The rules of a job, written once: names, limits, durations, the job spec's
+field table (`JOB_FIELDS`: types, defaults, documentation and checks) and the
+execution argument's allowed overrides (`ARGUMENT_KEYS`, `EXCLUSIVE`,
+`check_argument`). The bottom of job/: wfgen.job.spec loads a job.yaml against
+these, wfgen.job.schema turns them into the JSON Schema, wfgen.job.arguments
+checks `--data` with them and writes the generated workflow's own checks.
+
+Execution argument semantics: every key given replaces the spec's; `script`
+and `command` exclude each other (giving one drops the spec's other); `env` is
+merged over the spec's. A script runs as `sh -c SCRIPT NAME ARGS...`: its args
+are its positional parameters ("$@")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wfgen.limits import MAX_CONCURRENT_BRANCHES
+
+ENV_NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+# A container image reference as docker reads it: [registry/]path[:tag][@digest].
+# No look-ahead, so that RE2 (the workflow's text.match_regex) reads it too.
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_RE = (r"(?:(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?"
+            r"|[A-Za-z0-9-]+:[0-9]+)/)?" + _PATH_PART + r"(?:/" + _PATH_PART + r")*"
+            r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+            r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
+
+
+# ---------------------------------------------------------------------------
+# Field table
+
+Check = Callable[[Any], str | None]  # returns an error message, or None when fine
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of the job spec: its type, default, documentation and checks."""
+
+    name: str
+    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist, zones, fallback
+    doc: str
+    default: Any = None
+    required: bool = False
+    children: tuple[Field, ...] = ()
+    check: Check | None = None
+    pattern: str | None = None  # for the JSON Schema (the check enforces it)
+    minimum: int | None = None
+    maximum: int | None = None
+    example: Any = None
+
+
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_PATTERN = r"^([0-9]+[dhms])+$"
+MAX_TIMEOUT_S = 100 * 86400  # below Compute Engine's maxRunDuration limit (120 days)
+MAX_TASKS = 10_000  # task indexes keep to 4 digits in VM names
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds from `90s`, `10m`, `36h`, `7d`, `1h30m` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 10m, 36h or 7d")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a duration like 90s, 10m, 36h or 7d")
+    text = value.strip()
+    match = _DURATION_RE.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 10m, 36h, 7d or 1h30m")
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest spec spelling of a number of seconds (604800 -> 7d)."""
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out += f"{seconds // size}{unit}"
+            seconds %= size
+    return out or "0s"
+
+
+def _regex(pattern: str, what: str) -> Check:
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> str | None:
+        return None if compiled.fullmatch(value) else f"{value!r} is not {what}"
+
+    return check
+
+
+_NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
+_ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
+_REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
+_LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
+_LABEL_VALUE_RE = r"[a-z0-9_-]{0,63}"
+_GCE_NAME_RE = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _check_labels(value: dict[str, str]) -> str | None:
+    for key, item in value.items():
+        if not re.fullmatch(_LABEL_KEY_RE, key):
+            return (f"label key {key!r} must be lowercase letters, digits, - or _, "
+                    "starting with a letter")
+        if key.startswith("wfgen-"):
+            return f"label key {key!r}: the wfgen- prefix is reserved for wfgen's own labels"
+        if not re.fullmatch(_LABEL_VALUE_RE, item):
+            return f"label value {item!r} must be lowercase letters, digits, - or _ (at most 63)"
+    return None
+
+
+def _every(bad: list[str], what: str, rule: str) -> str | None:
+    """One message naming every bad entry of a map or list (one round of fixes)."""
+    if not bad:
+        return None
+    names = ", ".join(repr(b) for b in bad)
+    return f"{what} {names} must be {rule}" if len(bad) == 1 else (
+        f"{what}s {names} must each be {rule}")
+
+
+def _check_env(value: dict[str, str]) -> str | None:
+    return _every([k for k in value if not re.fullmatch(ENV_NAME_RE, k)],
+                  "environment variable name", "letters, digits and _")
+
+
+def _check_tags(value: list[str]) -> str | None:
+    return _every([t for t in value if not re.fullmatch(_GCE_NAME_RE, t)],
+                  "network tag", "lowercase letters, digits and -")
+
+
+def _check_zones(value: str | list[str]) -> str | None:
+    if value == "any":
+        return None
+    if isinstance(value, str):
+        return None if re.fullmatch(_ZONE_RE, value) else (
+            f"{value!r} is not a zone such as us-central1-a (or write zone: any)")
+    listed = value
+    return _every([z for z in listed if not re.fullmatch(_ZONE_RE, z)], "zone",
+                  "a zone such as us-central1-a (or write zone: any)")
+
+
+def _check_regions(value: list[str]) -> str | None:
+    return _every([r for r in value if not re.fullmatch(_REGION_RE, r)], "region",
+                  "a region such as us-east1")
+
+
+def _check_provisioning(value: str) -> str | None:
+    from wfgen.job.capacity import PROVISIONING
+
+    return None if value in PROVISIONING else (
+        f"{value!r} is not a provisioning model; use one of {', '.join(PROVISIONING)}")
+
+
+_RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/" \
+    r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _machine_choice_fields(*, defaults: bool) -> tuple[Field, ...]:
+    """The machine keys a fallback may change (with the machine's defaults, or none)."""
+    return (
+        Field("type", "str", "Machine type.", default="n1-standard-4" if defaults else None,
+              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
+        Field("accelerator", "object", "GPUs to attach.", children=(
+            Field("type", "str", "Accelerator type.", required=True,
+                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
+            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
+        )),
+        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted); the short form of "
+              "provisioning: spot.", default=False if defaults else None),
+        Field("provisioning", "str", "How the VM is provisioned: standard, spot, flex-start "
+              "(Dynamic Workload Scheduler: waits in a queue for capacity, runs at most 7 "
+              "days) or reservation (bound to a reservation). Default: spot with spot: true, "
+              "else standard.", check=_check_provisioning),
+        Field("reservation", "str", "A reservation to consume: its name (projects/P/"
+              "reservations/NAME when shared from another project), or any.",
+              check=_regex(_RESERVATION_RE, "a reservation name or any")),
+    )
+
+
+def _check_command(value: list[str]) -> str | None:
+    return "command must name at least the program to run" if not value else None
+
+
+def _check_parallelism(value: int) -> str | None:
+    if value > MAX_CONCURRENT_BRANCHES:
+        return (f"{value} is over {MAX_CONCURRENT_BRANCHES}: Cloud Workflows runs at most "
+                f"{MAX_CONCURRENT_BRANCHES} concurrent iterations of a parallel loop")
+    return None
+
+
+JOB_FIELDS: tuple[Field, ...] = (
+    Field("name", "str", "Workflow name, and prefix of the VM names.", default=None,
+          check=lambda v: f"{v!r} is longer than 63 characters" if len(v) > 63 else
+          _regex(_NAME_RE, "a valid name (a letter, then letters, digits, - or _)")(v),
+          pattern=f"^{_NAME_RE}$", example="resnet-train"),
+    Field("project", "str", "GCP project of the VMs (default: the workflow's own project).",
+          check=_regex(r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]",
+                       "a GCP project id"), example="my-project"),
+    Field("location", "str", "Region where the workflow lives.", default="us-central1",
+          check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
+    Field("zone", "zones", "Zone of the VMs, in the location's region (default: the region's "
+          "first zone, e.g. us-central1-a, europe-west1-b); or a list of zones tried in order "
+          "when one has no capacity; or any: every zone of the allowed regions that offers "
+          "the machine's GPU.", check=_check_zones, pattern=f"^({_ZONE_RE}|any)$",
+          example=["us-central1-a", "us-central1-b"]),
+    Field("regions", "strlist", "More regions the zones may be in (zone: any spans them); "
+          "the workflow stays in location.", check=_check_regions, example=["us-east1"]),
+    Field("container", "object", "The container to run.", required=True, children=(
+        Field("image", "str", "Container image to run.", required=True,
+              check=_regex(IMAGE_RE, "an image reference such as "
+                           "us-docker.pkg.dev/project/repo/image:tag"), pattern=f"^{IMAGE_RE}$",
+              example="us-docker.pkg.dev/my-project/ml/train:1.4"),
+        Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
+              check=_check_command, example=["python", "train.py"]),
+        Field("args", "strlist", "Arguments, as an argv list; never split on spaces (with "
+              "script: its positional parameters, \"$@\").",
+              default=[], example=["--epochs", "90"]),
+        Field("script", "str", "Or: a shell script, run as `sh -c SCRIPT NAME ARGS...` inside "
+              "the container."),
+        Field("env", "strmap", "Environment variables of the container.", default={},
+              check=_check_env, example={"WANDB_MODE": "offline"}),
+    )),
+    Field("machine", "object", "The VM.", default={}, children=(
+        *_machine_choice_fields(defaults=True),
+        Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
+        Field("image_family", "str", "Boot image family (Container-Optimized OS).",
+              default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
+        Field("image_project", "str", "Project of the boot image family.", default="cos-cloud",
+              check=_regex(r"[a-z][-a-z0-9.:]*", "a project id")),
+        Field("image", "str", "A pinned boot image (a URL or projects/P/global/images/NAME); "
+              "overrides image_family."),
+    )),
+    Field("fallback", "fallback", "Machine choices tried in order when the one before has no "
+          "capacity in any zone; each is merged over machine (a key set to null is removed).",
+          children=_machine_choice_fields(defaults=False),
+          example=[{"provisioning": "flex-start"}, {"provisioning": "standard"}]),
+    Field("network", "object", "Networking of the VM.", default={}, children=(
+        Field("network", "str", "VPC network.", default="default",
+              check=_regex(_GCE_NAME_RE, "a network name")),
+        Field("subnetwork", "str", "Subnetwork (in the zone's region).",
+              check=_regex(_GCE_NAME_RE, "a subnetwork name")),
+        Field("external_ip", "bool", "Give the VM an external IP (needed without Cloud NAT).",
+              default=True),
+        Field("tags", "strlist", "Network tags.", default=[], check=_check_tags),
+    )),
+    Field("service_account", "str", "Service account of the VM (default: Compute default).",
+          check=_regex(r"default|[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com|"
+                       r"[0-9]+-compute@developer\.gserviceaccount\.com",
+                       "a service account email"),
+          example="runner@my-project.iam.gserviceaccount.com"),
+    Field("timeout", "duration", "Whole job, all attempts (at most 100d).", default="7d"),
+    Field("heartbeat", "duration", "How often the workflow checks that the VM is alive "
+          "(default: a quarter of the timeout, at least 10s, at most 10m)."),
+    Field("retries", "int", "New attempts after a preemption or a lost VM.", default=2,
+          minimum=0, maximum=100),
+    Field("retry_on_failure", "bool", "Also retry when the container exits non-zero.",
+          default=False),
+    Field("labels", "strmap", "Labels for the VMs.", default={}, check=_check_labels),
+    Field("tasks", "object", "Fan-out: run the container once per item, each task on its own "
+          "VM, at most `parallelism` at once (WFGEN_TASK_INDEX, WFGEN_TASK_COUNT and "
+          "WFGEN_TASK_ITEM tell a task which it is).", children=(
+        Field("items", "jsonlist", "The work items, one task each: strings reach the task as "
+              "they are, any other JSON value as compact JSON.",
+              example=["shard-0", "shard-1", {"lr": 0.1}]),
+        Field("count", "int", "Or: this many tasks (WFGEN_TASK_ITEM is the index).",
+              minimum=1, maximum=MAX_TASKS),
+        Field("parallelism", "int", "Tasks (VMs) running at once (default: every task, up to "
+              f"{MAX_CONCURRENT_BRANCHES}, the most Cloud Workflows runs concurrently).",
+              minimum=1, check=_check_parallelism),
+    )),
+)
+
+_KIND_NAMES = {
+    "str": "a string", "int": "an integer", "bool": "true or false",
+    "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
+    "strmap": "a map of strings", "object": "a map", "jsonlist": "a list",
+    "zones": "a zone, a list of zones or any", "fallback": "a list of machine choices (maps)",
+}
+
+
+def default_name(path: str) -> str:
+    """A job name from the file name: `train-job.yaml` -> `train-job`."""
+    stem = Path(path).stem if path and not path.startswith("<") else "job"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_") or "job"
+    if not name[0].isalpha():
+        name = "job-" + name
+    return name[:63]
+
+
+# A spec's args, env and script go into the generated workflow, which Cloud Workflows
+# caps at 128 KB: a spec twice that size can never deploy, so it is refused unread.
+MAX_SPEC_BYTES = 256 * 1024
+
+
+def default_heartbeat(timeout_s: int) -> int:
+    """A quarter of the timeout, at least 10s and at most 10m (and below the timeout)."""
+    beat = min(600, max(10, timeout_s // 4))
+    return beat if beat < timeout_s else max(1, timeout_s // 2)
+
+
+def heartbeat_conflict(heartbeat_s: int, timeout_s: int, *, timeout_given: bool,
+                       heartbeat_from: str = "", timeout_from: str = "") -> str:
+    """The message for a heartbeat that is not shorter than the timeout: which value
+    is whose, and what to write instead."""
+    timeout_note = timeout_from or ("" if timeout_given else ", the default")
+    return (f"heartbeat ({format_duration(heartbeat_s)}{heartbeat_from}) must be shorter than "
+            f"timeout ({format_duration(timeout_s)}{timeout_note}); leave heartbeat out to get "
+            f"the default for this timeout ({format_duration(default_heartbeat(timeout_s))}, a "
+            "quarter of it, at least 10s, at most 10m) or write a shorter one")
+
+
+# ---------------------------------------------------------------------------
+# The execution argument: what a run may override
+
+_KIND_TEXT = {"str": "a string", "strlist": "a list of strings", "strmap": "a map of strings"}
+
+
+@dataclass(frozen=True)
+class ArgumentKey:
+    """One key of the execution argument."""
+
+    name: str
+    kind: str  # str, strlist, strmap
+    doc: str
+    pattern: str | None = None  # the whole string must match (str only)
+    what: str = ""  # what `pattern` describes, for messages
+    # the workflow's check (shorter: a Workflows expression holds 400 characters)
+    workflow_pattern: str | None = None
+    nonempty: bool = False  # a list that needs at least one item
+
+
+ARGUMENT_KEYS: tuple[ArgumentKey, ...] = (
+    ArgumentKey("image", "str", "Container image for this run.", pattern=IMAGE_RE,
+                what="an image reference such as us-docker.pkg.dev/project/repo/image:tag",
+                workflow_pattern=r"[A-Za-z0-9][A-Za-z0-9._/:@-]*"),
+    ArgumentKey("command", "strlist", "Entrypoint for this run, as an argv list (drops the "
+                "spec's script).", nonempty=True),
+    ArgumentKey("args", "strlist", "Arguments for this run: the argv after the command, or "
+                "the script's positional parameters (\"$@\")."),
+    ArgumentKey("script", "str", "Shell script for this run, run as `sh -c SCRIPT NAME "
+                "ARGS...` (drops the spec's command)."),
+    ArgumentKey("env", "strmap", "Environment variables, merged over the spec's."),
+)
+KEY_NAMES = tuple(k.name for k in ARGUMENT_KEYS)
+# Pairs of keys one argument may not give together, and why.
+EXCLUSIVE: tuple[tuple[str, str, str], ...] = (
+    ("command", "script", "script runs with sh -c; it cannot be combined with command"),
+)
+
+
+
+def check_argument(value: Any) -> str | None:
+    """Why `value` is not a valid execution argument, or None (messages name the key)."""
+    if not isinstance(value, dict):
+        return 'the execution argument must be a JSON object, e.g. {"args": ["--lr", "0.1"]}'
+    for key in value:
+        if key not in KEY_NAMES:
+            return f"unknown key {key!r}; known keys: {', '.join(KEY_NAMES)}"
+    for rule in ARGUMENT_KEYS:
+        if rule.name not in value:
+            continue
+        item = value[rule.name]
+        if not _has_kind(item, rule.kind):
+            return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
+        texts = [item] if isinstance(item, str) else [*item, *(
+            item.values() if isinstance(item, dict) else [])]
+        if any("\x00" in text for text in texts):
+            return f"{rule.name} may not contain the NUL character"
+        if rule.nonempty and not item:
+            return f"{rule.name} must name at least the program to run"
+        if rule.kind == "strmap":
+            bad = [name for name in item if not re.fullmatch(ENV_NAME_RE, name)]
+            if bad:
+                return (f"{rule.name}: variable name {bad[0]!r} must be letters, digits and _ "
+                        "(not starting with a digit)")
+        if rule.pattern and not re.fullmatch(rule.pattern, item):
+            return f"{rule.name}: {item!r} is not {rule.what}"
+    for first, second, why in EXCLUSIVE:
+        if first in value and second in value:
+            return why
+    return None
+
+
+def _has_kind(item: Any, kind: str) -> bool:
+    if kind == "str":
+        return isinstance(item, str)
+    if kind == "strlist":
+        return isinstance(item, list) and all(isinstance(x, str) for x in item)
+    return isinstance(item, dict) and all(isinstance(x, str) for x in item.values())
+
