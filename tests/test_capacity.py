@@ -300,3 +300,16 @@ def test_a_long_plan_pauses_longer_between_rounds_to_fit_the_step_limit():
     assert pause > 600
     per_round = capacity.STEPS_PER_FAILOVER * len(long.entries) + 1
     assert (7 * 86400 // pause + 1) * per_round <= capacity.FAILOVER_STEP_BUDGET + per_round
+
+
+def test_each_running_task_counts_its_failover_state_against_the_memory_limit():
+    from wfgen.job import budget
+    from wfgen.job.spec import load_spec_text
+
+    base = "container: {image: a}\nmachine: {type: g2-standard-8}\ntasks: {count: 20}\n"
+    plain = load_spec_text(base, "job.yaml")
+    failover = load_spec_text(base + "zone: any\nfallback: [{provisioning: flex-start}]\n",
+                              "job.yaml")
+    extra = budget.plan(failover).memory - budget.plan(plain).memory
+    assert extra >= 20 * capacity.state_bytes(failover.plan)
+    assert capacity.state_bytes(plain.plan) == 0

@@ -12,7 +12,7 @@ from wfgen.job import capacity
 from wfgen.job.quoting import expression_literal, quote
 from wfgen.job.rules import format_duration
 
-TRIED_KEPT = 20  # attempts_detail keeps the first this many refused or ended tries
+TRIED_KEPT = capacity.TRIED_KEPT
 
 
 def _x(text: str) -> str:
