@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.xdist_group("serve_capacity"),
 def serve(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve-capacity")
     server = Serve(tmp, "--stockout", "us-central1-a", "--stockout", "us-central1-b/spot",
-                   "--flex-wait", "5s").start()
+                   "--flex-wait", "10s").start()
     yield server
     assert server.stop() == 0, server.log()
 
@@ -43,6 +43,12 @@ def deploy(serve: Serve, tmp: Path, name: str, script: str = "echo ran; sleep 1"
     assert run.returncode == 0, run.stderr
 
 
+def held(release: Path) -> str:
+    """A job that runs until the test releases it (VMs here are host processes), so
+    that gcloud, however slow, sees it RUNNING."""
+    return f"echo ran; while [ ! -e '{release}' ]; do sleep 0.2; done"
+
+
 def start(serve: Serve, name: str) -> str:
     run = serve.gcloud("workflows", "execute", name, "--format=value(name)")
     assert run.returncode == 0, run.stderr
@@ -56,16 +62,19 @@ def instances(serve: Serve) -> list[dict]:
 
 
 def test_a_spot_job_fails_over_to_the_zone_with_capacity(serve, tmp_path):
-    deploy(serve, tmp_path, "spot-t4", zone=["us-central1-a", "us-central1-b", "us-central1-c"],
+    release = tmp_path / "release"
+    deploy(serve, tmp_path, "spot-t4", held(release),
+           zone=["us-central1-a", "us-central1-b", "us-central1-c"],
            machine={"type": "n1-standard-8", "spot": True,
                     "accelerator": {"type": "nvidia-tesla-t4"}})
     name = start(serve, "spot-t4")
     seen: set[str] = set()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not seen:
         seen = {vm["zone"].rpartition("/")[2] for vm in instances(serve)
                 if vm["labels"].get("wfgen-job") == "spot-t4"}
         time.sleep(0.3)
+    release.touch()
     assert seen == {"us-central1-c"}  # gcloud sees the VM only where it could be made
     execution = serve.wait_execution(name)
     assert execution["state"] == "SUCCEEDED", execution
@@ -78,13 +87,13 @@ def test_a_spot_job_fails_over_to_the_zone_with_capacity(serve, tmp_path):
 
 
 def test_a_flex_start_vm_is_pending_then_runs(serve, tmp_path):
-    deploy(serve, tmp_path, "flex-l4", "echo ran; sleep 8",
-           zone=["us-central1-a", "us-central1-b"],
+    release = tmp_path / "release"
+    deploy(serve, tmp_path, "flex-l4", held(release), zone=["us-central1-a", "us-central1-b"],
            machine={"type": "g2-standard-8", "spot": True},
            fallback=[{"provisioning": "flex-start"}])
     name = start(serve, "flex-l4")
     seen: list[tuple[str, str]] = []  # (zone, status) as gcloud lists the VM
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and ("us-central1-b", "RUNNING") not in seen:
         for vm in instances(serve):
             if vm["labels"].get("wfgen-job") == "flex-l4":
@@ -92,6 +101,7 @@ def test_a_flex_start_vm_is_pending_then_runs(serve, tmp_path):
                 assert vm["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
                 seen.append((vm["zone"].rpartition("/")[2], vm["status"]))
         time.sleep(0.3)
+    release.touch()
     # queued (in us-central1-a, out of capacity: given up; then in b), then running in b
     order = list(dict.fromkeys(seen))
     assert order[0][1] == "PENDING", seen
