@@ -67,3 +67,18 @@ def test_faults_carry_stockouts_and_the_flex_wait():
         Faults.parse(["stockout=us-central1-a,task=1"])
     with pytest.raises(UsageError):
         Faults.parse(["stockout=us-central1-a/bogus"])
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--stockout", "us-central1-a/cheap"], "--stockout 'us-central1-a/cheap': 'cheap' is not"),
+    (["--flex-wait", "5x"], "--flex-wait: '5x' is not a delay"),
+])
+def test_serve_refuses_bad_capacity_options_before_starting(args, words):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "wfgen", "serve", "--on-host", "--port", "0",
+                          "--data-dir", ":memory:", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert words in run.stderr and "Traceback" not in run.stderr

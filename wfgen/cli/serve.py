@@ -68,11 +68,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"wfgen serve: WARNING: listening on {args.host}: anyone who reaches it can "
               "deploy and run workflows (commands on this machine), unauthenticated",
               file=sys.stderr)
+    from wfgen.local.capacity import Capacity
     from wfgen.local.faults import Faults, parse_delay
 
-    capacity = Faults(stockouts=list(args.stockout),
-                      flex_wait=None if args.flex_wait is None else parse_delay(args.flex_wait))
-    capacity.capacity()  # a bad rule is a usage error now, not at the first insert
+    try:
+        flex_wait = None if args.flex_wait is None else parse_delay(args.flex_wait)
+    except UsageError as exc:
+        raise UsageError(f"--flex-wait: {exc}") from None
+    Capacity.parse(args.stockout, option="--stockout")  # a bad rule: a usage error now
+    capacity = Faults(stockouts=list(args.stockout), flex_wait=flex_wait)
     options = Options(port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
                       host=args.host, data_dir=args.data_dir, workflows_dir=args.workflows_dir,
                       on_host=args.on_host, project=args.project, location=args.location,
