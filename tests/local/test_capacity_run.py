@@ -145,3 +145,15 @@ def test_fan_out_tasks_fail_over_each_on_their_own(tmp_path):
     tasks = result_of(run)["tasks"]
     assert [(t["status"], t["zone"]) for t in tasks] == [("succeeded", "us-central1-b")] * 3
     assert run.stderr.count("us-central1-a: no capacity for") == 3
+
+
+def test_a_single_zone_flex_start_request_given_up_says_so(tmp_path):
+    job = gpu_job(tmp_path, machine={"type": "a2-highgpu-1g", "provisioning": "flex-start"},
+                  retries=0)
+    run = run_local(tmp_path, job, "--fault", "stockout=us-central1-a/flex-start",
+                    "--fault", "flex-wait=1s")
+    assert run.returncode == 125
+    result = result_of(run)
+    assert result["status"] == "unavailable"
+    assert result["message"].startswith("no capacity: the flex-start request for the VM")
+    assert "waiting for capacity (flex-start) since" in run.stderr
