@@ -385,9 +385,10 @@ def slot_of(plan: Plan) -> dict[str, int]:
     return {f"{zone}/{index}": n for n, (zone, index) in enumerate(plan.entries)}
 
 
-
+# The failover's cost and size (the workflow's side: wfgen.job.render_capacity)
 STEPS_PER_FAILOVER = 7  # measured (tests/local/test_capacity_run.py, bench_capacity)
 FAILOVER_STEP_BUDGET = 60_000  # of the 100,000 an execution may run: the rest for the job
+TRIED_KEPT = 20  # attempts_detail keeps the first this many refused or ended tries
 
 
 def round_pause_s(plan: Plan, timeout_s: int, heartbeat_s: int, parallel: int = 1) -> int:
@@ -397,9 +398,6 @@ def round_pause_s(plan: Plan, timeout_s: int, heartbeat_s: int, parallel: int = 
     per_round = parallel * (STEPS_PER_FAILOVER * len(plan.entries) + 1)
     rounds = max(1, FAILOVER_STEP_BUDGET // per_round)
     return max(heartbeat_s, -(-timeout_s // rounds))
-
-
-TRIED_KEPT = 20  # attempts_detail keeps the first this many refused or ended tries
 
 
 def state_bytes(plan: Plan) -> int:
