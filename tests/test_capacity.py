@@ -313,3 +313,13 @@ def test_each_running_task_counts_its_failover_state_against_the_memory_limit():
     extra = budget.plan(failover).memory - budget.plan(plain).memory
     assert extra >= 20 * capacity.state_bytes(failover.plan)
     assert capacity.state_bytes(plain.plan) == 0
+
+
+def test_a_failover_try_names_its_reservation_affinity():
+    plan = _plan(zone=["us-central1-a", "us-central1-b"],
+                 machine={"type": "n1-standard-8", "accelerator": T4, "spot": True},
+                 fallback=[{"provisioning": "standard"},
+                           {"type": "g2-standard-8", "provisioning": "flex-start"}])
+    kinds = [c["reservationAffinity"]["consumeReservationType"]
+             for c in capacity.workflow_choices(plan, 3600)]
+    assert kinds == ["NO_RESERVATION", "ANY_RESERVATION", "NO_RESERVATION"]

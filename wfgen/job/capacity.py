@@ -348,8 +348,11 @@ def workflow_choices(plan: Plan, timeout_s: int) -> list[dict[str, Any]]:
         out.append({
             "label": c.label,
             "scheduling": scheduling(c),
+            # one insert body serves every choice, so each names its affinity: the
+            # service's default (ANY) for standard; none for Spot, which consumes none
             "reservationAffinity": reservation_affinity(c) or {
-                "consumeReservationType": "ANY_RESERVATION"},
+                "consumeReservationType": "NO_RESERVATION" if c.provisioning == "spot"
+                else "ANY_RESERVATION"},
             "params": instance_params(c, timeout_s) or {},
             "cap": run_cap_s(c),
             "gpus": str(c.gpu_count),
