@@ -84,6 +84,8 @@ class App:
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._secret_manager())
+        apis.append(self._dashboard())
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
@@ -91,6 +93,10 @@ class App:
                                      f"{exc.strerror or exc}") from None
         self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        # the local VMs read container.secret_env from this server's Secret Manager
+        from wfgen.server.local_secrets import ENDPOINT_KEY
+
+        self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
@@ -111,6 +117,26 @@ class App:
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+
+    def _secret_manager(self) -> Any:
+        """Secret Manager; a local VM's token stands for that VM's service account."""
+        from wfgen.server.secretmanager_api import SecretManagerRest
+
+        def who(token: str) -> str | None:
+            for vm in list(self.runner.compute.all_vms):
+                if vm.metadata.check_token(token):
+                    return vm.metadata.service_account
+            return None
+
+        return SecretManagerRest(self.store, who)
+
+    def _dashboard(self) -> Any:
+        """The web pages at /ui/ (read-only views of all the above, two forms)."""
+        from wfgen.server.ui.dashboard import Dashboard
+        from wfgen.server.ui.pages import Pages
+
+        return Dashboard(Pages(self.store, self.executions, self.runner,
+                               self.runner.compute), self.log)
 
     @property
     def reach_host(self) -> str:
@@ -138,7 +164,7 @@ class App:
         url = f"{self.url}/"
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
-                             "EVENTARC", "PUBSUB")]
+                             "EVENTARC", "PUBSUB", "SECRETMANAGER")]
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:

@@ -20,7 +20,7 @@ from wfgen.backends.base import Execution
 from wfgen.engine.tree import Step, Workflow
 from wfgen.errors import WfgenError
 from wfgen.local.loopback import ApiError, Request, Response
-from wfgen.server import wire
+from wfgen.server import trace, wire
 from wfgen.server.store import Resource, Store
 from wfgen.server.workflows_api import WorkflowsService
 
@@ -162,6 +162,7 @@ class ExecutionsService:
             resource["error"] = _error_resource(record, self.workflows.parsed(
                 live.source, record.workflow.rsplit("/", 1)[-1]))
         self.store.update_execution(resource)
+        trace.save(self.store, record.name, self.runner, record.steps)  # for the dashboard
         with self._lock:
             self._live.pop(record.name, None)
         live.ended.set()
