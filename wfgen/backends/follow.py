@@ -24,7 +24,8 @@ DRAIN_POLLS = 3  # how long (in poll intervals) a gone VM's logs may lag its con
 
 @dataclass
 class Event:
-    """Something seen while following: kind is created, deleted, output or report."""
+    """Something seen while following: kind is created, waiting (a flex-start VM
+    PENDING in the queue for capacity; text: since when), deleted, output or report."""
 
     kind: str
     vm: str
@@ -44,6 +45,7 @@ class Follower:
     partial: dict[str, str] = field(default_factory=dict)
     shown: dict[str, int] = field(default_factory=dict)  # VM -> complete lines yielded
     ex: Execution | None = None
+    waiting: set[str] = field(default_factory=set)  # VMs already said to be PENDING
 
     def poll(self) -> tuple[Execution, list[Event]]:
         ex = self.ex = self.backend.get(self.execution)
@@ -53,12 +55,16 @@ class Follower:
             if name not in self.known:
                 events.append(Event("created", name, attempt=vm.attempt))
             self.known[name] = vm  # with its status now
+            if vm.status == "PENDING" and name not in self.waiting:
+                self.waiting.add(name)
+                events.append(Event("waiting", name, time.strftime("%H:%M:%SZ", time.gmtime())))
             if vm.status in ("RUNNING", "STOPPING", "TERMINATED", "SUSPENDED"):
                 text, self.offsets[name] = self.backend.console(vm, self.offsets.get(name, 0))
                 events.extend(self._lines(name, text))
         for name in [n for n in self.known if n not in vms]:
             events.extend(self._drain(name))
             del self.known[name]
+            self.waiting.discard(name)
             events.append(Event("deleted", name))
         return ex, events
 

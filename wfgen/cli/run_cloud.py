@@ -121,6 +121,8 @@ def _show(event: Any, console: Any) -> None:
         console.output(event.vm, event.text)
     elif event.kind == "created":
         console.notify(f"VM {event.vm} created (attempt {event.attempt or '?'})")
+    elif event.kind == "waiting":
+        console.notify(f"VM {event.vm} waiting for capacity (flex-start) since {event.text}")
     elif event.kind == "deleted":
         console.notify(f"VM {event.vm} deleted")
     elif event.kind == "report":

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wfgen.job.validate import validate_notes, validate_paths
+    from wfgen.job.validate import capacity_order, validate_notes, validate_paths
 
     outcome = validate_paths(args.files)
     for finding in outcome.errors:
@@ -34,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for note in validate_notes(args.files):
             print(note)
+        for path in args.files:
+            order = capacity_order(path)
+            if order:
+                print(order)
     if outcome.warnings or not args.quiet:
         said = f", {len(outcome.warnings)} warning(s)" if outcome.warnings else ""
         print(f"{len(args.files)} file(s) OK{said}")

@@ -122,6 +122,10 @@ def plan(spec: JobSpec) -> Plan:
     items_bytes = _json_size(items)
     largest = max(len(item_text(i).encode("utf-8")) for i in items)
     container_bytes = _json_size(container_payload(spec)) + 200  # + the task's env
+    if spec.plan is not None:  # each running task's failover state (wfgen.job.capacity)
+        from wfgen.job.capacity import state_bytes
+
+        container_bytes += state_bytes(spec.plan) // 2  # counted twice per running task
     messages = notify_steps(spec)
     steps = steps_needed(count, parallelism, retries, spec.timeout_s, spec.heartbeat_s,
                          messages)

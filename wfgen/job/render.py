@@ -103,11 +103,12 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '
                          'string(container.script != null)), container.command))'),
+        **_capacity(spec),
         "retry_condition": (f"event.http_request.body.status in {json.dumps(retry)} and "
                             f"attempt <= {data['retries']} and sys.now() < deadline"),
         "delete_failed_message": ('"could not delete the VM " + instance + " in " + '
-                                  f'{expression_literal(zone)} + "; delete it with gcloud '
-                                  'compute instances delete"'),
+                                  f'{"zone" if spec.plan.failover else expression_literal(zone)}'
+                                  ' + "; delete it with gcloud compute instances delete"'),
         "logs_expr": (f"{expression_literal(LOGS_QUERY)} + instance + \"%22?project=\" + "
                       f"{project_expr}"),
         "timeout": format_duration(spec.timeout_s),
@@ -139,6 +140,15 @@ def preemption_values(spec: JobSpec, fanout: bool) -> dict[str, Any]:
                       + (' + "/" + string(task)' if fanout else ""))
     return {"container_grace_s": grace, "stop_wait_s": grace + 10,
             "checkpoint_expr": checkpoint, "notify": spec.data["notify"]}
+
+
+def _capacity(spec: JobSpec) -> dict[str, Any]:
+    """The capacity layer's values (zones, provisioning, fallback): render_capacity."""
+    from wfgen.job import render_capacity
+
+    found = render_capacity.values(spec, margin_s=spec.heartbeat_s + 300)
+    found["job_result_call"] = render_capacity.job_result_call(found["failover"])
+    return found
 
 
 def fanout_values(spec: JobSpec) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class Field:
     """One key of the job spec: its type, default, documentation and checks."""
 
     name: str
-    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist
+    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist, zones, fallback
     doc: str
     default: Any = None
     required: bool = False
@@ -169,6 +169,55 @@ def _check_tags(value: list[str]) -> str | None:
                   "network tag", "lowercase letters, digits and -")
 
 
+def _check_zones(value: str | list[str]) -> str | None:
+    if value == "any":
+        return None
+    if isinstance(value, str):
+        return None if re.fullmatch(_ZONE_RE, value) else (
+            f"{value!r} is not a zone such as us-central1-a (or write zone: any)")
+    listed = value
+    return _every([z for z in listed if not re.fullmatch(_ZONE_RE, z)], "zone",
+                  "a zone such as us-central1-a (or write zone: any)")
+
+
+def _check_regions(value: list[str]) -> str | None:
+    return _every([r for r in value if not re.fullmatch(_REGION_RE, r)], "region",
+                  "a region such as us-east1")
+
+
+def _check_provisioning(value: str) -> str | None:
+    from wfgen.job.capacity import PROVISIONING
+
+    return None if value in PROVISIONING else (
+        f"{value!r} is not a provisioning model; use one of {', '.join(PROVISIONING)}")
+
+
+_RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/" \
+    r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _machine_choice_fields(*, defaults: bool) -> tuple[Field, ...]:
+    """The machine keys a fallback may change (with the machine's defaults, or none)."""
+    return (
+        Field("type", "str", "Machine type.", default="n1-standard-4" if defaults else None,
+              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
+        Field("accelerator", "object", "GPUs to attach.", children=(
+            Field("type", "str", "Accelerator type.", required=True,
+                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
+            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
+        )),
+        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted); the short form of "
+              "provisioning: spot.", default=False if defaults else None),
+        Field("provisioning", "str", "How the VM is provisioned: standard, spot, flex-start "
+              "(Dynamic Workload Scheduler: waits in a queue for capacity, runs at most 7 "
+              "days) or reservation (bound to a reservation). Default: spot with spot: true, "
+              "else standard.", check=_check_provisioning),
+        Field("reservation", "str", "A reservation to consume: its name (projects/P/"
+              "reservations/NAME when shared from another project), or any.",
+              check=_regex(_RESERVATION_RE, "a reservation name or any")),
+    )
+
+
 def _check_command(value: list[str]) -> str | None:
     return "command must name at least the program to run" if not value else None
 
@@ -224,9 +273,13 @@ JOB_FIELDS: tuple[Field, ...] = (
                        "a GCP project id"), example="my-project"),
     Field("location", "str", "Region where the workflow lives.", default="us-central1",
           check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
-    Field("zone", "str", "Zone of the VMs, in the location's region (default: the region's "
-          "first zone, e.g. us-central1-a, europe-west1-b).",
-          check=_regex(_ZONE_RE, "a zone such as us-central1-a"), pattern=f"^{_ZONE_RE}$"),
+    Field("zone", "zones", "Zone of the VMs, in the location's region (default: the region's "
+          "first zone, e.g. us-central1-a, europe-west1-b); or a list of zones tried in order "
+          "when one has no capacity; or any: every zone of the allowed regions that offers "
+          "the machine's GPU.", check=_check_zones, pattern=f"^({_ZONE_RE}|any)$",
+          example=["us-central1-a", "us-central1-b"]),
+    Field("regions", "strlist", "More regions the zones may be in (zone: any spans them); "
+          "the workflow stays in location.", check=_check_regions, example=["us-east1"]),
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
               check=_regex(IMAGE_RE, "an image reference such as "
@@ -250,14 +303,7 @@ JOB_FIELDS: tuple[Field, ...] = (
               example={"WANDB_API_KEY": "wandb-key"}),
     )),
     Field("machine", "object", "The VM.", default={}, children=(
-        Field("type", "str", "Machine type.", default="n1-standard-4",
-              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
-        Field("accelerator", "object", "GPUs to attach.", children=(
-            Field("type", "str", "Accelerator type.", required=True,
-                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
-            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
-        )),
-        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted).", default=False),
+        *_machine_choice_fields(defaults=True),
         Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
         Field("image_family", "str", "Boot image family (Container-Optimized OS).",
               default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
@@ -266,6 +312,10 @@ JOB_FIELDS: tuple[Field, ...] = (
         Field("image", "str", "A pinned boot image (a URL or projects/P/global/images/NAME); "
               "overrides image_family."),
     )),
+    Field("fallback", "fallback", "Machine choices tried in order when the one before has no "
+          "capacity in any zone; each is merged over machine (a key set to null is removed).",
+          children=_machine_choice_fields(defaults=False),
+          example=[{"provisioning": "flex-start"}, {"provisioning": "standard"}]),
     Field("network", "object", "Networking of the VM.", default={}, children=(
         Field("network", "str", "VPC network.", default="default",
               check=_regex(_GCE_NAME_RE, "a network name")),
@@ -326,6 +376,7 @@ _KIND_NAMES = {
     "str": "a string", "int": "an integer", "bool": "true or false",
     "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
     "strmap": "a map of strings", "object": "a map", "jsonlist": "a list",
+    "zones": "a zone, a list of zones or any", "fallback": "a list of machine choices (maps)",
 }
 
 

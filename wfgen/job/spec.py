@@ -12,6 +12,7 @@ column of every key and value."""
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,8 @@ class _Loader:
             return self.load_object(value, f.children, path + ".", node, key)
         if kind == "jsonlist":
             return self.json_list(value, f, path, node, key)
+        if kind == "fallback":
+            return self.fallback(value, f, path, node, key)
         if kind == "duration":
             try:
                 parse_duration(value)
@@ -126,6 +129,13 @@ class _Loader:
             return value
         if kind == "str":
             result = self.text(value, path, node, key, f.kind)
+        elif kind == "zones" and isinstance(value, list):
+            if not value:
+                raise self.fail("needs at least one zone", node, key, path)
+            result = [self.text(item, f"{path}[{i}]", value, i, "str")
+                      for i, item in enumerate(value)]
+        elif kind == "zones":
+            result = self.text(value, path, node, key, "str")
         elif kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}",
@@ -181,6 +191,17 @@ class _Loader:
             self.errors.extend(problems[1:])
             raise problems[0]
         return results
+
+    def fallback(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
+        """Machine choices: each a map of the keys it changes (null: removed)."""
+        if not isinstance(value, list) or not value:
+            raise self.fail(f"expected {_KIND_NAMES[f.kind]}, e.g. [{{provisioning: "
+                            "flex-start}, {provisioning: standard}]", node, key, path)
+        out = []
+        for i, item in enumerate(value):
+            loaded = self.load_object(item, f.children, f"{path}[{i}].", value, i)
+            out.append({k: loaded[k] for k in item if k in loaded})
+        return out
 
     def json_list(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
         """A list of any JSON values, as plain Python data."""
@@ -353,7 +374,7 @@ def _check_region(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
         raise loader.fail(problem + unchecked, tree, "location", "location")
     if data["zone"] is None:
         data["zone"] = machines.default_zone(data["location"])
-    else:
+    elif isinstance(data["zone"], str) and data["zone"] != "any" and not data["regions"]:
         problem = machines.zone_problem(data["zone"], data["location"])
         if problem:
             raise loader.fail(problem, tree, "zone", "zone")
@@ -368,6 +389,37 @@ def _check_machine(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
         where, message = found
         node, key = _node_for(tree, where)
         raise loader.fail(message, node, key, where, value=False)
+
+
+def _plan_capacity(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """The zones and machine choices to try (wfgen.job.capacity); `zone` becomes
+    the first zone tried, the plan the rest."""
+    from wfgen.job import capacity
+
+    data = spec.data
+    given = tree.get("zone") if isinstance(tree, dict) else None
+    try:
+        spec.plan = capacity.plan_for(
+            zone=given if given is not None else None, location=data["location"],
+            regions=data["regions"], machine=data["machine"], fallback=data["fallback"],
+            timeout_s=spec.timeout_s)
+    except capacity.CapacityProblem as exc:
+        node, key = _fallback_node(tree, exc.field)
+        raise loader.fail(exc.message, node, key, exc.field, value=False) from None
+    data["zone"] = spec.plan.entries[0][0]
+
+
+def _fallback_node(tree: Any, field_path: str) -> tuple[Any, Any]:
+    """(node, key) of a field path that may index the fallback list: fallback[1].type."""
+    match = re.fullmatch(r"fallback\[(\d+)\](?:\.(\w+))?", field_path)
+    if match and isinstance(tree.get("fallback"), list):
+        items = tree["fallback"]
+        index = int(match.group(1))
+        item = items[index] if index < len(items) else None
+        if match.group(2) and isinstance(item, dict) and match.group(2) in item:
+            return item, match.group(2)
+        return items, index
+    return _node_for(tree, field_path)
 
 
 def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec | None:
@@ -421,6 +473,7 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if data["checkpoint_dir"] is not None:
         data["checkpoint_dir"] = data["checkpoint_dir"].rstrip("/")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
+    _plan_capacity(spec, tree, loader)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
     problem = budget_problem(spec)

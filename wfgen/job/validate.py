@@ -135,3 +135,28 @@ def validate_notes(paths: list[str]) -> list[str]:
         if problem:
             notes.append(f"{path}: note: {problem}")
     return notes
+
+
+def capacity_order(path: str) -> str | None:
+    """For a job spec that can fail over (other zones or machine choices), the
+    order its workflow tries them in; None for anything else."""
+    try:
+        text = read_source(path)
+        if classify(text) != "job":
+            return None
+        from wfgen.job.spec import load_spec_text
+
+        spec = load_spec_text(text, path)
+    except WfgenError:
+        return None
+    if spec.plan is None or not spec.plan.failover:
+        return None
+    from wfgen.job.capacity import round_pause_s
+    from wfgen.job.rules import format_duration
+
+    tasks = spec.data["tasks"]
+    pause = round_pause_s(spec.plan, spec.timeout_s, spec.heartbeat_s,
+                          tasks["parallelism"] if tasks else 1)
+    return (f"{path}: on a stockout the next zone is tried at once, then the next "
+            f"choice; after the last, a pause of {format_duration(pause)}, then again until "
+            f"the timeout:\n{spec.plan.order_text()}")

@@ -53,6 +53,7 @@ class Options:
     location: str = DEFAULT_LOCATION
     poll_seconds: float = 1.0  # how often --workflows-dir is checked for changes
     test_clock: bool = False  # POST /wfgen/test/clock moves the scheduler's clock (tests)
+    faults: Any = None  # wfgen.local.faults.Faults: --stockout and --flex-wait (capacity)
 
 
 class App:
@@ -72,7 +73,7 @@ class App:
         self.runner = LocalBackend(
             project=options.project, location=options.location,
             use_container_engine=use_engine, on_host=options.on_host,
-            callbacks=CallbackHub)
+            callbacks=CallbackHub, faults=options.faults)
         self.runner.connector_check = check_connector  # the workflows' calls, as REST ones
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
