@@ -396,6 +396,8 @@ def _plan_capacity(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     the first zone tried, the plan the rest."""
     from wfgen.job import capacity
 
+    if any(e.location and e.location.field in ("location", "zone") for e in loader.errors):
+        return  # _check_region said what is wrong with them; no plan from a wrong place
     data = spec.data
     given = tree.get("zone") if isinstance(tree, dict) else None
     try:
