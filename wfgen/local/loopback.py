@@ -9,6 +9,8 @@ the google.rpc.Status shape, logged as one line."""
 from __future__ import annotations
 
 import json
+import selectors
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -118,16 +120,35 @@ class LoopbackServer:
         host = self._server.server_address[0]
         return f"http://{host}:{self.port}"
 
-    def start(self, poll_interval: float = 0.5) -> LoopbackServer:
-        """Serve on a daemon thread; stop() waits up to poll_interval for it."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": poll_interval},
-                                        name="wfgen-serve-http", daemon=True)
+    def start(self) -> LoopbackServer:
+        """Serve on a daemon thread until stop() (which wakes it at once)."""
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="wfgen-serve-http",
+                                        daemon=True)
         self._thread.start()
         return self
 
+    def _serve(self) -> None:
+        """Accept until the wake socket speaks. socketserver's serve_forever
+        notices shutdown() only at its next poll, and every local run ends with
+        a stop, so this loop waits on the listening socket and a wake socket."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = selector.select()
+                if any(key.fileobj is self._wake_r for key, _ in ready):
+                    return
+                self._server._handle_request_noblock()  # accept + hand to a thread
+
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop accepting and close the socket; returns as soon as the loop ends."""
+        if self._thread is not None:
+            self._wake_w.send(b"x")
+            self._thread.join()
+            self._thread = None
+            self._wake_r.close()
+            self._wake_w.close()
         self._server.server_close()
 
     def dispatch(self, request: Request) -> Response:
