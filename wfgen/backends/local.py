@@ -36,6 +36,7 @@ from wfgen.backends.base import (
     Vm,
 )
 from wfgen.backends.on_demand import DeferredConnector, OnDemand
+from wfgen.backends.workers import Workers
 from wfgen.errors import UsageError
 
 Notify = Callable[[str], None]
@@ -117,6 +118,8 @@ class LocalBackend(Backend):
 
         self._compute: OnDemand[Any] = OnDemand(compute)
         self._callbacks: OnDemand[Any] = OnDemand(hub)
+        self._registry: Any = None  # connectors() is the same for every execution
+        self._workers = Workers()  # threads reused across executions (serve starts many)
 
     @property
     def compute(self) -> Any:
@@ -205,14 +208,15 @@ class LocalBackend(Backend):
             services = Services(clock=RealClock(), env=env, log_sink=self.log_sink)
         else:
             services.env = env
-        engine = prepare(workflow, services=services, connectors=self.connectors())
+        if self._registry is None:
+            self._registry = self.connectors()
+        engine = prepare(workflow, services=services, connectors=self._registry)
         record = Execution(name=name, state=ACTIVE, argument=argument, start_time=_now(),
                            revision_id=revision_id)
         run = _Run(record, engine, on_end=on_end)
         with self._lock:
             self._runs[name] = run
-        threading.Thread(target=self._work, args=(run, argument), name=f"wfgen-{execution_id}",
-                         daemon=True).start()
+        self._workers.submit(self._work, run, argument, name=f"wfgen-{execution_id}")
         return record
 
     def parsed(self, source: str, filename: str) -> Any:

@@ -13,6 +13,7 @@ import selectors
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -178,6 +179,9 @@ class _Server(ThreadingHTTPServer):
         self.owner.log(f"request from {client_address[0]} dropped: {type(exc).__name__}: {exc}")
 
 
+_DATE_CACHE: list[Any] = [0, ""]  # [epoch second, its HTTP date]
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_owner: LoopbackServer
     protocol_version = "HTTP/1.1"
@@ -187,6 +191,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: serve logs its own lines
         del format, args
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, formatted once a second rather than once a response."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        second = int(time.time())
+        cached = _DATE_CACHE
+        if cached[0] != second:
+            cached[:] = [second, super().date_time_string(second)]
+        return str(cached[1])
 
     def _handle(self) -> None:
         owner = self.server_owner
@@ -212,9 +226,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers.items():
                 self.send_header(name, value)
-            self.end_headers()
+            # headers and body in one write (one syscall, one TCP segment when small)
+            self._headers_buffer.append(b"\r\n")
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self._headers_buffer.append(response.body)
+            self.flush_headers()
         except (BrokenPipeError, ConnectionResetError):  # the client went away
             self.close_connection = True
 

@@ -30,6 +30,10 @@ CREATE_FIELDS = {"argument", "callLogLevel", "labels", "executionHistoryLevel",
 RESTART_MESSAGE = ("wfgen serve stopped while this execution was running; it was marked "
                    "FAILED when serve started again")
 MAX_ARGUMENT_BYTES = 32 * 1024  # the service's limit on an execution argument
+# create waits this long for the new execution before it answers (ACTIVE either
+# way): the execution's thread gets the interpreter at once, and a short workflow
+# has ended by the client's first GET instead of costing a round of polls
+HEAD_START_S = 0.010
 
 
 class Runner(Protocol):
@@ -140,6 +144,7 @@ class ExecutionsService:
                 "context": f"UnavailableError: {exc}"})
             self.store.update_execution(resource)
             raise ApiError(503, f"the execution could not start: {exc}") from None
+        live.ended.wait(HEAD_START_S)  # the answer is still the ACTIVE resource, as Google's
         return resource
 
     def _ended(self, record: Execution) -> None:
