@@ -253,7 +253,7 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
     from wfgen.backends.local import LocalBackend
     from wfgen.engine import WorkflowSyntaxError
     from wfgen.engine.parse import step_position
-    from wfgen.job.spec import read_source
+    from wfgen.yamlload import read_source
 
     text = read_source(path)
     console = Console()

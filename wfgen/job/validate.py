@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from wfgen.errors import SpecError, WfgenError
-from wfgen.job.spec import read_source
+from wfgen.limits import MAX_SOURCE_BYTES
+from wfgen.yamlload import read_source
 
 
 def classify(text: str) -> str:
@@ -19,10 +20,12 @@ def classify(text: str) -> str:
 def _classify(text: str) -> tuple[str, Any]:
     """The kind and the loaded tree (None if it does not load), so the file is parsed once."""
     from wfgen import yamlload
-    from wfgen.job.rules import MAX_SPEC_BYTES
 
-    if len(text) > MAX_SPEC_BYTES:
-        return "job", None  # the spec loader refuses it without parsing
+    if len(text) > MAX_SOURCE_BYTES:  # only then can it pass the spec limit (twice this)
+        from wfgen.job.rules import MAX_SPEC_BYTES
+
+        if len(text) > MAX_SPEC_BYTES:
+            return "job", None  # the spec loader refuses it without parsing
     try:
         tree = yamlload.load(text)  # YAML 1.2, as the engine reads it
     except Exception:
