@@ -1,5 +1,6 @@
-"""`pip install .` (not editable) carries the templates, the VM scripts and the
-stand-ins inside the package: run the installed copy away from the source tree."""
+"""`pip install .` (not editable) carries the templates, the VM scripts, the
+stand-ins and the dashboard's pages inside the package: run the installed copy
+away from the source tree."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
     assert (installed / "templates" / "workflow.yaml.j2").is_file()
     assert os.access(installed / "startup" / "startup.sh", os.R_OK)
     assert os.access(installed / "local" / "standins" / "docker", os.X_OK)
+    assert (installed / "server" / "discovery" / "workflows.v1.json").is_file()  # serve's check
+    assert (installed / "server" / "ui" / "templates" / "home.html.j2").is_file()
+    assert (installed / "server" / "ui" / "static" / "style.css").is_file()
     env = {**os.environ, "PYTHONPATH": str(target), "TMPDIR": str(tmp_path)}
     cwd = tmp_path  # not the source tree: only the installed copy is importable
     job = ROOT / "examples" / "hello.yaml"

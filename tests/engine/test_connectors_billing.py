@@ -146,8 +146,10 @@ def test_step_counts_internal_and_external(loopback: Loopback) -> None:
         args:
           url: https://storage.googleapis.com/b
     - inline:
-        assign:
-          - y: ${http.get("https://api.example.org/c").code}
+        call: http.get
+        args:
+          url: https://api.example.org/c
+        result: y
     - loop:
         for:
           value: v

@@ -285,9 +285,13 @@ def test_loop_scope() -> None:
                           - innerLoopScope: ${outerLoopScope}
     """)
     assert result_of(base + "- final:\n    return: ${workflowScope}\n") == 6
+    final_line = base.count("\n") + 2
     for name in ("outerLoopScope", "innerLoopScope", "outerLoopValue", "innerLoopValue"):
-        err = error_of(base + f"- final:\n    return: ${{{name}}}\n")
-        assert "KeyError" in err.tags and err.step == "final"
+        # a deploy error (reference/syntax/variables): refused before anything runs
+        with pytest.raises(WorkflowSyntaxError, match=f"variable '{name}' exists only in the "
+                                                      "for loop") as exc:
+            load_workflow(base + f"- final:\n    return: ${{{name}}}\n", "t.yaml")
+        assert exc.value.line == final_line
 
 
 def test_break_and_continue() -> None:

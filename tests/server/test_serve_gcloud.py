@@ -156,6 +156,24 @@ def test_a_refused_deploy_names_line_and_column(serve, tmp_path):
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
 
 
+def test_deploy_refuses_what_googles_deploy_refuses(serve, tmp_path):
+    """A variable read after the loop that created it (reference/syntax/variables):
+    the operation fails naming line and column; the neighbour that declares it
+    first deploys."""
+    source = tmp_path / "scope.yaml"
+    body = ("- loop:\n    for:\n      value: v\n      in: [1, 2]\n      steps:\n"
+            "        - keep:\n            assign:\n              - last: ${v}\n"
+            "- done:\n    return: ${last}\n")
+    source.write_text(body)
+    run = serve.gcloud("workflows", "deploy", "scoped", f"--source={source}")
+    assert run.returncode == 1
+    assert "[INVALID_ARGUMENT]" in run.stderr and "line 10, column 13" in run.stderr
+    assert "variable 'last' exists only in the for loop" in run.stderr
+    source.write_text("- init:\n    assign:\n      - last: null\n" + body)
+    run = serve.gcloud("workflows", "deploy", "scoped", f"--source={source}")
+    assert run.returncode == 0, run.stderr
+
+
 def test_redeploy_makes_a_new_revision_and_list_and_delete(serve, tmp_path):
     source = tmp_path / "flow.yaml"
     source.write_text("- hello:\n    return: one\n")

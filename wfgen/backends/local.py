@@ -79,7 +79,8 @@ class LocalBackend(Backend):
                  notify: Notify = _quiet, output: Output = _quiet, faults: Any = None,
                  use_container_engine: bool | None = None, on_host: bool = False,
                  log_sink: Callable[[dict[str, Any]], None] | None = None,
-                 callbacks: Any = None) -> None:
+                 callbacks: Any = None, project_metadata: dict[str, str] | None = None
+                 ) -> None:
         from wfgen.local.faults import Faults
 
         self.project = project
@@ -101,7 +102,8 @@ class LocalBackend(Backend):
                 else use_container_engine
             made = LocalCompute(notify=notify, output=output, faults=self.faults,
                                 use_container_engine=engine,
-                                on_host=on_host)  # wfgen.local.host_policy
+                                on_host=on_host,  # wfgen.local.host_policy
+                                project_metadata=project_metadata)
             if self._shut:
                 made.shutdown_all()
             return made
@@ -150,14 +152,19 @@ class LocalBackend(Backend):
             source = f" from {body['instance']}" if body.get("instance") else ""
             self.notify(f"report received{source}: status {body.get('status')}{detail}")
 
+    # serve sets it: why Google would refuse a connector call (name, arguments), or None
+    connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
+
     def connectors(self) -> Any:
         """The connector registry: Compute Engine and events.* on this backend."""
         from wfgen.engine.connectors import ConnectorRegistry
         from wfgen.local.connector_names import COMPUTE_CONNECTORS
 
         registry = ConnectorRegistry()
+        check = self.connector_check
+        target = registry if check is None else _Checking(registry, check)
         for connector, method in COMPUTE_CONNECTORS.items():
-            registry.register(connector, DeferredConnector(self._compute.get, method))
+            target.register(connector, DeferredConnector(self._compute.get, method))
         registry.register("events.create_callback_endpoint",
                           lambda rt, connector_params=None, http_callback_method="POST", **_:
                           self.callbacks.create_endpoint(rt.env, http_callback_method))
@@ -272,6 +279,11 @@ class LocalBackend(Backend):
         run = self._run(execution)
         return run.engine.position if run.record.state == ACTIVE else None
 
+    def step_log(self, execution: str) -> tuple[list[tuple[float, str, str]], int]:
+        """The latest call steps (time, subworkflow, step) and how many ran in all."""
+        engine = self._run(execution).engine
+        return list(engine.step_log), engine.calls
+
     def forget(self, execution: str) -> None:
         """Drop an ended execution from memory (serve keeps it in its own store)."""
         with self._lock:
@@ -381,6 +393,27 @@ class _AwaitCallback:
     def __call__(self, rt: Any, connector_params: Any = None, callback: Any = None,
                  timeout: float = 43200, **_: Any) -> Any:
         return self.callbacks().await_request(callback, timeout, getattr(rt, "cancel_event", None))
+
+
+class _Checking:
+    """Registers each connector behind a check: a refused call raises the HttpError
+    400 the real connector would raise, and never reaches the local compute."""
+
+    def __init__(self, registry: Any, check: Callable[[str, dict[str, Any]], str | None]
+                 ) -> None:
+        self.registry = registry
+        self.check = check
+
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        from wfgen.local.compute import ComputeError
+
+        def checked(rt: Any, connector_params: Any = None, **args: Any) -> Any:
+            problem = self.check(name, args)
+            if problem:
+                raise ComputeError(400, problem, "invalid").workflow_error()
+            return fn(rt, connector_params, **args)
+
+        self.registry.register(name, checked)
 
 
 def _error_of(info: Any) -> ExecutionError:

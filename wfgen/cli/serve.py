@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
               + (f" and {app.reach_host}:{app.grpc_port} (gRPC)" if app.grpc else "")
               + f"; state in {where}", file=sys.stderr)
         print(f"wfgen serve: {app.mode}", file=sys.stderr)
+        print(f"wfgen serve: dashboard at {app.url}/ui/", file=sys.stderr)
         print("wfgen serve: point gcloud here with:", file=sys.stderr)
         for line in app.env_lines():
             print(line, file=sys.stderr)

@@ -1,6 +1,7 @@
 """`wfgen validate FILE...`: job specs and any Cloud Workflows YAML.
 
-Exit status: 0 clean, 1 findings, 2 when a file could not be read at all."""
+Exit status: 0 clean (warnings are printed but do not count), 1 errors, 2 when
+a file could not be read at all."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from wfgen.job.validate import validate_paths
 
-    findings, unreadable = validate_paths(args.files)
-    for finding in findings:
+    outcome = validate_paths(args.files)
+    for finding in outcome.errors:
         print(finding)
-    if findings:
-        print(f"{len(findings)} problem(s) found", file=sys.stderr)
-        return EXIT_USAGE if unreadable else 1
-    if not args.quiet:
-        print(f"{len(args.files)} file(s) OK", file=sys.stderr)
+    for warning in outcome.warnings:  # accepted by the service: printed, never fatal
+        print(warning)
+    if outcome.errors:
+        print(f"{len(outcome.errors)} problem(s) found", file=sys.stderr)
+        return EXIT_USAGE if outcome.unreadable else 1
+    if outcome.warnings or not args.quiet:
+        said = f", {len(outcome.warnings)} warning(s)" if outcome.warnings else ""
+        print(f"{len(args.files)} file(s) OK{said}", file=sys.stderr)
     return 0

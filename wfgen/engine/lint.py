@@ -7,13 +7,13 @@ expressions, more than 50 assignments in a step or 50 conditions in a switch,
 more than 10 branches in a parallel step, a main with more than one parameter,
 a source over 128 KB. Every finding is reported, not just the first.
 
-On top of the parser, checks that only validate runs (the engine itself never
-pays for them) catch what the service rejects at deploy time or what could only
-fail at run time: unknown functions in a standard-library namespace, duplicate
-step names that a `next` makes ambiguous, variables used after the `except`
-block or `for` loop that created them, `parallel.shared` variables not
-assigned before the parallel step, and parallel branches that assign a
-variable of the enclosing scope that `shared` does not list."""
+The deploy-time checks (wfgen.engine.deploy_checks: variable scope, parallel
+`shared`, step names, required arguments, blocking calls in expressions) are
+the ones every load runs, so validate and deploy refuse the same files. Lint
+adds one error of its own, unknown functions in a standard-library namespace
+(never a deploy refusal: wfgen's standard library might lack a function the
+service has), and warnings: constructs the service accepts that are probably
+mistakes. Warnings are printed and never fail `wfgen validate`."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wfgen.engine.deploy_checks import EVENTS_FUNCTIONS, STDLIB_NAMESPACES, deploy_findings
 from wfgen.engine.expr.ast import Attr, Node, Var
-from wfgen.engine.parse import Parser, _call_names, children, load_yaml
+from wfgen.engine.parse import Parser, _call_names, load_yaml
+from wfgen.engine.scope_check import walk_steps
 from wfgen.engine.syntax import Issue, WorkflowSyntaxError
-from wfgen.engine.tree import DynMap, Expr, Step, Subworkflow, Workflow
+from wfgen.engine.tree import Workflow
 from wfgen.errors import Location
 
 
@@ -38,13 +40,17 @@ class Finding:
     line: int
     column: int
     message: str
+    severity: str = "error"  # or "warning": accepted by the service, probably a mistake
 
     def __str__(self) -> str:
-        return f"{Location(self.file, self.line, self.column)}: {self.message}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{Location(self.file, self.line, self.column)}: {label}{self.message}"
 
 
 def lint_workflow_text(text: str, filename: str) -> list[Finding]:
-    """All findings of a workflow definition (empty when it is fine), in line order."""
+    """All findings of a workflow definition (empty when it is fine), errors and
+    warnings, in line order."""
+    warnings: list[Issue] = []
     try:
         data = load_yaml(text, filename)
     except WorkflowSyntaxError as exc:
@@ -55,9 +61,16 @@ def lint_workflow_text(text: str, filename: str) -> list[Finding]:
         else:
             p = Parser(filename)
             wf = p.workflow(data, text)
-            issues = p.issues + deploy_issues(wf, p)
-    issues.sort(key=lambda i: (i.line, i.column))
-    return [Finding(filename, i.line, i.column, i.message) for i in issues]
+            errors, warnings = deploy_findings(wf, p.exprs)
+            issues = p.issues + errors + _unknown_functions(p, wf)
+    found = [Finding(filename, i.line, i.column, i.message) for i in issues]
+    found += [Finding(filename, i.line, i.column, i.message, "warning") for i in warnings]
+    found.sort(key=lambda f: (f.line, f.column, f.severity))
+    return found
+
+
+def errors_only(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]
 
 
 def lint_workflow_file(path: str | Path) -> list[Finding]:
@@ -69,34 +82,27 @@ def lint_workflow_file(path: str | Path) -> list[Finding]:
     return lint_workflow_text(text, str(p))
 
 
-# ---- checks beyond the parser (validate only) ----------------------------------
-
-# Namespaces of the standard library (docs: reference/stdlib/overview). A dotted
-# name in one of them must be a documented function; googleapis.* connectors are
-# left alone (there are too many to know).
-STDLIB_NAMESPACES = frozenset({
-    "http", "sys", "text", "list", "map", "math", "json", "base64", "time", "events",
-    "retry", "uuid", "hash",
-})
-# events.* are connectors in the engine (supplied by the runner), not BUILTINS.
-EVENTS_FUNCTIONS = frozenset({"events.create_callback_endpoint", "events.await_callback"})
+# ---- lint's own error: unknown standard-library functions ----------------------
 
 
-def deploy_issues(wf: Workflow, parser: Parser) -> list[Issue]:
-    """Findings of the lint-only checks on a parsed workflow."""
+def _unknown_functions(parser: Parser, wf: Workflow) -> list[Issue]:
     variables = {p[0] for sub in wf.subworkflows.values() for p in sub.params}
     for sub in wf.subworkflows.values():
-        variables |= _binds(sub.steps)
-    out = _unknown_functions(parser, set(wf.subworkflows), variables)
-    for sub in wf.subworkflows.values():
-        out += _duplicate_steps(sub)
-        out += _scope_leaks(sub)
-        out += _undeclared_shared(sub)
-        out += _unshared_branch_writes(sub)
-    return out
+        for s in walk_steps(sub.steps):
+            variables.update(t.root for t, _v, _l in s.assign)
+            for c in s.conditions:
+                variables.update(t.root for t, _v, _l in c.assign or [])
+            if s.result:
+                variables.add(s.result)
+            for loop in (s.loop, s.parallel.loop if s.parallel else None):
+                if loop is not None:
+                    variables.update(n for n in (loop.value, loop.index) if n)
+            if s.except_as:
+                variables.add(s.except_as)
+    return _unknown_functions_in(parser, set(wf.subworkflows), variables)
 
 
-def _unknown_functions(parser: Parser, subworkflows: set[str],
+def _unknown_functions_in(parser: Parser, subworkflows: set[str],
                        variables: set[str]) -> list[Issue]:
     """`call: http.gett`, `${text.spilt(s, ",")}`: a stdlib namespace, no such function.
 
@@ -137,264 +143,3 @@ def _namespace_attrs(node: Any) -> Iterator[str]:
             for y in (x if isinstance(x, tuple) else (x,)):
                 if isinstance(y, Node):
                     yield from _namespace_attrs(y)
-
-
-def _all_steps(steps: list[Step]) -> Iterator[Step]:
-    """Every step of a block, nested ones included."""
-    for s in steps:
-        yield s
-        for child in children(s):
-            yield from _all_steps(child)
-
-
-def _duplicate_steps(sub: Subworkflow) -> list[Issue]:
-    """Step names that a `next` cannot tell apart.
-
-    The docs (reference/syntax/steps, "Step names"): "Step names must be unique
-    at the subworkflow level" (the same name in main and in a subworkflow is
-    fine). Google's own syntax cheat sheet nevertheless repeats `init` in main,
-    so, to stay free of false alarms on it, a duplicate is reported when some
-    `next` in the subworkflow names it: that jump is then ambiguous for sure."""
-    seen: dict[str, Step] = {}
-    dups: list[tuple[Step, Step]] = []
-    targets: set[str] = set()
-    single: set[int] = set()  # the step inside a one-step `try` shares its name
-    for s in _all_steps(sub.steps):
-        targets.update(t for t in [s.next, *(c.next for c in s.conditions)] if t)
-        if s.try_single and s.try_body:
-            single.add(id(s.try_body[0]))
-        if id(s) in single:
-            continue
-        first = seen.setdefault(s.name, s)
-        if first is not s:
-            dups.append((first, s))
-    return [Issue(s.line, s.column,
-                  f"step name '{s.name}' is already used at line {first.line} of "
-                  f"'{sub.name}'; step names must be unique within a subworkflow "
-                  f"(next: {s.name} is ambiguous)")
-            for first, s in dups if s.name in targets]
-
-
-def _template_exprs(t: Any) -> Iterator[Expr]:
-    if isinstance(t, Expr):
-        yield t
-    elif isinstance(t, dict):
-        for v in t.values():
-            yield from _template_exprs(v)
-    elif isinstance(t, list):
-        for v in t:
-            yield from _template_exprs(v)
-    elif isinstance(t, DynMap):
-        for k, v in t.entries:
-            yield from _template_exprs(k)
-            yield from _template_exprs(v)
-
-
-def _own_exprs(s: Step) -> Iterator[Expr]:
-    """Expressions written on the step itself (not in its nested steps)."""
-    for _t, v, _line in s.assign:
-        yield from _template_exprs(v)
-    yield from _template_exprs(s.args)
-    for c in s.conditions:
-        yield from _template_exprs(c.condition)
-        for _t, v, _line in c.assign or []:
-            yield from _template_exprs(v)
-        yield from _template_exprs(c.return_value)
-        yield from _template_exprs(c.raise_value)
-    for loop in (s.loop, s.parallel.loop if s.parallel else None):
-        if loop is not None:
-            yield from _template_exprs(loop.items)
-            yield from _template_exprs(loop.range)
-    if s.parallel is not None:
-        yield from _template_exprs(s.parallel.concurrency_limit)
-    yield from _template_exprs(s.retry)
-    yield from _template_exprs(s.value)
-
-
-def _var_names(node: Any) -> Iterator[str]:
-    if isinstance(node, Var):
-        yield node.name
-    for f in getattr(node, "__slots__", ()):
-        v = getattr(node, f, None)
-        for x in (v if isinstance(v, tuple) else (v,)):
-            for y in (x if isinstance(x, tuple) else (x,)):
-                if isinstance(y, Node):
-                    yield from _var_names(y)
-
-
-def _own_binds(s: Step) -> Iterator[tuple[str, int]]:
-    """(variable, line) created by the step itself (not by its nested steps)."""
-    for t, _v, line in s.assign:
-        yield t.root, line
-    for c in s.conditions:
-        for t, _v, line in c.assign or []:
-            yield t.root, line
-    if s.result:
-        yield s.result, s.line
-    for loop in (s.loop, s.parallel.loop if s.parallel else None):
-        if loop is not None:
-            yield loop.value, s.line
-            if loop.index:
-                yield loop.index, s.line
-    if s.except_as:
-        yield s.except_as, s.line
-
-
-def _binds(steps: list[Step]) -> set[str]:
-    return {n for s in _all_steps(steps) for n, _ in _own_binds(s)}
-
-
-def _local_blocks(s: Step) -> Iterator[tuple[str, set[str]]]:
-    """(what, names) for each scope of the step whose variables die with it."""
-    if s.except_steps is not None:
-        names = _binds(s.except_steps) | ({s.except_as} if s.except_as else set())
-        yield f"the except block of step '{s.name}'", names
-    for loop in (s.loop, s.parallel.loop if s.parallel else None):
-        if loop is not None:
-            names = _binds(loop.steps) | {loop.value} | ({loop.index} if loop.index else set())
-            yield f"the for loop of step '{s.name}'", names
-
-
-def _scope_leaks(sub: Subworkflow) -> list[Issue]:
-    """A variable used after the except block / for loop that alone created it.
-
-    Docs (reference/syntax/variables, "Variable scope"): a variable created in a
-    for loop is local to it, "accessing it outside of the loop will raise an
-    error when deploying the workflow. This local scoping also applies to any
-    variable created inside an except block." Conservative: only names assigned
-    nowhere else in the subworkflow, used by a later step of the same block."""
-    # Variables that exist outside every local scope: params, and whatever is
-    # assigned outside except blocks and for bodies.
-    outside = {p[0] for p in sub.params}
-
-    def collect(steps: list[Step]) -> None:
-        for s in steps:
-            for n, _ in _own_binds(s):
-                if n != s.except_as and not any(
-                        lp is not None and n in (lp.value, lp.index)
-                        for lp in (s.loop, s.parallel.loop if s.parallel else None)):
-                    outside.add(n)
-            for child in children(s):
-                is_local = child is s.except_steps or (
-                    s.loop is not None and child is s.loop.steps) or (
-                    s.parallel is not None and s.parallel.loop is not None
-                    and child is s.parallel.loop.steps)
-                if not is_local:
-                    collect(child)
-
-    collect(sub.steps)
-    out: list[Issue] = []
-    reported: set[tuple[str, int, int]] = set()
-
-    def check_block(steps: list[Step]) -> None:
-        # name -> (scope description, the step that created it), for earlier steps
-        dead: dict[str, tuple[str, Step]] = {}
-        for s in steps:
-            if dead:
-                rebound = _binds([s])
-                for t in _all_steps([s]):
-                    for e in _own_exprs(t):
-                        for n in _var_names(e.node):
-                            key = (n, e.line, e.column)
-                            if n in dead and n not in rebound and key not in reported:
-                                reported.add(key)
-                                what, owner = dead[n]
-                                out.append(Issue(
-                                    e.line, e.column,
-                                    f"variable '{n}' exists only in {what} (line "
-                                    f"{owner.line}); assign it before step '{owner.name}' "
-                                    "to use it after"))
-            for what, names in _local_blocks(s):
-                for n in names - outside:
-                    dead.setdefault(n, (what, s))
-            for child in children(s):
-                check_block(child)
-
-    check_block(sub.steps)
-    return out
-
-
-def _undeclared_shared(sub: Subworkflow) -> list[Issue]:
-    """`parallel.shared` names must be variables assigned before the parallel step.
-
-    Docs (reference/syntax/parallel-steps, "Shared variables"): shared lists
-    writable variables with parent scope, which must be declared (assigned)
-    before the parallel step. Conservative: any assignment on an earlier line of
-    the subworkflow counts, wherever it is."""
-    first_line: dict[str, int] = {p[0]: 0 for p in sub.params}
-    steps = list(_all_steps(sub.steps))
-    for s in steps:
-        for n, line in _own_binds(s):
-            first_line[n] = min(line, first_line.get(n, line))
-    out: list[Issue] = []
-    for s in steps:
-        if s.parallel is None:
-            continue
-        line, col = s.parallel.shared_pos if s.parallel.shared_pos[0] else (s.line, s.column)
-        for n in s.parallel.shared:
-            if first_line.get(n, s.line) >= s.line:
-                out.append(Issue(line, col, f"shared variable '{n}' of parallel step "
-                                            f"'{s.name}' is not assigned before the step; "
-                                            f"assign it first (e.g. - {n}: null)"))
-    return out
-
-
-def _branch_writes(steps: list[Step]) -> Iterator[tuple[str, int, Step]]:
-    """(variable, line, step) for every assignment and call result under steps."""
-    for s in _all_steps(steps):
-        for t, _v, line in s.assign:
-            yield t.root, line, s
-        for c in s.conditions:
-            for t, _v, line in c.assign or []:
-                yield t.root, line, s
-        if s.result:
-            yield s.result, s.line, s
-
-
-def _unshared_branch_writes(sub: Subworkflow) -> list[Issue]:
-    """A parallel branch may not assign a variable of the enclosing scope unless
-    `shared` lists it.
-
-    Docs (reference/syntax/parallel-steps, "Shared variables"): variables with
-    parent scope are read-only in branches and iterations unless declared in
-    `shared`; the service refuses such an assignment when the workflow is
-    deployed. Variables created inside a branch are local to it and fine. The
-    enclosing scope here is the subworkflow's parameters and the variables its
-    top level (not for bodies, except blocks or other branches) assigns before
-    the parallel step."""
-    parent: dict[str, int] = {p[0]: 0 for p in sub.params}
-
-    def collect(steps: list[Step]) -> None:
-        for s in steps:
-            for n, line in _own_binds(s):
-                local = n == s.except_as or any(
-                    lp is not None and n in (lp.value, lp.index)
-                    for lp in (s.loop, s.parallel.loop if s.parallel else None))
-                if not local:
-                    parent[n] = min(line, parent.get(n, line))
-            for child in children(s):
-                if child is s.except_steps or (s.loop is not None and child is s.loop.steps):
-                    continue
-                if s.parallel is None:
-                    collect(child)
-
-    collect(sub.steps)
-    out: list[Issue] = []
-    for s in _all_steps(sub.steps):
-        if s.parallel is None:
-            continue
-        shared = set(s.parallel.shared)
-        loop = s.parallel.loop
-        own = {loop.value, loop.index} if loop is not None else set()
-        bodies = [b for _, _, b in s.parallel.branches or []]
-        if loop is not None:
-            bodies.append(loop.steps)
-        for body in bodies:
-            for n, line, step in _branch_writes(body):
-                if n in shared or n in own or parent.get(n, line) >= s.line:
-                    continue
-                out.append(Issue(line, step.column,
-                                 f"parallel step '{s.name}' assigns '{n}' in a branch "
-                                 f"(step '{step.name}') but does not list it in shared; "
-                                 f"add it to shared: [{n}] or use a new local name"))
-    return out

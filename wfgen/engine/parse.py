@@ -19,7 +19,8 @@ from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from wfgen import limits, yamlload
+from wfgen import limits
+from wfgen.engine import flow_exprs
 from wfgen.engine.expr.ast import Attr, Call, Const, Index, Node, Var
 from wfgen.engine.expr.lexer import ExprSyntaxError
 from wfgen.engine.expr.parser import parse_expression
@@ -45,14 +46,21 @@ ALLOWED = {
     "for": {"for", "next"},
     "parallel": {"parallel", "next"},
     "try": {"try", "retry", "except", "next"},
-    "raise": {"raise"},
-    "return": {"return"},
+    # `next` beside return/raise never runs; Google accepts it (its published
+    # workflows-bigquery-load sample has it), so lint warns instead.
+    "raise": {"raise", "next"},
+    "return": {"return", "next"},
     "steps": {"steps", "next"},
     "next": {"next"},
 }
 # Keys valid somewhere in a step body; used to tell "misplaced" from "unknown".
 ALL_STEP_KEYS = set().union(*ALLOWED.values())
 CONDITION_KEYS = {"condition", "next", "steps", "return", "raise", "assign"}
+# A condition may also carry a step's body (`call`/`args` directly under it: the
+# JSON Schema allows it, Google's published samples use it); it then runs as
+# the condition's one step.
+CONDITION_BODY_KEYS = {"call", "args", "result", "for", "parallel", "switch", "try",
+                       "retry", "except"}
 FOR_KEYS = {"value", "index", "in", "range", "steps"}
 PARALLEL_KEYS = {"exception_policy", "shared", "concurrency_limit", "branches", "for"}
 EXCEPT_KEYS = {"as", "steps"}
@@ -87,6 +95,14 @@ def _vpos(node: Any, key: Any) -> tuple[int, int]:
         return (line + 1, col + 1)
     except (KeyError, TypeError, AttributeError):
         return _pos(node, key)
+
+
+class _Positioned(dict):
+    """Some keys of a loaded map, keeping the map's positions (its `.lc`)."""
+
+    def __init__(self, items: dict, source: Any) -> None:
+        super().__init__(items)
+        self.lc = getattr(source, "lc", None)
 
 
 def _scalar(v: Any) -> Any:
@@ -348,8 +364,9 @@ class Parser:
         self.calls.append((step.call, _vpos(body, "call")))
         if "args" in body:
             args = body["args"]
-            if not isinstance(args, dict):
-                self.err(_vpos(body, "args"), "args must be a map of argument names to values")
+            if not isinstance(args, dict | list):
+                self.err(_vpos(body, "args"), "args must be a map of argument names to "
+                                              "values, or a list of positional values")
             else:
                 step.args = self.template(args, _vpos(body, "args"))
         if "result" in body:
@@ -382,16 +399,25 @@ class Parser:
             if not isinstance(c, dict):
                 self.err(cpos, "each switch entry is a map with 'condition'")
                 continue
+            inline = any(k in CONDITION_BODY_KEYS for k in c)
             for k in c:
-                if k not in CONDITION_KEYS:
+                if k not in CONDITION_KEYS and k not in CONDITION_BODY_KEYS:
                     self.err(_pos(c, k), f"unknown key '{k}' in a switch condition (expected "
-                                         "condition, next, steps, assign, return, raise)")
+                                         "condition, next, steps, assign, return, raise, or "
+                                         "a step's body such as call/args)")
             if "condition" not in c:
                 self.err(cpos, "switch entry without 'condition'")
                 continue
             cond = Condition(cpos[0], self.template(c["condition"], _vpos(c, "condition")))
             if "next" in c:
                 cond.next = self.next_name(c["next"], _vpos(c, "next"))
+            if inline:
+                body = {k: v for k, v in c.items() if k not in ("condition", "next")}
+                inner = self.step(step.name, _Positioned(body, c), cpos)
+                cond.steps = [inner] if inner is not None else []
+                cond.inline = True
+                step.conditions.append(cond)
+                continue
             if "steps" in c:
                 cond.steps = self.steps(c["steps"], _vpos(c, "steps"))
             if "assign" in c:
@@ -629,7 +655,7 @@ def load_yaml(text: str, filename: str) -> Any:
     """Round-trip load (keeps .lc positions, YAML 1.2 core schema, bounded alias
     expansion: wfgen.yamlload); YAML errors become WorkflowSyntaxError."""
     try:
-        return yamlload.load(text)
+        return flow_exprs.load(text)  # yamlload, with `[${a}, 1]` as Google reads it
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -657,6 +683,9 @@ def parse_definition(text: str, filename: str) -> tuple[Workflow | None, list[Is
     if data is None:
         return None, [Issue(1, 1, "the workflow is empty")]
     wf = p.workflow(data, text)
+    from wfgen.engine.deploy_checks import deploy_errors
+
+    p.issues += deploy_errors(wf, p.exprs)  # what Google's deploy refuses, never run
     p.issues.sort(key=lambda i: (i.line, i.column))
     return wf, p.issues
 

@@ -26,6 +26,7 @@ import inspect
 import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ from wfgen.engine.tree import Workflow
 from wfgen.engine.values import FunctionRef
 
 STEP_LEASE = 1000  # steps a parallel thread takes from the execution's quota at a time
+STEP_LOG = 200  # call steps an execution remembers (the latest), for serve's dashboard
 
 
 def unhandled_branch_error(failed: list[tuple[str, WorkflowError]]) -> WorkflowError:
@@ -206,10 +208,20 @@ class Execution:
         self.extra_steps = 0
         # (subworkflow, step) of the latest call step: where the execution waits
         self.position: tuple[str, str] | None = None
+        # (wall time, subworkflow, step) of the latest call steps, for serve's dashboard
+        self.step_log: deque[tuple[float, str, str]] = deque(maxlen=STEP_LOG)
+        self.calls = 0  # call steps entered, the step log's dropped ones included
         self.mem_since = 0
         self.pool = 0  # steps of the quota leased to no thread (see lease)
         self._fn_cache: dict[str, Callable[..., Any]] = {}
         self._var_locks: dict[tuple[int, str], threading.RLock] = {}
+
+    def enter(self, here: tuple[str, str]) -> None:
+        """A call step starts: the execution's position, and a step log entry
+        (wall time, as serve's timestamps: the services' clock costs 4 us a call)."""
+        self.position = here
+        self.calls += 1
+        self.step_log.append((time.time(), *here))
 
     def cancel(self) -> None:
         """Stop the execution: every thread stops at its next step or sleep."""
@@ -267,7 +279,10 @@ class Execution:
         return call
 
     def call_named(self, name: str, args: Any, ctx: Ctx) -> Any:
-        """A `call:` step: subworkflow, connector or builtin with named args."""
+        """A `call:` step: subworkflow, connector or builtin with named args, or
+        positional ones (`args: [...]`, reference/stdlib/sys/log)."""
+        if type(args) is list:
+            return self._call_positional(name, args, ctx)
         if type(args) is not dict:
             raise make_error("TypeError", "args must be a map")
         prog = self.program
@@ -291,6 +306,14 @@ class Execution:
             if k not in args:
                 raise make_error("TypeError", f"{name}: missing argument '{k}'")
         return call_python(fn, name, ctx.rt, [], args)
+
+    def _call_positional(self, name: str, args: list[Any], ctx: Ctx) -> Any:
+        if name in self.program.subs:
+            return self.call_subworkflow(name, args, None, ctx)
+        if self.connectors.get(name) is not None or is_connector_name(name):
+            raise make_error("TypeError", f"{name} takes named args (a map), not a list")
+        fn = self.resolve_function(name)
+        return call_python(fn, name, ctx.rt, args, None)
 
     def _call_connector(self, name: str, fn: Callable[..., Any], args: dict) -> Any:
         args = dict(args)

@@ -258,7 +258,7 @@ class Program:
         here = (st.routine, s.name)
 
         def call(ctx: Ctx) -> Any:
-            ctx.exe.position = here  # where a status shows the execution waiting
+            ctx.exe.enter(here)  # where a status shows the execution waiting
             a = args(ctx) if args is not None else {}
             v = ctx.exe.call_named(name, a, ctx)
             if result is not None:

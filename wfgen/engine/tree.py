@@ -76,6 +76,7 @@ class Condition:
     return_value: Template = None
     has_raise: bool = False
     raise_value: Template = None
+    inline: bool = False  # steps is the one step written in the condition itself
 
 
 @dataclass

@@ -4,6 +4,7 @@ by the engine's parser (wfgen.engine.lint)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ def classify(text: str) -> str:
 
 def _classify(text: str) -> tuple[str, Any]:
     """The kind and the loaded tree (None if it does not load), so the file is parsed once."""
-    from wfgen import yamlload
+    from wfgen.engine import flow_exprs
 
     if len(text) > MAX_SOURCE_BYTES:  # only then can it pass the spec limit (twice this)
         from wfgen.job.rules import MAX_SPEC_BYTES
@@ -27,7 +28,7 @@ def _classify(text: str) -> tuple[str, Any]:
         if len(text) > MAX_SPEC_BYTES:
             return "job", None  # the spec loader refuses it without parsing
     try:
-        tree = yamlload.load(text)  # YAML 1.2, as the engine reads it
+        tree = flow_exprs.load(text)  # YAML 1.2, as the engine reads it
     except Exception:
         return "job", None  # the spec loader explains YAML errors with line numbers
     return _kind(tree), tree
@@ -47,39 +48,62 @@ def looks_like_workflow(path: str) -> bool:
 
 
 def validate_text(text: str, path: str) -> list[str]:
-    """Findings for one file, each 'file:line:col: message'."""
+    """Errors for one file, each 'file:line:col: message'."""
+    return check_text(text, path)[0]
+
+
+def check_text(text: str, path: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for one file; warnings are what the service accepts
+    but is probably a mistake, and never fail validation."""
     kind, tree = _classify(text)
     if kind == "workflow":
         from wfgen.engine.lint import lint_workflow_text
 
-        return [str(f) for f in lint_workflow_text(text, path)]
+        return _split(lint_workflow_text(text, path), "")
     from wfgen.job.render import render_workflow
     from wfgen.job.spec import load_spec_text
 
     try:
         spec = load_spec_text(text, path, tree=tree)
     except SpecError as exc:
-        return [str(e) for e in exc.all()]
+        return [str(e) for e in exc.all()], []
     from wfgen.engine.lint import lint_workflow_text
 
     rendered = render_workflow(spec)
-    return [f"{path}: generated workflow: {f}" for f in
-            lint_workflow_text(rendered, f"{Path(path).name} (generated)")]
+    return _split(lint_workflow_text(rendered, f"{Path(path).name} (generated)"),
+                  f"{path}: generated workflow: ")
 
 
-def validate_paths(paths: list[str]) -> tuple[list[str], bool]:
-    """Findings of every file, and whether some file could not be read at all."""
-    findings: list[str] = []
-    unreadable = False
+def _split(findings: list[Any], prefix: str) -> tuple[list[str], list[str]]:
+    errors = [prefix + str(f) for f in findings if f.severity == "error"]
+    warnings = [prefix + str(f) for f in findings if f.severity != "error"]
+    return errors, warnings
+
+
+@dataclass
+class Outcome:
+    """What validate found in every file."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unreadable: bool = False  # some file could not be read at all
+
+
+def validate_paths(paths: list[str]) -> Outcome:
+    """Errors and warnings of every file."""
+    out = Outcome()
     for path in paths:
         try:
             text = read_source(path)
         except WfgenError as exc:
-            findings.append(str(exc))
-            unreadable = True
+            out.errors.append(str(exc))
+            out.unreadable = True
             continue
         try:
-            findings.extend(validate_text(text, path))
+            errors, warnings = check_text(text, path)
         except WfgenError as exc:
-            findings.append(str(exc))
-    return findings, unreadable
+            out.errors.append(str(exc))
+            continue
+        out.errors += errors
+        out.warnings += warnings
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 
 from wfgen.backends.local import LocalBackend
 from wfgen.local.loopback import LoopbackServer
+from wfgen.server.apicheck import Checked, check_connector
 from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
@@ -71,6 +72,7 @@ class App:
             project=options.project, location=options.location,
             use_container_engine=use_engine, on_host=options.on_host,
             callbacks=CallbackHub)
+        self.runner.connector_check = check_connector  # the workflows' calls, as REST ones
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
                                             self.runner.callbacks)
@@ -81,8 +83,15 @@ class App:
         self.guard = BrowserGuard(options.host)  # first: before any handler, callbacks too
         apis: list[Any] = [self.guard, self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions)]
-        apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
+        compute = ComputeApi(self.runner.compute)
+        apis += [compute, LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._secret_manager())
+        apis.append(self._dashboard())
+        # past the guard, every request is checked against Google's descriptions
+        checked = Checked(apis[1:], log)
+        apis = [self.guard, checked]
+        compute.answer_part = checked.handle  # and each part of a batch
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:
@@ -90,6 +99,10 @@ class App:
                                      f"{exc.strerror or exc}") from None
         self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        # the local VMs read container.secret_env from this server's Secret Manager
+        from wfgen.server.local_secrets import ENDPOINT_KEY
+
+        self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
@@ -110,6 +123,26 @@ class App:
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+
+    def _secret_manager(self) -> Any:
+        """Secret Manager; a local VM's token stands for that VM's service account."""
+        from wfgen.server.secretmanager_api import SecretManagerRest
+
+        def who(token: str) -> str | None:
+            for vm in list(self.runner.compute.all_vms):
+                if vm.metadata.check_token(token):
+                    return vm.metadata.service_account
+            return None
+
+        return SecretManagerRest(self.store, who)
+
+    def _dashboard(self) -> Any:
+        """The web pages at /ui/ (read-only views of all the above, two forms)."""
+        from wfgen.server.ui.dashboard import Dashboard
+        from wfgen.server.ui.pages import Pages
+
+        return Dashboard(Pages(self.store, self.executions, self.runner,
+                               self.runner.compute), self.log)
 
     @property
     def reach_host(self) -> str:
@@ -137,7 +170,7 @@ class App:
         url = f"{self.url}/"
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
-                             "EVENTARC", "PUBSUB")]
+                             "EVENTARC", "PUBSUB", "SECRETMANAGER")]
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:

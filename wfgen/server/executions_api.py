@@ -20,7 +20,7 @@ from wfgen.backends.base import Execution
 from wfgen.engine.tree import Step, Workflow
 from wfgen.errors import WfgenError
 from wfgen.local.loopback import ApiError, Request, Response
-from wfgen.server import wire
+from wfgen.server import trace, wire
 from wfgen.server.store import Resource, Store
 from wfgen.server.workflows_api import WorkflowsService
 
@@ -175,6 +175,7 @@ class ExecutionsService:
         elif record.error is not None:
             resource["error"] = _error_resource(record, self.workflows.parsed(
                 live.source, record.workflow.rsplit("/", 1)[-1]))
+        trace.save(self.store, record.name, self.runner, record.steps)  # for the dashboard
         with live.lock:
             stored = live.stored
             if stored:

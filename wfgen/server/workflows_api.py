@@ -4,9 +4,11 @@ delete, listRevisions, and the long-running operations every mutation returns.
 `WorkflowsService` holds the logic on plain JSON resources (camelCase, as the
 REST API speaks; the gRPC front converts); `WorkflowsRest` maps the REST paths
 onto it. A definition the engine cannot run (YAML or syntax errors, unknown
-keys, `next` to a missing step, limits) is refused as the service refuses it:
-the operation ends with error code 3 (INVALID_ARGUMENT) whose message names
-line and column, and nothing is deployed. Lint findings never block a deploy.
+keys, `next` to a missing step, limits, and the deploy-time checks of
+wfgen.engine.deploy_checks: variable scope, `shared`, required arguments,
+blocking calls in expressions) is refused as the service refuses it: the
+operation ends with error code 3 (INVALID_ARGUMENT) whose message names line
+and column, and nothing is deployed. Lint warnings never block a deploy.
 Operations finish before the mutating call returns (a deploy is a parse)."""
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ class WorkflowsService:
             raise ApiError(400, "workflow_id is required (the ?workflowId= query parameter)")
         if not wire.WORKFLOW_ID_RE.fullmatch(workflow_id):
             raise ApiError(400, f"Invalid workflow_id {workflow_id!r}: it must start with a "
-                                "letter and hold only letters, digits, - and _ (at most 128)")
+                                "letter, hold only letters, digits, - and _, and end with a letter "
+                                "or digit (at most 64)")
         name = f"{parent}/workflows/{workflow_id}"
         fields = _settable(body, project)
         if not fields.get("sourceContents"):
