@@ -149,8 +149,10 @@ class LoopbackServer:
         host = self._server.server_address[0]
         return f"http://{host}:{self.port}"
 
-    def start(self) -> LoopbackServer:
-        """Serve on a daemon thread until stop() (which wakes it at once)."""
+    def start(self, poll_interval: float | None = None) -> LoopbackServer:
+        """Serve on a daemon thread until stop() (which wakes it at once; nothing
+        polls, so `poll_interval`, kept for callers that still pass it, is unused)."""
+        del poll_interval
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(target=self._serve, name="wfgen-serve-http",
                                         daemon=True)
