@@ -82,6 +82,7 @@ class LocalBackend(Backend):
                  callbacks: Any = None, project_metadata: dict[str, str] | None = None
                  ) -> None:
         from wfgen.local.faults import Faults
+        from wfgen.local.pubsub import LocalPublisher, emulator_endpoint
 
         self.project = project
         self.location = location
@@ -118,6 +119,8 @@ class LocalBackend(Backend):
             return CallbackServer(self._token_ok, refuse_first=self.faults.refuse_callbacks,
                                   on_request=self._on_callback).start()
 
+        # Pub/Sub publish: to the serve of WORKFLOWS_EMULATOR_HOST (serve sets its own)
+        self.publisher = LocalPublisher(notify, emulator_endpoint())
         self._compute: OnDemand[Any] = OnDemand(compute)
         self._callbacks: OnDemand[Any] = OnDemand(hub)
         self._registry: Any = None  # connectors() is the same for every execution
@@ -156,15 +159,17 @@ class LocalBackend(Backend):
     connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
 
     def connectors(self) -> Any:
-        """The connector registry: Compute Engine and events.* on this backend."""
+        """The connector registry: Compute Engine, Pub/Sub publish and events.*."""
         from wfgen.engine.connectors import ConnectorRegistry
         from wfgen.local.connector_names import COMPUTE_CONNECTORS
+        from wfgen.local.pubsub import NAME as PUBLISH
 
         registry = ConnectorRegistry()
         check = self.connector_check
         target = registry if check is None else _Checking(registry, check)
         for connector, method in COMPUTE_CONNECTORS.items():
             target.register(connector, DeferredConnector(self._compute.get, method))
+        registry.register(PUBLISH, self.publisher)
         registry.register("events.create_callback_endpoint",
                           lambda rt, connector_params=None, http_callback_method="POST", **_:
                           self.callbacks.create_endpoint(rt.env, http_callback_method))

@@ -116,12 +116,29 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "heartbeat_s": spec.heartbeat_s,
         # how long a lost VM's report (a preemption notice in flight) is awaited
         "grace_s": min(30, max(1, spec.heartbeat_s // 10)),
-        # how long the stop report of a VM deleted at the timeout is awaited
-        "stop_grace_s": min(30, max(5, spec.heartbeat_s)),
+        # how long the stop report of a VM deleted at the timeout is awaited (the
+        # container's grace, then the report)
+        "stop_grace_s": max(min(30, max(5, spec.heartbeat_s)), spec.seconds["stop_grace"] + 10),
+        **preemption_values(spec, fanout),
         "backstop_margin_s": spec.heartbeat_s + 300,
         "retries": data["retries"],
         **fanout_values(spec),
     }
+
+
+def preemption_values(spec: JobSpec, fanout: bool) -> dict[str, Any]:
+    """Long jobs and preemption: the container's stop grace (VM metadata), how long
+    a STOPPING VM's report is awaited, the checkpoint directory (an expression:
+    the spec's directory, the job, the execution, the task) and notify."""
+    grace = spec.seconds["stop_grace"]
+    directory = spec.data["checkpoint_dir"]
+    checkpoint = None
+    if directory is not None:
+        checkpoint = (f"{expression_literal(directory + '/' + spec.name + '/')} + "
+                      "sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\")"
+                      + (' + "/" + string(task)' if fanout else ""))
+    return {"container_grace_s": grace, "stop_wait_s": grace + 10,
+            "checkpoint_expr": checkpoint, "notify": spec.data["notify"]}
 
 
 def fanout_values(spec: JobSpec) -> dict[str, Any]:

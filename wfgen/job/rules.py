@@ -164,6 +164,39 @@ def _check_parallelism(value: int) -> str | None:
     return None
 
 
+# Long jobs and preemption (stop_grace, checkpoint_dir, notify).
+# The container's grace must leave the stop report time inside the platform's
+# shutdown window: 30 s for Spot VMs, 120 s for standard ones (Compute v1
+# Scheduling.skipGuestOsShutdown).
+MAX_GRACE_SPOT_S = 25
+MAX_GRACE_STANDARD_S = 110
+DEFAULT_GRACE = "25s"
+_GCS_DIR_RE = r"gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\x00-\x1f\x7f]*)?"
+_TOPIC_RE = (r"projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/"
+             r"[A-Za-z][A-Za-z0-9._~+%-]{2,254}")
+NOTIFY_EVENTS = ("end", "retry")
+
+
+def _check_topic(value: str) -> str | None:
+    if not re.fullmatch(_TOPIC_RE, value):
+        return (f"{value!r} is not a topic: write projects/PROJECT/topics/TOPIC (a topic id "
+                "has 3-255 letters, digits or -._~+%, starting with a letter)")
+    if value.rsplit("/", 1)[-1].startswith("goog"):
+        return f"{value!r}: topic ids may not start with goog"
+    return None
+
+
+def _check_events(value: list[str]) -> str | None:
+    if not value:
+        return f"name at least one of {', '.join(NOTIFY_EVENTS)}"
+    bad = [e for e in value if e not in NOTIFY_EVENTS]
+    if bad:
+        return f"unknown event {bad[0]!r}: the events are {', '.join(NOTIFY_EVENTS)}"
+    if len(set(value)) < len(value):
+        return "each event once"
+    return None
+
+
 JOB_FIELDS: tuple[Field, ...] = (
     Field("name", "str", "Workflow name, and prefix of the VM names.", default=None,
           check=lambda v: f"{v!r} is longer than 63 characters" if len(v) > 63 else
@@ -249,6 +282,26 @@ JOB_FIELDS: tuple[Field, ...] = (
         Field("parallelism", "int", "Tasks (VMs) running at once (default: every task, up to "
               f"{MAX_CONCURRENT_BRANCHES}, the most Cloud Workflows runs concurrently).",
               minimum=1, check=_check_parallelism),
+    )),
+    Field("stop_grace", "duration", "When the VM stops (preemption, delete, timeout): how long "
+          "the container has between SIGTERM and SIGKILL to exit, e.g. to save a checkpoint "
+          f"(at most {MAX_GRACE_SPOT_S}s on a Spot VM, {MAX_GRACE_STANDARD_S}s on a standard "
+          "one).", default=DEFAULT_GRACE),
+    Field("checkpoint_dir", "str", "Where the job keeps its checkpoints: the container gets "
+          "WFGEN_CHECKPOINT_DIR=CHECKPOINT_DIR/NAME/EXECUTION_ID (/TASK in a fan-out), the same "
+          "on every attempt (wfgen copies nothing).",
+          check=lambda v: f"{len(v)} characters; at most 200" if len(v) > 200 else _regex(
+              _GCS_DIR_RE, "a Cloud Storage path such as gs://my-bucket/checkpoints")(v),
+          pattern=f"^{_GCS_DIR_RE}$", example="gs://my-bucket/checkpoints"),
+    Field("notify", "object", "Publish a message on Pub/Sub when the job ends (and, with "
+          "events: [end, retry], when an attempt is retried): the result map as JSON data, "
+          "attributes wfgen_job, wfgen_execution, wfgen_event and status.", children=(
+        Field("pubsub_topic", "str", "The topic: projects/PROJECT/topics/TOPIC.",
+              required=True, check=_check_topic, pattern=f"^{_TOPIC_RE}$",
+              example="projects/my-project/topics/training"),
+        Field("events", "strlist", "When to publish: end (the job ended), retry (an attempt "
+              "ended and another starts).", default=["end"], check=_check_events,
+              example=["end", "retry"]),
     )),
 )
 

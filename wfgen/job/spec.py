@@ -21,6 +21,8 @@ from wfgen.job.model import JobSpec
 from wfgen.job.rules import (
     _KIND_NAMES,
     JOB_FIELDS,
+    MAX_GRACE_SPOT_S,
+    MAX_GRACE_STANDARD_S,
     MAX_SPEC_BYTES,
     MAX_TASKS,
     MAX_TIMEOUT_S,
@@ -354,6 +356,9 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           tree, "heartbeat", "heartbeat")
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
+    seconds["stop_grace"] = _stop_grace(data, tree, loader)
+    if data["checkpoint_dir"] is not None:
+        data["checkpoint_dir"] = data["checkpoint_dir"].rstrip("/")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
@@ -365,6 +370,17 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
         where = "heartbeat" if "heartbeat" in tree else "timeout"
         raise loader.fail(problem, tree, where, where)
     return spec
+
+
+def _stop_grace(data: dict[str, Any], tree: Any, loader: _Loader) -> int:
+    """The container's grace in seconds, within what the VM's shutdown window allows."""
+    grace = parse_duration(data["stop_grace"])
+    most, kind = ((MAX_GRACE_SPOT_S, "a Spot VM has 30s") if data["machine"]["spot"]
+                  else (MAX_GRACE_STANDARD_S, "a standard VM has 120s"))
+    if grace > most:
+        raise loader.fail(f"may be at most {most}s: {kind} from SIGTERM to power-off, and "
+                          "the stop report needs the rest", tree, "stop_grace", "stop_grace")
+    return grace
 
 
 def _task_size_node(tree: Any) -> tuple[Any, str]:

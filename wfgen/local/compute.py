@@ -62,7 +62,7 @@ from wfgen.local.compute_records import (
 )
 from wfgen.local.faults import Faults
 from wfgen.local.host_policy import REFUSED_REASON, REFUSED_STATUS, HostRule
-from wfgen.local.vm import LocalVM
+from wfgen.local.vm import LocalVM, shutdown_window
 
 __all__ = ["API", "ComputeError", "ConsoleLine", "Instance", "LocalCompute", "not_found"]
 
@@ -232,6 +232,7 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
                      notify=self.notify, use_container_engine=self.use_container_engine,
                      extra_env=self.vm_env, project_metadata=self.project_metadata,
                      service_account=_service_account(body))
+        vm.shutdown_window_s = shutdown_window(body)
         record = Instance(project, zone, name, _new_id(), body, vm, vm.created, console)
         with self._lock:
             self.instances[record.key] = vm

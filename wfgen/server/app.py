@@ -99,6 +99,7 @@ class App:
                                      f"{exc.strerror or exc}") from None
         self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        self.runner.publisher.endpoint = self.url  # workflows publish to this serve
         # the local VMs read container.secret_env from this server's Secret Manager
         from wfgen.server.local_secrets import ENDPOINT_KEY
 
@@ -118,11 +119,19 @@ class App:
         from wfgen.server.eventarc_api import EventarcRest, EventarcService
         from wfgen.server.pubsub_api import PubsubRest
         from wfgen.server.scheduler_api import SchedulerRest, SchedulerService
+        from wfgen.server.subscriptions_api import SubscriptionsRest, SubscriptionsService
 
         self.scheduler = SchedulerService(self.store, self.executions.create, self.log)
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
+        self.subscriptions = SubscriptionsService(self.store)
+
+        def deliver(topic: str, message: dict[str, Any]) -> list[str]:
+            return self.subscriptions.deliver(topic, message) + self.eventarc.deliver(
+                topic, message)
+
         return [SchedulerRest(self.scheduler, self.options.test_clock),
-                EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+                EventarcRest(self.eventarc), SubscriptionsRest(self.subscriptions),
+                PubsubRest(self.store, deliver)]
 
     def _secret_manager(self) -> Any:
         """Secret Manager; a local VM's token stands for that VM's service account."""
@@ -190,6 +199,7 @@ class App:
         if self.watcher is not None:
             self.watcher.stop()
         self.scheduler.stop()
+        self.subscriptions.close()  # pulls waiting for a message answer now
         self.http.stop()
         if self.grpc is not None:
             self.grpc.stop(grace=None)
