@@ -299,13 +299,16 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
                       services: Any = None, on_host: bool = False) -> int:
     """Any workflow file on the engine, with local Compute Engine and callbacks."""
     from wfgen.backends.local import LocalBackend
-    from wfgen.engine import WorkflowSyntaxError, load_workflow
+    from wfgen.engine import WorkflowSyntaxError
     from wfgen.engine.parse import step_position
-    from wfgen.job.spec import read_source
+    from wfgen.yamlload import read_source
 
     text = read_source(path)
+    console = Console()
+    backend = LocalBackend(notify=console.notify, output=console.output,
+                           log_sink=_json_log_line, on_host=on_host)  # starts nothing yet
     try:
-        workflow = load_workflow(text, path)
+        workflow = backend.parsed(text, path)  # kept: start_source parses it no more
     except WorkflowSyntaxError as exc:
         raise UsageError("\n".join(f"{path}:{i.line}:{i.column}: {i.message}"
                                     for i in exc.issues)) from None
@@ -317,9 +320,6 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
             argument = data_argument(data)
         except ValueError as exc:
             raise UsageError(f"--data: {exc}") from None
-    console = Console()
-    backend = LocalBackend(notify=console.notify, output=console.output,
-                           log_sink=_json_log_line, on_host=on_host)
     name = _execution_name("local-project", "us-central1", Path(path).stem or "workflow")
     record = _follow(backend, name, text, argument, filename=path, console=console,
                      services=services)

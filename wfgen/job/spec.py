@@ -39,6 +39,7 @@ from wfgen.job.rules import (
     heartbeat_conflict,
     parse_duration,
 )
+from wfgen.yamlload import read_source  # here, and cheap to import alone (wfgen.cli.run)
 
 __all__ = ["JobSpec", "load_spec", "load_spec_text", "read_source"]
 
@@ -521,21 +522,6 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
         node, key = _task_size_node(tree)
         raise loader.fail(problem, node, key, f"tasks.{key}")
 
-
-
-def read_source(path: str | Path) -> str:
-    """A YAML file's text; unreadable files become a SpecError naming the file."""
-    name = str(path)
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", Location(name)) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, not a YAML file", Location(name)) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(name)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror}", Location(name)) from None
 
 
 def load_spec(path: str | Path, *, heartbeat: str | None = None,
