@@ -89,7 +89,7 @@ def test_vm_body_is_a_compute_instance(path):
     insert = insert_step(wf)
     assert insert["call"] == "googleapis.compute.v1.instances.insert"
     raw = dict(insert["args"]["body"])
-    state = next((p["failover"] for p in wf["run_job"]["params"]
+    state = next((p["failover"] for p in wf.get("run_job", {}).get("params", [])
                   if isinstance(p, dict) and "failover" in p), None)
     if state:  # a job that fails over: its first try, as the workflow fills it in
         raw.update(machineType=state["at"]["machineType"],

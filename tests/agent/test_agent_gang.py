@@ -18,10 +18,15 @@ def node(bed: Bed, rank: str = "2", count: str = "4", master: str = MASTER,
         bed.md.set_attribute(key, value)
 
 
+IDENTITY = ("WFGEN_EXECUTION_ID", "WFGEN_ATTEMPT", "WFGEN_RESTARTS", "WFGEN_CHECKPOINT_DIR")
+
+
 def env_of_run(bed: Bed) -> dict[str, str]:
+    """The WFGEN_ variables of `docker run` but the run identity every job gets."""
     run = bed.calls("docker", "run")[0]
     pairs = [a.removeprefix("--env=") for a in run if a.startswith("--env=WFGEN_")]
-    return dict(pair.split("=", 1) for pair in pairs)
+    found = dict(pair.split("=", 1) for pair in pairs)
+    return {k: v for k, v in found.items() if k not in IDENTITY}
 
 
 def test_the_nodes_part_reaches_the_container(bed: Bed) -> None:
