@@ -482,6 +482,13 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           value=False)
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
     _plan_capacity(spec, tree, loader)
+    if data["nodes"] > 1 and spec.plan is not None and spec.plan.failover:
+        where = next((k for k in ("fallback", "regions", "zone") if tree.get(k) is not None),
+                     "nodes")
+        raise loader.fail("a multi-node job runs in one zone with one machine choice for now: "
+                          "give zone a single zone, without regions or fallback (failover of "
+                          "the group as a whole is not built yet)", tree, where, where,
+                          value=False)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
     problem = budget_problem(spec) or gang_steps_problem(spec)
