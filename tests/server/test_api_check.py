@@ -324,8 +324,8 @@ def _wfgen(serve: Serve, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 # examples whose programs are not on this machine: train-gpu's train.py, the
-# fine-tuning image's own entrypoint (the stand-in runs its args)
-NOT_RUNNABLE_HERE = ("train-gpu.yaml", "finetune-anywhere.yaml")
+# fine-tuning image's own entrypoint (the stand-in runs its args), torchrun
+NOT_RUNNABLE_HERE = ("train-gpu.yaml", "finetune-anywhere.yaml", "torchrun.yaml")
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.yaml")))

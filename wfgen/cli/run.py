@@ -283,6 +283,9 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
     """A fault's task=N must name a task of this run (a plain job has none)."""
     if not faults.tasks:
         return
+    if faults.target == "node":
+        _check_fault_nodes(faults, spec)
+        return
     if spec.data["tasks"] is None:
         raise UsageError(f"--fault ...,task=N: {spec.name} is not a fan-out job (no tasks: "
                          "block); leave out task=N")
@@ -293,6 +296,18 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
         if task >= count:
             raise UsageError(f"--fault {fault},task={task}: this run has {count} task(s), "
                              f"numbered 0 to {count - 1}")
+
+
+def _check_fault_nodes(faults: Any, spec: Any) -> None:
+    """A fault's node=N must name a node of this multi-node job."""
+    count = spec.data["nodes"]
+    if count <= 1:
+        raise UsageError(f"--fault ...,node=N: {spec.name} is not a multi-node job (no "
+                         "nodes: N); leave out node=N")
+    for fault, node in faults.tasks.items():
+        if node >= count:
+            raise UsageError(f"--fault {fault},node={node}: this job has {count} nodes, "
+                             f"ranks 0 to {count - 1}")
 
 
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,

@@ -23,6 +23,7 @@ from wfgen.job.budget import (
     longest_timeout,
     memory_problem,
 )
+from wfgen.job.gang import gang_steps_problem
 from wfgen.job.model import JobSpec
 from wfgen.job.rules import (
     _KIND_NAMES,
@@ -475,11 +476,22 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     seconds["stop_grace"] = _stop_grace(data, tree, loader)
     if data["checkpoint_dir"] is not None:
         data["checkpoint_dir"] = data["checkpoint_dir"].rstrip("/")
+    if data["nodes"] > 1 and data["tasks"] is not None:
+        raise loader.fail("nodes (one job on several VMs) and tasks (one VM per item) cannot "
+                          "be combined; use one or the other", tree, "nodes", "nodes",
+                          value=False)
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
     _plan_capacity(spec, tree, loader)
+    if data["nodes"] > 1 and spec.plan is not None and spec.plan.failover:
+        where = next((k for k in ("fallback", "regions", "zone") if tree.get(k) is not None),
+                     "nodes")
+        raise loader.fail("a multi-node job runs in one zone with one machine choice for now: "
+                          "give zone a single zone, without regions or fallback (failover of "
+                          "the group as a whole is not built yet)", tree, where, where,
+                          value=False)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
-    problem = budget_problem(spec)
+    problem = budget_problem(spec) or gang_steps_problem(spec)
     if problem:
         if data["tasks"] is not None:
             node, key = _task_size_node(tree)
