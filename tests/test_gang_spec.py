@@ -36,9 +36,11 @@ def error_of(text: str) -> SpecError:
     ("nodes: 4\nmaster_port: 80\n", 6, "master_port", "at least 1024"),
     ("nodes: 4\nmaster_port: 70000\n", 6, "master_port", "at most 65535"),
     ("nodes: 4\ntasks: {count: 3}\n", 5, "nodes", "cannot be combined"),
-    ("nodes: 2\nzone: [us-central1-a, us-central1-b]\n", 6, "zone", "one zone"),
-    ("nodes: 2\nmachine: {type: n1-standard-4, spot: true}\n"
-     "fallback: [{provisioning: standard}]\n", 7, "fallback", "one machine choice"),
+    ("nodes: 2\nmachine: {type: g2-standard-8, spot: true}\n"
+     "fallback: [{provisioning: flex-start}]\n", 7, "fallback[0].provisioning",
+     "not flex-start"),
+    ("nodes: 2\nmachine: {type: g2-standard-8, provisioning: flex-start}\n", 6,
+     "machine.provisioning", "not flex-start"),
 ])
 def test_node_fields_are_checked_with_their_line(extra, line, field, words):
     err = error_of(BASE + extra)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.local.test_run_local import FAST, ON_HOST, _billed, result_of, run_local, vm_processes
+from wfgen.job import gang
 
 pytestmark = pytest.mark.xdist_group("run_local")
 
@@ -211,3 +212,49 @@ def test_refused_callbacks_still_deliver_every_nodes_report(tmp_path):
     assert run.returncode == 0, run.stderr
     result = result_of(run)
     assert [node["status"] for node in result["nodes"]] == ["succeeded"] * 3
+
+
+ZONES = ["us-central1-a", "us-central1-b"]
+
+
+def refused(stderr: str) -> list[tuple[str, str]]:
+    """(VM, zone) of every insert refused for want of capacity."""
+    return re.findall(r"insert of (\S+) in (\S+) refused: no capacity", stderr)
+
+
+def test_no_capacity_for_node_2_in_zone_a_moves_all_four_nodes_to_zone_b(tmp_path):
+    job = gang_job(tmp_path, {"script": "echo ok"}, zone=ZONES, heartbeat="1m")
+    run = run_local(tmp_path, job, "--stats", "--fault", "stockout=us-central1-a,node=2")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert (result["status"], result["zone"], result["attempts"]) == (
+        "succeeded", "us-central1-b", 1)
+    assert [node["zone"] for node in result["nodes"]] == ["us-central1-b"] * 4
+    assert [(d["zone"], d["result"]) for d in result["attempts_detail"]] == [
+        ("us-central1-a", "no capacity")]
+    assert [(name[-1], zone) for name, zone in refused(run.stderr)] == [
+        ("2", "us-central1-a")]
+    assert "us-central1-a: no capacity for 4 x n1-standard-4 (standard); trying " \
+           "us-central1-b" in run.stderr
+    # what was made in zone A is deleted: every VM made is deleted once
+    made = created(run.stderr)
+    assert sorted(deleted(run.stderr)) == sorted(made) and len(made) >= 4
+    # the success path's 11 + 4 per further node, and one zone failed over
+    assert _billed(run.stderr) == 11 + 4 * 3 + gang.failover_steps(4), run.stderr
+
+
+def test_no_capacity_in_any_zone_fails_clearly_and_leaves_no_vm(tmp_path):
+    job = gang_job(tmp_path, {"script": "echo never"}, nodes=3, zone=ZONES, timeout="6s",
+                   heartbeat="2s")
+    run = run_local(tmp_path, job, "--fault", "stockout=us-central1-a,node=1",
+                    "--fault", "stockout=us-central1-b,node=2")
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "unavailable" and result["exit_code"] is None
+    assert result["message"].startswith("no capacity until the timeout (6s)")
+    assert [node["status"] for node in result["nodes"]] == ["stopped"] * 3
+    tried = [d["zone"] for d in result["attempts_detail"]]
+    assert tried[:2] == ZONES and len(tried) >= 2
+    assert {zone for _name, zone in refused(run.stderr)} == set(ZONES)
+    assert "never" not in result["output_tail"]
+    assert sorted(deleted(run.stderr)) == sorted(created(run.stderr))

@@ -32,6 +32,13 @@ STEPS_PER_BEAT_NODE = 2
 STEPS_PER_RETRY = 12
 STEPS_PER_RETRY_NODE = 8
 STEP_BUDGET = int(0.9 * MAX_STEPS)
+# A zone the group fails over (no capacity for one of its nodes): the try, the
+# callback, the parallel inserts, the cleanup's try, call and parallel deletes, the
+# stockout check, the failover's assign, its log line and the start-over check;
+# per node its insert, its delete and delete_vm's step. Measured (2, 3 and 4 nodes)
+# by tests/local/test_gang_local.py.
+FAILOVER_STEPS_FIXED = 11
+FAILOVER_STEPS_PER_NODE = 3
 # The rank of the node that sent a report: the end of its VM's name (the report
 # carries the name; a name of another attempt or job fails the int, an error).
 RANK_EXPR = ('int(text.substring(event.http_request.body.instance, len(vm_base + "-" + '
@@ -74,29 +81,75 @@ def gang_steps_problem(spec: JobSpec) -> str | None:
             f"execution may run; {fix}")
 
 
-def internal_domain(zone: str, project_expr: str) -> str:
+def dns_project(project: str) -> str:
+    """The project's part of an internal DNS name: a domain-scoped project id
+    `example.com:my-proj` reads `my-proj.example.com` (Compute Engine's internal
+    DNS page: VM.ZONE.c.PROJECT_ID.internal, the domain after the project)."""
+    domain, colon, name = project.rpartition(":")
+    return f"{name}.{domain}" if colon else name
+
+
+def internal_dns_name(instance: str, zone: str, project: str) -> str:
+    """A VM's zonal internal DNS name: `VM.ZONE.c.PROJECT.internal`."""
+    return f"{instance}.{zone}.c.{dns_project(project)}.internal"
+
+
+def dns_project_expr(project_expr: str) -> str:
+    """dns_project() as a Workflows expression, for a project known only when the
+    workflow runs (its GOOGLE_CLOUD_PROJECT_ID)."""
+    parts = f'text.split({project_expr}, ":")'
+    # (if() computes both of its values: parts[0] always exists)
+    return f'{parts}[len({parts}) - 1] + if(len({parts}) > 1, "." + {parts}[0], "")'
+
+
+def internal_domain(zone: str | None, project: str | None, project_expr: str,
+                    zone_expr: str = "failover.at.zone") -> str:
     """The Workflows expression of the zonal internal DNS suffix of the VMs,
-    `.ZONE.c.PROJECT.internal`."""
-    return f'".{zone}.c." + {project_expr} + ".internal"'
+    `.ZONE.c.PROJECT.internal`; `zone` None: the zone of this try (`zone_expr`)."""
+    from wfgen.job.quoting import expression_literal
+
+    dns = expression_literal(dns_project(project)) if project else dns_project_expr(
+        project_expr)
+    if zone is None:
+        return f'"." + {zone_expr} + ".c." + {dns} + ".internal"'
+    return f'".{zone}.c." + {dns} + ".internal"'
+
+
+def failover_steps(nodes: int) -> int:
+    """Billed steps of one zone (or machine choice) the group fails over: the
+    callback, the inserts, the nodes' deletes and the failover's own steps
+    (measured: tests/local/test_gang_local.py)."""
+    return FAILOVER_STEPS_FIXED + FAILOVER_STEPS_PER_NODE * nodes
 
 
 def gang_values(spec: JobSpec, project_expr: str) -> dict[str, Any]:
-    """What templates/gang.yaml.j2 needs; `nodes` is 0 for any other job."""
+    """What templates/gang.yaml.j2 needs; `nodes` is 0 for any other job. With a
+    capacity plan of several zones or machine choices (spec.plan.failover) the
+    zone is this try's (failover.at.zone): the group moves as a whole."""
     nodes = spec.data["nodes"]
     if nodes <= 1:
         return {"nodes": 0}
     zone = spec.data["zone"]
+    failover = spec.plan is not None and spec.plan.failover
+    zone_expr = "failover.at.zone" if failover else expression_literal_of(zone)
     return {
         "nodes": nodes,
         "master_port": spec.data["master_port"],
-        "node_domain_expr": internal_domain(zone, project_expr),
+        "node_domain_expr": internal_domain(None if failover else zone, spec.data["project"],
+                                            project_expr),
         # every node's entry in the result until its report replaces it
         "nodes_init": [{"rank": rank, "instance": None, "zone": zone, "exit_code": None,
                         "status": "stopped"} for rank in range(nodes)],
         "insert_parallelism": min(nodes, MAX_CONCURRENT_BRANCHES),
         "rank_expr": RANK_EXPR,
         "node_entry_expr": ('{"rank": rank, "instance": vm_base + "-" + string(attempt) + "-" + '
-                            f'string(rank), "zone": "{zone}", "exit_code": '
+                            f'string(rank), "zone": {zone_expr}, "exit_code": '
                             'map.get(event.http_request.body, "exit_code"), '
                             '"status": event.http_request.body.status}'),
     }
+
+
+def expression_literal_of(text: str) -> str:
+    from wfgen.job.quoting import expression_literal
+
+    return expression_literal(text)

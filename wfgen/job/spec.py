@@ -482,13 +482,8 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           value=False)
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
     _plan_capacity(spec, tree, loader)
-    if data["nodes"] > 1 and spec.plan is not None and spec.plan.failover:
-        where = next((k for k in ("fallback", "regions", "zone") if tree.get(k) is not None),
-                     "nodes")
-        raise loader.fail("a multi-node job runs in one zone with one machine choice for now: "
-                          "give zone a single zone, without regions or fallback (failover of "
-                          "the group as a whole is not built yet)", tree, where, where,
-                          value=False)
+    if data["nodes"] > 1 and spec.plan is not None:
+        _check_group(spec, tree, loader)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
     problem = budget_problem(spec) or gang_steps_problem(spec)
@@ -499,6 +494,18 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
         where = "heartbeat" if "heartbeat" in tree else "timeout"
         raise loader.fail(problem, tree, where, where)
     return spec
+
+
+def _check_group(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """What a multi-node job's machine choices may not be: flex-start (its queued
+    VMs would look lost to the group's heartbeat)."""
+    for choice in spec.plan.choices:
+        if choice.provisioning == "flex-start":
+            where = f"{choice.where}.provisioning"
+            node, key = _fallback_node(tree, where)
+            raise loader.fail("a multi-node job's VMs use standard, spot or reservation "
+                              "provisioning for now, not flex-start", node, key, where,
+                              value=False)
 
 
 def _stop_grace(data: dict[str, Any], tree: Any, loader: _Loader) -> int:
