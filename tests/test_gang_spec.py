@@ -191,3 +191,30 @@ def test_a_report_delivered_twice_counts_once_and_the_job_waits_for_every_node()
     assert [node["status"] for node in result.result["nodes"]] == ["succeeded"] * 3
     assert result.result["output_tail"] == "node 0"
     assert sorted(set(deleted)) == sorted(inserted) and len(inserted) == 3
+
+
+@pytest.mark.parametrize(("project", "name"), [
+    ("my-proj", "train-1-0.us-central1-a.c.my-proj.internal"),
+    ("example.com:my-proj", "train-1-0.us-central1-a.c.my-proj.example.com.internal"),
+])
+def test_the_internal_dns_name_puts_a_domain_scoped_projects_domain_after_it(project, name):
+    assert gang.internal_dns_name("train-1-0", "us-central1-a", project) == name
+    # the same name from the workflow's expression, for a project known when it runs
+    from tests.engine.enginetest import result_of
+
+    expression = (f'"train-1-0" + {gang.internal_domain("us-central1-a", None, "project")}')
+    source = ("main:\n  params: [project]\n  steps:\n    - done:\n        return: "
+              + json.dumps("${" + expression + "}") + "\n")
+    assert result_of(source, project) == name
+
+
+def test_a_domain_scoped_project_in_the_spec_gives_the_master_its_dns_name():
+    wf = _yaml.load(render_workflow(load_spec_text(
+        "name: train\nproject: example.com:my-proj\ncontainer:\n  image: alpine\n"
+        "timeout: 1h\nheartbeat: 1m\nnodes: 2\n", "job.yaml")))
+    body = steps_by_name(wf["run_gang"]["steps"])["create_vms"]["parallel"]["for"]["steps"][0][
+        "create_vm"]["args"]["body"]
+    meta = {item["key"]: item["value"] for item in body["metadata"]["items"]}
+    assert meta["wfgen-master-addr"] == ('${vm_base + "-" + string(attempt) + "-0" + '
+                                         '".us-central1-a.c." + "my-proj.example.com" + '
+                                         '".internal"}')
