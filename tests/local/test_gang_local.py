@@ -258,3 +258,74 @@ def test_no_capacity_in_any_zone_fails_clearly_and_leaves_no_vm(tmp_path):
     assert {zone for _name, zone in refused(run.stderr)} == set(ZONES)
     assert "never" not in result["output_tail"]
     assert sorted(deleted(run.stderr)) == sorted(created(run.stderr))
+
+
+def placement_job(tmp_path: Path, container: dict, nodes: int = 3, **extra) -> Path:
+    return gang_job(tmp_path, container, nodes=nodes, placement="compact",
+                    machine={"type": "n2-standard-4"}, **extra)
+
+
+def policy_events(stderr: str) -> list[tuple[str, str]]:
+    """("created" | "deleted", policy) in the order they happened."""
+    return [(what, name) for name, what in
+            re.findall(r"placement policy (\S+) (created|deleted)", stderr)]
+
+
+def test_compact_placement_policy_is_made_before_the_nodes_and_deleted_after_them(tmp_path):
+    run = run_local(tmp_path, placement_job(tmp_path, {"script": "echo placed"},
+                                            heartbeat="1m"), "--stats")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    base = result["nodes"][0]["instance"][:-2]  # NAME-EXECUTION-1
+    assert policy_events(run.stderr) == [("created", base), ("deleted", base)]
+    lines = [line for line in run.stderr.splitlines() if " | " not in line]
+    made = next(i for i, line in enumerate(lines) if f"placement policy {base} created" in line)
+    gone = next(i for i, line in enumerate(lines) if f"placement policy {base} deleted" in line)
+    vms = [i for i, line in enumerate(lines) if re.search(r"VM \S+ (created|deleted)", line)]
+    assert len(vms) == 6 and made < min(vms) and gone > max(vms)
+    # the success path's 11 + 4 per further node, and the policy's insert, the call
+    # that deletes it and its delete (one more per retry while a node is being deleted)
+    assert 11 + 4 * 2 + gang.PLACEMENT_STEPS <= _billed(run.stderr) <= 11 + 4 * 2 + 5, \
+        run.stderr
+
+
+@pytest.mark.parametrize(("fault", "script", "code"), [
+    ([], 'if [ "$WFGEN_NODE_RANK" = 1 ]; then exit 3; fi; sleep 60', 3),
+    (["--fault", "insert-fail,node=2"], "sleep 60", 125),
+])
+def test_no_placement_policy_is_left_after_a_failure(tmp_path, fault, script, code):
+    run = run_local(tmp_path, placement_job(tmp_path, {"script": script}), *fault)
+    assert run.returncode == code, run.stderr
+    events = policy_events(run.stderr)
+    assert [what for what, _name in events] == ["created", "deleted"], run.stderr
+    assert sorted(deleted(run.stderr)) == sorted(created(run.stderr))
+
+
+def test_a_group_failing_over_gets_a_policy_in_each_zone_tried_and_leaves_none(tmp_path):
+    job = placement_job(tmp_path, {"script": "echo ok"}, zone=ZONES)
+    run = run_local(tmp_path, job, "--fault", "stockout=us-central1-a,node=1")
+    assert run.returncode == 0, run.stderr
+    assert result_of(run)["zone"] == "us-central1-b"
+    events = policy_events(run.stderr)
+    assert [what for what, _name in events] == ["created", "deleted", "created", "deleted"]
+
+
+def test_ctrl_c_deletes_the_nodes_and_the_placement_policy(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    job = placement_job(tmp_path, {"script": "echo started-$WFGEN_NODE_RANK; sleep 60"})
+    proc = subprocess.Popen([*ON_HOST, str(job)], stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **FAST, "TMPDIR": str(scratch)})
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if sum("| started-" in x for x in seen) == 3:
+            break
+    proc.send_signal(signal.SIGINT)
+    _out, rest = proc.communicate(timeout=30)
+    stderr = "".join(seen) + rest
+    assert proc.returncode == 130, stderr
+    assert [what for what, _name in policy_events(stderr)] == ["created", "deleted"]
+    assert sorted(deleted(stderr)) == sorted(created(stderr)) and len(created(stderr)) == 3

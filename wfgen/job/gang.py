@@ -32,6 +32,11 @@ STEPS_PER_BEAT_NODE = 2
 STEPS_PER_RETRY = 12
 STEPS_PER_RETRY_NODE = 8
 STEP_BUDGET = int(0.9 * MAX_STEPS)
+# A compact placement policy (placement: compact) on the success path: its insert,
+# the call that deletes it and the delete (plus one per retry of a delete refused
+# while a node is still being deleted); at worst every retry of the delete.
+PLACEMENT_STEPS = 3
+PLACEMENT_STEPS_WORST = 3 + 10
 # A zone the group fails over (no capacity for one of its nodes): the try, the
 # callback, the parallel inserts, the cleanup's try, call and parallel deletes, the
 # stockout check, the failover's assign, its log line and the start-over check;
@@ -50,11 +55,15 @@ def success_steps(nodes: int) -> int:
     return STEPS_FIXED + STEPS_PER_NODE * nodes
 
 
-def worst_steps(nodes: int, retries: int, timeout_s: int, heartbeat_s: int) -> int:
-    """Every attempt used, every heartbeat over the whole timeout checking N nodes."""
+def worst_steps(nodes: int, retries: int, timeout_s: int, heartbeat_s: int,
+                placement: bool = False) -> int:
+    """Every attempt used, every heartbeat over the whole timeout checking N nodes
+    (with placement, every attempt's policy deleted after all its retries)."""
     beats = math.ceil(timeout_s / heartbeat_s)
+    per_retry = STEPS_PER_RETRY + STEPS_PER_RETRY_NODE * nodes + (
+        PLACEMENT_STEPS_WORST if placement else 0)
     return (success_steps(nodes) + beats * (STEPS_PER_BEAT + STEPS_PER_BEAT_NODE * nodes)
-            + (retries + 1) * (STEPS_PER_RETRY + STEPS_PER_RETRY_NODE * nodes))
+            + (retries + 1) * per_retry)
 
 
 def gang_steps_problem(spec: JobSpec) -> str | None:
@@ -64,13 +73,14 @@ def gang_steps_problem(spec: JobSpec) -> str | None:
     if nodes <= 1:
         return None
     retries = spec.data["retries"]
-    steps = worst_steps(nodes, retries, spec.timeout_s, spec.heartbeat_s)
+    placement = spec.data["placement"] == "compact"
+    steps = worst_steps(nodes, retries, spec.timeout_s, spec.heartbeat_s, placement)
     if steps <= STEP_BUDGET:
         return None
     from wfgen.job.rules import format_duration
 
     per_beat = STEPS_PER_BEAT + STEPS_PER_BEAT_NODE * nodes
-    room = STEP_BUDGET - worst_steps(nodes, retries, 0, 1)
+    room = STEP_BUDGET - worst_steps(nodes, retries, 0, 1, placement)
     beats = room // per_beat if room > 0 else 0
     shortest = math.ceil(spec.timeout_s / beats) if beats else 0
     fix = (f"use a heartbeat of at least {format_duration(shortest)}" if shortest
@@ -132,9 +142,18 @@ def gang_values(spec: JobSpec, project_expr: str) -> dict[str, Any]:
     zone = spec.data["zone"]
     failover = spec.plan is not None and spec.plan.failover
     zone_expr = "failover.at.zone" if failover else expression_literal_of(zone)
+    region = zone.rpartition("-")[0]
+    region_expr = "failover.at.region" if failover else expression_literal_of(region)
     return {
         "nodes": nodes,
         "master_port": spec.data["master_port"],
+        # a compact placement policy per attempt, NAME-EXECUTION-ATTEMPT, in the region
+        # of this try's zone; each node names it in its resourcePolicies
+        "placement": spec.data["placement"] == "compact",
+        "policy_region_yaml": "${failover.at.region}" if failover else quote_of(region),
+        "policy_region_expr": region_expr,
+        "policy_url_expr": (f'"projects/" + {project_expr} + "/regions/" + {region_expr} + '
+                            '"/resourcePolicies/" + vm_base + "-" + string(attempt)'),
         "node_domain_expr": internal_domain(None if failover else zone, spec.data["project"],
                                             project_expr),
         # every node's entry in the result until its report replaces it
@@ -147,6 +166,12 @@ def gang_values(spec: JobSpec, project_expr: str) -> dict[str, Any]:
                             'map.get(event.http_request.body, "exit_code"), '
                             '"status": event.http_request.body.status}'),
     }
+
+
+def quote_of(text: str) -> str:
+    from wfgen.job.quoting import quote
+
+    return quote(text)
 
 
 def expression_literal_of(text: str) -> str:

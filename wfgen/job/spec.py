@@ -484,6 +484,8 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     _plan_capacity(spec, tree, loader)
     if data["nodes"] > 1 and spec.plan is not None:
         _check_group(spec, tree, loader)
+    if data["placement"] is not None and spec.plan is not None:
+        _check_placement(spec, tree, loader)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
     problem = budget_problem(spec) or gang_steps_problem(spec)
@@ -506,6 +508,26 @@ def _check_group(spec: JobSpec, tree: Any, loader: _Loader) -> None:
             raise loader.fail("a multi-node job's VMs use standard, spot or reservation "
                               "provisioning for now, not flex-start", node, key, where,
                               value=False)
+
+
+def _check_placement(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """placement: compact places the nodes of a multi-node job, on a machine series
+    that supports compact placement policies (every machine choice)."""
+    from wfgen.job import machines
+
+    if spec.data["nodes"] <= 1:
+        raise loader.fail("compact placement places the VMs of a multi-node job close "
+                          "together; this job runs on one VM (add nodes: N, 2 or more, or "
+                          "remove placement)", tree, "placement", "placement")
+    for choice in spec.plan.choices:
+        series = machines.series_of(choice.type)
+        if series not in machines.COMPACT_PLACEMENT_SERIES:
+            supported = ", ".join(s.upper() for s in machines.COMPACT_PLACEMENT_SERIES)
+            raise loader.fail(
+                f"compact placement needs a machine series that supports compact placement "
+                f"policies, and {choice.where}.type {choice.type} is {series.upper()}; use "
+                f"one of {supported} (e.g. n2-standard-16, a2-highgpu-1g), or remove "
+                "placement", tree, "placement", "placement")
 
 
 def _stop_grace(data: dict[str, Any], tree: Any, loader: _Loader) -> int:
