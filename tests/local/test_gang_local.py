@@ -329,3 +329,15 @@ def test_ctrl_c_deletes_the_nodes_and_the_placement_policy(tmp_path):
     assert proc.returncode == 130, stderr
     assert [what for what, _name in policy_events(stderr)] == ["created", "deleted"]
     assert sorted(deleted(stderr)) == sorted(created(stderr)) and len(created(stderr)) == 3
+
+
+def test_a_preempted_group_goes_on_in_the_next_zone_of_its_plan(tmp_path):
+    job = gang_job(tmp_path, {"script": "sleep 4"}, nodes=2, zone=ZONES, retries=1,
+                   machine={"spot": True})
+    run = run_local(tmp_path, job, "--fault", "preempt@1500ms,node=1")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert (result["attempts"], result["zone"]) == (2, "us-central1-b")
+    assert [node["zone"] for node in result["nodes"]] == ["us-central1-b"] * 2
+    assert [(d["zone"], d["result"]) for d in result["attempts_detail"]] == [
+        ("us-central1-a", "preempted")]
