@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from wfgen.job.model import JobSpec
+from wfgen.job.quoting import expression_literal, quote
 from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS
 
 # Billed steps of a successful N-node run: main's 3, then per attempt the try, the
@@ -116,8 +117,6 @@ def internal_domain(zone: str | None, project: str | None, project_expr: str,
                     zone_expr: str = "failover.at.zone") -> str:
     """The Workflows expression of the zonal internal DNS suffix of the VMs,
     `.ZONE.c.PROJECT.internal`; `zone` None: the zone of this try (`zone_expr`)."""
-    from wfgen.job.quoting import expression_literal
-
     dns = expression_literal(dns_project(project)) if project else dns_project_expr(
         project_expr)
     if zone is None:
@@ -141,17 +140,16 @@ def gang_values(spec: JobSpec, project_expr: str) -> dict[str, Any]:
         return {"nodes": 0}
     zone = spec.data["zone"]
     failover = spec.plan is not None and spec.plan.failover
-    zone_expr = "failover.at.zone" if failover else expression_literal_of(zone)
+    zone_expr = "failover.at.zone" if failover else expression_literal(zone)
     region = zone.rpartition("-")[0]
-    region_expr = "failover.at.region" if failover else expression_literal_of(region)
+    region_expr = "failover.at.region" if failover else expression_literal(region)
     return {
         "nodes": nodes,
         "master_port": spec.data["master_port"],
         # a compact placement policy per attempt, NAME-EXECUTION-ATTEMPT, in the region
         # of this try's zone; each node names it in its resourcePolicies
         "placement": spec.data["placement"] == "compact",
-        "policy_region_yaml": "${failover.at.region}" if failover else quote_of(region),
-        "policy_region_expr": region_expr,
+        "policy_region_yaml": "${failover.at.region}" if failover else quote(region),
         "policy_url_expr": (f'"projects/" + {project_expr} + "/regions/" + {region_expr} + '
                             '"/resourcePolicies/" + vm_base + "-" + string(attempt)'),
         "node_domain_expr": internal_domain(None if failover else zone, spec.data["project"],
@@ -166,15 +164,3 @@ def gang_values(spec: JobSpec, project_expr: str) -> dict[str, Any]:
                             'map.get(event.http_request.body, "exit_code"), '
                             '"status": event.http_request.body.status}'),
     }
-
-
-def quote_of(text: str) -> str:
-    from wfgen.job.quoting import quote
-
-    return quote(text)
-
-
-def expression_literal_of(text: str) -> str:
-    from wfgen.job.quoting import expression_literal
-
-    return expression_literal(text)
