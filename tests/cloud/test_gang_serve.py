@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 
 import pytest
 
@@ -137,3 +138,26 @@ def test_no_placement_policy_is_left_after_a_run_ends(serve: Serve, tmp_path):
                               "--regions=us-central1", "--format=json")
         assert listed.returncode == 0, listed.stderr
         assert [p for p in json.loads(listed.stdout) if execution in p["name"]] == []
+
+
+@pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed")
+def test_ctrl_c_during_a_placement_run_deletes_the_nodes_and_the_policy(serve: Serve, tmp_path):
+    proc = serve.popen("run", placement_spec(tmp_path / "ctrl.yaml", "ctrlc", {
+        "script": "echo started-$WFGEN_NODE_RANK; sleep 300"}, nodes=2))
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if sum("| started-" in x for x in seen) == 2:
+            break
+    name = re.search(r"\((projects/\S+)\)", "".join(seen)).group(1)
+    execution_id = name.rsplit("/", 1)[-1]
+    [policy] = policies(serve, execution_id)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    code = proc.wait(120)
+    stderr = "".join(seen) + rest
+    assert code == 128 + signal.SIGINT, stderr
+    deleted = next(line for line in rest.splitlines() if "deleted " in line)
+    assert policy["name"] in deleted.split("deleted ", 1)[1].split(", ")
+    assert serve.vms(execution_id) == [] and policies(serve, execution_id) == []
