@@ -116,6 +116,8 @@ class LocalBackend(Backend):
 
     # serve sets it: why Google would refuse a connector call (name, arguments), or None
     connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
+    # serve sets it: who runs child executions (wfgen.backends.child_executions)
+    children: Any = None
 
     def connectors(self) -> Any:
         """The connector registry: Compute Engine and events.* on this backend."""
@@ -129,6 +131,10 @@ class LocalBackend(Backend):
                           lambda rt, connector_params=None, http_callback_method="POST", **_:
                           callbacks.create_endpoint(rt.env, http_callback_method))
         registry.register("events.await_callback", _AwaitCallback(callbacks))
+        from wfgen.backends.child_executions import ExecutionsConnector, LocalChildren
+
+        children = ExecutionsConnector(self.children or LocalChildren(self))
+        children.register(registry if check is None else _Checking(registry, check))
         return registry
 
     # -- deploy -------------------------------------------------------------
