@@ -210,8 +210,9 @@ class LocalBackend(Backend):
                                                f"{type(exc).__name__}: {exc}",
                                                "tags": ["InternalError"]}))
         record = run.record
-        record.state, record.result, record.error = state, result, error
+        record.result, record.error = result, error
         record.steps, record.end_time = steps, _now()
+        record.state = state  # last: a reader that sees the end sees all of it
         run.done.set()
         if run.on_end is not None:
             run.on_end(record)

@@ -195,7 +195,14 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
-    text = render_workflow(spec)
+    split = None
+    if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
+        from wfgen.job.render_split import render_split
+
+        split = render_split(spec)  # the parent runs here; the shard workflow is deployed
+        text = split.parent
+    else:
+        text = render_workflow(spec)
     from wfgen.local import host_policy
     from wfgen.local.vm import container_engine_works
 
@@ -213,6 +220,11 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
                            project_metadata=local_secrets.project_metadata
                            if local_secrets else None)
     name = _execution_name(project, spec.data["location"], spec.name)
+    if split is not None:
+        from wfgen.job.render_split import shard_workflow_id
+
+        backend.deploy(name.split("/executions/")[0].rsplit("/", 1)[0] + "/"
+                       + shard_workflow_id(spec.name), split.shard)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
     try:
         record = _follow(backend, name, text, argument, filename=f"{spec.path} (generated)",

@@ -29,8 +29,10 @@ from wfgen.job.rules import (
     default_name,
     format_duration,
     heartbeat_conflict,
+    parallelism_problem,
     parse_duration,
 )
+from wfgen.job.shards import quota_problem, split_problem
 
 __all__ = ["JobSpec", "load_spec", "load_spec_text", "read_source"]
 
@@ -354,8 +356,18 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
+    if data.get("quota") is None:
+        data.pop("quota", None)  # a spec without the fan-out-at-scale keys reads as before
     if data["tasks"] is not None:
+        for key, unset in (("items_file", None), ("max_vms", None), ("split", False)):
+            if data["tasks"].get(key, unset) == unset:
+                data["tasks"].pop(key, None)
         _finish_tasks(spec, tree, loader)
+    refused = quota_problem(spec)  # tasks.max_vms, quota.gpus: before any VM is made
+    if refused:
+        where, why = refused
+        head, _, key = where.rpartition(".")
+        raise loader.fail(why, tree.get(head, tree), key if head in tree else head, where)
     problem = budget_problem(spec)
     if problem:
         if data["tasks"] is not None:
@@ -375,6 +387,14 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     """Fan-out: exactly one of items and count; the default parallelism; whether
     every task's result fits in the execution's variables."""
     tasks = spec.data["tasks"]
+    if tasks.get("items_file") is not None:
+        if tasks["items"] is not None or tasks["count"] is not None:
+            raise loader.fail("give one of items, count and items_file", tree["tasks"],
+                              "items_file", "tasks.items_file")
+        from wfgen.job.items_file import read_items_file
+
+        tasks["items"] = read_items_file(loader.path, tasks["items_file"],
+                                         spec.location("tasks.items_file"))
     if (tasks["items"] is None) == (tasks["count"] is None):
         raise loader.fail("give either items (a list of work items) or count (a number of "
                           "tasks), not both" if tasks["items"] is not None else
@@ -383,10 +403,19 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     count = len(tasks["items"]) if tasks["items"] is not None else tasks["count"]
     if tasks["parallelism"] is None:
         tasks["parallelism"] = default_parallelism(count)
-    problem = memory_problem(spec)
+    problem = parallelism_problem(tasks["parallelism"], bool(tasks.get("split")))
     if problem:
-        node, key = _task_size_node(tree)
-        raise loader.fail(problem, node, key, f"tasks.{key}")
+        raise loader.fail(problem, tree["tasks"], "parallelism", "tasks.parallelism")
+    if tasks.get("split"):
+        problem = split_problem(spec)
+        if problem:
+            node, key = _task_size_node(tree)
+            raise loader.fail(problem, node, key, f"tasks.{key}")
+    else:
+        problem = memory_problem(spec)
+        if problem:
+            node, key = _task_size_node(tree)
+            raise loader.fail(problem, node, key, f"tasks.{key}")
 
 
 

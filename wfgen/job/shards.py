@@ -1,0 +1,176 @@
+"""How a `tasks.split: true` job is cut into child executions, and whether the
+platform can run it.
+
+A split job is two workflows: the parent awaits at most 20 children at once
+(Cloud Workflows' concurrent iterations) through the Workflow Executions
+connector; each child (the shard workflow) runs one shard, a contiguous range
+of task indexes, at most 20 tasks at once. So:
+
+- children at once `c = ceil(parallelism / 20)`, tasks at once per child
+  `parallelism // c` (never more VMs than `parallelism`);
+- a shard is as large as one child's 100,000 steps and 512 KB allow (the same
+  figures as wfgen.job.budget), and there are at least `c` shards;
+- the parent bills a few steps per shard plus the connector's polling of the
+  children it awaits (initial 10 s, doubling, at most POLL_MAX_DELAY_S).
+
+`split_plan` computes it; `split_problem` says what the platform could not run,
+naming the bound (a child's or the parent's steps, 512 KB, the 400 VMs one
+parent reaches); `quota_problem` holds the job to `tasks.max_vms` and
+`quota.gpus` before any VM is made."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from wfgen.job.budget import (
+    MEMORY_BUDGET,
+    STEP_BUDGET,
+    STEPS_PER_RETRY,
+    STEPS_PER_TASK,
+    _json_size,
+    item_text,
+    items_of,
+    memory_needed,
+    steps_needed,
+)
+from wfgen.job.model import JobSpec, container_payload
+from wfgen.limits import MAX_CONCURRENT_BRANCHES
+
+MAX_CHILDREN_AT_ONCE = MAX_CONCURRENT_BRANCHES
+MAX_SPLIT_VMS = MAX_CHILDREN_AT_ONCE * MAX_CONCURRENT_BRANCHES  # one level of children
+STEPS_PER_SHARD = 12  # the parent: start a child, await it, add up its summary
+STEPS_PARENT_FIXED = 12
+STEPS_PER_SHARD_TASK = 2  # a child building its shard's items (count: the indexes)
+POLL_INITIAL_S = 10
+POLL_MAX_DELAY_S = 600
+POLL_WARMUP = 6  # polls before the delay reaches its maximum (10, 20, ... 320 s)
+SHARD_PASSING_BYTES = 400  # per shard in the parent: its range, name and counts
+SUMMARY_FAILURES = 20
+FAILURE_BYTES = 600  # one first_failures entry (index, exit code, instance, message)
+CONCURRENT_EXECUTIONS_QUOTA = 10_000  # active executions per project and region
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """A split job's shape and worst-case cost."""
+
+    count: int
+    parallelism: int
+    children_at_once: int
+    tasks_per_child: int  # tasks (VMs) at once inside one child
+    shard_size: int
+    shards: int
+    child_steps: int  # worst case of the largest shard
+    parent_steps: int
+    child_memory: int
+    parent_memory: int
+
+    @property
+    def peak_vms(self) -> int:
+        return self.children_at_once * self.tasks_per_child
+
+    @property
+    def steps_per_task(self) -> float:
+        """Worst-case billed steps per task, parent and child together."""
+        return (self.parent_steps + self.shards * self.child_steps) / self.count
+
+    def ranges(self) -> list[tuple[int, int]]:
+        """(first index, task count) of every shard."""
+        return [(first, min(self.shard_size, self.count - first))
+                for first in range(0, self.count, self.shard_size)]
+
+
+def _child_steps(size: int, per_child: int, spec: JobSpec) -> int:
+    return (steps_needed(size, per_child, spec.data["retries"], spec.timeout_s, spec.heartbeat_s)
+            + size * STEPS_PER_SHARD_TASK)
+
+
+def split_plan(spec: JobSpec) -> SplitPlan:
+    items = items_of(spec)
+    count = len(items)
+    parallelism = min(spec.data["tasks"]["parallelism"], count)
+    at_once = min(math.ceil(parallelism / MAX_CONCURRENT_BRANCHES), MAX_CHILDREN_AT_ONCE)
+    per_child = max(1, parallelism // at_once)
+    container_bytes = _json_size(container_payload(spec)) + 200
+    largest = max(len(item_text(i).encode("utf-8")) for i in items)
+    average = _json_size(items) / count
+    # the largest shard one child's steps and variables hold
+    per_task = STEPS_PER_TASK + spec.data["retries"] * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
+    fixed = _child_steps(0, 0, spec) + per_child * math.ceil(
+        spec.timeout_s / spec.heartbeat_s) * 3
+    size = max(1, (STEP_BUDGET - fixed) // per_task)
+    while size > 1 and memory_needed(size, per_child, int(size * average), largest,
+                                     container_bytes) > MEMORY_BUDGET:
+        size = size * 9 // 10
+    size = min(size, math.ceil(count / at_once))
+    shards = math.ceil(count / size)
+    polls = at_once * math.ceil(spec.timeout_s / POLL_MAX_DELAY_S) + shards * POLL_WARMUP
+    parent_steps = STEPS_PARENT_FIXED + shards * STEPS_PER_SHARD + polls
+    child_memory = memory_needed(size, per_child, int(size * average), largest, container_bytes)
+    parent_memory = (4096 + 3 * container_bytes + shards * SHARD_PASSING_BYTES
+                     + SUMMARY_FAILURES * FAILURE_BYTES * 2)
+    return SplitPlan(count, parallelism, at_once, per_child, size, shards,
+                     _child_steps(size, per_child, spec), parent_steps, child_memory,
+                     parent_memory)
+
+
+def split_problem(spec: JobSpec) -> str | None:
+    """What the platform could not run of a split job, naming the bound, or None."""
+    parallelism = spec.data["tasks"]["parallelism"]
+    if parallelism > MAX_SPLIT_VMS:
+        return (f"parallelism {parallelism} is over {MAX_SPLIT_VMS}: one parent execution "
+                f"awaits at most {MAX_CHILDREN_AT_ONCE} child executions at once, each running "
+                f"at most {MAX_CONCURRENT_BRANCHES} tasks at once (wfgen does not nest "
+                "children yet)")
+    p = split_plan(spec)
+    if p.child_steps > STEP_BUDGET:
+        return (f"one task per child needs {p.child_steps:,} steps in the worst case, over the "
+                f"{STEP_BUDGET:,} wfgen allows of a child execution's 100,000; use a longer "
+                "heartbeat, a shorter timeout or fewer retries")
+    if p.child_memory > MEMORY_BUDGET:
+        return (f"a shard of {p.shard_size} tasks needs about {p.child_memory // 1024} KB of "
+                f"workflow variables, over the {MEMORY_BUDGET // 1024} KB wfgen allows of a "
+                "child execution's 512 KB; use smaller items")
+    if p.parent_steps > STEP_BUDGET:
+        return (f"the parent execution needs {p.parent_steps:,} steps in the worst case "
+                f"({p.shards} shards, polling {p.children_at_once} children at once over the "
+                f"timeout), over the {STEP_BUDGET:,} wfgen allows of 100,000; use a shorter "
+                "timeout or fewer tasks")
+    if p.parent_memory > MEMORY_BUDGET:
+        return (f"the parent execution needs about {p.parent_memory // 1024} KB of variables "
+                f"for {p.shards} shards, over the {MEMORY_BUDGET // 1024} KB wfgen allows")
+    if p.children_at_once + 1 > CONCURRENT_EXECUTIONS_QUOTA:  # pragma: no cover - 21 at most
+        return "more executions at once than the project's concurrent-execution quota"
+    return None
+
+
+def quota_problem(spec: JobSpec) -> tuple[str, str] | None:
+    """(field, why) when the job could run more VMs or GPUs at once than the spec
+    allows (`tasks.max_vms`, `quota.gpus`), or None."""
+    tasks = spec.data["tasks"]
+    vms = 1 if tasks is None else min(tasks["parallelism"], len(items_of(spec)))
+    if tasks is not None and tasks.get("max_vms") is not None and vms > tasks["max_vms"]:
+        return ("tasks.max_vms", f"the job runs up to {vms} VMs at once (parallelism "
+                f"{tasks['parallelism']}), over tasks.max_vms {tasks['max_vms']}")
+    accelerator = spec.data["machine"].get("accelerator") or {}
+    quota = (spec.data.get("quota") or {}).get("gpus")
+    if accelerator and quota is not None:
+        gpus = vms * accelerator["count"]
+        if gpus > quota:
+            return ("quota.gpus", f"{vms} VMs at once x {accelerator['count']} GPUs = {gpus} "
+                    f"GPUs, over the project's GPU quota of {quota} (quota.gpus); lower "
+                    f"tasks.parallelism to {quota // accelerator['count']} or less")
+    return None
+
+
+def describe(spec: JobSpec) -> list[str]:
+    """`wfgen validate`'s lines on how a split job runs."""
+    p = split_plan(spec)
+    return [
+        f"split: {p.count} tasks in {p.shards} shards of up to {p.shard_size} (child "
+        f"executions), {p.children_at_once} children at once x {p.tasks_per_child} tasks at "
+        f"once = {p.peak_vms} VMs at most",
+        f"worst-case billed steps: parent {p.parent_steps:,}, each child up to "
+        f"{p.child_steps:,} (of 100,000); about {p.steps_per_task:.0f} per task",
+    ]
