@@ -8,7 +8,7 @@ import argparse
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class Target:
     is_job: bool
     location: str | None = None
     project: str | None = None
+    extra: list[tuple[str, str]] = field(default_factory=list)  # (id, source) deployed first
 
 
 def load_target(path: str, name: str | None = None) -> Target:
@@ -60,6 +61,15 @@ def load_target(path: str, name: str | None = None) -> Target:
 
         spec = load_spec_text(text, path)
         workflow_id = name or spec.name
+        if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
+            from wfgen.job.render_split import render_split, shard_workflow_id
+
+            split = render_split(spec)  # the shard workflow goes first: the parent starts it
+            shard_id = _check_id(shard_workflow_id(workflow_id), "--name" if name else
+                                 f"{path}: name (plus -shard)")
+            return Target(path, _check_id(workflow_id, "--name" if name else f"{path}: name"),
+                          split.parent, True, spec.data["location"], spec.data["project"],
+                          extra=[(shard_id, split.shard)])
         return Target(path, _check_id(workflow_id, "--name" if name else f"{path}: name"),
                       render_workflow(spec), True, spec.data["location"], spec.data["project"])
     from wfgen.engine.parse import load_workflow

@@ -44,6 +44,12 @@ def shard_workflow_id(workflow_id: str) -> str:
     return workflow_id + SHARD_SUFFIX
 
 
+def shard_output_path(parent_path: str) -> str:
+    """Where `wfgen generate -o wf.yaml` writes the shard workflow: wf-shard.yaml."""
+    stem, dot, ext = parent_path.rpartition(".")
+    return f"{stem}{SHARD_SUFFIX}.{ext}" if dot and "/" not in ext else parent_path + SHARD_SUFFIX
+
+
 def is_split(spec: JobSpec) -> bool:
     tasks = spec.data.get("tasks")
     return bool(tasks and tasks.get("split"))

@@ -9,7 +9,8 @@ of task indexes, at most 20 tasks at once. So:
 - children at once `c = ceil(parallelism / 20)`, tasks at once per child
   `parallelism // c` (never more VMs than `parallelism`);
 - a shard is as large as one child's 100,000 steps and 512 KB allow (the same
-  figures as wfgen.job.budget), and there are at least `c` shards;
+  figures as wfgen.job.budget) and as the parent can hold the results of `c`
+  children at once (PARENT_RESULTS_BYTES), and there are at least `c` shards;
 - the parent bills a few steps per shard plus the connector's polling of the
   children it awaits (initial 10 s, doubling, at most POLL_MAX_DELAY_S).
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from wfgen.job.budget import (
     MEMORY_BUDGET,
+    RESULT_BYTES,
     STEP_BUDGET,
     STEPS_PER_RETRY,
     STEPS_PER_TASK,
@@ -48,6 +50,7 @@ POLL_WARMUP = 6  # polls before the delay reaches its maximum (10, 20, ... 320 s
 SHARD_PASSING_BYTES = 400  # per shard in the parent: its range, name and counts
 SUMMARY_FAILURES = 20
 FAILURE_BYTES = 600  # one first_failures entry (index, exit code, instance, message)
+PARENT_RESULTS_BYTES = 300 * 1024  # the children's results the parent holds at once
 CONCURRENT_EXECUTIONS_QUOTA = 10_000  # active executions per project and region
 
 
@@ -103,12 +106,16 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     while size > 1 and memory_needed(size, per_child, int(size * average), largest,
                                      container_bytes) > MEMORY_BUDGET:
         size = size * 9 // 10
-    size = min(size, math.ceil(count / at_once))
+    # a child's result (every task's small result) lands in the parent's variables,
+    # once decoded and, for a failed shard, once more as the error's JSON text
+    size = min(size, PARENT_RESULTS_BYTES // (at_once * RESULT_BYTES * 2),
+               math.ceil(count / at_once))
     shards = math.ceil(count / size)
     polls = at_once * math.ceil(spec.timeout_s / POLL_MAX_DELAY_S) + shards * POLL_WARMUP
     parent_steps = STEPS_PARENT_FIXED + shards * STEPS_PER_SHARD + polls
     child_memory = memory_needed(size, per_child, int(size * average), largest, container_bytes)
     parent_memory = (4096 + 3 * container_bytes + shards * SHARD_PASSING_BYTES
+                     + at_once * size * RESULT_BYTES * 2
                      + SUMMARY_FAILURES * FAILURE_BYTES * 2)
     return SplitPlan(count, parallelism, at_once, per_child, size, shards,
                      _child_steps(size, per_child, spec), parent_steps, child_memory,

@@ -409,7 +409,8 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     if tasks.get("split"):
         problem = split_problem(spec)
         if problem:
-            node, key = _task_size_node(tree)
+            node, key = ((tree["tasks"], "parallelism") if problem.startswith("parallelism")
+                         else _task_size_node(tree))
             raise loader.fail(problem, node, key, f"tasks.{key}")
     else:
         problem = memory_problem(spec)

@@ -66,9 +66,26 @@ def check_text(text: str, path: str) -> tuple[list[str], list[str]]:
         return [str(e) for e in exc.all()], []
     from wfgen.engine.lint import lint_workflow_text
 
+    if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
+        return _check_split(spec, path)
     rendered = render_workflow(spec)
     return _split(lint_workflow_text(rendered, f"{Path(path).name} (generated)"),
                   f"{path}: generated workflow: ")
+
+
+def _check_split(spec: Any, path: str) -> tuple[list[str], list[str]]:
+    """Both workflows of a split job, linted; how it splits is said as notes."""
+    from wfgen.engine.lint import lint_workflow_text
+    from wfgen.job.render_split import render_split
+    from wfgen.job.shards import describe
+
+    split = render_split(spec)
+    errors, warnings = _split(lint_workflow_text(split.parent, f"{Path(path).name} (parent)"),
+                              f"{path}: generated parent workflow: ")
+    more = _split(lint_workflow_text(split.shard, f"{Path(path).name} (shard)"),
+                  f"{path}: generated shard workflow: ")
+    notes = [f"{path}: note: {line}" for line in describe(spec)]
+    return errors + more[0], warnings + more[1] + notes
 
 
 def _split(findings: list[Any], prefix: str) -> tuple[list[str], list[str]]:
