@@ -1,0 +1,260 @@
+"""Split fan-out (tasks.split): the spec's limits and guards, how a job is cut
+into shards, the two generated workflows, and end to end under the local
+runtime: exact counts, the first failed task's exit code, first_failures,
+cancelling the parent, and a preempted task retried alone."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.local.test_run_local import FAST, result_of, run_local
+from wfgen.backends.base import CANCELLED
+from wfgen.engine import load_workflow
+from wfgen.errors import SpecError
+from wfgen.job import shards
+from wfgen.job.render_split import render_split, shard_output_path
+from wfgen.job.spec import load_spec, load_spec_text
+from wfgen.limits import MAX_SOURCE_BYTES
+
+BASE = ("name: many\ncontainer: {image: alpine, script: 'true'}\ntimeout: 1h\nheartbeat: 1m\n"
+        "retries: 1\n")
+
+
+def spec_of(text: str, path: str = "job.yaml"):
+    return load_spec_text(text, path)
+
+
+def error_of(text: str, path: str = "job.yaml") -> SpecError:
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, path)
+    return info.value
+
+
+# -- the spec ---------------------------------------------------------------------
+
+def test_parallelism_over_20_needs_split_and_says_so():
+    err = error_of(BASE + "tasks: {count: 100, parallelism: 100}\n")
+    assert err.location.field == "tasks.parallelism" and "tasks.split: true" in str(err)
+    spec = spec_of(BASE + "tasks: {count: 100, parallelism: 100, split: true}\n")
+    assert spec.data["tasks"]["parallelism"] == 100
+
+
+def test_a_plain_fan_out_reads_as_before():
+    spec = spec_of(BASE + "tasks: {count: 3}\n")
+    assert spec.data["tasks"] == {"items": None, "count": 3, "parallelism": 3}
+    assert "quota" not in spec.data
+
+
+def test_the_split_plan_never_runs_more_vms_than_parallelism():
+    for count, parallelism in ((1000, 100), (10_000, 400), (45, 41), (7, 30), (10_000, 21)):
+        spec = spec_of(BASE + f"tasks: {{count: {count}, parallelism: {parallelism}, "
+                              "split: true}\n")
+        p = shards.split_plan(spec)
+        assert p.peak_vms <= min(parallelism, count)
+        assert p.children_at_once <= 20 and p.tasks_per_child <= 20
+        ranges = p.ranges()
+        assert sum(n for _, n in ranges) == count and len(ranges) == p.shards
+        assert [first for first, _ in ranges] == sorted({first for first, _ in ranges})
+        assert p.child_steps <= shards.STEP_BUDGET and p.parent_steps <= shards.STEP_BUDGET
+        assert p.parent_memory <= shards.MEMORY_BUDGET
+
+
+def test_over_400_vms_at_once_is_refused_naming_the_bound():
+    err = error_of(BASE + "tasks: {count: 10000, parallelism: 1000, split: true}\n")
+    assert err.location.field == "tasks.parallelism"
+    assert "400" in str(err) and "20 child executions" in str(err)
+    assert "1000 is over 1000" not in str(error_of(
+        BASE + "tasks: {count: 10, parallelism: 1001, split: true}\n"))
+
+
+def test_a_child_over_its_steps_is_refused_naming_the_bound():
+    err = error_of("container: {image: a}\ntimeout: 100d\nheartbeat: 10s\n"
+                   "tasks: {count: 100, parallelism: 100, split: true}\n")
+    assert "100,000" in str(err) and "child" in str(err)
+
+
+def test_the_gpu_quota_and_max_vms_are_checked_before_any_vm():
+    gpu = BASE + "machine: {accelerator: {type: nvidia-tesla-t4, count: 2}}\n"
+    err = error_of(gpu + "quota: {gpus: 64}\ntasks: {count: 500, parallelism: 40, split: true}\n")
+    assert err.location.field == "quota.gpus" and err.location.line == 7
+    assert "40 VMs at once x 2 GPUs = 80 GPUs" in str(err) and "32" in str(err)
+    spec_of(gpu + "quota: {gpus: 80}\ntasks: {count: 500, parallelism: 40, split: true}\n")
+    err = error_of(BASE + "tasks: {count: 500, parallelism: 40, split: true, max_vms: 30}\n")
+    assert err.location.field == "tasks.max_vms" and "40 VMs" in str(err)
+    assert "4 GPUs" in str(error_of(
+        "container: {image: a}\nmachine: {accelerator: {type: nvidia-tesla-t4, count: 4}}\n"
+        "quota: {gpus: 2}\n"))
+
+
+def test_items_file_is_read_beside_the_spec(tmp_path):
+    (tmp_path / "items.jsonl").write_text('"a"\n{"lr": 0.1}\n\nplain text\n3\nNaN\n')
+    path = tmp_path / "job.yaml"
+    path.write_text(BASE + "tasks: {items_file: items.jsonl, parallelism: 2}\n")
+    assert load_spec(path).data["tasks"]["items"] == ["a", {"lr": 0.1}, "plain text", 3, "NaN"]
+
+
+@pytest.mark.parametrize(("content", "name", "words"), [
+    (None, "items.jsonl", "not found"),
+    ("", "items.jsonl", "no items"),
+    ("a\n" * 10_001, "items.jsonl", "more than 10000"),
+    ("a\n", "../items.jsonl", "spec's folder"),
+])
+def test_a_bad_items_file_is_named(tmp_path, content, name, words):
+    folder = tmp_path / "job"
+    folder.mkdir()
+    if content is not None:
+        (folder / "items.jsonl").write_text(content)
+        (tmp_path / "items.jsonl").write_text(content)
+    path = folder / "job.yaml"
+    path.write_text(BASE + f"tasks: {{items_file: '{name}', split: true}}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert words in str(info.value) and "items" in str(info.value)
+    assert info.value.location.line > 0
+
+
+def test_schema_allows_split_parallelism_only_with_split():
+    import jsonschema
+
+    from wfgen.job.schema import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    base = {"container": {"image": "a"}}
+    assert not list(validator.iter_errors({**base, "tasks": {"count": 9, "parallelism": 500,
+                                                             "split": True}}))
+    assert list(validator.iter_errors({**base, "tasks": {"count": 9, "parallelism": 500}}))
+    assert not list(validator.iter_errors({**base, "tasks": {"items_file": "x.jsonl"}}))
+
+
+# -- the two workflows ---------------------------------------------------------------
+
+def test_ten_thousand_tasks_and_1500_file_items_fit_the_sources(tmp_path):
+    split = render_split(spec_of(BASE + "tasks: {count: 10000, parallelism: 400, split: true}\n"))
+    load_workflow(split.parent, "parent")
+    load_workflow(split.shard, "shard")
+    assert "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.run" \
+        in split.parent
+    (tmp_path / "items.jsonl").write_text(
+        "".join(f"gs://bucket/shard-{i:05d}.tar\n" for i in range(1500)))
+    path = tmp_path / "job.yaml"
+    path.write_text(BASE + "tasks: {items_file: items.jsonl, parallelism: 100, split: true}\n")
+    split = render_split(load_spec(path))
+    assert len(split.shard.encode()) <= MAX_SOURCE_BYTES
+    load_workflow(split.shard, "shard")
+
+
+def test_items_past_the_source_limit_are_refused_naming_tasks_items():
+    items = ["x" * 40 for _ in range(3000)]
+    with pytest.raises(SpecError) as info:
+        render_split(spec_of(BASE + "tasks: {parallelism: 40, split: true, items: %s}\n"
+                             % json.dumps(items)))
+    assert "128 KB" in str(info.value) and info.value.location.field == "tasks.items"
+
+
+def test_generate_writes_both_and_validate_says_how_it_splits(tmp_path, cli):
+    path = tmp_path / "job.yaml"
+    path.write_text(BASE + "tasks: {count: 1000, parallelism: 100, split: true}\n")
+    run = cli("validate", str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "5 children at once x 20 tasks at once = 100 VMs" in run.stdout
+    assert "worst-case billed steps: parent" in run.stdout
+    out = tmp_path / "wf.yaml"
+    run = cli("generate", str(path), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert shard_output_path(str(out)) == str(tmp_path / "wf-shard.yaml")
+    load_workflow(out.read_text(), "wf")
+    load_workflow((tmp_path / "wf-shard.yaml").read_text(), "wf-shard")
+    assert cli("generate", str(path)).returncode == 2  # stdout cannot hold two workflows
+
+
+# -- end to end under the local runtime ------------------------------------------------
+
+def _job(tmp_path: Path, script: str, count: int, parallelism: int, retries: int = 0) -> Path:
+    spec = {"name": "many", "container": {"image": "alpine:3.20", "script": script},
+            "timeout": "5m", "heartbeat": "1s", "retries": retries,
+            "tasks": {"count": count, "parallelism": parallelism, "split": True}}
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+@pytest.mark.xdist_group("split_e2e")
+def test_failed_tasks_give_the_first_ones_exit_code_and_exact_counts(tmp_path):
+    script = ('case "$WFGEN_TASK_INDEX" in 7) exit 3;; 40) exit 5;; esac; '
+              '[ "$WFGEN_TASK_COUNT" = 45 ]')
+    run = run_local(tmp_path, _job(tmp_path, script, 45, 41), timeout=240)
+    assert run.returncode == 3, run.stderr[-3000:]
+    summary = result_of(run)
+    assert summary["counts"] == {"succeeded": 43, "failed": 2} and summary["tasks"] == 45
+    failures = {f["index"]: f["exit_code"] for f in summary["first_failures"]}
+    assert failures == {7: 3, 40: 5}
+    assert summary["first_failed"]["index"] == 7
+    assert len(summary["shards"]) == 2
+    assert all("/workflows/many-shard/executions/" in name for name in summary["shards"])
+
+
+@pytest.fixture
+def backend(monkeypatch):
+    from wfgen.backends.local import LocalBackend
+    from wfgen.local.faults import Faults
+
+    for key, value in FAST.items():
+        monkeypatch.setenv(key, value)
+    made = []
+
+    def make(faults: list[str] | None = None) -> LocalBackend:
+        b = LocalBackend(project="p", use_container_engine=False, on_host=True,
+                         faults=Faults.parse(faults or []))
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        assert b.shutdown() == []
+
+
+ROOT = "projects/p/locations/us-central1/workflows/"
+
+
+def _start(backend, tmp_path: Path, script: str, count: int, parallelism: int,
+           retries: int = 0):
+    split = render_split(load_spec(_job(tmp_path, script, count, parallelism, retries)))
+    backend.deploy(ROOT + "many-shard", split.shard)
+    backend.deploy(ROOT + "many", split.parent)
+    return backend.start(ROOT + "many")
+
+
+@pytest.mark.xdist_group("split_e2e")
+def test_cancelling_the_parent_cancels_every_child_and_leaves_no_vm(backend, tmp_path):
+    b = backend()
+    parent = _start(b, tmp_path, "sleep 120", 22, 22)
+    deadline = time.monotonic() + 60
+    while len(b.list_vms()) < 22 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(b.list_vms()) == 22  # 2 children x 11 tasks at once
+    assert b.cancel(ROOT + "many/executions/" + parent.id).state == CANCELLED
+    children = b.list(ROOT + "many-shard")
+    assert len(children) == 2
+    for child in children:
+        assert b.wait(child.name, 30).state == CANCELLED
+    deadline = time.monotonic() + 30
+    while b.list_vms() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert b.list_vms() == []
+
+
+@pytest.mark.xdist_group("split_e2e")
+def test_a_preempted_task_is_retried_alone(backend, tmp_path):
+    b = backend(["preempt@1s,task=3"])
+    parent = _start(b, tmp_path, "sleep 2", 4, 4, retries=1)
+    done = b.wait(parent.name, 120)
+    assert done.state == "SUCCEEDED", done.error
+    assert done.result["counts"] == {"succeeded": 4, "failed": 0}
+    (child,) = b.list(ROOT + "many-shard")
+    tasks = child.result["tasks"]
+    assert [t["attempts"] for t in tasks] == [1, 1, 1, 2]
+    assert tasks[3]["instance"].endswith("-3-2")
