@@ -25,6 +25,7 @@ from wfgen.backends.base import (
     ENDED,
     FAILED,
     LABEL_EXECUTION,
+    LABEL_PARENT,
     Backend,
     Execution,
     ExecutionError,
@@ -297,8 +298,9 @@ class LocalBackend(Backend):
             labels = record.labels
             if record.deleted is not None or not any(k.startswith("wfgen-") for k in labels):
                 continue
-            if wanted is not None and labels.get(LABEL_EXECUTION) != wanted:
-                continue
+            if wanted is not None and wanted not in (labels.get(LABEL_EXECUTION),
+                                                     labels.get(LABEL_PARENT)):
+                continue  # its own VMs, and a split job's children's
             out.append(Vm(name=record.name, zone=record.zone, status=record.vm.status,
                           labels=labels,
                           created=datetime.fromtimestamp(record.created, UTC).isoformat()))
