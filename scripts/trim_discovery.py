@@ -67,6 +67,19 @@ KEEP: dict[tuple[str, str], list[str]] = {
         "pubsub.projects.topics.create", "pubsub.projects.topics.delete",
         "pubsub.projects.topics.get", "pubsub.projects.topics.publish",
     ],
+    ("secretmanager", "v1"): [
+        "secretmanager.projects.secrets.create", "secretmanager.projects.secrets.get",
+        "secretmanager.projects.secrets.list", "secretmanager.projects.secrets.delete",
+        "secretmanager.projects.secrets.addVersion",
+        "secretmanager.projects.secrets.getIamPolicy",
+        "secretmanager.projects.secrets.setIamPolicy",
+        "secretmanager.projects.secrets.versions.get",
+        "secretmanager.projects.secrets.versions.list",
+        "secretmanager.projects.secrets.versions.access",
+        "secretmanager.projects.secrets.versions.enable",
+        "secretmanager.projects.secrets.versions.disable",
+        "secretmanager.projects.secrets.versions.destroy",
+    ],
 }
 
 # what a check needs of a parameter or a schema; prose and examples are dropped

@@ -99,6 +99,10 @@ UNKNOWN_FIELD = [  # (API, method, path, body, Google's message)
      "field."),
     ("pubsub", "PUT", f"/v1/projects/{PROJECT}/topics/topic-a", {"retention": "1s"},
      "Invalid JSON payload received. Unknown name \"retention\": Cannot find field."),
+    ("secretmanager", "POST", f"/v1/projects/{PROJECT}/secrets?secretId=s-a",
+     {"replication": {"automatic": {}}, "rotate": True},
+     "Invalid JSON payload received. Unknown name \"rotate\" at 'secret': Cannot find "
+     "field."),
 ]
 
 UNKNOWN_QUERY = [  # (API, method, path): each gets ?wfgenBogus=1
@@ -109,6 +113,7 @@ UNKNOWN_QUERY = [  # (API, method, path): each gets ?wfgenBogus=1
     ("scheduler", "GET", f"/v1/{PARENT}/jobs"),
     ("eventarc", "GET", f"/v1/{PARENT}/triggers"),
     ("pubsub", "GET", f"/v1/projects/{PROJECT}/topics/topic-a"),
+    ("secretmanager", "GET", f"/v1/projects/{PROJECT}/secrets"),
 ]
 
 BAD_VALUE = [  # (API, method, path, body, the start of Google's message)
@@ -132,6 +137,9 @@ BAD_VALUE = [  # (API, method, path, body, the start of Google's message)
      "Invalid value at 'trigger.labels' (map), [\"a\"]"),
     ("pubsub", "PUT", f"/v1/projects/{PROJECT}/topics/topic-b", {"state": "PAUSED"},
      "Invalid value at 'state' (TYPE_ENUM), \"PAUSED\""),
+    ("secretmanager", "POST", f"/v1/projects/{PROJECT}/secrets?secretId=s-b",
+     {"replication": {"automatic": {}}, "versionDestroyTtl": 7},
+     "Invalid value at 'secret.version_destroy_ttl' (TYPE_STRING), 7"),
 ]
 
 
