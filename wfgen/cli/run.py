@@ -191,7 +191,8 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     from wfgen.job.spec import load_spec
     from wfgen.local.faults import Faults
 
-    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout)
+    notes: list[str] = []
+    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout, notes=notes)
     argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
@@ -211,6 +212,14 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     if not on_host and not engine:  # the rule of wfgen.local.host_policy, before any call
         raise WfgenError(NO_ENGINE.format(image=image, user=host_policy.host_user(),
                                            opt_in=host_policy.OPT_IN))
+    if on_host and not engine:  # the command runs on this host: it must be known
+        from wfgen.job.validate import on_host_problem
+
+        given = argument if isinstance(argument, dict) else {}
+        problem = None if given.get("command") or given.get("script") is not None \
+            else on_host_problem(spec)
+        if problem:
+            raise UsageError(f"{spec.path}: {problem}; nothing was started")
     console = console or Console()
     project = spec.data["project"] or "local-project"
     local_secrets = _local_secrets(spec, argument, project, secrets or [])
@@ -219,6 +228,8 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
                            log_sink=console.log, use_container_engine=engine, on_host=on_host,
                            project_metadata=local_secrets.project_metadata
                            if local_secrets else None)
+    for note in notes:
+        console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
     if split is not None:
         from wfgen.job.render_split import shard_workflow_id
@@ -284,6 +295,9 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
     """A fault's task=N must name a task of this run (a plain job has none)."""
     if not faults.tasks:
         return
+    if faults.target == "node":
+        _check_fault_nodes(faults, spec)
+        return
     if spec.data["tasks"] is None:
         raise UsageError(f"--fault ...,task=N: {spec.name} is not a fan-out job (no tasks: "
                          "block); leave out task=N")
@@ -296,17 +310,32 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
                              f"numbered 0 to {count - 1}")
 
 
+def _check_fault_nodes(faults: Any, spec: Any) -> None:
+    """A fault's node=N must name a node of this multi-node job."""
+    count = spec.data["nodes"]
+    if count <= 1:
+        raise UsageError(f"--fault ...,node=N: {spec.name} is not a multi-node job (no "
+                         "nodes: N); leave out node=N")
+    for fault, node in faults.tasks.items():
+        if node >= count:
+            raise UsageError(f"--fault {fault},node={node}: this job has {count} nodes, "
+                             f"ranks 0 to {count - 1}")
+
+
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
                       services: Any = None, on_host: bool = False) -> int:
     """Any workflow file on the engine, with local Compute Engine and callbacks."""
     from wfgen.backends.local import LocalBackend
-    from wfgen.engine import WorkflowSyntaxError, load_workflow
+    from wfgen.engine import WorkflowSyntaxError
     from wfgen.engine.parse import step_position
-    from wfgen.job.spec import read_source
+    from wfgen.yamlload import read_source
 
     text = read_source(path)
+    console = Console()
+    backend = LocalBackend(notify=console.notify, output=console.output,
+                           log_sink=_json_log_line, on_host=on_host)  # starts nothing yet
     try:
-        workflow = load_workflow(text, path)
+        workflow = backend.parsed(text, path)  # kept: start_source parses it no more
     except WorkflowSyntaxError as exc:
         raise UsageError("\n".join(f"{path}:{i.line}:{i.column}: {i.message}"
                                     for i in exc.issues)) from None
@@ -318,9 +347,6 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
             argument = data_argument(data)
         except ValueError as exc:
             raise UsageError(f"--data: {exc}") from None
-    console = Console()
-    backend = LocalBackend(notify=console.notify, output=console.output,
-                           log_sink=_json_log_line, on_host=on_host)
     name = _execution_name("local-project", "us-central1", Path(path).stem or "workflow")
     record = _follow(backend, name, text, argument, filename=path, console=console,
                      services=services)
