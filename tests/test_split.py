@@ -36,11 +36,42 @@ def error_of(text: str, path: str = "job.yaml") -> SpecError:
 
 # -- the spec ---------------------------------------------------------------------
 
-def test_parallelism_over_20_needs_split_and_says_so():
-    err = error_of(BASE + "tasks: {count: 100, parallelism: 100}\n")
-    assert err.location.field == "tasks.parallelism" and "tasks.split: true" in str(err)
-    spec = spec_of(BASE + "tasks: {count: 100, parallelism: 100, split: true}\n")
-    assert spec.data["tasks"]["parallelism"] == 100
+def test_parallelism_over_20_splits_by_itself_unless_told_not_to():
+    spec = spec_of(BASE + "tasks: {count: 100, parallelism: 100}\n")
+    assert spec.data["tasks"]["parallelism"] == 100 and spec.data["tasks"]["split"] is True
+    err = error_of(BASE + "tasks: {count: 100, parallelism: 100, split: false}\n")
+    assert err.location.field == "tasks.parallelism" and "tasks.split: false" in str(err)
+
+
+@pytest.mark.parametrize("tasks, why", [
+    ("{count: 100, parallelism: 21}", "parallelism 21 is over the 20 concurrent"),
+    ("{count: 2000, parallelism: 2}", "KB of variables, over the 460 KB"),
+    ("{count: 3000, parallelism: 20}", "steps, over the 90,000"),
+])
+def test_a_job_that_does_not_fit_one_execution_is_split_and_says_why(tasks, why):
+    spec = spec_of(BASE + f"tasks: {tasks}\n")
+    assert spec.data["tasks"]["split"] is True
+    assert why in shards.one_execution_problem(spec)
+    assert why in shards.describe(spec)[0]
+
+
+@pytest.mark.parametrize("tasks, field", [
+    ("{count: 100, parallelism: 21, split: false}", "tasks.parallelism"),
+    ("{count: 2000, parallelism: 2, split: false}", "tasks.count"),
+    ("{count: 3000, parallelism: 20, split: false}", "tasks.count"),
+])
+def test_split_false_refuses_what_one_execution_cannot_hold(tasks, field):
+    assert error_of(BASE + f"tasks: {tasks}\n").location.field == field
+
+
+def test_a_job_that_fits_stays_one_execution_and_split_true_still_splits():
+    spec = spec_of(BASE + "tasks: {count: 20}\n")
+    assert "split" not in spec.data["tasks"]
+    assert shards.describe(spec) == [
+        "one execution: 20 tasks, 20 at once (fits Cloud Workflows' limits; no split)"]
+    forced = spec_of(BASE + "tasks: {count: 20, split: true}\n")
+    assert forced.data["tasks"]["split"] is True
+    assert shards.describe(forced)[0] == "split (asked by tasks.split: true)"
 
 
 def test_a_plain_fan_out_reads_as_before():
@@ -66,9 +97,21 @@ def test_the_split_plan_never_runs_more_vms_than_parallelism():
 def test_over_400_vms_at_once_is_refused_naming_the_bound():
     err = error_of(BASE + "tasks: {count: 10000, parallelism: 1000, split: true}\n")
     assert err.location.field == "tasks.parallelism"
-    assert "400" in str(err) and "20 child executions" in str(err)
+    assert "400 VMs" in str(err) and "50 child executions at once" in str(err)
+    assert "over the 20 one parent execution awaits" in str(err)
     assert "1000 is over 1000" not in str(error_of(
         BASE + "tasks: {count: 10, parallelism: 1001, split: true}\n"))
+
+
+def test_a_short_heartbeat_gives_each_child_fewer_tasks_at_once_and_more_children():
+    spec = spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
+                   "tasks: {count: 1000, parallelism: 20}\n")
+    p = shards.split_plan(spec)
+    assert (p.children_at_once, p.tasks_per_child) == (3, 6) and p.peak_vms <= 20
+    assert p.shard_size >= p.tasks_per_child and p.child_steps <= shards.STEP_BUDGET
+    err = error_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
+                   "tasks: {count: 1000, parallelism: 200}\n")
+    assert "heartbeats of 8 tasks at once" in str(err) and "at most 160 VMs" in str(err)
 
 
 def test_a_child_over_its_steps_is_refused_naming_the_bound():
@@ -117,7 +160,7 @@ def test_a_bad_items_file_is_named(tmp_path, content, name, words):
     assert info.value.location.line > 0
 
 
-def test_schema_allows_split_parallelism_only_with_split():
+def test_schema_caps_parallelism_at_20_only_with_split_false():
     import jsonschema
 
     from wfgen.job.schema import json_schema
@@ -126,7 +169,10 @@ def test_schema_allows_split_parallelism_only_with_split():
     base = {"container": {"image": "a"}}
     assert not list(validator.iter_errors({**base, "tasks": {"count": 9, "parallelism": 500,
                                                              "split": True}}))
-    assert list(validator.iter_errors({**base, "tasks": {"count": 9, "parallelism": 500}}))
+    assert not list(validator.iter_errors({**base, "tasks": {"count": 9, "parallelism": 500}}))
+    assert list(validator.iter_errors({**base, "tasks": {"count": 9, "parallelism": 21,
+                                                         "split": False}}))
+    assert list(validator.iter_errors({**base, "tasks": {"count": 9, "parallelism": 1001}}))
     assert not list(validator.iter_errors({**base, "tasks": {"items_file": "x.jsonl"}}))
 
 

@@ -233,12 +233,12 @@ def _check_parallelism(value: int) -> str | None:
     return None
 
 
-def parallelism_problem(value: int, split: bool) -> str | None:
-    """Why `parallelism` is too high for a job in one execution (split: false)."""
-    if not split and value > MAX_CONCURRENT_BRANCHES:
+def parallelism_problem(value: int, split: bool | None) -> str | None:
+    """Why `parallelism` is too high for a job kept in one execution (split: false)."""
+    if split is False and value > MAX_CONCURRENT_BRANCHES:
         return (f"{value} is over {MAX_CONCURRENT_BRANCHES}: Cloud Workflows runs at most "
                 f"{MAX_CONCURRENT_BRANCHES} concurrent iterations of a parallel loop "
-                "(set tasks.split: true to run the tasks as child executions, up to "
+                "(remove tasks.split: false to run the tasks as child executions, up to "
                 f"{MAX_SPLIT_PARALLELISM} at once)")
     return None
 
@@ -369,12 +369,15 @@ JOB_FIELDS: tuple[Field, ...] = (
         Field("items_file", "str", "Or: a JSON Lines file beside the spec, one work item a "
               "line (a JSON value, or else the line as a string).", example="items.jsonl"),
         Field("parallelism", "int", "Tasks (VMs) running at once (default: every task, up to "
-              f"{MAX_CONCURRENT_BRANCHES}, the most Cloud Workflows runs concurrently; with "
-              f"split, up to {MAX_SPLIT_PARALLELISM}).",
+              f"{MAX_CONCURRENT_BRANCHES}; over {MAX_CONCURRENT_BRANCHES}, the most Cloud "
+              "Workflows runs concurrently in one execution, the job is split over child "
+              f"executions, up to {MAX_SPLIT_PARALLELISM}).",
               minimum=1, check=_check_parallelism),
-        Field("split", "bool", "Run the tasks as child executions of a generated shard "
-              "workflow (a parent workflow awaits at most 20 at once): up to "
-              f"{MAX_TASKS} tasks and {MAX_SPLIT_PARALLELISM} VMs at once.", default=False),
+        Field("split", "bool", "Whether the tasks run as child executions of a generated "
+              "shard workflow (a parent workflow awaits at most 20 at once; up to "
+              f"{MAX_TASKS} tasks and {MAX_SPLIT_PARALLELISM} VMs at once). Default: split "
+              "exactly when the job does not fit one execution; true splits anyway, false "
+              "refuses a job that does not fit."),
         Field("max_vms", "int", "Refuse the job if it could run more VMs than this at once "
               "(default: parallelism).", minimum=1, maximum=MAX_SPLIT_PARALLELISM),
     )),

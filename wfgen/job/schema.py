@@ -91,8 +91,8 @@ def json_schema() -> dict[str, Any]:
     tasks = schema["properties"]["tasks"]
     tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]},
                       {"required": ["items_file"]}]
-    # parallelism: 20 in one execution, up to 1,000 when split over child executions
-    tasks["if"] = {"not": {"required": ["split"], "properties": {"split": {"const": True}}}}
+    # parallelism: 20 when kept in one execution, up to 1,000 split over child executions
+    tasks["if"] = {"required": ["split"], "properties": {"split": {"const": False}}}
     tasks["then"] = {"properties": {"parallelism": {"maximum": MAX_CONCURRENT_BRANCHES}}}
     tasks["properties"]["parallelism"]["maximum"] = MAX_SPLIT_PARALLELISM
     # The execution argument a deployed workflow accepts (gcloud workflows run --data)

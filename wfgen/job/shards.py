@@ -1,5 +1,6 @@
-"""How a `tasks.split: true` job is cut into child executions, and whether the
-platform can run it.
+"""Whether a fan-out fits one execution, how a job that does not (or says
+`tasks.split: true`) is cut into child executions, and whether the platform
+can run it.
 
 A split job is two workflows: the parent awaits at most 20 children at once
 (Cloud Workflows' concurrent iterations) through the Workflow Executions
@@ -14,9 +15,10 @@ of task indexes, at most 20 tasks at once. So:
 - the parent bills a few steps per shard plus the connector's polling of the
   children it awaits (initial 10 s, doubling, at most POLL_MAX_DELAY_S).
 
-`split_plan` computes it; `split_problem` says what the platform could not run,
-naming the bound (a child's or the parent's steps, 512 KB, the 400 VMs one
-parent reaches); `quota_problem` holds the job to `tasks.max_vms` and
+`one_execution_problem` says why a job does not fit one execution (the split
+is then automatic); `split_plan` computes the split; `split_problem` says what
+the platform could not run, naming the bound (a child's or the parent's steps,
+512 KB, the 400 VMs one parent reaches); `quota_problem` holds the job to `tasks.max_vms` and
 `quota.gpus` before any VM is made."""
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from wfgen.job.budget import (
     MEMORY_BUDGET,
     RESULT_BYTES,
     STEP_BUDGET,
+    STEPS_PER_HEARTBEAT,
     STEPS_PER_RETRY,
     STEPS_PER_TASK,
     _json_size,
     item_text,
     items_of,
     memory_needed,
+    plan,
     steps_needed,
 )
 from wfgen.job.model import JobSpec, container_payload
@@ -54,6 +58,24 @@ PARENT_RESULTS_BYTES = 300 * 1024  # the children's results the parent holds at 
 CONCURRENT_EXECUTIONS_QUOTA = 10_000  # active executions per project and region
 
 
+def one_execution_problem(spec: JobSpec) -> str | None:
+    """Why the fan-out does not fit one execution (then it is split), or None.
+    Items too large for one workflow source are not a reason: the shard
+    workflow's source carries the same items."""
+    parallelism = min(spec.data["tasks"]["parallelism"], len(items_of(spec)))
+    if parallelism > MAX_CONCURRENT_BRANCHES:
+        return (f"parallelism {parallelism} is over the {MAX_CONCURRENT_BRANCHES} concurrent "
+                "iterations one execution runs")
+    p = plan(spec)
+    if p.steps > STEP_BUDGET:
+        return (f"its worst case needs {p.steps:,} steps, over the {STEP_BUDGET:,} wfgen "
+                "allows of one execution's 100,000")
+    if p.memory > MEMORY_BUDGET:
+        return (f"its items and results need about {p.memory // 1024:,} KB of variables, over "
+                f"the {MEMORY_BUDGET // 1024} KB wfgen allows of one execution's 512 KB")
+    return None
+
+
 @dataclass(frozen=True)
 class SplitPlan:
     """A split job's shape and worst-case cost."""
@@ -68,6 +90,7 @@ class SplitPlan:
     parent_steps: int
     child_memory: int
     parent_memory: int
+    most_per_child: int  # the tasks at once a child's steps allow (20 at most)
 
     @property
     def peak_vms(self) -> int:
@@ -93,23 +116,27 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     items = items_of(spec)
     count = len(items)
     parallelism = min(spec.data["tasks"]["parallelism"], count)
-    at_once = min(math.ceil(parallelism / MAX_CONCURRENT_BRANCHES), MAX_CHILDREN_AT_ONCE)
+    # tasks at once in one child: 20 at most, fewer when their heartbeats over the
+    # timeout (and at least one task each) would pass a child's step budget
+    beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
+    per_task = STEPS_PER_TASK + spec.data["retries"] * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
+    most = (STEP_BUDGET - _child_steps(0, 0, spec)) // (beats * STEPS_PER_HEARTBEAT + per_task)
+    most = max(1, min(MAX_CONCURRENT_BRANCHES, most))
+    at_once = math.ceil(parallelism / most)  # over 20: refused by split_problem
     per_child = max(1, parallelism // at_once)
     container_bytes = _json_size(container_payload(spec)) + 200
     largest = max(len(item_text(i).encode("utf-8")) for i in items)
     average = _json_size(items) / count
     # the largest shard one child's steps and variables hold
-    per_task = STEPS_PER_TASK + spec.data["retries"] * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
-    fixed = _child_steps(0, 0, spec) + per_child * math.ceil(
-        spec.timeout_s / spec.heartbeat_s) * 3
+    fixed = _child_steps(0, 0, spec) + per_child * beats * STEPS_PER_HEARTBEAT
     size = max(1, (STEP_BUDGET - fixed) // per_task)
     while size > 1 and memory_needed(size, per_child, int(size * average), largest,
                                      container_bytes) > MEMORY_BUDGET:
         size = size * 9 // 10
     # a child's result (every task's small result) lands in the parent's variables,
     # once decoded and, for a failed shard, once more as the error's JSON text
-    size = min(size, PARENT_RESULTS_BYTES // (at_once * RESULT_BYTES * 2),
-               math.ceil(count / at_once))
+    size = max(per_child, min(size, PARENT_RESULTS_BYTES // (at_once * RESULT_BYTES * 2),
+                              math.ceil(count / at_once)))
     shards = math.ceil(count / size)
     polls = at_once * math.ceil(spec.timeout_s / POLL_MAX_DELAY_S) + shards * POLL_WARMUP
     parent_steps = STEPS_PARENT_FIXED + shards * STEPS_PER_SHARD + polls
@@ -119,22 +146,26 @@ def split_plan(spec: JobSpec) -> SplitPlan:
                      + SUMMARY_FAILURES * FAILURE_BYTES * 2)
     return SplitPlan(count, parallelism, at_once, per_child, size, shards,
                      _child_steps(size, per_child, spec), parent_steps, child_memory,
-                     parent_memory)
+                     parent_memory, most)
 
 
 def split_problem(spec: JobSpec) -> str | None:
     """What the platform could not run of a split job, naming the bound, or None."""
-    parallelism = spec.data["tasks"]["parallelism"]
-    if parallelism > MAX_SPLIT_VMS:
-        return (f"parallelism {parallelism} is over {MAX_SPLIT_VMS}: one parent execution "
-                f"awaits at most {MAX_CHILDREN_AT_ONCE} child executions at once, each running "
-                f"at most {MAX_CONCURRENT_BRANCHES} tasks at once (wfgen does not nest "
-                "children yet)")
     p = split_plan(spec)
     if p.child_steps > STEP_BUDGET:
         return (f"one task per child needs {p.child_steps:,} steps in the worst case, over the "
                 f"{STEP_BUDGET:,} wfgen allows of a child execution's 100,000; use a longer "
                 "heartbeat, a shorter timeout or fewer retries")
+    if p.children_at_once > MAX_CHILDREN_AT_ONCE:
+        per_child = p.most_per_child
+        why = ("" if per_child == MAX_CONCURRENT_BRANCHES else
+               f" (a child's {STEP_BUDGET:,} steps pay the heartbeats of {per_child} tasks at "
+               "once over the timeout; a longer heartbeat or shorter timeout allows more)")
+        return (f"parallelism {p.parallelism} needs {p.children_at_once} child executions at "
+                f"once of up to {per_child} tasks each{why}, over the {MAX_CHILDREN_AT_ONCE} "
+                "one parent execution awaits at once (concurrent iterations); at most "
+                f"{MAX_CHILDREN_AT_ONCE * per_child} VMs at once (wfgen does not nest "
+                "children yet)")
     if p.child_memory > MEMORY_BUDGET:
         return (f"a shard of {p.shard_size} tasks needs about {p.child_memory // 1024} KB of "
                 f"workflow variables, over the {MEMORY_BUDGET // 1024} KB wfgen allows of a "
@@ -172,11 +203,19 @@ def quota_problem(spec: JobSpec) -> tuple[str, str] | None:
 
 
 def describe(spec: JobSpec) -> list[str]:
-    """`wfgen validate`'s lines on how a split job runs."""
+    """`wfgen validate`'s lines on how a fan-out runs: in one execution or split (and why)."""
+    tasks = spec.data["tasks"]
+    if not tasks.get("split"):
+        return [f"one execution: {len(items_of(spec))} tasks, {tasks['parallelism']} at once "
+                "(fits Cloud Workflows' limits; no split)"]
+    why = one_execution_problem(spec)
     p = split_plan(spec)
+    children = "child" if p.children_at_once == 1 else "children"
     return [
+        ("split (asked by tasks.split: true)" if why is None else
+         f"split, as it does not fit one execution: {why[0].lower() + why[1:]}"),
         f"split: {p.count} tasks in {p.shards} shards of up to {p.shard_size} (child "
-        f"executions), {p.children_at_once} children at once x {p.tasks_per_child} tasks at "
+        f"executions), {p.children_at_once} {children} at once x {p.tasks_per_child} tasks at "
         f"once = {p.peak_vms} VMs at most",
         f"worst-case billed steps: parent {p.parent_steps:,}, each child up to "
         f"{p.child_steps:,} (of 100,000); about {p.steps_per_task:.0f} per task",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from wfgen.errors import Location, SpecError, UsageError
 from wfgen.job.budget import (
     budget_problem,
     default_parallelism,
+    items_of,
     longest_timeout,
     memory_problem,
 )
@@ -41,7 +43,8 @@ from wfgen.job.rules import (
     parallelism_problem,
     parse_duration,
 )
-from wfgen.job.shards import quota_problem, split_problem
+from wfgen.job.shards import one_execution_problem, quota_problem, split_problem
+from wfgen.limits import MAX_CONCURRENT_BRANCHES
 from wfgen.yamlload import read_source  # here, and cheap to import alone (wfgen.cli.run)
 
 __all__ = ["JobSpec", "load_spec", "load_spec_text", "read_source"]
@@ -494,7 +497,7 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           "the group as a whole is not built yet)", tree, where, where,
                           value=False)
     if data["tasks"] is not None:
-        for key, unset in (("items_file", None), ("max_vms", None), ("split", False)):
+        for key, unset in (("items_file", None), ("max_vms", None), ("split", None)):
             if data["tasks"].get(key, unset) == unset:
                 data["tasks"].pop(key, None)
         _finish_tasks(spec, tree, loader)
@@ -549,21 +552,37 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     count = len(tasks["items"]) if tasks["items"] is not None else tasks["count"]
     if tasks["parallelism"] is None:
         tasks["parallelism"] = default_parallelism(count)
-    problem = parallelism_problem(tasks["parallelism"], bool(tasks.get("split")))
+    wanted = tasks.pop("split", None)  # None: split exactly when one execution cannot hold it
+    problem = parallelism_problem(tasks["parallelism"], wanted)
     if problem:
         raise loader.fail(problem, tree["tasks"], "parallelism", "tasks.parallelism")
-    if tasks.get("split"):
+
+    def fail(problem: str, size: bool) -> Exception:
+        node, key = _task_size_node(tree) if size else (tree["tasks"], "parallelism")
+        return loader.fail(problem, node, key, f"tasks.{key}")
+
+    _decide_split(spec, wanted, fail)
+
+
+def _decide_split(spec: JobSpec, wanted: bool | None,
+                  fail: Callable[[str, bool], Exception]) -> None:
+    """Split the tasks over child executions when asked, or (not asked either way)
+    when they do not fit one execution; refuse what the platform could not run
+    (`fail(why, size)`: size is true when the task count or items are to blame)."""
+    tasks = spec.data["tasks"]
+    tasks.pop("split", None)
+    if wanted if wanted is not None else one_execution_problem(spec) is not None:
+        tasks["split"] = True  # only split jobs carry the key: the others read as before
         problem = split_problem(spec)
         if problem:
-            node, key = ((tree["tasks"], "parallelism") if problem.startswith("parallelism")
-                         else _task_size_node(tree))
-            raise loader.fail(problem, node, key, f"tasks.{key}")
+            raise fail(problem, not problem.startswith("parallelism"))
     else:
+        # more than 20 asked of fewer tasks: as many at once as there are tasks
+        if tasks["parallelism"] > MAX_CONCURRENT_BRANCHES:
+            tasks["parallelism"] = len(items_of(spec))
         problem = memory_problem(spec)
         if problem:
-            node, key = _task_size_node(tree)
-            raise loader.fail(problem, node, key, f"tasks.{key}")
-
+            raise fail(problem, True)
 
 
 def load_spec(path: str | Path, *, heartbeat: str | None = None,
@@ -596,6 +615,11 @@ def load_spec(path: str | Path, *, heartbeat: str | None = None,
             heartbeat_from=", from --heartbeat" if heartbeat else in_file,
             timeout_from=", from --timeout" if timeout else (
                 in_file if "timeout" in spec.lines else "")))
+    tasks = spec.data.get("tasks")
+    if tasks is not None:  # a shorter heartbeat may need the split a file's own did not
+        wanted = bool(tasks.get("split")) if "tasks.split" in spec.lines else None
+        _decide_split(spec, wanted,
+                      lambda why, _size: UsageError(f"--heartbeat/--timeout: {why}"))
     problem = budget_problem(spec)
     if problem and heartbeat is not None and timeout is None and notes is not None \
             and spec.data.get("tasks") is None and longest_timeout(spec) > spec.heartbeat_s:
