@@ -6,6 +6,7 @@ cancelling the parent, and a preempted task retried alone."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -219,28 +220,34 @@ def test_generate_writes_both_and_validate_says_how_it_splits(tmp_path, cli):
 
 # -- end to end under the local runtime ------------------------------------------------
 
-def _job(tmp_path: Path, script: str, count: int, parallelism: int, retries: int = 0) -> Path:
+def _job(tmp_path: Path, script: str, count: int, parallelism: int, retries: int = 0,
+         split: bool | None = True) -> Path:
+    tasks = {"count": count, "parallelism": parallelism}
     spec = {"name": "many", "container": {"image": "alpine:3.20", "script": script},
             "timeout": "5m", "heartbeat": "1s", "retries": retries,
-            "tasks": {"count": count, "parallelism": parallelism, "split": True}}
+            "tasks": tasks if split is None else {**tasks, "split": split}}
     path = tmp_path / "job.yaml"
     path.write_text(json.dumps(spec))
     return path
 
 
-@pytest.mark.xdist_group("split_e2e")
-def test_failed_tasks_give_the_first_ones_exit_code_and_exact_counts(tmp_path):
-    script = ('case "$WFGEN_TASK_INDEX" in 7) exit 3;; 40) exit 5;; esac; '
-              '[ "$WFGEN_TASK_COUNT" = 45 ]')
-    run = run_local(tmp_path, _job(tmp_path, script, 45, 41), timeout=240)
+@pytest.mark.xdist_group("split_e2e_1000")
+def test_a_thousand_tasks_at_parallelism_100_exact_counts_first_failed_code(tmp_path):
+    """The done-when run: 1,000 trivial tasks, 100 VMs at once, split by itself
+    over child executions; tasks 7 and 900 fail; every VM is gone at the end
+    (run_local checks no VM process or scratch directory is left)."""
+    script = ('case "$WFGEN_TASK_INDEX" in 7) exit 3;; 900) exit 5;; esac; '
+              '[ "$WFGEN_TASK_COUNT" = 1000 ]')
+    run = run_local(tmp_path, _job(tmp_path, script, 1000, 100, split=None), timeout=900)
     assert run.returncode == 3, run.stderr[-3000:]
     summary = result_of(run)
-    assert summary["counts"] == {"succeeded": 43, "failed": 2} and summary["tasks"] == 45
+    assert summary["counts"] == {"succeeded": 998, "failed": 2} and summary["tasks"] == 1000
     failures = {f["index"]: f["exit_code"] for f in summary["first_failures"]}
-    assert failures == {7: 3, 40: 5}
+    assert failures == {7: 3, 900: 5}
     assert summary["first_failed"]["index"] == 7
-    assert len(summary["shards"]) == 3  # 41 VMs: 3 children x 13 tasks at once
+    assert len(summary["shards"]) == 7  # 100 VMs: 5 children x 20 tasks at once
     assert all("/workflows/many-shard/executions/" in name for name in summary["shards"])
+    assert len(re.findall(r"VM many-[0-9a-f]{12}-\d+-1 deleted", run.stderr)) == 1000
 
 
 @pytest.fixture

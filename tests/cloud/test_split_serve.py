@@ -28,13 +28,13 @@ def serve(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def finished(serve, tmp_path_factory):
-    """A 45-task job at parallelism 30 (so split: 2 children x 15 tasks) whose
-    tasks 7 and 40 fail, run to its end."""
+    """The done-when job: 1,000 tasks at parallelism 100 (so split: 5 children
+    x 20 tasks at once, 7 shards) whose tasks 7 and 900 fail, run to its end."""
     spec = job(tmp_path_factory.mktemp("wide") / "wide.yaml", "wide",
                'echo "output of task $WFGEN_TASK_INDEX"; '
-               'case "$WFGEN_TASK_INDEX" in 7) exit 3;; 40) exit 5;; esac',
-               heartbeat="1s", timeout="5m", tasks={"count": 45, "parallelism": 30})
-    done = serve.wfgen("run", spec, timeout=600)
+               'case "$WFGEN_TASK_INDEX" in 7) exit 3;; 900) exit 5;; esac',
+               heartbeat="1s", timeout="5m", tasks={"count": 1000, "parallelism": 100})
+    done = serve.wfgen("run", spec, timeout=900)
     name = re.search(r"\((projects/\S+/workflows/wide/executions/\S+)\)", done.stderr)
     assert name, done.stderr
     return done, name.group(1)
@@ -44,26 +44,27 @@ def test_run_deploys_both_and_exits_with_the_first_failed_tasks_code(serve, fini
     done, _ = finished
     assert done.returncode == 3, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert summary["counts"] == {"succeeded": 43, "failed": 2} and summary["tasks"] == 45
-    assert {f["index"]: f["exit_code"] for f in summary["first_failures"]} == {7: 3, 40: 5}
+    assert summary["counts"] == {"succeeded": 998, "failed": 2} and summary["tasks"] == 1000
+    assert {f["index"]: f["exit_code"] for f in summary["first_failures"]} == {7: 3, 900: 5}
+    assert len(summary["shards"]) == 7
     assert all(name.startswith(SHARDS) for name in summary["shards"])
     assert serve.vms() == []
 
 
 def test_status_task_names_its_child_execution_and_vm(serve, finished):
     _, parent = finished
-    status = serve.wfgen("status", parent, "--task", "40")
+    status = serve.wfgen("status", parent, "--task", "900")
     assert status.returncode == 5, status.stderr  # the task's own exit code
     rows = dict(line.split(None, 1) for line in status.stdout.splitlines() if " " in line)
     assert rows["execution"].startswith(SHARDS) and rows["state"] == "FAILED"
-    assert re.fullmatch(r"wide-[0-9a-f]{12}-40-1", rows["instance"]), rows
+    assert re.fullmatch(r"wide-[0-9a-f]{12}-900-1", rows["instance"]), rows
     first, last = map(int, re.fullmatch(r"tasks (\d+) to (\d+)", rows["shard"]).groups())
-    assert first <= 40 <= last
+    assert first <= 900 <= last
     ok = serve.wfgen("status", parent, "--task", "8")
     assert ok.returncode == 0 and "SUCCEEDED" in ok.stdout, ok.stderr
     assert ok.stdout != status.stdout
-    bad = serve.wfgen("status", parent, "--task", "45")
-    assert bad.returncode == 2 and "tasks 0 to 44" in bad.stderr
+    bad = serve.wfgen("status", parent, "--task", "1000")
+    assert bad.returncode == 2 and "tasks 0 to 999" in bad.stderr
 
 
 def test_logs_task_prints_that_tasks_output_only(serve, finished):
@@ -72,4 +73,5 @@ def test_logs_task_prints_that_tasks_output_only(serve, finished):
     assert logs.returncode == 0, logs.stderr
     assert "output of task 7" in logs.stdout.splitlines()
     assert "output of task 8" not in logs.stdout and "output of task 17" not in logs.stdout
+    assert "output of task 70" not in logs.stdout
     assert serve.wfgen("logs", parent, "--task", "7", "--follow").returncode == 2
