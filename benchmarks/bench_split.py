@@ -1,8 +1,9 @@
 """Split fan-out on the local runtime: for N trivial tasks (`true`) at
-parallelism 100 (split by itself over child executions), the wall time, the peak of VMs alive at once, the
-billed steps per task (parent and children together, as the engine counted
-them) and the resident memory of the process running them (the runner serve
-uses: the local backend, in process).
+parallelism 100 (split by itself over child executions), the wall time, the
+peak of VMs alive at once, the billed steps per task (parent and children
+together, as the engine counted them), the CPU per task (the VMs' processes
+included) and the resident memory of the process running them (the runner
+serve uses: the local backend, in process).
 
 Usage: python benchmarks/bench_split.py [N ...]   (default: 1000 10000)
 Not a timed test: each task is a host process running the real startup script,
