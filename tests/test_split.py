@@ -95,11 +95,25 @@ def test_the_split_plan_never_runs_more_vms_than_parallelism():
         assert p.parent_memory <= shards.MEMORY_BUDGET
 
 
-def test_over_400_vms_at_once_is_refused_naming_the_bound():
-    err = error_of(BASE + "tasks: {count: 10000, parallelism: 1000, split: true}\n")
+def test_over_400_vms_at_once_nest_one_level_and_past_that_is_refused_naming_the_bound():
+    spec = spec_of(BASE + "tasks: {count: 10000, parallelism: 1000}\n")
+    p = shards.split_plan(spec)
+    assert p.groups == 3 and p.shards_per_group_at_once <= 20 and p.tasks_per_child <= 20
+    assert 900 <= p.peak_vms <= 1000
+    assert sum(n for _, n, _, _ in p.group_table()) == p.shards
+    assert sum(n for _, _, _, n in p.group_table()) == 10000
+    assert max(p.parent_steps, p.group_steps, p.child_steps) <= shards.STEP_BUDGET
+    assert "split, nested: 10000 tasks" in shards.describe(spec)[1]
+    split = render_split(spec)
+    for text in (split.parent, split.group, split.shard):
+        assert len(text.encode()) <= MAX_SOURCE_BYTES
+    assert [name for name, _ in split.others("many")] == ["many-shard", "many-group"]
+    load_workflow(split.group, "many-group")
+    # a heartbeat so short that a child runs one task at once: 401 VMs need 21 groups
+    err = error_of("container: {image: a}\ntimeout: 8h\nheartbeat: 1s\n"
+                   "tasks: {count: 1000, parallelism: 401}\n")
     assert err.location.field == "tasks.parallelism"
-    assert "400 VMs" in str(err) and "50 child executions at once" in str(err)
-    assert "over the 20 one parent execution awaits" in str(err)
+    assert "21 group executions at once" in str(err) and "at most 400 VMs" in str(err)
     assert "1000 is over 1000" not in str(error_of(
         BASE + "tasks: {count: 10, parallelism: 1001, split: true}\n"))
 
@@ -110,9 +124,10 @@ def test_a_short_heartbeat_gives_each_child_fewer_tasks_at_once_and_more_childre
     p = shards.split_plan(spec)
     assert (p.children_at_once, p.tasks_per_child) == (3, 6) and p.peak_vms <= 20
     assert p.shard_size >= p.tasks_per_child and p.child_steps <= shards.STEP_BUDGET
-    err = error_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
-                   "tasks: {count: 1000, parallelism: 200}\n")
-    assert "heartbeats of 8 tasks at once" in str(err) and "at most 160 VMs" in str(err)
+    assert spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
+                   "tasks: {count: 1000, parallelism: 200}\n").data["tasks"]["split"]
+    assert shards.split_plan(spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
+                                     "tasks: {count: 1000, parallelism: 200}\n")).groups == 2
 
 
 def test_a_child_over_its_steps_is_refused_naming_the_bound():
@@ -312,3 +327,59 @@ def test_a_preempted_task_is_retried_alone(backend, tmp_path):
     tasks = child.result["tasks"]
     assert [t["attempts"] for t in tasks] == [1, 1, 1, 2]
     assert tasks[3]["instance"].endswith("-3-2")
+
+
+def _nested_job(tmp_path: Path, script: str) -> Path:
+    """30 tasks at parallelism 21 with a heartbeat so short that a child runs one
+    task at once: 21 children at once, so nested (2 groups of shards)."""
+    path = tmp_path / "nest.yaml"
+    path.write_text(json.dumps({
+        "name": "nest", "container": {"image": "alpine:3.20", "script": script},
+        "timeout": "8h", "heartbeat": "1s", "retries": 0,
+        "tasks": {"count": 30, "parallelism": 21}}))
+    return path
+
+
+@pytest.mark.xdist_group("split_e2e")
+def test_a_nested_split_runs_locally_with_exact_counts_and_the_first_failed_code(tmp_path):
+    job = _nested_job(tmp_path, 'case "$WFGEN_TASK_INDEX" in 3) exit 4;; 27) exit 6;; esac')
+    assert shards.split_plan(load_spec(job)).groups == 2
+    run = run_local(tmp_path, job, timeout=300)
+    assert run.returncode == 4, run.stderr[-3000:]
+    summary = result_of(run)
+    assert summary["counts"] == {"succeeded": 28, "failed": 2} and summary["tasks"] == 30
+    assert {f["index"]: f["exit_code"] for f in summary["first_failures"]} == {3: 4, 27: 6}
+    assert summary["first_failed"]["index"] == 3
+    assert len(summary["shards"]) == 2  # the parent's children: the two groups
+    assert all("/workflows/nest-group/executions/" in name for name in summary["shards"])
+
+
+@pytest.mark.xdist_group("split_e2e")
+def test_find_task_reaches_a_task_through_the_groups(backend, tmp_path):
+    from wfgen.backends.split_tasks import find_task, task_lines
+
+    b = backend()
+    split = render_split(load_spec(_nested_job(tmp_path, 'echo "out of $WFGEN_TASK_INDEX"')))
+    for other, source in split.others("nest"):
+        b.deploy(ROOT + other, source)
+    b.deploy(ROOT + "nest", split.parent)
+    parent = b.wait(b.start(ROOT + "nest").name, 240)
+    assert parent.state == "SUCCEEDED", parent.error
+    place = find_task(b, parent.name, 22)
+    assert place.child.name.startswith(ROOT + "nest-shard/executions/")
+    assert place.first <= 22 < place.first + place.count
+    assert place.result["index"] == 22 and place.result["status"] == "succeeded"
+    assert place.vms == []  # deleted once the task ended
+    lines = list(b.logs(place.child.name))  # the child that ran it, on the VM of its name
+    assert f"{place.result['instance']} | out of 22" in lines
+    assert list(task_lines(b, place)) == []  # no console left, no logs kept past the VM
+
+
+def test_generate_writes_the_group_workflow_of_a_nested_split(tmp_path, cli):
+    out = tmp_path / "wf.yaml"
+    run = cli("generate", str(_nested_job(tmp_path, "true")), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    for path, name in ((out, "wf"), (tmp_path / "wf-shard.yaml", "wf-shard"),
+                       (tmp_path / "wf-group.yaml", "wf-group")):
+        load_workflow(path.read_text(), name)
+    assert '+ "-group"' in out.read_text() and "wf-group.yaml" in run.stderr

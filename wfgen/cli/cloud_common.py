@@ -64,14 +64,15 @@ def load_target(path: str, name: str | None = None) -> Target:
         spec = load_spec_text(text, path)
         workflow_id = name or spec.name
         if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
-            from wfgen.job.render_split import render_split, shard_workflow_id
+            from wfgen.job.render_split import render_split
 
-            split = render_split(spec)  # the shard workflow goes first: the parent starts it
-            shard_id = _check_id(shard_workflow_id(workflow_id), "--name" if name else
-                                 f"{path}: name (plus -shard)")
+            split = render_split(spec)  # the shard (and group) workflows go first
+            extra = [(_check_id(other, "--name" if name else
+                                f"{path}: name (plus {other[len(workflow_id):]})"), source)
+                     for other, source in split.others(workflow_id)]
             return Target(path, _check_id(workflow_id, "--name" if name else f"{path}: name"),
                           split.parent, True, spec.data["location"], spec.data["project"],
-                          extra=[(shard_id, split.shard)])
+                          extra=extra)
         return Target(path, _check_id(workflow_id, "--name" if name else f"{path}: name"),
                       render_workflow(spec), True, spec.data["location"], spec.data["project"])
     from wfgen.engine.parse import load_workflow

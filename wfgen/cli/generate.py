@@ -44,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
 def _write_split(spec: object, output: str | None) -> int:
     """A split job is two workflows: the parent at -o, the shard workflow beside it."""
     from wfgen.errors import UsageError
-    from wfgen.job.render_split import render_split, shard_output_path
+    from wfgen.job.render_split import (
+        GROUP_SUFFIX,
+        SHARD_SUFFIX,
+        render_split,
+        shard_output_path,
+    )
     from wfgen.output import is_stdout, write_output
 
     if is_stdout(output):
@@ -52,9 +57,12 @@ def _write_split(spec: object, output: str | None) -> int:
                          "shard workflow: give -o PARENT.yaml (the shard workflow is written "
                          "beside it as PARENT-shard.yaml)")
     split = render_split(spec)  # type: ignore[arg-type]
-    shard_path = shard_output_path(str(output))
-    write_output(split.shard, shard_path)
+    written = []
+    for suffix, source in ((SHARD_SUFFIX, split.shard), (GROUP_SUFFIX, split.group)):
+        if source is not None:
+            written.append(shard_output_path(str(output), suffix))
+            write_output(source, written[-1])
     write_output(split.parent, output)
-    print(f"wrote {output} and {shard_path} (deploy the second as the first's name + "
-          "\"-shard\")", file=sys.stderr)
+    print(f"wrote {output} and {' and '.join(written)} (deploy each as the first's name + "
+          "its suffix)", file=sys.stderr)
     return 0

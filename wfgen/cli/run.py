@@ -231,11 +231,10 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     for note in notes:
         console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
-    if split is not None:
-        from wfgen.job.render_split import shard_workflow_id
-
-        backend.deploy(name.split("/executions/")[0].rsplit("/", 1)[0] + "/"
-                       + shard_workflow_id(spec.name), split.shard)
+    if split is not None:  # the workflows the parent starts
+        for other, source in split.others(spec.name):
+            backend.deploy(name.split("/executions/")[0].rsplit("/", 1)[0] + "/" + other,
+                           source)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
     try:
         record = _follow(backend, name, text, argument, filename=f"{spec.path} (generated)",

@@ -29,6 +29,7 @@ from wfgen.job.shards import POLL_INITIAL_S, POLL_MAX_DELAY_S, split_plan
 from wfgen.limits import MAX_SOURCE_BYTES
 
 SHARD_SUFFIX = "-shard"
+GROUP_SUFFIX = "-group"  # the same length as SHARD_SUFFIX: the group template relies on it
 MAX_CONNECTOR_TIMEOUT_S = 31_536_000  # the connector's longest wait: one year
 
 
@@ -38,16 +39,23 @@ class SplitWorkflows:
 
     parent: str
     shard: str
+    group: str | None = None  # nested: the group workflow (parent -> groups -> shards)
+
+    def others(self, name: str) -> list[tuple[str, str]]:
+        """(workflow id, source) of the workflows the parent starts, in deploy order."""
+        extra = [(name + SHARD_SUFFIX, self.shard)]
+        return extra + ([(name + GROUP_SUFFIX, self.group)] if self.group else [])
 
 
 def shard_workflow_id(workflow_id: str) -> str:
     return workflow_id + SHARD_SUFFIX
 
 
-def shard_output_path(parent_path: str) -> str:
-    """Where `wfgen generate -o wf.yaml` writes the shard workflow: wf-shard.yaml."""
+def shard_output_path(parent_path: str, suffix: str = SHARD_SUFFIX) -> str:
+    """Where `wfgen generate -o wf.yaml` writes the shard workflow (wf-shard.yaml)
+    or, with GROUP_SUFFIX, the group workflow (wf-group.yaml)."""
     stem, dot, ext = parent_path.rpartition(".")
-    return f"{stem}{SHARD_SUFFIX}.{ext}" if dot and "/" not in ext else parent_path + SHARD_SUFFIX
+    return f"{stem}{suffix}.{ext}" if dot and "/" not in ext else parent_path + suffix
 
 
 def is_split(spec: JobSpec) -> bool:
@@ -76,15 +84,33 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
                                  "workflow, which gives each child its shard"))],
     )
     shard = env.get_template("workflow.yaml.j2").render(**context)
-    parent = env.get_template("split_parent.yaml.j2").render(
+    common = dict(
         version=context["version"], source=context["source"], count=plan.count,
-        shards=plan.shards, shard_size=plan.shard_size, children_at_once=plan.children_at_once,
-        tasks_per_child=plan.tasks_per_child, peak_vms=plan.peak_vms,
+        shards=plan.shards, shard_size=plan.shard_size, tasks_per_child=plan.tasks_per_child,
+        peak_vms=plan.peak_vms, groups=0, group=False,
         ranges_yaml=json.dumps([list(r) for r in ranges], separators=(",", ":")),
         argument_checks=workflow_checks("default(input, {})", (), argument_keys(secrets)),
         child_timeout_s=min(MAX_CONNECTOR_TIMEOUT_S, spec.timeout_s + spec.heartbeat_s + 900),
         poll_initial_s=POLL_INITIAL_S, poll_max_s=POLL_MAX_DELAY_S)
-    for text, what in ((shard, "shard"), (parent, "parent")):
+    template = env.get_template("split_parent.yaml.j2")
+    group = None
+    if plan.groups:
+        group = template.render(**{
+            **common, "group": True, "children_at_once": plan.shards_per_group_at_once,
+            "argument_checks": [
+                *workflow_checks("default(input, {})", ("group",), argument_keys(secrets)),
+                ('not("group" in default(input, {}))',
+                 json.dumps("this is the group workflow of a split job: start its parent "
+                            "workflow, which gives each group its shards"))]})
+        parent = template.render(**{
+            **common, "groups": plan.groups, "children_at_once": plan.groups,
+            "groups_yaml": json.dumps([list(g) for g in plan.group_table()],
+                                      separators=(",", ":"))})
+    else:
+        parent = template.render(**{**common, "children_at_once": plan.children_at_once})
+    for text, what in ((shard, "shard"), (parent, "parent"), (group, "group")):
+        if text is None:
+            continue
         parse_rendered(text)
         size = len(text.encode("utf-8"))
         if size > MAX_SOURCE_BYTES:
@@ -93,4 +119,4 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
                             "the 128 KB Cloud Workflows accepts: the items are carried in its "
                             "source; use smaller items (or give each task an index into data "
                             "it reads itself)", spec.location(where))
-    return SplitWorkflows(parent, shard)
+    return SplitWorkflows(parent, shard, group)

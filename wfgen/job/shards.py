@@ -91,15 +91,32 @@ class SplitPlan:
     child_memory: int
     parent_memory: int
     most_per_child: int  # the tasks at once a child's steps allow (20 at most)
+    groups: int = 0  # nested: the parent's children are this many group executions
+    shards_per_group_at_once: int = 0  # nested: a group's shard children at once
+    group_steps: int = 0
+    group_memory: int = 0
 
     @property
     def peak_vms(self) -> int:
+        if self.groups:
+            return self.groups * self.shards_per_group_at_once * self.tasks_per_child
         return self.children_at_once * self.tasks_per_child
+
+    def group_table(self) -> list[tuple[int, int, int, int]]:
+        """Nested: (first shard, shard count, first task, task count) of every group."""
+        ranges = self.ranges()
+        per = math.ceil(len(ranges) / self.groups)
+        table = []
+        for first in range(0, len(ranges), per):
+            mine = ranges[first:first + per]
+            table.append((first, len(mine), mine[0][0], sum(n for _, n in mine)))
+        return table
 
     @property
     def steps_per_task(self) -> float:
         """Worst-case billed steps per task, parent and child together."""
-        return (self.parent_steps + self.shards * self.child_steps) / self.count
+        return (self.parent_steps + self.groups * self.group_steps
+                + self.shards * self.child_steps) / self.count
 
     def ranges(self) -> list[tuple[int, int]]:
         """(first index, task count) of every shard."""
@@ -122,8 +139,12 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     per_task = STEPS_PER_TASK + spec.data["retries"] * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
     most = (STEP_BUDGET - _child_steps(0, 0, spec)) // (beats * STEPS_PER_HEARTBEAT + per_task)
     most = max(1, min(MAX_CONCURRENT_BRANCHES, most))
-    at_once = math.ceil(parallelism / most)  # over 20: refused by split_problem
-    per_child = max(1, parallelism // at_once)
+    needed = math.ceil(parallelism / most)  # shard children at once
+    # over 20: nest one level, the parent awaiting groups that await the shards
+    groups = math.ceil(needed / MAX_CHILDREN_AT_ONCE) if needed > MAX_CHILDREN_AT_ONCE else 0
+    awaited = needed // groups if groups else needed  # one awaiter's children at once
+    running = awaited * (groups or 1)  # shard children at once in the whole job
+    per_child = max(1, parallelism // needed)
     container_bytes = _json_size(container_payload(spec)) + 200
     largest = max(len(item_text(i).encode("utf-8")) for i in items)
     average = _json_size(items) / count
@@ -133,18 +154,31 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     while size > 1 and memory_needed(size, per_child, int(size * average), largest,
                                      container_bytes) > MEMORY_BUDGET:
         size = size * 9 // 10
-    # a child's result (every task's small result) lands in the parent's variables,
+    # a child's result (every task's small result) lands in its awaiter's variables,
     # once decoded and, for a failed shard, once more as the error's JSON text
-    size = max(per_child, min(size, PARENT_RESULTS_BYTES // (at_once * RESULT_BYTES * 2),
-                              math.ceil(count / at_once)))
+    size = max(per_child, min(size, PARENT_RESULTS_BYTES // (awaited * RESULT_BYTES * 2),
+                              math.ceil(count / running)))
     shards = math.ceil(count / size)
-    polls = at_once * math.ceil(spec.timeout_s / POLL_MAX_DELAY_S) + shards * POLL_WARMUP
-    parent_steps = STEPS_PARENT_FIXED + shards * STEPS_PER_SHARD + polls
+
+    def awaiter(children: int, at_once: int, held: int) -> tuple[int, int]:
+        """(steps, bytes) of an execution awaiting `children`, `at_once` at a time,
+        each answering with `held` bytes."""
+        polls = at_once * math.ceil(spec.timeout_s / POLL_MAX_DELAY_S) + children * POLL_WARMUP
+        return (STEPS_PARENT_FIXED + children * STEPS_PER_SHARD + polls,
+                4096 + 3 * container_bytes + children * SHARD_PASSING_BYTES
+                + at_once * held * 2 + SUMMARY_FAILURES * FAILURE_BYTES * 2)
+
     child_memory = memory_needed(size, per_child, int(size * average), largest, container_bytes)
-    parent_memory = (4096 + 3 * container_bytes + shards * SHARD_PASSING_BYTES
-                     + at_once * size * RESULT_BYTES * 2
-                     + SUMMARY_FAILURES * FAILURE_BYTES * 2)
-    return SplitPlan(count, parallelism, at_once, per_child, size, shards,
+    if groups:
+        per_group = math.ceil(shards / groups)
+        group_steps, group_memory = awaiter(per_group, awaited, size * RESULT_BYTES)
+        group_memory += shards * 16  # the whole shard table in its source, as a variable
+        parent_steps, parent_memory = awaiter(groups, groups, per_group * SHARD_PASSING_BYTES)
+        return SplitPlan(count, parallelism, groups, per_child, size, shards,
+                         _child_steps(size, per_child, spec), parent_steps, child_memory,
+                         parent_memory, most, groups, awaited, group_steps, group_memory)
+    parent_steps, parent_memory = awaiter(shards, needed, size * RESULT_BYTES)
+    return SplitPlan(count, parallelism, needed, per_child, size, shards,
                      _child_steps(size, per_child, spec), parent_steps, child_memory,
                      parent_memory, most)
 
@@ -161,11 +195,17 @@ def split_problem(spec: JobSpec) -> str | None:
         why = ("" if per_child == MAX_CONCURRENT_BRANCHES else
                f" (a child's {STEP_BUDGET:,} steps pay the heartbeats of {per_child} tasks at "
                "once over the timeout; a longer heartbeat or shorter timeout allows more)")
-        return (f"parallelism {p.parallelism} needs {p.children_at_once} child executions at "
-                f"once of up to {per_child} tasks each{why}, over the {MAX_CHILDREN_AT_ONCE} "
-                "one parent execution awaits at once (concurrent iterations); at most "
-                f"{MAX_CHILDREN_AT_ONCE * per_child} VMs at once (wfgen does not nest "
-                "children yet)")
+        return (f"parallelism {p.parallelism} needs {p.children_at_once} group executions at "
+                f"once, each awaiting up to {MAX_CHILDREN_AT_ONCE} child executions of up to "
+                f"{per_child} tasks each{why}, over the {MAX_CHILDREN_AT_ONCE} one parent "
+                "execution awaits at once (concurrent iterations); at most "
+                f"{MAX_CHILDREN_AT_ONCE ** 2 * per_child} VMs at once")
+    if p.group_steps > STEP_BUDGET or p.group_memory > MEMORY_BUDGET:
+        return (f"a group execution awaiting {math.ceil(p.shards / p.groups)} shards needs "
+                f"{p.group_steps:,} steps and about {p.group_memory // 1024} KB of variables "
+                f"in the worst case, over the {STEP_BUDGET:,} steps and "
+                f"{MEMORY_BUDGET // 1024} KB wfgen allows; use a shorter timeout or fewer "
+                "tasks")
     if p.child_memory > MEMORY_BUDGET:
         return (f"a shard of {p.shard_size} tasks needs about {p.child_memory // 1024} KB of "
                 f"workflow variables, over the {MEMORY_BUDGET // 1024} KB wfgen allows of a "
@@ -211,12 +251,19 @@ def describe(spec: JobSpec) -> list[str]:
     why = one_execution_problem(spec)
     p = split_plan(spec)
     children = "child" if p.children_at_once == 1 else "children"
+    shape = (
+        f"split: {p.count} tasks in {p.shards} shards of up to {p.shard_size} (child "
+        f"executions), {p.children_at_once} {children} at once x {p.tasks_per_child} tasks at "
+        f"once = {p.peak_vms} VMs at most") if not p.groups else (
+        f"split, nested: {p.count} tasks in {p.shards} shards of up to {p.shard_size}, in "
+        f"{p.groups} groups (child executions of the group workflow, all at once), each "
+        f"running {p.shards_per_group_at_once} shards at once x {p.tasks_per_child} tasks at "
+        f"once = {p.peak_vms} VMs at most")
+    group = f", each group up to {p.group_steps:,}" if p.groups else ""
     return [
         ("split (asked by tasks.split: true)" if why is None else
          f"split, as it does not fit one execution: {why[0].lower() + why[1:]}"),
-        f"split: {p.count} tasks in {p.shards} shards of up to {p.shard_size} (child "
-        f"executions), {p.children_at_once} {children} at once x {p.tasks_per_child} tasks at "
-        f"once = {p.peak_vms} VMs at most",
-        f"worst-case billed steps: parent {p.parent_steps:,}, each child up to "
+        shape,
+        f"worst-case billed steps: parent {p.parent_steps:,}{group}, each child up to "
         f"{p.child_steps:,} (of 100,000); about {p.steps_per_task:.0f} per task",
     ]

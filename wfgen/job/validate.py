@@ -95,9 +95,12 @@ def _check_split(spec: Any, path: str) -> tuple[list[str], list[str], list[str]]
     split = render_split(spec)
     errors, warnings = _split(lint_workflow_text(split.parent, f"{Path(path).name} (parent)"),
                               f"{path}: generated parent workflow: ")
-    more = _split(lint_workflow_text(split.shard, f"{Path(path).name} (shard)"),
-                  f"{path}: generated shard workflow: ")
-    return errors + more[0], warnings + more[1], _fan_out_notes(spec, path)
+    for text, what in ((split.shard, "shard"), (split.group, "group")):
+        if text is not None:
+            more = _split(lint_workflow_text(text, f"{Path(path).name} ({what})"),
+                          f"{path}: generated {what} workflow: ")
+            errors, warnings = errors + more[0], warnings + more[1]
+    return errors, warnings, _fan_out_notes(spec, path)
 
 
 def _split(findings: list[Any], prefix: str) -> tuple[list[str], list[str]]:
