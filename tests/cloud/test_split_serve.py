@@ -75,3 +75,22 @@ def test_logs_task_prints_that_tasks_output_only(serve, finished):
     assert "output of task 8" not in logs.stdout and "output of task 17" not in logs.stdout
     assert "output of task 70" not in logs.stdout
     assert serve.wfgen("logs", parent, "--task", "7", "--follow").returncode == 2
+
+
+def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_path):
+    """A heartbeat so short that a child runs one task at once: 21 VMs at once
+    need 21 children, so the parent runs 2 group executions of nest-group."""
+    spec = job(tmp_path / "nest.yaml", "nest", 'echo "nested task $WFGEN_TASK_INDEX"; '
+               '[ "$WFGEN_TASK_INDEX" != 27 ] || exit 6',
+               heartbeat="1s", timeout="8h", tasks={"count": 30, "parallelism": 21})
+    done = serve.wfgen("run", spec, timeout=600)
+    assert done.returncode == 6, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"succeeded": 29, "failed": 1}
+    assert all("/workflows/nest-group/executions/" in name for name in summary["shards"])
+    parent = re.search(r"\((projects/\S+/workflows/nest/executions/\S+)\)", done.stderr).group(1)
+    status = serve.wfgen("status", parent, "--task", "27")
+    assert status.returncode == 6 and "/workflows/nest-shard/executions/" in status.stdout
+    logs = serve.wfgen("logs", parent, "--task", "27")
+    assert logs.stdout.splitlines().count("nested task 27") == 1, logs.stdout
+    assert serve.vms() == []
