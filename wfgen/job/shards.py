@@ -7,8 +7,13 @@ A split job is two workflows: the parent awaits at most 20 children at once
 connector; each child (the shard workflow) runs one shard, a contiguous range
 of task indexes, at most 20 tasks at once. So:
 
-- children at once `c = ceil(parallelism / 20)`, tasks at once per child
-  `parallelism // c` (never more VMs than `parallelism`);
+- tasks at once per child: 20, or fewer when their heartbeats over the timeout
+  would pass a child's steps; children at once `c = ceil(parallelism / that)`,
+  tasks at once per child `parallelism // c` (never more VMs than
+  `parallelism`);
+- more than 20 children at once nest one level: the parent awaits up to 20
+  group executions (a third workflow), all at once, each awaiting its part of
+  the shards, up to 20 at once;
 - a shard is as large as one child's 100,000 steps and 512 KB allow (the same
   figures as wfgen.job.budget) and as the parent can hold the results of `c`
   children at once (PARENT_RESULTS_BYTES), and there are at least `c` shards;
@@ -17,9 +22,9 @@ of task indexes, at most 20 tasks at once. So:
 
 `one_execution_problem` says why a job does not fit one execution (the split
 is then automatic); `split_plan` computes the split; `split_problem` says what
-the platform could not run, naming the bound (a child's or the parent's steps,
-512 KB, the 400 VMs one parent reaches); `quota_problem` holds the job to `tasks.max_vms` and
-`quota.gpus` before any VM is made."""
+the platform could not run, naming the bound (a child's, a group's or the
+parent's steps, 512 KB, the 20 groups one parent awaits); `quota_problem` holds
+the job to `tasks.max_vms` and `quota.gpus` before any VM is made."""
 
 from __future__ import annotations
 
@@ -44,7 +49,6 @@ from wfgen.job.model import JobSpec, container_payload
 from wfgen.limits import MAX_CONCURRENT_BRANCHES
 
 MAX_CHILDREN_AT_ONCE = MAX_CONCURRENT_BRANCHES
-MAX_SPLIT_VMS = MAX_CHILDREN_AT_ONCE * MAX_CONCURRENT_BRANCHES  # one level of children
 STEPS_PER_SHARD = 12  # the parent: start a child, await it, add up its summary
 STEPS_PARENT_FIXED = 12
 STEPS_PER_SHARD_TASK = 2  # a child building its shard's items (count: the indexes)
@@ -55,7 +59,6 @@ SHARD_PASSING_BYTES = 400  # per shard in the parent: its range, name and counts
 SUMMARY_FAILURES = 20
 FAILURE_BYTES = 600  # one first_failures entry (index, exit code, instance, message)
 PARENT_RESULTS_BYTES = 300 * 1024  # the children's results the parent holds at once
-CONCURRENT_EXECUTIONS_QUOTA = 10_000  # active executions per project and region
 
 
 def one_execution_problem(spec: JobSpec) -> str | None:
@@ -187,7 +190,8 @@ def split_problem(spec: JobSpec) -> str | None:
     """What the platform could not run of a split job, naming the bound, or None."""
     p = split_plan(spec)
     if p.child_steps > STEP_BUDGET:
-        return (f"one task per child needs {p.child_steps:,} steps in the worst case, over the "
+        return (f"a child of {p.tasks_per_child} task(s) at once needs {p.child_steps:,} steps "
+                "in the worst case, over the "
                 f"{STEP_BUDGET:,} wfgen allows of a child execution's 100,000; use a longer "
                 "heartbeat, a shorter timeout or fewer retries")
     if p.children_at_once > MAX_CHILDREN_AT_ONCE:
@@ -218,8 +222,6 @@ def split_problem(spec: JobSpec) -> str | None:
     if p.parent_memory > MEMORY_BUDGET:
         return (f"the parent execution needs about {p.parent_memory // 1024} KB of variables "
                 f"for {p.shards} shards, over the {MEMORY_BUDGET // 1024} KB wfgen allows")
-    if p.children_at_once + 1 > CONCURRENT_EXECUTIONS_QUOTA:  # pragma: no cover - 21 at most
-        return "more executions at once than the project's concurrent-execution quota"
     return None
 
 
