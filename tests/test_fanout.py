@@ -42,6 +42,8 @@ def test_items_and_count_and_the_default_parallelism():
     assert spec.data["tasks"]["parallelism"] == 20  # every task, up to 20
     assert fanout.items_of(spec) == list(range(40))
     assert spec_of("tasks: {count: 3, parallelism: 2}\n").data["tasks"]["parallelism"] == 2
+    assert spec_of("tasks: {count: 3, parallelism: 50}\n").data["tasks"] == {
+        "items": None, "count": 3, "parallelism": 3}  # fits one execution: not split
     assert spec_of("").data["tasks"] is None
 
 
@@ -52,7 +54,7 @@ def test_item_text_is_the_string_or_compact_sorted_json():
 
 
 @pytest.mark.parametrize(("text", "field", "words"), [
-    ("tasks: {count: 3, parallelism: 21}\n", "tasks.parallelism",
+    ("tasks: {count: 3, parallelism: 21, split: false}\n", "tasks.parallelism",
      "at most 20 concurrent iterations"),
     ("tasks: {count: 3, items: [a]}\n", "tasks", "not both"),
     ("tasks: {parallelism: 2}\n", "tasks", "give items"),
@@ -78,8 +80,8 @@ def test_schema_knows_the_tasks_block():
     validator = jsonschema.Draft202012Validator(json_schema())
     ok = {"container": {"image": "a"}, "tasks": {"items": ["x", {"lr": 0.1}], "parallelism": 3}}
     assert not list(validator.iter_errors(ok))
-    for bad in ({"count": 2, "parallelism": 21}, {"count": 2, "items": ["a"]}, {"items": []},
-                {"parallelism": 2}, {"count": 0}):
+    for bad in ({"count": 2, "parallelism": 21, "split": False}, {"count": 2, "parallelism": 1001},
+                {"count": 2, "items": ["a"]}, {"items": []}, {"parallelism": 2}, {"count": 0}):
         assert list(validator.iter_errors({"container": {"image": "a"}, "tasks": bad})), bad
 
 
@@ -90,7 +92,8 @@ def _largest(message: str) -> int:
 
 
 def test_a_count_over_the_step_limit_is_refused_with_the_numbers_and_the_largest_that_fits():
-    text = "timeout: 10d\nheartbeat: 5m\nretries: 3\ntasks: {count: %d, parallelism: 4}\n"
+    text = ("timeout: 10d\nheartbeat: 5m\nretries: 3\n"
+            "tasks: {count: %d, parallelism: 4, split: false}\n")
     err = error_of(text % 1500)
     message = str(err)
     assert err.location.field == "tasks.count" and err.location.line == 5
@@ -101,11 +104,12 @@ def test_a_count_over_the_step_limit_is_refused_with_the_numbers_and_the_largest
     spec = spec_of(text % largest)  # the largest count it names fits ...
     assert fanout.plan(spec).steps <= fanout.STEP_BUDGET
     assert "steps" in str(error_of(text % (largest + 1)))  # ... and one more does not
+    assert spec_of((text % 1500).replace(", split: false", "")).data["tasks"]["split"]
 
 
 def test_items_over_the_memory_limit_are_refused_with_the_numbers_and_the_largest_that_fits():
     item, many = "x" * 100, 2400  # the spec stays under its 256 KB size limit
-    text = "tasks:\n  parallelism: 2\n  items: %s\n"
+    text = "tasks:\n  parallelism: 2\n  split: false\n  items: %s\n"
     err = error_of(text % json.dumps([item] * many))
     message = str(err)
     assert err.location.field == "tasks.items"
@@ -121,7 +125,7 @@ def test_items_over_the_memory_limit_are_refused_with_the_numbers_and_the_larges
 
 def test_generate_refuses_limits_with_exit_2(tmp_path, cli):
     path = tmp_path / "job.yaml"
-    path.write_text(BASE + "tasks: {count: 9000, parallelism: 20}\n")
+    path.write_text(BASE + "tasks: {count: 9000, parallelism: 20, split: false}\n")
     run = cli("generate", str(path))
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "tasks.count" in run.stderr and "at most" in run.stderr and "KB" in run.stderr

@@ -25,6 +25,7 @@ ENDED = (SUCCEEDED, FAILED, CANCELLED)
 LABEL_JOB = "wfgen-job"
 LABEL_EXECUTION = "wfgen-execution"
 LABEL_ATTEMPT = "wfgen-attempt"
+LABEL_PARENT = "wfgen-parent"  # a split job's task VMs: the parent execution's id
 
 
 @dataclass

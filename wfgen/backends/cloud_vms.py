@@ -11,6 +11,7 @@ from typing import Any
 from wfgen.backends.base import (
     LABEL_EXECUTION,
     LABEL_JOB,
+    LABEL_PARENT,
     Execution,
     Vm,
     placement_of,
@@ -34,7 +35,19 @@ class CloudVms:
 
     def list_vms(self, execution: str | None = None) -> list[Vm]:
         wanted = execution.rsplit("/", 1)[-1] if execution else None
-        flt = f'labels.{LABEL_EXECUTION} = "{wanted}"' if wanted else None
+        vms: list[Vm] = []
+        # an execution's own VMs, then (a split job's parent) its children's
+        for label in (LABEL_EXECUTION, LABEL_PARENT) if wanted else (LABEL_EXECUTION,):
+            vms += self._list_labelled(label, wanted, execution)
+        if execution is None:
+            for vm in vms:
+                vm.execution = self._owner(vm)
+        return sorted(vms, key=lambda v: (v.created, v.name))
+
+    def _list_labelled(self, label: str, wanted: str | None,
+                       execution: str | None) -> list[Vm]:
+        """wfgen's VMs (those with a wfgen-execution label), whose `label` is `wanted`."""
+        flt = f'labels.{label} = "{wanted}"' if wanted else None
         url = f"{self.compute_url}/projects/{self.project}/aggregated/instances"
         vms: list[Vm] = []
         token = ""
@@ -50,17 +63,14 @@ class CloudVms:
                     for item in scope.get("instances") or []:
                         vm = _vm(item)
                         if LABEL_EXECUTION not in vm.labels or (
-                                wanted and vm.labels[LABEL_EXECUTION] != wanted):
+                                wanted and vm.labels.get(label) != wanted):
                             continue
                         vm.execution = execution or ""
                         vms.append(vm)
                 token = page.get("nextPageToken") or ""
                 if not token:
                     break
-        if execution is None:
-            for vm in vms:
-                vm.execution = self._owner(vm)
-        return sorted(vms, key=lambda v: (v.created, v.name))
+        return vms
 
     def _owner(self, vm: Vm) -> str:
         """The execution a VM belongs to: its workflow is the one whose id gives

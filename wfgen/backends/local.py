@@ -29,6 +29,7 @@ from wfgen.backends.base import (
     ENDED,
     FAILED,
     LABEL_EXECUTION,
+    LABEL_PARENT,
     Backend,
     Execution,
     ExecutionError,
@@ -158,9 +159,12 @@ class LocalBackend(Backend):
 
     # serve sets it: why Google would refuse a connector call (name, arguments), or None
     connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
+    # serve sets it: who runs child executions (wfgen.backends.child_executions)
+    children: Any = None
 
     def connectors(self) -> Any:
-        """The connector registry: Compute Engine, Pub/Sub publish and events.*."""
+        """The connector registry: Compute Engine, Pub/Sub publish, events.*, executions."""
+        from wfgen.backends.child_executions import ExecutionsConnector, LocalChildren
         from wfgen.engine.connectors import ConnectorRegistry
         from wfgen.local.connector_names import COMPUTE_CONNECTORS
         from wfgen.local.pubsub import NAME as PUBLISH
@@ -175,6 +179,7 @@ class LocalBackend(Backend):
                           lambda rt, connector_params=None, http_callback_method="POST", **_:
                           self.callbacks.create_endpoint(rt.env, http_callback_method))
         registry.register("events.await_callback", _AwaitCallback(self._callbacks.get))
+        ExecutionsConnector(self.children or LocalChildren(self)).register(target)
         return registry
 
     # -- deploy -------------------------------------------------------------
@@ -259,8 +264,9 @@ class LocalBackend(Backend):
                                                f"{type(exc).__name__}: {exc}",
                                                "tags": ["InternalError"]}))
         record = run.record
-        record.state, record.result, record.error = state, result, error
+        record.result, record.error = result, error
         record.steps, record.end_time = steps, _now()
+        record.state = state  # last: a reader that sees the end sees all of it
         run.done.set()
         if run.on_end is not None:
             run.on_end(record)
@@ -345,8 +351,9 @@ class LocalBackend(Backend):
             labels = record.labels
             if record.deleted is not None or not any(k.startswith("wfgen-") for k in labels):
                 continue
-            if wanted is not None and labels.get(LABEL_EXECUTION) != wanted:
-                continue
+            if wanted is not None and wanted not in (labels.get(LABEL_EXECUTION),
+                                                     labels.get(LABEL_PARENT)):
+                continue  # its own VMs, and a split job's children's
             out.append(Vm(name=record.name, zone=record.zone, status=record.vm.status,
                           labels=labels,
                           created=datetime.fromtimestamp(record.created, UTC).isoformat()))

@@ -8,7 +8,7 @@ import argparse
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class Target:
     is_job: bool
     location: str | None = None
     project: str | None = None
+    extra: list[tuple[str, str]] = field(default_factory=list)  # (id, source) deployed first
 
 
 def load_target(path: str, name: str | None = None) -> Target:
@@ -62,6 +63,16 @@ def load_target(path: str, name: str | None = None) -> Target:
 
         spec = load_spec_text(text, path)
         workflow_id = name or spec.name
+        if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
+            from wfgen.job.render_split import render_split
+
+            split = render_split(spec)  # the shard (and group) workflows go first
+            extra = [(_check_id(other, "--name" if name else
+                                f"{path}: name (plus {other[len(workflow_id):]})"), source)
+                     for other, source in split.others(workflow_id)]
+            return Target(path, _check_id(workflow_id, "--name" if name else f"{path}: name"),
+                          split.parent, True, spec.data["location"], spec.data["project"],
+                          extra=extra)
         return Target(path, _check_id(workflow_id, "--name" if name else f"{path}: name"),
                       render_workflow(spec), True, spec.data["location"], spec.data["project"])
     from wfgen.engine.parse import load_workflow

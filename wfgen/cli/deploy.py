@@ -50,6 +50,11 @@ def gcloud_line(target: Target, workflow: str, service_account: str | None) -> s
 
 def deploy_target(args: argparse.Namespace, target: Target, backend: Any) -> Any:
     """Deploy when the source changed; the Revision now serving."""
+    for extra_id, source in target.extra:  # a split job's shard workflow
+        extra = backend.deploy(backend.workflow_name(extra_id), source,
+                               service_account=args.service_account)
+        print(f"wfgen: deployed {extra.name}: revision {extra.revision_id}" if extra.changed
+              else f"wfgen: {extra.name} is unchanged", file=sys.stderr)
     workflow = backend.workflow_name(target.workflow_id)
     revision = backend.deploy(workflow, target.source, service_account=args.service_account)
     if revision.changed:

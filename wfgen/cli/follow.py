@@ -81,6 +81,8 @@ def exit_status(state: str, job: Any) -> int:
     fan-out job (its result lists "tasks"): that of its first failed task by index."""
     if state == "SUCCEEDED":
         return 0
+    if isinstance(job, dict) and isinstance(job.get("first_failed"), dict):  # a split job
+        return exit_status("FAILED", job["first_failed"])
     if isinstance(job, dict) and isinstance(job.get("tasks"), list):
         failed = [t for t in job["tasks"] if isinstance(t, dict) and t.get("status") != "succeeded"]
         return exit_status("FAILED", failed[0]) if failed else EXIT_NOT_RUN

@@ -9,11 +9,13 @@ import sys
 from typing import Any
 
 from wfgen.cli.cloud_common import CLOUD_EPILOG, add_execution, execution_arg
-from wfgen.errors import ExecutionFailed
+from wfgen.cli.status import add_task
+from wfgen.errors import ExecutionFailed, UsageError
 
 HELP = "print a job's output: from its VM's console, or Cloud Logging once the VM is gone"
 EXAMPLES = ("examples:\n  wfgen logs projects/P/locations/us-central1/workflows/W/executions/ID\n"
-            "  wfgen logs ID --workflow job.yaml --follow\n\n" + CLOUD_EPILOG)
+            "  wfgen logs ID --workflow job.yaml --follow\n"
+            "  wfgen logs ID --workflow job.yaml --task 900\n\n" + CLOUD_EPILOG)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,10 +23,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true",
                    help="keep printing new output until the execution ends, then exit "
                         "with the job's status (as `wfgen run`)")
+    add_task(p)
 
 
 def run(args: argparse.Namespace) -> int:
     backend, name = execution_arg(args)
+    if args.task is not None:
+        if args.follow:
+            raise UsageError("--task with --follow: follow the task's child execution "
+                             "(`wfgen status --task N` names it)")
+        from wfgen.backends.split_tasks import find_task, task_lines
+
+        for line in task_lines(backend, find_task(backend, name, args.task)):
+            sys.stdout.write(line + "\n")
+        return 0
     if args.follow:
         return _follow(backend, name)
     for line in backend.logs(name):

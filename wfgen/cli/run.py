@@ -196,7 +196,14 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
-    text = render_workflow(spec)
+    split = None
+    if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
+        from wfgen.job.render_split import render_split
+
+        split = render_split(spec)  # the parent runs here; the shard workflow is deployed
+        text = split.parent
+    else:
+        text = render_workflow(spec)
     from wfgen.local import host_policy
     from wfgen.local.vm import container_engine_works
 
@@ -224,6 +231,10 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     for note in notes:
         console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
+    if split is not None:  # the workflows the parent starts
+        for other, source in split.others(spec.name):
+            backend.deploy(name.split("/executions/")[0].rsplit("/", 1)[0] + "/" + other,
+                           source)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
     try:
         record = _follow(backend, name, text, argument, filename=f"{spec.path} (generated)",

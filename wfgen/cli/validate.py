@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(outcome.errors)} problem(s) found")
         return EXIT_USAGE if outcome.unreadable else 1
     if not args.quiet:
-        for note in validate_notes(args.files):
+        for note in outcome.notes + validate_notes(args.files):
             print(note)
         for path in args.files:
             order = capacity_order(path)

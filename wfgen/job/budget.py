@@ -194,7 +194,7 @@ MAX_RUN_DURATION_S = 120 * 86400  # Compute Engine's limit for maxRunDuration
 def budget_problem(spec: JobSpec) -> str | None:
     """Why the timeout/heartbeat pair (with the tasks, if any) cannot work, or None."""
     timeout, heartbeat = spec.timeout_s, spec.heartbeat_s
-    if spec.data.get("tasks") is not None:
+    if spec.data.get("tasks") is not None and not spec.data["tasks"].get("split"):
         problem = steps_problem(spec)
         if problem:
             return problem

@@ -182,6 +182,10 @@ def fanout_values(spec: JobSpec) -> dict[str, Any]:
         "tasks": spec.data["tasks"],
         "parallelism": spec.data["tasks"]["parallelism"],
         "items_b64": _b64(items),
+        # a split job's shard workflow sets these (wfgen.job.render_split)
+        "shard": False,
+        "task_index": "index",
+        "task_count": "len(items)",
         "item_checks": tasks.workflow_item_checks("default(input, {})", rules),
         # literal in each VM insert (not parameters, which every running task would
         # hold as variables); `$` written \x24 so that the YAML shows no `${`

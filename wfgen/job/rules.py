@@ -228,10 +228,23 @@ def _check_command(value: list[str]) -> str | None:
     return "command must name at least the program to run" if not value else None
 
 
+MAX_SPLIT_PARALLELISM = 1_000  # VMs at once across a split job's child executions
+
+
 def _check_parallelism(value: int) -> str | None:
-    if value > MAX_CONCURRENT_BRANCHES:
+    if value > MAX_SPLIT_PARALLELISM:
+        return (f"{value} is over {MAX_SPLIT_PARALLELISM}, the most VMs at once wfgen runs "
+                "for one job (split over child executions)")
+    return None
+
+
+def parallelism_problem(value: int, split: bool | None) -> str | None:
+    """Why `parallelism` is too high for a job kept in one execution (split: false)."""
+    if split is False and value > MAX_CONCURRENT_BRANCHES:
         return (f"{value} is over {MAX_CONCURRENT_BRANCHES}: Cloud Workflows runs at most "
-                f"{MAX_CONCURRENT_BRANCHES} concurrent iterations of a parallel loop")
+                f"{MAX_CONCURRENT_BRANCHES} concurrent iterations of a parallel loop "
+                "(remove tasks.split: false to run the tasks as child executions, up to "
+                f"{MAX_SPLIT_PARALLELISM} at once)")
     return None
 
 
@@ -363,9 +376,25 @@ JOB_FIELDS: tuple[Field, ...] = (
               example=["shard-0", "shard-1", {"lr": 0.1}]),
         Field("count", "int", "Or: this many tasks (WFGEN_TASK_ITEM is the index).",
               minimum=1, maximum=MAX_TASKS),
+        Field("items_file", "str", "Or: a JSON Lines file beside the spec, one work item a "
+              "line (a JSON value, or else the line as a string).", example="items.jsonl"),
         Field("parallelism", "int", "Tasks (VMs) running at once (default: every task, up to "
-              f"{MAX_CONCURRENT_BRANCHES}, the most Cloud Workflows runs concurrently).",
+              f"{MAX_CONCURRENT_BRANCHES}; over {MAX_CONCURRENT_BRANCHES}, the most Cloud "
+              "Workflows runs concurrently in one execution, the job is split over child "
+              f"executions, up to {MAX_SPLIT_PARALLELISM}).",
               minimum=1, check=_check_parallelism),
+        Field("split", "bool", "Whether the tasks run as child executions of a generated "
+              "shard workflow (a parent workflow awaits at most 20 at once; up to "
+              f"{MAX_TASKS} tasks and {MAX_SPLIT_PARALLELISM} VMs at once). Default: split "
+              "exactly when the job does not fit one execution; true splits anyway, false "
+              "refuses a job that does not fit."),
+        Field("max_vms", "int", "Refuse the job if it could run more VMs than this at once "
+              "(default: parallelism).", minimum=1, maximum=MAX_SPLIT_PARALLELISM),
+    )),
+    Field("quota", "object", "Quotas of the project the job must fit, checked before any "
+          "VM is made.", children=(
+        Field("gpus", "int", "GPUs the project may use at once in the job's region: "
+              "parallelism x accelerator.count must fit.", minimum=1),
     )),
     Field("stop_grace", "duration", "When the VM stops (preemption, delete, timeout): how long "
           "the container has between SIGTERM and SIGKILL to exit, e.g. to save a checkpoint "

@@ -13,6 +13,7 @@ from wfgen.job.rules import (
     ENV_NAME_RE,
     EXCLUSIVE,
     JOB_FIELDS,
+    MAX_SPLIT_PARALLELISM,
     MAX_TASKS,
     Field,
     argument_keys,
@@ -88,8 +89,12 @@ def json_schema() -> dict[str, Any]:
     container = schema["properties"]["container"]
     container["allOf"] = [{"not": {"required": [a, b]}} for a, b, _ in EXCLUSIVE]
     tasks = schema["properties"]["tasks"]
-    tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]}]
-    tasks["properties"]["parallelism"]["maximum"] = MAX_CONCURRENT_BRANCHES
+    tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]},
+                      {"required": ["items_file"]}]
+    # parallelism: 20 when kept in one execution, up to 1,000 split over child executions
+    tasks["if"] = {"required": ["split"], "properties": {"split": {"const": False}}}
+    tasks["then"] = {"properties": {"parallelism": {"maximum": MAX_CONCURRENT_BRANCHES}}}
+    tasks["properties"]["parallelism"]["maximum"] = MAX_SPLIT_PARALLELISM
     # The execution argument a deployed workflow accepts (gcloud workflows run --data)
     schema["$defs"] = {"execution_argument": argument_schema(secrets=True)}
     return schema

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from wfgen.errors import Location, SpecError, UsageError
 from wfgen.job.budget import (
     budget_problem,
     default_parallelism,
+    items_of,
     longest_timeout,
     memory_problem,
 )
@@ -38,8 +40,11 @@ from wfgen.job.rules import (
     default_name,
     format_duration,
     heartbeat_conflict,
+    parallelism_problem,
     parse_duration,
 )
+from wfgen.job.shards import one_execution_problem, quota_problem, split_problem
+from wfgen.limits import MAX_CONCURRENT_BRANCHES
 from wfgen.yamlload import read_source  # here, and cheap to import alone (wfgen.cli.run)
 
 __all__ = ["JobSpec", "load_spec", "load_spec_text", "read_source"]
@@ -481,13 +486,23 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           "be combined; use one or the other", tree, "nodes", "nodes",
                           value=False)
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
+    if data.get("quota") is None:
+        data.pop("quota", None)  # a spec without the fan-out-at-scale keys reads as before
     _plan_capacity(spec, tree, loader)
     if data["nodes"] > 1 and spec.plan is not None:
         _check_group(spec, tree, loader)
     if data["placement"] is not None and spec.plan is not None:
         _check_placement(spec, tree, loader)
     if data["tasks"] is not None:
+        for key, unset in (("items_file", None), ("max_vms", None), ("split", None)):
+            if data["tasks"].get(key, unset) == unset:
+                data["tasks"].pop(key, None)
         _finish_tasks(spec, tree, loader)
+    refused = quota_problem(spec)  # tasks.max_vms, quota.gpus: before any VM is made
+    if refused:
+        where, why = refused
+        head, _, key = where.rpartition(".")
+        raise loader.fail(why, tree.get(head, tree), key if head in tree else head, where)
     problem = budget_problem(spec) or gang_steps_problem(spec)
     if problem:
         if data["tasks"] is not None:
@@ -550,6 +565,14 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     """Fan-out: exactly one of items and count; the default parallelism; whether
     every task's result fits in the execution's variables."""
     tasks = spec.data["tasks"]
+    if tasks.get("items_file") is not None:
+        if tasks["items"] is not None or tasks["count"] is not None:
+            raise loader.fail("give one of items, count and items_file", tree["tasks"],
+                              "items_file", "tasks.items_file")
+        from wfgen.job.items_file import read_items_file
+
+        tasks["items"] = read_items_file(loader.path, tasks["items_file"],
+                                         spec.location("tasks.items_file"))
     if (tasks["items"] is None) == (tasks["count"] is None):
         raise loader.fail("give either items (a list of work items) or count (a number of "
                           "tasks), not both" if tasks["items"] is not None else
@@ -558,11 +581,37 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     count = len(tasks["items"]) if tasks["items"] is not None else tasks["count"]
     if tasks["parallelism"] is None:
         tasks["parallelism"] = default_parallelism(count)
-    problem = memory_problem(spec)
+    wanted = tasks.pop("split", None)  # None: split exactly when one execution cannot hold it
+    problem = parallelism_problem(tasks["parallelism"], wanted)
     if problem:
-        node, key = _task_size_node(tree)
-        raise loader.fail(problem, node, key, f"tasks.{key}")
+        raise loader.fail(problem, tree["tasks"], "parallelism", "tasks.parallelism")
 
+    def fail(problem: str, size: bool) -> Exception:
+        node, key = _task_size_node(tree) if size else (tree["tasks"], "parallelism")
+        return loader.fail(problem, node, key, f"tasks.{key}")
+
+    _decide_split(spec, wanted, fail)
+
+
+def _decide_split(spec: JobSpec, wanted: bool | None,
+                  fail: Callable[[str, bool], Exception]) -> None:
+    """Split the tasks over child executions when asked, or (not asked either way)
+    when they do not fit one execution; refuse what the platform could not run
+    (`fail(why, size)`: size is true when the task count or items are to blame)."""
+    tasks = spec.data["tasks"]
+    tasks.pop("split", None)
+    if wanted if wanted is not None else one_execution_problem(spec) is not None:
+        tasks["split"] = True  # only split jobs carry the key: the others read as before
+        problem = split_problem(spec)
+        if problem:
+            raise fail(problem, not problem.startswith("parallelism"))
+    else:
+        # more than 20 asked of fewer tasks: as many at once as there are tasks
+        if tasks["parallelism"] > MAX_CONCURRENT_BRANCHES:
+            tasks["parallelism"] = len(items_of(spec))
+        problem = memory_problem(spec)
+        if problem:
+            raise fail(problem, True)
 
 
 def load_spec(path: str | Path, *, heartbeat: str | None = None,
@@ -595,6 +644,11 @@ def load_spec(path: str | Path, *, heartbeat: str | None = None,
             heartbeat_from=", from --heartbeat" if heartbeat else in_file,
             timeout_from=", from --timeout" if timeout else (
                 in_file if "timeout" in spec.lines else "")))
+    tasks = spec.data.get("tasks")
+    if tasks is not None:  # a shorter heartbeat may need the split a file's own did not
+        wanted = bool(tasks.get("split")) if "tasks.split" in spec.lines else None
+        _decide_split(spec, wanted,
+                      lambda why, _size: UsageError(f"--heartbeat/--timeout: {why}"))
     problem = budget_problem(spec)
     if problem and heartbeat is not None and timeout is None and notes is not None \
             and spec.data.get("tasks") is None and longest_timeout(spec) > spec.heartbeat_s:

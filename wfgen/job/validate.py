@@ -52,26 +52,55 @@ def validate_text(text: str, path: str) -> list[str]:
     return check_text(text, path)[0]
 
 
-def check_text(text: str, path: str) -> tuple[list[str], list[str]]:
-    """(errors, warnings) for one file; warnings are what the service accepts
-    but is probably a mistake, and never fail validation."""
+def check_text(text: str, path: str) -> tuple[list[str], list[str], list[str]]:
+    """(errors, warnings, notes) for one file; warnings are what the service
+    accepts but is probably a mistake, and never fail validation; notes say how
+    a fan-out runs."""
     kind, tree = _classify(text)
     if kind == "workflow":
         from wfgen.engine.lint import lint_workflow_text
 
-        return _split(lint_workflow_text(text, path), "")
+        return (*_split(lint_workflow_text(text, path), ""), [])
     from wfgen.job.render import render_workflow
     from wfgen.job.spec import load_spec_text
 
     try:
         spec = load_spec_text(text, path, tree=tree)
     except SpecError as exc:
-        return [str(e) for e in exc.all()], []
+        return [str(e) for e in exc.all()], [], []
     from wfgen.engine.lint import lint_workflow_text
 
+    if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
+        return _check_split(spec, path)
     rendered = render_workflow(spec)
-    return _split(lint_workflow_text(rendered, f"{Path(path).name} (generated)"),
-                  f"{path}: generated workflow: ")
+    errors, warnings = _split(lint_workflow_text(rendered, f"{Path(path).name} (generated)"),
+                              f"{path}: generated workflow: ")
+    return errors, warnings, _fan_out_notes(spec, path)
+
+
+def _fan_out_notes(spec: Any, path: str) -> list[str]:
+    """How a fan-out runs: in one execution, or split (why, how, its steps)."""
+    if spec.data["tasks"] is None:
+        return []
+    from wfgen.job.shards import describe
+
+    return [f"{path}: note: {line}" for line in describe(spec)]
+
+
+def _check_split(spec: Any, path: str) -> tuple[list[str], list[str], list[str]]:
+    """Both workflows of a split job, linted; how it splits is said as notes."""
+    from wfgen.engine.lint import lint_workflow_text
+    from wfgen.job.render_split import render_split
+
+    split = render_split(spec)
+    errors, warnings = _split(lint_workflow_text(split.parent, f"{Path(path).name} (parent)"),
+                              f"{path}: generated parent workflow: ")
+    for text, what in ((split.shard, "shard"), (split.group, "group")):
+        if text is not None:
+            more = _split(lint_workflow_text(text, f"{Path(path).name} ({what})"),
+                          f"{path}: generated {what} workflow: ")
+            errors, warnings = errors + more[0], warnings + more[1]
+    return errors, warnings, _fan_out_notes(spec, path)
 
 
 def _split(findings: list[Any], prefix: str) -> tuple[list[str], list[str]]:
@@ -86,6 +115,7 @@ class Outcome:
 
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how a fan-out runs
     unreadable: bool = False  # some file could not be read at all
 
 
@@ -100,12 +130,13 @@ def validate_paths(paths: list[str]) -> Outcome:
             out.unreadable = True
             continue
         try:
-            errors, warnings = check_text(text, path)
+            errors, warnings, notes = check_text(text, path)
         except WfgenError as exc:
             out.errors.append(str(exc))
             continue
         out.errors += errors
         out.warnings += warnings
+        out.notes += notes
     return out
 
 

@@ -26,7 +26,7 @@ API = "https://www.googleapis.com/compute/v1"
 NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 CONSOLE_BYTES = 1 << 20  # the serial port keeps the last 1 MB, as Compute Engine does
 CONSOLE_LINES = 20000  # log lines kept per VM (Cloud Logging keeps them; memory here)
-HISTORY = 500  # deleted VMs whose consoles are kept for logs
+HISTORY = 2000  # deleted VMs whose consoles are kept for logs (a 1,000-task split job's)
 OPERATIONS = 5000  # finished operations kept for get/wait
 WAIT_MAX_S = 30.0  # zoneOperations.wait blocks up to this long (the service: ~2 min)
 

@@ -14,9 +14,11 @@ import contextlib
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -109,7 +111,11 @@ class LocalVM:
                 continue
             target = shims / tool.name
             if not target.exists():
-                target.symlink_to(tool)
+                # this interpreter, without site-packages: `#!/usr/bin/env python3`
+                # may find a version manager's shim, a dozen processes per call
+                target.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "
+                                  f"{shlex.quote(str(tool))} \"$@\"\n")
+                target.chmod(0o755)
         env = {
             "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": str(self.scratch / "home"),

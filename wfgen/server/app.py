@@ -78,6 +78,9 @@ class App:
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
                                             self.runner.callbacks)
+        from wfgen.server.child_runner import ServeChildren
+
+        self.runner.children = ServeChildren(self.executions)  # the executions connector
         interrupted = self.executions.fail_interrupted()
         if interrupted:
             log(f"wfgen serve: {len(interrupted)} execution(s) left running by an earlier "

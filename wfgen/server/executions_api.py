@@ -237,6 +237,13 @@ class ExecutionsService:
         live.ended.wait(wait)
         return self.get(name)
 
+    def wait_ended(self, name: str, seconds: float) -> None:
+        """Wait up to `seconds` for a running execution to end (child executions)."""
+        with self._lock:
+            live = self._live.get(name)
+        if live is not None:
+            live.ended.wait(seconds)
+
     def callbacks(self, name: str) -> Resource:
         self.get(name)
         return {"callbacks": self.hub.list_for(name) if self.hub is not None else []}

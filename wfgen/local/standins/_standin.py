@@ -33,17 +33,13 @@ in $TMPDIR/wfgen-standin-containers) take, as the real commands do.
 
 from __future__ import annotations
 
+# Only what every call needs is imported here: a local VM runs this a few times,
+# and a fan-out runs thousands of VMs. The rest is imported where it is used.
 import contextlib
-import ctypes
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 
 OK_SUBCOMMANDS = {"version", "info", "rm", "ps", "images", "inspect", "login", "logs", "stop"}
 
@@ -80,14 +76,14 @@ def knob_slow(tool: str, sub: str) -> float:
     return 0.0
 
 
-@dataclass
 class RunOptions:
     """The `docker run` options the stand-in acts on."""
 
-    env: list[bytes] = field(default_factory=list)
-    entrypoint: bytes | None = None
-    workdir: bytes | None = None
-    cidfile: bytes | None = None
+    def __init__(self) -> None:
+        self.env: list[bytes] = []
+        self.entrypoint: bytes | None = None
+        self.workdir: bytes | None = None
+        self.cidfile: bytes | None = None
 
 
 def parse_run(args: list[bytes]) -> tuple[RunOptions, list[bytes]] | str:
@@ -143,12 +139,23 @@ def container_env(pairs: list[bytes]) -> dict[bytes, bytes]:
 
 def _become_subreaper() -> None:
     """Adopt the job's orphans (Linux prctl PR_SET_CHILD_SUBREAPER); best effort."""
+    import ctypes
+
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
 
 
 def _children() -> list[int]:
-    me, kids = os.getpid(), []
+    me = os.getpid()
+    try:  # the kernel's own list (CONFIG_PROC_CHILDREN): no scan of every process
+        kids = []
+        for tid in os.listdir(f"/proc/{me}/task"):
+            with open(f"/proc/{me}/task/{tid}/children", "rb") as f:
+                kids += [int(pid) for pid in f.read().split()]
+        return kids
+    except (OSError, ValueError):
+        pass
+    kids = []
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if entry.isdigit():
             try:
@@ -167,6 +174,8 @@ def _kill_leftovers(keep: set[int]) -> None:
     KEEP are children we had before the job: e.g. a `tee` that bash started in
     a process substitution before exec'ing us reads our output; not ours to kill.
     """
+    import signal
+
     for _ in range(100):
         kids = [pid for pid in _children() if pid not in keep]
         if not kids:
@@ -180,6 +189,9 @@ def _kill_leftovers(keep: set[int]) -> None:
 
 
 def docker_run(args: list[bytes]) -> int:
+    import signal
+    import subprocess
+
     parsed = parse_run(args)
     if isinstance(parsed, str):
         print(f"docker (stand-in): {parsed}", file=sys.stderr)
@@ -228,6 +240,8 @@ def docker_run(args: list[bytes]) -> int:
 
 
 def _containers_dir() -> str:
+    import tempfile
+
     return os.path.join(tempfile.gettempdir(), "wfgen-standin-containers")
 
 
@@ -251,6 +265,8 @@ def _container(cid: str) -> tuple[int, int] | None:
 def docker_kill(args: list[str]) -> int:
     """`docker kill [--signal=S | -s S] ID...`: the signal (KILL by default) to
     each container's main process."""
+    import signal
+
     sig, ids, i = "KILL", [], 0
     while i < len(args):
         a = args[i]
@@ -322,6 +338,8 @@ def main(tool: str) -> None:
         fail = knob_fail(tool, sub)
         if fail is not None:
             sys.exit(fail)
+        import shutil
+
         exe = shutil.which(sub)  # toolbox CMD: run CMD here, as toolbox would inside
         if exe is None:
             sys.exit(127)

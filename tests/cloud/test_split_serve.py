@@ -1,0 +1,96 @@
+"""A fan-out too large for one execution, run by the cloud commands against one
+real `wfgen serve`: `wfgen run` deploys the parent and shard workflows and
+exits with the first failed task's code, `wfgen status --task N` finds the
+child execution and the VM of task N, `wfgen logs --task N` prints that task's
+output only, and no VM is left."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.cloud.serve_cli import PROJECT, Serve, job
+
+pytestmark = pytest.mark.xdist_group("split_serve")
+SHARDS = f"projects/{PROJECT}/locations/us-central1/workflows/wide-shard/executions/"
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory):
+    server = Serve(tmp_path_factory.mktemp("split-serve")).start()
+    yield server
+    assert server.stop() == 0, "\n".join(server.lines[-40:])
+    assert not [line for line in server.lines if "Google's description" in line
+                or "internal error" in line]
+
+
+@pytest.fixture(scope="module")
+def finished(serve, tmp_path_factory):
+    """The done-when job: 1,000 tasks at parallelism 100 (so split: 5 children
+    x 20 tasks at once, 7 shards) whose tasks 7 and 900 fail, run to its end."""
+    spec = job(tmp_path_factory.mktemp("wide") / "wide.yaml", "wide",
+               'echo "output of task $WFGEN_TASK_INDEX"; '
+               'case "$WFGEN_TASK_INDEX" in 7) exit 3;; 900) exit 5;; esac',
+               heartbeat="1s", timeout="5m", tasks={"count": 1000, "parallelism": 100})
+    done = serve.wfgen("run", spec, timeout=900)
+    name = re.search(r"\((projects/\S+/workflows/wide/executions/\S+)\)", done.stderr)
+    assert name, done.stderr
+    return done, name.group(1)
+
+
+def test_run_deploys_both_and_exits_with_the_first_failed_tasks_code(serve, finished):
+    done, _ = finished
+    assert done.returncode == 3, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"succeeded": 998, "failed": 2} and summary["tasks"] == 1000
+    assert {f["index"]: f["exit_code"] for f in summary["first_failures"]} == {7: 3, 900: 5}
+    assert len(summary["shards"]) == 7
+    assert all(name.startswith(SHARDS) for name in summary["shards"])
+    assert serve.vms() == []
+
+
+def test_status_task_names_its_child_execution_and_vm(serve, finished):
+    _, parent = finished
+    status = serve.wfgen("status", parent, "--task", "900")
+    assert status.returncode == 5, status.stderr  # the task's own exit code
+    rows = dict(line.split(None, 1) for line in status.stdout.splitlines() if " " in line)
+    assert rows["execution"].startswith(SHARDS) and rows["state"] == "FAILED"
+    assert re.fullmatch(r"wide-[0-9a-f]{12}-900-1", rows["instance"]), rows
+    first, last = map(int, re.fullmatch(r"tasks (\d+) to (\d+)", rows["shard"]).groups())
+    assert first <= 900 <= last
+    ok = serve.wfgen("status", parent, "--task", "8")
+    assert ok.returncode == 0 and "SUCCEEDED" in ok.stdout, ok.stderr
+    assert ok.stdout != status.stdout
+    bad = serve.wfgen("status", parent, "--task", "1000")
+    assert bad.returncode == 2 and "tasks 0 to 999" in bad.stderr
+
+
+def test_logs_task_prints_that_tasks_output_only(serve, finished):
+    _, parent = finished
+    logs = serve.wfgen("logs", parent, "--task", "7")
+    assert logs.returncode == 0, logs.stderr
+    assert "output of task 7" in logs.stdout.splitlines()
+    assert "output of task 8" not in logs.stdout and "output of task 17" not in logs.stdout
+    assert "output of task 70" not in logs.stdout
+    assert serve.wfgen("logs", parent, "--task", "7", "--follow").returncode == 2
+
+
+def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_path):
+    """A heartbeat so short that a child runs one task at once: 21 VMs at once
+    need 21 children, so the parent runs 2 group executions of nest-group."""
+    spec = job(tmp_path / "nest.yaml", "nest", 'echo "nested task $WFGEN_TASK_INDEX"; '
+               '[ "$WFGEN_TASK_INDEX" != 27 ] || exit 6',
+               heartbeat="1s", timeout="8h", tasks={"count": 30, "parallelism": 21})
+    done = serve.wfgen("run", spec, timeout=600)
+    assert done.returncode == 6, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"succeeded": 29, "failed": 1}
+    assert all("/workflows/nest-group/executions/" in name for name in summary["shards"])
+    parent = re.search(r"\((projects/\S+/workflows/nest/executions/\S+)\)", done.stderr).group(1)
+    status = serve.wfgen("status", parent, "--task", "27")
+    assert status.returncode == 6 and "/workflows/nest-shard/executions/" in status.stdout
+    logs = serve.wfgen("logs", parent, "--task", "27")
+    assert logs.stdout.splitlines().count("nested task 27") == 1, logs.stdout
+    assert serve.vms() == []
