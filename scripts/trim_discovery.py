@@ -44,6 +44,9 @@ KEEP: dict[tuple[str, str], list[str]] = {
         "compute.instances.start", "compute.instances.getSerialPortOutput",
         "compute.zoneOperations.get", "compute.zoneOperations.wait",
         "compute.images.getFromFamily",
+        "compute.resourcePolicies.insert", "compute.resourcePolicies.get",
+        "compute.resourcePolicies.list", "compute.resourcePolicies.delete",
+        "compute.regionOperations.get", "compute.regionOperations.wait",
     ],
     ("logging", "v2"): ["logging.entries.list"],
     ("cloudscheduler", "v1"): [

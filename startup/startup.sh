@@ -402,12 +402,15 @@ give_up() {
 # gang_env: a multi-node job's node metadata as WFGEN_NODE_* container env
 # (docs/vm-agent.md); nothing without wfgen-num-nodes.
 gang_env() {
-  local c r m p h='' i a=instance/attributes/wfgen- n1='^(0|[1-9][0-9]{0,4})$'
+  local c r m p b h='' i a=instance/attributes/wfgen- n1='^(0|[1-9][0-9]{0,4})$'
   c=$(md ${a}num-nodes 2>/dev/null) || return 0
   if ! { r=$(md ${a}node-rank) && m=$(md ${a}master-addr) && p=$(md ${a}master-port); } \
     || ! [[ $c =~ $n1 && $r =~ $n1 && $p =~ $n1 && $m =~ ^[a-z][-a-z0-9]*-0(\.[-a-z0-9]+)+$ ]] \
     || ((r >= c)); then fail "bad or missing node metadata"; fi
-  for ((i = 0; i < c; i++)); do h+=${WFGEN_NODE_ADDRESS:-${m%-0.*}-$i.${m#*.}}$'\n'; done
+  # node i's name: the master's first label with rank i, then the master's domain
+  # (a project id may itself end in -0: cut at the first dot, never search for -0.)
+  b=${m%%.*}
+  for ((i = 0; i < c; i++)); do h+=${WFGEN_NODE_ADDRESS:-${b%-0}-$i.${m#*.}}$'\n'; done
   m=${WFGEN_NODE_ADDRESS:-$m}
   log "node $r of $c (master $m:$p)"
   run+=("--env=WFGEN_NODE_RANK=$r" "--env=WFGEN_NUM_NODES=$c" "--env=WFGEN_MASTER_ADDR=$m"

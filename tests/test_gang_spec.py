@@ -36,9 +36,16 @@ def error_of(text: str) -> SpecError:
     ("nodes: 4\nmaster_port: 80\n", 6, "master_port", "at least 1024"),
     ("nodes: 4\nmaster_port: 70000\n", 6, "master_port", "at most 65535"),
     ("nodes: 4\ntasks: {count: 3}\n", 5, "nodes", "cannot be combined"),
-    ("nodes: 2\nzone: [us-central1-a, us-central1-b]\n", 6, "zone", "one zone"),
-    ("nodes: 2\nmachine: {type: n1-standard-4, spot: true}\n"
-     "fallback: [{provisioning: standard}]\n", 7, "fallback", "one machine choice"),
+    ("nodes: 2\nmachine: {type: g2-standard-8, spot: true}\n"
+     "fallback: [{provisioning: flex-start}]\n", 7, "fallback[0].provisioning",
+     "not flex-start"),
+    ("nodes: 2\nmachine: {type: g2-standard-8, provisioning: flex-start}\n", 6,
+     "machine.provisioning", "not flex-start"),
+    ("nodes: 2\nplacement: compact\n", 6, "placement", "n1-standard-4 is N1"),
+    ("placement: compact\nmachine: {type: n2-standard-8}\n", 5, "placement", "one VM"),
+    ("nodes: 2\nplacement: tight\n", 6, "placement", "not a placement"),
+    ("nodes: 2\nplacement: compact\nmachine: {type: n2-standard-8}\n"
+     "fallback: [{type: e2-standard-8}]\n", 6, "placement", "e2-standard-8 is E2"),
 ])
 def test_node_fields_are_checked_with_their_line(extra, line, field, words):
     err = error_of(BASE + extra)
@@ -189,3 +196,85 @@ def test_a_report_delivered_twice_counts_once_and_the_job_waits_for_every_node()
     assert [node["status"] for node in result.result["nodes"]] == ["succeeded"] * 3
     assert result.result["output_tail"] == "node 0"
     assert sorted(set(deleted)) == sorted(inserted) and len(inserted) == 3
+
+
+@pytest.mark.parametrize(("project", "name"), [
+    ("my-proj", "train-1-0.us-central1-a.c.my-proj.internal"),
+    ("example.com:my-proj", "train-1-0.us-central1-a.c.my-proj.example.com.internal"),
+])
+def test_the_internal_dns_name_puts_a_domain_scoped_projects_domain_after_it(project, name):
+    assert gang.internal_dns_name("train-1-0", "us-central1-a", project) == name
+    # the same name from the workflow's expression, for a project known when it runs
+    from tests.engine.enginetest import result_of
+
+    expression = (f'"train-1-0" + {gang.internal_domain("us-central1-a", None, "project")}')
+    source = ("main:\n  params: [project]\n  steps:\n    - done:\n        return: "
+              + json.dumps("${" + expression + "}") + "\n")
+    assert result_of(source, project) == name
+
+
+def test_a_domain_scoped_project_in_the_spec_gives_the_master_its_dns_name():
+    wf = _yaml.load(render_workflow(load_spec_text(
+        "name: train\nproject: example.com:my-proj\ncontainer:\n  image: alpine\n"
+        "timeout: 1h\nheartbeat: 1m\nnodes: 2\n", "job.yaml")))
+    body = steps_by_name(wf["run_gang"]["steps"])["create_vms"]["parallel"]["for"]["steps"][0][
+        "create_vm"]["args"]["body"]
+    meta = {item["key"]: item["value"] for item in body["metadata"]["items"]}
+    assert meta["wfgen-master-addr"] == ('${vm_base + "-" + string(attempt) + "-0" + '
+                                         '".us-central1-a.c." + "my-proj.example.com" + '
+                                         '".internal"}')
+
+
+def test_compact_placement_makes_a_policy_per_attempt_that_every_node_names():
+    wf = gang_workflow("machine: {type: c2-standard-8}\nplacement: compact\n")
+    steps = steps_by_name(wf["run_gang"]["steps"])
+    attempt = steps_by_name(steps["run_attempt"]["try"]["steps"])
+    policy = attempt["create_placement"]
+    assert policy["call"] == "googleapis.compute.v1.resourcePolicies.insert"
+    assert policy["args"]["region"] == "us-central1"
+    assert policy["args"]["body"]["name"] == '${vm_base + "-" + string(attempt)}'
+    assert policy["args"]["body"]["groupPlacementPolicy"] == {
+        "collocation": "COLLOCATED", "vmCount": 4}
+    body = attempt["create_vms"]["parallel"]["for"]["steps"][0]["create_vm"]["args"]["body"]
+    assert body["resourcePolicies"] == [
+        '${"projects/" + "my-proj" + "/regions/" + "us-central1" + "/resourcePolicies/" + '
+        'vm_base + "-" + string(attempt)}']
+    # deleted after the nodes on success, at the end of an attempt and after an error
+    assert steps["gang_succeeded"]["call"] == steps["end_placement"]["call"] == \
+        "delete_placement"
+    assert "delete_placement_after_error" in str(steps["run_attempt"]["except"])
+    delete = wf["delete_placement"]["steps"][0]["delete"]["try"]
+    assert delete["call"] == "googleapis.compute.v1.resourcePolicies.delete"
+    assert "resourcePolicies" not in str(gang_workflow())
+
+
+def test_a_placement_workflow_passes_the_connector_checks():
+    """Every connector call of the placement workflow is one the compute v1
+    Discovery document allows (wfgen.server.apicheck.check_connector)."""
+    from wfgen.server.apicheck import check_connector
+
+    wf = gang_workflow("machine: {type: c2-standard-8}\nplacement: compact\n")
+    calls = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if str(node.get("call", "")).startswith("googleapis.compute.v1.resourcePolicies"):
+                calls.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(wf)
+    assert len(calls) == 2
+    def evaluated(value):  # an expression as the name it gives at run time
+        if isinstance(value, dict):
+            return {k: evaluated(v) for k, v in value.items()}
+        return "train-0d9fe4cedff6-1" if str(value).startswith("${") else value
+
+    for call in calls:
+        assert check_connector(call["call"], evaluated(call["args"])) is None, call
+    refused = check_connector(calls[0]["call"], {**evaluated(calls[0]["args"]),
+                                                 "body": {"name": "Bad_Name"}})
+    assert refused is not None and "resource.name" in refused

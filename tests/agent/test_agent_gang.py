@@ -29,15 +29,17 @@ def env_of_run(bed: Bed) -> dict[str, str]:
     return {k: v for k, v in found.items() if k not in IDENTITY}
 
 
-def test_the_nodes_part_reaches_the_container(bed: Bed) -> None:
-    node(bed)
+# a domain-scoped project (example.com:proj-0) whose id ends like a rank
+@pytest.mark.parametrize("domain", [".c.my-proj.internal", ".c.proj-0.example.com.internal"])
+def test_the_nodes_part_reaches_the_container(bed: Bed, domain: str) -> None:
+    master = "train-0d9fe4cedff6-2-0.us-central1-a" + domain
+    node(bed, master=master)
     bed.job(["sh", "-c", "exit 0"], accelerators=2)
     proc = bed.run()
     assert only_report(bed)["status"] == "succeeded", proc.log
-    hosts = "\n".join(f"train-0d9fe4cedff6-2-{r}.us-central1-a.c.my-proj.internal"
-                      for r in range(4))
+    hosts = "\n".join(f"train-0d9fe4cedff6-2-{r}.us-central1-a{domain}" for r in range(4))
     assert env_of_run(bed) == {
-        "WFGEN_NODE_RANK": "2", "WFGEN_NUM_NODES": "4", "WFGEN_MASTER_ADDR": MASTER,
+        "WFGEN_NODE_RANK": "2", "WFGEN_NUM_NODES": "4", "WFGEN_MASTER_ADDR": master,
         "WFGEN_MASTER_PORT": "29500", "WFGEN_NODE_HOSTS": hosts, "WFGEN_GPUS_PER_NODE": "2"}
     assert "node 2 of 4" in proc.log
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 
 import pytest
 
@@ -76,3 +77,87 @@ def test_gcloud_lists_the_four_nodes_and_cancel_deletes_them_all(serve: Serve, t
     after = serve.gcloud("compute", "instances", "list", "--format=json",
                          f"--filter=labels.wfgen-execution={execution_id}")
     assert after.returncode == 0 and json.loads(after.stdout) == []
+
+
+def placement_spec(path, name: str, container: dict, nodes: int = 4) -> str:
+    spec = {"name": name, "container": {"image": "alpine:3.20", **container}, "nodes": nodes,
+            "master_port": free_port(), "timeout": "10m", "heartbeat": "1m", "retries": 0,
+            "placement": "compact", "machine": {"type": "n2-standard-4"}}
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return str(path)
+
+
+def policies(serve: Serve, execution_id: str) -> list[dict]:
+    """The execution's placement policies, as `gcloud compute resource-policies list`."""
+    listed = serve.gcloud("compute", "resource-policies", "list", "--regions=us-central1",
+                          "--format=json")
+    assert listed.returncode == 0, listed.stderr
+    tag = execution_id.replace("-", "")[:12]
+    return [p for p in json.loads(listed.stdout) if f"-{tag}-" in p["name"]]
+
+
+@pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed")
+def test_gcloud_lists_the_placement_policy_while_the_nodes_run_and_cancel_deletes_it(
+        serve: Serve, tmp_path):
+    spec = placement_spec(tmp_path / "near.yaml", "near", {"script": "echo up; sleep 300"})
+    started = serve.wfgen("run", spec, "--detach")
+    assert started.returncode == 0, started.stderr
+    name = started.stdout.strip()
+    execution_id = name.rsplit("/", 1)[-1]
+    serve.wait_for(lambda: len([vm for vm in serve.vms(execution_id)
+                                if vm["status"] == "RUNNING"]) == 4, "4 RUNNING nodes")
+    [policy] = policies(serve, execution_id)
+    assert policy["groupPlacementPolicy"] == {"collocation": "COLLOCATED", "vmCount": 4}
+    assert policy["status"] == "READY" and policy["name"].endswith("-1")
+    node = serve.vms(execution_id)[0]
+    described = serve.gcloud("compute", "instances", "describe", node["name"],
+                             "--zone=us-central1-a", "--format=json")
+    assert described.returncode == 0, described.stderr
+    assert [p.rsplit("/", 1)[-1] for p in json.loads(described.stdout)["resourcePolicies"]] \
+        == [policy["name"]]
+    cancelled = serve.wfgen("cancel", name)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert f"deleted the placement policies {policy['name']}" in cancelled.stderr
+    assert serve.vms(execution_id) == [] and policies(serve, execution_id) == []
+
+
+@pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed")
+def test_no_placement_policy_is_left_after_a_run_ends(serve: Serve, tmp_path):
+    done = serve.wfgen("run", placement_spec(tmp_path / "ok.yaml", "fine", {"script": "echo ok"},
+                                             nodes=2))
+    assert done.returncode == 0, done.stderr
+    failed = serve.wfgen("run", placement_spec(
+        tmp_path / "bad.yaml", "broken",
+        {"script": 'if [ "$WFGEN_NODE_RANK" = 1 ]; then exit 3; fi; sleep 120'}, nodes=3))
+    assert failed.returncode == 3, failed.stderr
+    for run in (done, failed):
+        nodes = json.loads(run.stdout)["nodes"]
+        execution = nodes[0]["instance"].rsplit("-", 3)[1]
+        assert len(execution) == 12
+        listed = serve.gcloud("compute", "resource-policies", "list",
+                              "--regions=us-central1", "--format=json")
+        assert listed.returncode == 0, listed.stderr
+        assert [p for p in json.loads(listed.stdout) if execution in p["name"]] == []
+
+
+@pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed")
+def test_ctrl_c_during_a_placement_run_deletes_the_nodes_and_the_policy(serve: Serve, tmp_path):
+    proc = serve.popen("run", placement_spec(tmp_path / "ctrl.yaml", "ctrlc", {
+        "script": "echo started-$WFGEN_NODE_RANK; sleep 300"}, nodes=2))
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if sum("| started-" in x for x in seen) == 2:
+            break
+    name = re.search(r"\((projects/\S+)\)", "".join(seen)).group(1)
+    execution_id = name.rsplit("/", 1)[-1]
+    [policy] = policies(serve, execution_id)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    code = proc.wait(120)
+    stderr = "".join(seen) + rest
+    assert code == 128 + signal.SIGINT, stderr
+    deleted = next(line for line in rest.splitlines() if "deleted " in line)
+    assert policy["name"] in deleted.split("deleted ", 1)[1].split(", ")
+    assert serve.vms(execution_id) == [] and policies(serve, execution_id) == []

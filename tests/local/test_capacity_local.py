@@ -52,7 +52,18 @@ def test_a_refused_insert_fails_like_compute_engine():
     assert cap.refusal("demo", "us-central1-a", standard) is None
 
 
-@pytest.mark.parametrize("bad", ["", "nowhere", "us-central1-a/cheap", "/spot"])
+def test_a_rule_may_name_one_node_of_a_multi_node_job():
+    cap = Faults.parse(["stockout=us-central1-a,node=2"]).capacity()
+    assert cap.stockouts == [Stockout("us-central1-a", None, 2)]
+    node = {**BODY, "labels": {"wfgen-node": "2"}}
+    assert cap.refusal("p", "us-central1-a", node) is not None
+    assert cap.refusal("p", "us-central1-a", {**BODY, "labels": {"wfgen-node": "1"}}) is None
+    assert cap.refusal("p", "us-central1-b", node) is None
+    assert cap.refusal("p", "us-central1-a", BODY) is None  # a single job's VM
+
+
+@pytest.mark.parametrize("bad", ["", "nowhere", "us-central1-a/cheap", "/spot",
+                                 "us-central1-a,node=x", "us-central1-a,rank=1"])
 def test_bad_rules_are_usage_errors(bad):
     with pytest.raises(UsageError):
         Stockout.parse(bad)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.local.test_run_local import FAST, ON_HOST, _billed, result_of, run_local, vm_processes
+from wfgen.job import gang
 
 pytestmark = pytest.mark.xdist_group("run_local")
 
@@ -211,3 +212,132 @@ def test_refused_callbacks_still_deliver_every_nodes_report(tmp_path):
     assert run.returncode == 0, run.stderr
     result = result_of(run)
     assert [node["status"] for node in result["nodes"]] == ["succeeded"] * 3
+
+
+ZONES = ["us-central1-a", "us-central1-b"]
+
+
+def refused(stderr: str) -> list[tuple[str, str]]:
+    """(VM, zone) of every insert refused for want of capacity."""
+    return re.findall(r"insert of (\S+) in (\S+) refused: no capacity", stderr)
+
+
+def test_no_capacity_for_node_2_in_zone_a_moves_all_four_nodes_to_zone_b(tmp_path):
+    job = gang_job(tmp_path, {"script": "echo ok"}, zone=ZONES, heartbeat="1m")
+    run = run_local(tmp_path, job, "--stats", "--fault", "stockout=us-central1-a,node=2")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert (result["status"], result["zone"], result["attempts"]) == (
+        "succeeded", "us-central1-b", 1)
+    assert [node["zone"] for node in result["nodes"]] == ["us-central1-b"] * 4
+    assert [(d["zone"], d["result"]) for d in result["attempts_detail"]] == [
+        ("us-central1-a", "no capacity")]
+    assert [(name[-1], zone) for name, zone in refused(run.stderr)] == [
+        ("2", "us-central1-a")]
+    assert "us-central1-a: no capacity for 4 x n1-standard-4 (standard); trying " \
+           "us-central1-b" in run.stderr
+    # what was made in zone A is deleted: every VM made is deleted once
+    made = created(run.stderr)
+    assert sorted(deleted(run.stderr)) == sorted(made) and len(made) >= 4
+    # the success path's 11 + 4 per further node, and one zone failed over
+    assert _billed(run.stderr) == 11 + 4 * 3 + gang.failover_steps(4), run.stderr
+
+
+def test_no_capacity_in_any_zone_fails_clearly_and_leaves_no_vm(tmp_path):
+    job = gang_job(tmp_path, {"script": "echo never"}, nodes=3, zone=ZONES, timeout="6s",
+                   heartbeat="2s")
+    run = run_local(tmp_path, job, "--fault", "stockout=us-central1-a,node=1",
+                    "--fault", "stockout=us-central1-b,node=2")
+    assert run.returncode == 125, run.stderr
+    result = result_of(run)
+    assert result["status"] == "unavailable" and result["exit_code"] is None
+    assert result["message"].startswith("no capacity until the timeout (6s)")
+    assert [node["status"] for node in result["nodes"]] == ["stopped"] * 3
+    tried = [d["zone"] for d in result["attempts_detail"]]
+    assert tried[:2] == ZONES and len(tried) >= 2
+    assert {zone for _name, zone in refused(run.stderr)} == set(ZONES)
+    assert "never" not in result["output_tail"]
+    assert sorted(deleted(run.stderr)) == sorted(created(run.stderr))
+
+
+def placement_job(tmp_path: Path, container: dict, nodes: int = 3, **extra) -> Path:
+    return gang_job(tmp_path, container, nodes=nodes, placement="compact",
+                    machine={"type": "n2-standard-4"}, **extra)
+
+
+def policy_events(stderr: str) -> list[tuple[str, str]]:
+    """("created" | "deleted", policy) in the order they happened."""
+    return [(what, name) for name, what in
+            re.findall(r"placement policy (\S+) (created|deleted)", stderr)]
+
+
+def test_compact_placement_policy_is_made_before_the_nodes_and_deleted_after_them(tmp_path):
+    run = run_local(tmp_path, placement_job(tmp_path, {"script": "echo placed"},
+                                            heartbeat="1m"), "--stats")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    base = result["nodes"][0]["instance"][:-2]  # NAME-EXECUTION-1
+    assert policy_events(run.stderr) == [("created", base), ("deleted", base)]
+    lines = [line for line in run.stderr.splitlines() if " | " not in line]
+    made = next(i for i, line in enumerate(lines) if f"placement policy {base} created" in line)
+    gone = next(i for i, line in enumerate(lines) if f"placement policy {base} deleted" in line)
+    vms = [i for i, line in enumerate(lines) if re.search(r"VM \S+ (created|deleted)", line)]
+    assert len(vms) == 6 and made < min(vms) and gone > max(vms)
+    # the success path's 11 + 4 per further node, and the policy's insert, the call
+    # that deletes it and its delete (one more per retry while a node is being deleted)
+    assert 11 + 4 * 2 + gang.PLACEMENT_STEPS <= _billed(run.stderr) <= 11 + 4 * 2 + 5, \
+        run.stderr
+
+
+@pytest.mark.parametrize(("fault", "script", "code"), [
+    ([], 'if [ "$WFGEN_NODE_RANK" = 1 ]; then exit 3; fi; sleep 60', 3),
+    (["--fault", "insert-fail,node=2"], "sleep 60", 125),
+])
+def test_no_placement_policy_is_left_after_a_failure(tmp_path, fault, script, code):
+    run = run_local(tmp_path, placement_job(tmp_path, {"script": script}), *fault)
+    assert run.returncode == code, run.stderr
+    events = policy_events(run.stderr)
+    assert [what for what, _name in events] == ["created", "deleted"], run.stderr
+    assert sorted(deleted(run.stderr)) == sorted(created(run.stderr))
+
+
+def test_a_group_failing_over_gets_a_policy_in_each_zone_tried_and_leaves_none(tmp_path):
+    job = placement_job(tmp_path, {"script": "echo ok"}, zone=ZONES)
+    run = run_local(tmp_path, job, "--fault", "stockout=us-central1-a,node=1")
+    assert run.returncode == 0, run.stderr
+    assert result_of(run)["zone"] == "us-central1-b"
+    events = policy_events(run.stderr)
+    assert [what for what, _name in events] == ["created", "deleted", "created", "deleted"]
+
+
+def test_ctrl_c_deletes_the_nodes_and_the_placement_policy(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    job = placement_job(tmp_path, {"script": "echo started-$WFGEN_NODE_RANK; sleep 60"})
+    proc = subprocess.Popen([*ON_HOST, str(job)], stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **FAST, "TMPDIR": str(scratch)})
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if sum("| started-" in x for x in seen) == 3:
+            break
+    proc.send_signal(signal.SIGINT)
+    _out, rest = proc.communicate(timeout=30)
+    stderr = "".join(seen) + rest
+    assert proc.returncode == 130, stderr
+    assert [what for what, _name in policy_events(stderr)] == ["created", "deleted"]
+    assert sorted(deleted(stderr)) == sorted(created(stderr)) and len(created(stderr)) == 3
+
+
+def test_a_preempted_group_goes_on_in_the_next_zone_of_its_plan(tmp_path):
+    job = gang_job(tmp_path, {"script": "sleep 4"}, nodes=2, zone=ZONES, retries=1,
+                   machine={"spot": True})
+    run = run_local(tmp_path, job, "--fault", "preempt@1500ms,node=1")
+    assert run.returncode == 0, run.stderr
+    result = result_of(run)
+    assert (result["attempts"], result["zone"]) == (2, "us-central1-b")
+    assert [node["zone"] for node in result["nodes"]] == ["us-central1-b"] * 2
+    assert [(d["zone"], d["result"]) for d in result["attempts_detail"]] == [
+        ("us-central1-a", "preempted")]

@@ -246,3 +246,58 @@ def test_images_from_family_and_unknown_paths(bed):
     assert image["selfLink"].endswith("/projects/cos-cloud/global/images/" + image["name"])
     status, body = bed.call("GET", f"/compute/v1/projects/{PROJECT}/global/networks")
     assert status == 404 and body["error"]["errors"][0]["reason"] == "notFound"
+
+
+def test_resource_policies_with_the_python_clients_as_compute_engine_answers(bed):
+    """Compact placement policies (resourcePolicies, region operations) through the
+    real ResourcePoliciesClient: an instance may name only one that exists in its
+    region, and a policy in use cannot be deleted until its instance is gone."""
+    opts = {"api_endpoint": bed.url}
+    creds = AnonymousCredentials()
+    policies = compute_v1.ResourcePoliciesClient(transport="rest", client_options=opts,
+                                                 credentials=creds)
+    region_ops = compute_v1.RegionOperationsClient(transport="rest", client_options=opts,
+                                                   credentials=creds)
+    instances = compute_v1.InstancesClient(transport="rest", client_options=opts,
+                                           credentials=creds)
+    instances._transport._extended_operations_services["zone_operations"] = \
+        compute_v1.ZoneOperationsClient(transport="rest", client_options=opts, credentials=creds)
+    region = ZONE.rpartition("-")[0]
+    policy = compute_v1.ResourcePolicy(
+        name="near-1", description="wfgen: a test",
+        group_placement_policy=compute_v1.ResourcePolicyGroupPlacementPolicy(
+            collocation="COLLOCATED", vm_count=2))
+    op = policies.insert(project=PROJECT, region=region, resource_policy_resource=policy)
+    while region_ops.wait(project=PROJECT, region=region, operation=op.name).status != \
+            compute_v1.Operation.Status.DONE:
+        pass
+    got = policies.get(project=PROJECT, region=region, resource_policy="near-1")
+    assert got.status == "READY" and got.region.endswith(f"/regions/{region}")
+    assert got.group_placement_policy.collocation == "COLLOCATED"
+    assert got.group_placement_policy.vm_count == 2
+    assert [p.name for p in policies.list(project=PROJECT, region=region)] == ["near-1"]
+    with pytest.raises(exceptions.Conflict):
+        policies.insert(project=PROJECT, region=region, resource_policy_resource=policy)
+
+    def insert(name: str, policy_path: str) -> None:
+        body = bed.instance_body(name, "echo placed; sleep 120")
+        body["resourcePolicies"] = [policy_path]
+        instances.insert(project=PROJECT, zone=ZONE,
+                         instance_resource=compute_v1.Instance.from_json(json.dumps(body)))
+
+    with pytest.raises(exceptions.NotFound, match="resourcePolicies/missing"):
+        insert("pol-vm-x", f"projects/{PROJECT}/regions/{region}/resourcePolicies/missing")
+    with pytest.raises(exceptions.BadRequest, match="same region"):
+        insert("pol-vm-y", f"projects/{PROJECT}/regions/europe-west4/resourcePolicies/near-1")
+    insert("pol-vm-1", f"projects/{PROJECT}/regions/{region}/resourcePolicies/near-1")
+    vm = instances.get(project=PROJECT, zone=ZONE, instance="pol-vm-1")
+    assert [p.rsplit("/", 1)[-1] for p in vm.resource_policies] == ["near-1"]
+    with pytest.raises(exceptions.BadRequest, match="already being used by"):
+        policies.delete(project=PROJECT, region=region, resource_policy="near-1")
+    instances.delete(project=PROJECT, zone=ZONE, instance="pol-vm-1").result(timeout=120)
+    op = policies.delete(project=PROJECT, region=region, resource_policy="near-1")
+    assert region_ops.get(project=PROJECT, region=region, operation=op.name).status == \
+        compute_v1.Operation.Status.DONE
+    with pytest.raises(exceptions.NotFound):
+        policies.get(project=PROJECT, region=region, resource_policy="near-1")
+    assert list(policies.list(project=PROJECT, region=region)) == []

@@ -128,6 +128,13 @@ class Backend(abc.ABC):
     def delete_vms(self, vms: list[Vm]) -> list[str]:
         """Delete VMs and wait until they are gone; the names deleted."""
 
+    def delete_placements(self, execution: str, regions: list[str]) -> list[str]:
+        """Delete the compact placement policies a multi-node execution left (a
+        cancel runs none of its cleanup), in the regions given: those named
+        NAME-EXECUTION-ATTEMPT (placement_of); the names deleted. Call it after
+        delete_vms (a policy in use cannot be deleted)."""
+        return []
+
     def console(self, vm: Vm, start: int = 0) -> tuple[str, int]:
         """The VM's serial console output from byte `start`, and the offset to ask
         for next (as instances.getSerialPortOutput); ("", start) once it is gone.
@@ -139,3 +146,15 @@ class Backend(abc.ABC):
         after the VM is gone), oldest first; None when the backend keeps no logs.
         Following uses it to complete a VM's output once the VM is gone."""
         return None
+
+
+def placement_of(policy: dict[str, Any], execution: str) -> bool:
+    """Whether a resource policy is a compact placement policy wfgen made for an
+    attempt of `execution` (a full execution name or its id): named
+    PREFIX-EXECUTION12-ATTEMPT, its description starting "wfgen:"."""
+    import re
+
+    tag = execution.rsplit("/", 1)[-1].replace("-", "")[:12]
+    name = str(policy.get("name") or "")
+    return (bool(tag) and re.search(rf"-{re.escape(tag)}-[0-9]+$", name) is not None
+            and str(policy.get("description") or "").startswith("wfgen:"))

@@ -14,6 +14,7 @@ from wfgen.backends.base import (
     LABEL_PARENT,
     Execution,
     Vm,
+    placement_of,
 )
 from wfgen.backends.cloud_convert import _entry_text, _vm
 from wfgen.backends.cloud_types import (
@@ -128,6 +129,37 @@ class CloudVms:
                                              operation=op.name).status
                 self._wait_gone(vm, deadline)
                 deleted.append(vm.name)
+        return deleted
+
+    def delete_placements(self, execution: str, regions: list[str]) -> list[str]:
+        """The execution's compact placement policies in `regions`, deleted (each
+        delete waited for: regionOperations.wait)."""
+        from google.api_core import exceptions as api
+
+        deleted: list[str] = []
+        with self._calling("deleting placement policies", ROLE_VM_ADMIN):
+            for region in sorted(set(regions)):
+                base = f"{self.compute_url}/projects/{self.project}/regions/{region}"
+                found: list[dict[str, Any]] = []
+                token = ""
+                while True:
+                    page = self._http("GET", f"{base}/resourcePolicies",
+                                      params={"pageToken": token} if token else {})
+                    found += page.get("items") or []
+                    token = page.get("nextPageToken") or ""
+                    if not token:
+                        break
+                for policy in found:
+                    if not placement_of(policy, execution):
+                        continue
+                    try:
+                        op = self._http("DELETE", f"{base}/resourcePolicies/{policy['name']}")
+                    except api.NotFound:
+                        continue
+                    deadline = time.monotonic() + 120
+                    while op.get("status") != "DONE" and time.monotonic() < deadline:
+                        op = self._http("POST", f"{base}/operations/{op['name']}/wait")
+                    deleted.append(policy["name"])
         return deleted
 
     def _wait_gone(self, vm: Vm, deadline: float) -> None:

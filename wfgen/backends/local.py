@@ -35,6 +35,7 @@ from wfgen.backends.base import (
     ExecutionError,
     Revision,
     Vm,
+    placement_of,
 )
 from wfgen.backends.on_demand import DeferredConnector, OnDemand
 from wfgen.backends.workers import Workers
@@ -368,6 +369,22 @@ class LocalBackend(Backend):
             except Exception:  # already gone: nothing to delete
                 continue
             deleted.append(vm.name)
+        return deleted
+
+    def delete_placements(self, execution: str, regions: list[str]) -> list[str]:
+        compute = self._compute.built
+        if compute is None:
+            return []  # no VM (nor policy) was ever made here
+        deleted = []
+        for project, region, name in compute.all_policies():
+            if project != self.project or region not in regions or not placement_of(
+                    compute.get_policy(project, region, name), execution):
+                continue
+            try:
+                compute.delete_policy(project, region, name)
+            except Exception:  # gone meanwhile, or still in use: the run's own cleanup
+                continue
+            deleted.append(name)
         return deleted
 
     def shutdown(self) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from wfgen.cli.cloud_common import CLOUD_EPILOG, add_execution, execution_arg
 from wfgen.errors import UsageError
@@ -35,4 +36,16 @@ def run(args: argparse.Namespace) -> int:
     deleted = backend.delete_vms(vms)
     print(f"wfgen: deleted {', '.join(deleted)}" if deleted else "wfgen: no VM was left",
           file=sys.stderr)
+    policies = delete_placements(backend, name, vms)
+    if policies:
+        print(f"wfgen: deleted the placement policies {', '.join(policies)}", file=sys.stderr)
     return 0
+
+
+def delete_placements(backend: Any, name: str, vms: list[Any]) -> list[str]:
+    """A multi-node execution's compact placement policies (in its VMs' regions
+    and the workflow's), once its VMs are gone: a cancel runs no cleanup step."""
+    location = name.split("/locations/", 1)[1].split("/", 1)[0] if "/locations/" in name \
+        else ""
+    regions = {vm.zone.rpartition("-")[0] for vm in vms} | ({location} if location else set())
+    return backend.delete_placements(name, sorted(regions))

@@ -148,7 +148,11 @@ def _cancel(backend: Any, name: str, console: Any, stopped: list[int]) -> None:
     try:
         with contextlib.suppress(UsageError):  # it had ended meanwhile
             backend.cancel(name)
-        deleted = backend.delete_vms(backend.list_vms(name))
+        vms = backend.list_vms(name)
+        deleted = backend.delete_vms(vms)
+        from wfgen.cli.cancel import delete_placements
+
+        deleted += delete_placements(backend, name, vms)
     except KeyboardInterrupt:
         raise Interrupted(signum, f"detached: {name} may still be running; "
                           f"`wfgen cancel {name}` stops it and deletes its VMs") from None

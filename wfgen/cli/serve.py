@@ -41,10 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="project of the --workflows-dir workflows (default local-project)")
     p.add_argument("--location", default="us-central1",
                    help="location of the --workflows-dir workflows (default us-central1)")
-    p.add_argument("--stockout", action="append", default=[], metavar="ZONE[/MODEL]",
+    p.add_argument("--stockout", action="append", default=[], metavar="ZONE[/MODEL][,node=N]",
                    help="emulate a zone with no capacity for a provisioning model (standard, "
                         "spot, flex-start, reservation; none: all; ZONE * for every zone): "
-                        "inserts there fail as Compute Engine fails them; repeatable")
+                        "inserts there fail as Compute Engine fails them (with ,node=N only "
+                        "those of a multi-node job's node N); repeatable")
     p.add_argument("--flex-wait", default=None, metavar="DELAY",
                    help="how long the emulated flex-start queue keeps a VM PENDING before it "
                         "grants capacity (or gives up where flex-start is out); default 2s")

@@ -394,11 +394,13 @@ FAILOVER_STEP_BUDGET = 60_000  # of the 100,000 an execution may run: the rest f
 TRIED_KEPT = 20  # attempts_detail keeps the first this many refused or ended tries
 
 
-def round_pause_s(plan: Plan, timeout_s: int, heartbeat_s: int, parallel: int = 1) -> int:
+def round_pause_s(plan: Plan, timeout_s: int, heartbeat_s: int, parallel: int = 1,
+                  steps_per_entry: int = STEPS_PER_FAILOVER) -> int:
     """The pause after a round that found no capacity anywhere: one heartbeat, or
     longer when the plan is long, so that trying every entry every round until
-    the timeout stays within FAILOVER_STEP_BUDGET steps (`parallel` tasks at once)."""
-    per_round = parallel * (STEPS_PER_FAILOVER * len(plan.entries) + 1)
+    the timeout stays within FAILOVER_STEP_BUDGET steps (`parallel` tasks at once;
+    a multi-node group's try costs more: `steps_per_entry`, wfgen.job.gang)."""
+    per_round = parallel * (steps_per_entry * len(plan.entries) + 1)
     rounds = max(1, FAILOVER_STEP_BUDGET // per_round)
     return max(heartbeat_s, -(-timeout_s // rounds))
 

@@ -292,6 +292,13 @@ def gpu_zone_problem(zone: str, gpu: str | None) -> str | None:
 # Machine series that Flex-start VMs may use (Google's "About Flex-start VMs":
 # every accelerator-optimized series except A4X and G4, and H4D).
 FLEX_START_SERIES = ("a2", "a3", "a4", "g2", "h4d")
+# Machine series a compact placement policy (resourcePolicies with
+# groupPlacementPolicy.collocation COLLOCATED) may place: Google's "Placement
+# policies overview", supported machine series of compact placement policies
+# (the accelerator-optimized A and G series, the compute-optimized C2, C2D, H3
+# and H4D, and C3, C3D, C4, C4D, N2, N2D); not E2, N1, N4, T2A/T2D or C4A.
+COMPACT_PLACEMENT_SERIES = ("a2", "a3", "a4", "a4x", "c2", "c2d", "c3", "c3d", "c4", "c4d",
+                            "g2", "g4", "h3", "h4d", "n2", "n2d")
 # Longest run of a Flex-start VM (maxRunDuration), and the bounds of how long
 # its create request may wait in the queue (params.requestValidForDuration).
 FLEX_START_MAX_RUN_S = 7 * 86400

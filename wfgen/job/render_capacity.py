@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfgen.job import capacity
+from wfgen.job import capacity, gang
 from wfgen.job.quoting import expression_literal, quote
 from wfgen.job.rules import format_duration
 
@@ -52,8 +52,11 @@ def values(spec: Any, *, margin_s: int) -> dict[str, Any]:
         return out
     choice = "failover.choice"
     tasks = data["tasks"]
+    nodes = data["nodes"]
     pause = capacity.round_pause_s(plan, timeout_s, spec.heartbeat_s,
-                                   tasks["parallelism"] if tasks else 1)
+                                   tasks["parallelism"] if tasks else 1,
+                                   gang.failover_steps(nodes) if nodes > 1
+                                   else capacity.STEPS_PER_FAILOVER)
     out["round_pause_s"] = pause
     out["gone_was_expr"] = (f'map.get(default(vm, {{"status": if({choice}.scheduling.'
                             'provisioningModel == "FLEX_START", "PENDING", "")}), "status")')

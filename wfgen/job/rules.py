@@ -193,6 +193,11 @@ def _check_provisioning(value: str) -> str | None:
         f"{value!r} is not a provisioning model; use one of {', '.join(PROVISIONING)}")
 
 
+def _check_placement(value: str) -> str | None:
+    return None if value == "compact" else (
+        f"{value!r} is not a placement; the one placement is compact")
+
+
 _RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/" \
     r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 
@@ -356,6 +361,11 @@ JOB_FIELDS: tuple[Field, ...] = (
           "zone as one job (WFGEN_NODE_RANK, WFGEN_NUM_NODES, WFGEN_MASTER_ADDR, "
           "WFGEN_MASTER_PORT, WFGEN_NODE_HOSTS, WFGEN_GPUS_PER_NODE tell each node its part); "
           "1 is a single VM.", default=1, minimum=1, maximum=MAX_NODES),
+    Field("placement", "str", "Multi-node: compact asks Compute Engine to place the nodes "
+          "close together (a compact placement policy, made for each attempt and deleted "
+          "with it), for machine series that support it (A2, A3, A4, C2, C2D, C3, C3D, C4, "
+          "C4D, G2, G4, H3, H4D, N2, N2D).", check=_check_placement, pattern="^compact$",
+          example="compact"),
     Field("master_port", "int", "Multi-node: the port node 0 listens on for the rendezvous "
           "(WFGEN_MASTER_PORT).", default=29500, minimum=1024, maximum=65535),
     Field("tasks", "object", "Fan-out: run the container once per item, each task on its own "

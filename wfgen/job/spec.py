@@ -489,13 +489,10 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if data.get("quota") is None:
         data.pop("quota", None)  # a spec without the fan-out-at-scale keys reads as before
     _plan_capacity(spec, tree, loader)
-    if data["nodes"] > 1 and spec.plan is not None and spec.plan.failover:
-        where = next((k for k in ("fallback", "regions", "zone") if tree.get(k) is not None),
-                     "nodes")
-        raise loader.fail("a multi-node job runs in one zone with one machine choice for now: "
-                          "give zone a single zone, without regions or fallback (failover of "
-                          "the group as a whole is not built yet)", tree, where, where,
-                          value=False)
+    if data["nodes"] > 1 and spec.plan is not None:
+        _check_group(spec, tree, loader)
+    if data["placement"] is not None and spec.plan is not None:
+        _check_placement(spec, tree, loader)
     if data["tasks"] is not None:
         for key, unset in (("items_file", None), ("max_vms", None), ("split", None)):
             if data["tasks"].get(key, unset) == unset:
@@ -514,6 +511,38 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
         where = "heartbeat" if "heartbeat" in tree else "timeout"
         raise loader.fail(problem, tree, where, where)
     return spec
+
+
+def _check_group(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """What a multi-node job's machine choices may not be: flex-start (its queued
+    VMs would look lost to the group's heartbeat)."""
+    for choice in spec.plan.choices:
+        if choice.provisioning == "flex-start":
+            where = f"{choice.where}.provisioning"
+            node, key = _fallback_node(tree, where)
+            raise loader.fail("a multi-node job's VMs use standard, spot or reservation "
+                              "provisioning for now, not flex-start", node, key, where,
+                              value=False)
+
+
+def _check_placement(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """placement: compact places the nodes of a multi-node job, on a machine series
+    that supports compact placement policies (every machine choice)."""
+    from wfgen.job import machines
+
+    if spec.data["nodes"] <= 1:
+        raise loader.fail("compact placement places the VMs of a multi-node job close "
+                          "together; this job runs on one VM (add nodes: N, 2 or more, or "
+                          "remove placement)", tree, "placement", "placement")
+    for choice in spec.plan.choices:
+        series = machines.series_of(choice.type)
+        if series not in machines.COMPACT_PLACEMENT_SERIES:
+            supported = ", ".join(s.upper() for s in machines.COMPACT_PLACEMENT_SERIES)
+            raise loader.fail(
+                f"compact placement needs a machine series that supports compact placement "
+                f"policies, and {choice.where}.type {choice.type} is {series.upper()}; use "
+                f"one of {supported} (e.g. n2-standard-16, a2-highgpu-1g), or remove "
+                "placement", tree, "placement", "placement")
 
 
 def _stop_grace(data: dict[str, Any], tree: Any, loader: _Loader) -> int:

@@ -9,7 +9,9 @@ request.  '(resource type:compute)'.", and errorDetails with an ErrorInfo of
 reason RESOURCE_AVAILABILITY whose metadatas name the zones of the region that
 still have capacity, a LocalizedMessage and a Help link: the shapes of the
 compute v1 Discovery document's Operation.error and Google's own ErrorInfo
-example). A quota error is not capacity and stays a fault of its own.
+example). A quota error is not capacity and stays a fault of its own. A rule
+may name one node of a multi-node job (`ZONE,node=N`): the zone has room for
+the others but not for that one, so the group as a whole must go elsewhere.
 
 A Flex-start insert is accepted at once and its VM waits with status PENDING;
 after `flex_wait_s` the queue either grants capacity (the VM boots) or, when
@@ -32,28 +34,40 @@ DEFAULT_FLEX_WAIT_S = 2.0
 
 @dataclass(frozen=True)
 class Stockout:
-    """One rule: `zone` ("*": every zone) has no capacity for `model` (None: any)."""
+    """One rule: `zone` ("*": every zone) has no capacity for `model` (None: any),
+    for the VM of node `node` of a multi-node job only (None: for every VM)."""
 
     zone: str
     model: str | None
+    node: int | None = None
 
-    def matches(self, zone: str, model: str) -> bool:
-        return self.zone in ("*", zone) and self.model in (None, model)
+    def matches(self, zone: str, model: str, node: int | None = None) -> bool:
+        return (self.zone in ("*", zone) and self.model in (None, model)
+                and self.node in (None, node))
 
     @classmethod
     def parse(cls, text: str, *, option: str = "stockout") -> Stockout:
-        """ZONE[/MODEL], the model as wfgen names it (spot) or as the API does (SPOT)."""
-        zone, _, model = text.strip().partition("/")
+        """ZONE[/MODEL][,node=N], the model as wfgen names it (spot) or as the API
+        does (SPOT)."""
+        rule, _, target = text.strip().partition(",")
+        node = None
+        if target:
+            key, _, number = target.partition("=")
+            if key.strip() != "node" or not number.strip().isdigit():
+                raise UsageError(f"{option} {text!r}: after the comma write node=N (the rank "
+                                 "of the multi-node job's VM the zone has no room for)")
+            node = int(number)
+        zone, _, model = rule.partition("/")
         if not zone or (zone != "*" and not _zone_like(zone)):
             raise UsageError(f"{option} {text!r}: write ZONE[/MODEL], e.g. us-central1-a/spot "
                              "(ZONE * for every zone)")
         if not model:
-            return cls(zone, None)
+            return cls(zone, None, node)
         name = MODELS.get(model.lower(), model.upper().replace("-", "_"))
         if name not in MODELS.values():
             raise UsageError(f"{option} {text!r}: {model!r} is not a provisioning model; use "
                              f"one of {', '.join(MODELS)}")
-        return cls(zone, name)
+        return cls(zone, name, node)
 
 
 def _zone_like(zone: str) -> bool:
@@ -104,8 +118,8 @@ class Capacity:
         return cls([Stockout.parse(r, option=option) for r in rules],
                    DEFAULT_FLEX_WAIT_S if flex_wait_s is None else flex_wait_s)
 
-    def out(self, zone: str, model: str) -> bool:
-        return any(rule.matches(zone, model) for rule in self.stockouts)
+    def out(self, zone: str, model: str, node: int | None = None) -> bool:
+        return any(rule.matches(zone, model, node) for rule in self.stockouts)
 
     def zones_with_capacity(self, zone: str, model: str) -> list[str]:
         """The other zones of `zone`'s region that have capacity for `model`."""
@@ -118,7 +132,10 @@ class Capacity:
         """Why an insert of `body` in `zone` fails for want of capacity, or None.
         Flex-start requests are never refused here: they wait in the queue."""
         model = model_of(body)
-        if model == "FLEX_START" or not self.out(zone, model):
+        labels = body.get("labels") if isinstance(body.get("labels"), dict) else {}
+        rank = str(labels.get("wfgen-node", ""))
+        node = int(rank) if rank.isdigit() else None
+        if model == "FLEX_START" or not self.out(zone, model, node):
             return None
         return stockout(project, zone, body, self.zones_with_capacity(zone, model))
 

@@ -1,5 +1,6 @@
 """Local Compute Engine: instances (insert, get, list, aggregatedList, delete,
-stop, start, getSerialPortOutput), zone operations and images.getFromFamily,
+stop, start, getSerialPortOutput), zone operations, images.getFromFamily and
+resource policies (compute_policies.py, with their region operations),
 answering with the shapes the real API returns. The engine calls it through
 its connector functions (`register`); `wfgen serve` through its REST front
 (wfgen.server.compute_api); both see the same instances.
@@ -40,6 +41,7 @@ from typing import Any
 from wfgen.local.capacity import model_of
 from wfgen.local.compute_connectors import ComputeConnectors
 from wfgen.local.compute_lifecycle import ComputeLifecycle
+from wfgen.local.compute_policies import ComputePolicies, policy_link
 from wfgen.local.compute_records import (
     API,
     HISTORY,
@@ -69,7 +71,7 @@ from wfgen.local.vm import LocalVM, shutdown_window
 __all__ = ["API", "ComputeError", "ConsoleLine", "Instance", "LocalCompute", "not_found"]
 
 
-class LocalCompute(ComputeConnectors, ComputeLifecycle):
+class LocalCompute(ComputeConnectors, ComputeLifecycle, ComputePolicies):
     """Every instance of one local run (or of `wfgen serve`), and the calls over them."""
 
     def __init__(self, *, notify: Notify | None = None, output: Output | None = None,
@@ -87,6 +89,8 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         self.project_metadata = dict(project_metadata or {})
         self.instances: dict[tuple[str, str, str], LocalVM] = {}  # the live ones
         self.records: dict[tuple[str, str, str], Instance] = {}  # the same, as the API shows
+        # resource policies (compact placement) by (project, region, name)
+        self.policies: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.history: OrderedDict[str, Instance] = OrderedDict()  # by id, deleted ones too
         self.zones: dict[str, set[str]] = {}  # zones each project ever used
         self.all_vms: list[LocalVM] = []
@@ -215,6 +219,7 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
             if (project, zone, name) in self.records:
                 raise ComputeError(409, f"The resource 'projects/{project}/zones/{zone}/"
                                    f"instances/{name}' already exists", "alreadyExists")
+        self.check_instance_policies(project, zone, body)  # wfgen.local.compute_policies
         refusal = self.capacity.refusal(project, zone, body)
         if refusal is not None:  # wfgen.local.capacity: this zone is out for this model
             self.notify(f"insert of {name} in {zone} refused: no capacity (stockout emulation)")
@@ -487,6 +492,11 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
                     "reservationAffinity"):
             if key in body:
                 resource[key] = body[key]
+        if isinstance(body.get("resourcePolicies"), list):
+            region = zone.rpartition("-")[0]
+            resource["resourcePolicies"] = [
+                _full_url(project, p, "") if "/" in p else policy_link(project, region, p)
+                for p in body["resourcePolicies"]]
         for key in ("guestAccelerators",):
             for acc in resource.get(key) or []:
                 if isinstance(acc, dict) and "acceleratorType" in acc:

@@ -124,8 +124,12 @@ class ComputeLifecycle:
             worker.join()
         with self._lock:
             rest = list(self.all_vms)
+            policies = list(self.policies)
+            self.policies.clear()  # their VMs are gone: compact placement policies go too
         for vm in rest:
             vm.destroy()
+        for _project, _region, name in policies:
+            self.notify(f"placement policy {name} deleted")
         return [record.name for record in left]
 
     def _destroy(self, vm: LocalVM) -> None:

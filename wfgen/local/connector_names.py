@@ -12,4 +12,8 @@ COMPUTE_CONNECTORS = {
     "googleapis.compute.v1.instances.stop": "stop",
     "googleapis.compute.v1.instances.start": "start",
     "googleapis.compute.v1.images.getFromFamily": "get_image_from_family",
+    "googleapis.compute.v1.resourcePolicies.insert": "policy_insert",
+    "googleapis.compute.v1.resourcePolicies.get": "policy_get",
+    "googleapis.compute.v1.resourcePolicies.list": "policy_list",
+    "googleapis.compute.v1.resourcePolicies.delete": "policy_delete",
 }

@@ -13,7 +13,8 @@ the node of rank N with `,node=N` (`insert-fail,node=3`):
   insert-fail[=MSG]    instances.insert fails as an operation error (e.g. quota)
   stockout=ZONE[/MODEL]  ZONE (* for every zone) has no capacity for MODEL
                        (standard, spot, flex-start, reservation; none: all), for
-                       the whole run; repeatable
+                       the whole run; repeatable; with ,node=N only for the VMs
+                       of that node of a multi-node job
   flex-wait=DELAY      the flex-start queue answers after DELAY (default 2s):
                        capacity, or it gives up where flex-start is out
 
@@ -63,6 +64,9 @@ class Faults:
         for given in specs:
             spec, _, target = given.partition(",")
             name, sep, value = spec.partition("@") if "@" in spec else spec.partition("=")
+            if target and name.strip().lower() == "stockout" and target.strip().startswith(
+                    "node="):
+                value, target = f"{value},{target}", ""  # a node the zone has no room for
             if target:
                 key, _, number = target.partition("=")
                 if key.strip() not in ("task", "node") or not number.strip().isdigit():

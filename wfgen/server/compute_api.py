@@ -11,6 +11,12 @@ instances ...` and `compute_v1.InstancesClient(transport="rest")` call.
     GET    /compute/v1/projects/P/zones/Z/operations/OP              zoneOperations.get
     POST   /compute/v1/projects/P/zones/Z/operations/OP/wait         zoneOperations.wait
     GET    /compute/v1/projects/P/global/images/family/F            images.getFromFamily
+    GET    /compute/v1/projects/P/regions/R/resourcePolicies        resourcePolicies.list
+    POST   /compute/v1/projects/P/regions/R/resourcePolicies        resourcePolicies.insert
+    GET    /compute/v1/projects/P/regions/R/resourcePolicies/NAME   resourcePolicies.get
+    DELETE /compute/v1/projects/P/regions/R/resourcePolicies/NAME   resourcePolicies.delete
+    GET    /compute/v1/projects/P/regions/R/operations/OP            regionOperations.get
+    POST   /compute/v1/projects/P/regions/R/operations/OP/wait       regionOperations.wait
     POST   /batch/compute/v1                                        multipart/mixed batch
 
 Errors use the compute legacy shape (`error.errors[].reason`), which is what
@@ -103,6 +109,7 @@ class ComputeApi:
         # against the Discovery document as a request of its own would be)
         self.answer_part: Callable[[Request], Response | None] = self.handle
         z = rf"^{PREFIX}{SEG}/zones/{SEG}"
+        r = rf"^{PREFIX}{SEG}/regions/{SEG}"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
             ("GET", re.compile(rf"{z}/instances$"), self.list),
             ("POST", re.compile(rf"{z}/instances$"), self.insert),
@@ -116,6 +123,12 @@ class ComputeApi:
             ("POST", re.compile(rf"{z}/operations/{SEG}/wait$"), self.wait_operation),
             ("GET", re.compile(rf"^{PREFIX}{SEG}/global/images/family/{SEG}$"),
              self.image_from_family),
+            ("GET", re.compile(rf"{r}/resourcePolicies$"), self.list_policies),
+            ("POST", re.compile(rf"{r}/resourcePolicies$"), self.insert_policy),
+            ("GET", re.compile(rf"{r}/resourcePolicies/{SEG}$"), self.get_policy),
+            ("DELETE", re.compile(rf"{r}/resourcePolicies/{SEG}$"), self.delete_policy),
+            ("GET", re.compile(rf"{r}/operations/{SEG}$"), self.get_operation),
+            ("POST", re.compile(rf"{r}/operations/{SEG}/wait$"), self.wait_operation),
         ]
 
     # -- dispatch --------------------------------------------------------
@@ -143,8 +156,9 @@ class ComputeApi:
             return _error(405, f"{request.method} is not allowed on {request.path}",
                           "methodNotAllowed")
         return _error(404, f"The resource '{request.path.removeprefix('/compute/v1/')}' was "
-                      "not found (wfgen serve serves instances, zone operations and "
-                      "images.getFromFamily)", "notFound")
+                      "not found (wfgen serve serves instances, zone operations, "
+                      "images.getFromFamily, resource policies and region operations)",
+                      "notFound")
 
     # -- instances -------------------------------------------------------
     def list(self, request: Request, project: str, zone: str) -> Response:
@@ -210,6 +224,33 @@ class ComputeApi:
         start = _int(request, "start", None)
         return Response.of_json(self.compute.serial_port_output(project, zone, name, start,
                                                                 port))
+
+    # -- resource policies (compact placement) ---------------------------
+    def list_policies(self, request: Request, project: str, region: str) -> Response:
+        items = _filtered(self.compute.list_policies(project, region), request)
+        page, token = _page(items, request)
+        link = f"{API}/projects/{project}/regions/{region}/resourcePolicies"
+        body: dict[str, Any] = {"kind": "compute#resourcePolicyList",
+                                "id": f"projects/{project}/regions/{region}/resourcePolicies",
+                                "items": page, "selfLink": link}
+        if token:
+            body["nextPageToken"] = token
+        return Response.of_json(body)
+
+    def insert_policy(self, request: Request, project: str, region: str) -> Response:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError as exc:
+            raise ComputeError(400, f"Invalid JSON payload received. {exc}",
+                               "parseError") from None
+        return Response.of_json(self.compute.insert_policy(project, region, body))
+
+    def get_policy(self, request: Request, project: str, region: str, name: str) -> Response:
+        return Response.of_json(self.compute.get_policy(project, region, name))
+
+    def delete_policy(self, request: Request, project: str, region: str, name: str
+                      ) -> Response:
+        return Response.of_json(self.compute.delete_policy(project, region, name))
 
     # -- operations and images -------------------------------------------
     def get_operation(self, request: Request, project: str, zone: str, op: str) -> Response:
