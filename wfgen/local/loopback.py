@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +34,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     body: bytes = b""
+    raw_path: str = ""  # as sent, still percent-encoded (names that may hold '/')
+    stream: BodyStream | None = None  # the unread body, for an API that streams it
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -55,6 +57,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json; charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
+    # a body too big to hold: chunks written as they come (Content-Length in headers)
+    stream: Iterable[bytes] | None = None
 
     @classmethod
     def of_json(cls, value: Any, status: int = 200) -> Response:
@@ -84,6 +88,31 @@ class ApiError(Exception):
 
 class Api(Protocol):
     def handle(self, request: Request) -> Response | None: ...
+
+
+class BodyStream:
+    """A request body read as it arrives (Content-Length bytes), for APIs whose
+    `streams(path)` says so: uploads far bigger than MAX_BODY, never held whole."""
+
+    def __init__(self, rfile: Any, length: int) -> None:
+        self._rfile = rfile
+        self.length = length
+        self.left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self.left:
+            size = self.left
+        data = self._rfile.read(size) if size else b""
+        if size and not data:
+            raise ConnectionError("the client closed the connection mid-body")
+        self.left -= len(data)
+        return data
+
+    def drain(self, limit: int = 1 << 20) -> bool:
+        """Read what the API left unread (up to limit); False: close the connection."""
+        while self.left and limit > 0:
+            limit -= len(self.read(min(self.left, 1 << 16)))
+        return not self.left
 
 
 Log = Callable[[str], None]
@@ -145,6 +174,10 @@ class LoopbackServer:
             return ApiError(500, f"internal error: {type(exc).__name__}: {exc}").response()
 
 
+def _never(_path: str) -> bool:
+    return False
+
+
 class _Server(ThreadingHTTPServer):
     """A client that breaks off mid-request is one log line, never a traceback."""
 
@@ -171,29 +204,42 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server_owner
         try:
             length = int(self.headers.get("Content-Length") or 0)
-            if length < 0 or length > MAX_BODY:
+            split = urlsplit(self.path)
+            streamed = any(getattr(api, "streams", _never)(split.path) for api in owner.apis)
+            if length < 0 or (length > MAX_BODY and not streamed):
                 raise ValueError(length)
         except ValueError:
             self._send(ApiError(400, "bad Content-Length").response())
             return
-        body = self.rfile.read(length) if length else b""
-        split = urlsplit(self.path)
+        if streamed and self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._send(ApiError(411, "a request body needs a Content-Length").response())
+            return
+        stream = BodyStream(self.rfile, length) if streamed else None
+        body = self.rfile.read(length) if length and not streamed else b""
         request = Request(method=self.command, path=unquote(split.path),
                           query=parse_qs(split.query, keep_blank_values=True),
-                          headers={k.lower(): v for k, v in self.headers.items()}, body=body)
-        self._send(owner.dispatch(request))
+                          headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+                          raw_path=split.path, stream=stream)
+        response = owner.dispatch(request)
+        if stream is not None and not stream.drain():
+            self.close_connection = True
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         try:
             self.send_response(response.status, HTTPStatus(response.status).phrase
                                if response.status in HTTPStatus._value2member_map_ else None)
             self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
+            if response.stream is None:
+                self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(response.body)
+                for chunk in response.stream or ():
+                    self.wfile.write(chunk)
         except (BrokenPipeError, ConnectionResetError):  # the client went away
             self.close_connection = True
 

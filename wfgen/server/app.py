@@ -83,6 +83,7 @@ class App:
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._storage_api())
         apis.append(self._dashboard())
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
@@ -111,6 +112,16 @@ class App:
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+
+    def _storage_api(self) -> Any:
+        """Cloud Storage (JSON API): buckets and objects under --data-dir/storage."""
+        from wfgen.server.storage_api import StorageApi
+        from wfgen.server.storage_store import ObjectStore
+
+        data_dir = self.options.data_dir
+        root = None if data_dir == ":memory:" else Path(data_dir or default_data_dir()) / "storage"
+        self.objects = ObjectStore(root)
+        return StorageApi(self.objects, self.options.project)
 
     def _dashboard(self) -> Any:
         """The web pages at /ui/ (read-only views of all the above, two forms)."""
@@ -147,6 +158,8 @@ class App:
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
                              "EVENTARC", "PUBSUB")]
+        lines.append(f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE={url}storage/v1/")
+        lines.append(f"export STORAGE_EMULATOR_HOST={self.url}")
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:
@@ -172,6 +185,7 @@ class App:
         deleted = self.runner.shutdown()
         self.executions.wait_all(5.0)  # their final state reaches the store
         self.store.close()
+        self.objects.close()
         return deleted
 
     def serve_forever(self, ready: Callable[[], None] | None = None) -> int:
