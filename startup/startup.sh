@@ -157,15 +157,13 @@ report_json() {
   printf '%s}\n' "$json" >"$1.tmp" && mv -f "$1.tmp" "$1"
 }
 
-# post FILE: fetch a fresh token and POST FILE to the callback; prints the
-# HTTP status (000: no answer). Run as $(post FILE): the token lives only in
-# that subshell, with tracing off, and reaches curl on stdin, never on a
-# command line. jq (from toolbox) parses it once ready, else a regex does:
-# access tokens are [A-Za-z0-9._~+/=-], never escaped.
-post() {
-  set +x
+# fresh_token: a new access token of the VM's service account into REPLY.
+# jq (from toolbox) parses it once ready, else a regex does: access tokens are
+# [A-Za-z0-9._~+/=-], never escaped. Callers run it in a $(...) subshell with
+# tracing off, so the token never outlives the request it is for.
+fresh_token() {
   local j t=''
-  j=$(md instance/service-accounts/default/token) || { echo 000; return; }
+  j=$(md instance/service-accounts/default/token) || return 1
   if [[ -e $STATE/jq.ready ]]; then
     t=$(timeout 10 toolbox jq -r .access_token <<<"$j" 2>/dev/null) || t=''
   fi
@@ -173,8 +171,18 @@ post() {
   if [[ -z $t && $j =~ \"access_token\"[[:space:]]*:[[:space:]]*\"([[:alnum:]._~+/=-]+)\" ]]; then
     t=${BASH_REMATCH[1]}
   fi
-  [[ -n $t ]] || { log "no usable token"; echo 000; return; }
-  printf 'Authorization: Bearer %s\n' "$t" | curl -sS -o /dev/null -w '%{http_code}' \
+  [[ -n $t ]] || { log "no usable token"; return 1; }
+  REPLY=$t
+}
+
+# post FILE: fetch a fresh token and POST FILE to the callback; prints the
+# HTTP status (000: no answer). Run as $(post FILE): the token lives only in
+# that subshell, with tracing off, and reaches curl on stdin, never on a
+# command line.
+post() {
+  set +x
+  fresh_token || { echo 000; return; }
+  printf 'Authorization: Bearer %s\n' "$REPLY" | curl -sS -o /dev/null -w '%{http_code}' \
     --connect-timeout 5 --max-time 30 -H @- -H 'Content-Type: application/json' \
     --data-binary "@$1" "$CALLBACK"
 }
@@ -203,6 +211,102 @@ stop_report() {
   [[ $(md instance/preempted 2>/dev/null) != TRUE ]] || st=preempted
   report_json "$STATE/stop.json" "$st" null "VM $st while the job ran"
   send "$STATE/stop.json" "$STOP_DEADLINE"
+}
+
+# --- secrets (container.secret_env) ---
+
+# wfgen-secret-env maps env names to projects/P/secrets/S/versions/V (or a
+# secret's short name: its latest version in the VM's project). Each value
+# is read with the VM's token into SECRET_VALUES (shell memory only: never a
+# file, a log line, a command line or the report) and reaches docker through
+# its environment (docker_run). Secret Manager: the project attribute
+# wfgen-secretmanager-endpoint (the local runtime's), else Google's.
+declare -A SECRET_VALUES=()
+SECRET_REF='^projects/[A-Za-z0-9._:-]+/secrets/[A-Za-z0-9_-]+/versions/[A-Za-z0-9_-]+$'
+
+# secret_access URL: GET URL with a fresh token; prints the body, a newline and
+# the HTTP status (000: no answer). Run as $(secret_access URL), like post.
+secret_access() {
+  set +x
+  fresh_token || { printf '\n000'; return; }
+  printf 'Authorization: Bearer %s\n' "$REPLY" | curl -sS --connect-timeout 5 --max-time 30 \
+    -H @- -w '\n%{http_code}' "$1" || true
+}
+
+# secret_failure NAME REF CODE BODY: the sentence a failed read ends the job with.
+secret_failure() {
+  local why='' st=''
+  [[ $4 =~ \"status\"[[:space:]]*:[[:space:]]*\"([A-Z_]+)\" ]] && st=" ${BASH_REMATCH[1]}"
+  if [[ $4 =~ \"message\"[[:space:]]*:[[:space:]]*\"(([^\"\\]|\\.)*)\" ]] \
+    && json_unescape "${BASH_REMATCH[1]}"; then why=": $REPLY"; fi
+  case $3 in
+    403) why=": the VM's service account needs roles/secretmanager.secretAccessor on it" ;;
+    404) why=": no such secret or version$why" ;;
+    000) why=": no answer from Secret Manager at $SM_URL" ;;
+  esac
+  REPLY="secret $1 ($2) could not be read: HTTP $3$st$why"
+}
+
+# read_secrets: fill SECRET_VALUES and add --env=NAME to run for each secret;
+# fail the job (exit 125 path) naming the first one that cannot be read.
+read_secrets() {
+  local code i name ref out body b64 value want delay tries
+  code=$(curl -sS --connect-timeout 2 --max-time 30 --retry 5 --retry-connrefused \
+    --retry-delay 1 -H 'Metadata-Flavor: Google' -o "$STATE/md.secret-env" -w '%{http_code}' \
+    "$MD/instance/attributes/wfgen-secret-env") || code=000
+  [[ $code != 404 ]] || return 0
+  [[ $code == 200 ]] || fail "metadata secret-env unreadable (HTTP $code)"
+  IFS= read -r -d '' out <"$STATE/md.secret-env" || true
+  json_strings "$out" '{' || fail "bad wfgen-secret-env: not a JSON object of strings"
+  local refs=("${J[@]}")
+  ((${#refs[@]})) || return 0
+  set +x  # for good: `bash -x startup.sh` must not print a value either
+  SM_URL=$(md project/attributes/wfgen-secretmanager-endpoint 2>/dev/null) \
+    || SM_URL=https://secretmanager.googleapis.com
+  SM_URL=${SM_URL%/}
+  [[ $SM_URL =~ ^https?://[A-Za-z0-9.:-]+$ ]] || fail "bad wfgen-secretmanager-endpoint"
+  for ((i = 0; i < ${#refs[@]}; i += 2)); do
+    name=${refs[i]} ref=${refs[i + 1]}
+    [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || fail "bad wfgen-secret-env: name $name"
+    if [[ $ref =~ ^[A-Za-z0-9_-]+$ ]]; then
+      [[ -n ${PROJECT_ID:-} ]] || PROJECT_ID=$(md project/project-id) || fail "metadata project-id missing"
+      ref=projects/$PROJECT_ID/secrets/$ref/versions/latest
+    fi
+    [[ $ref =~ $SECRET_REF ]] || fail "bad wfgen-secret-env: $name is not a secret version"
+    delay=$BACKOFF
+    for ((tries = 1; ; tries++)); do
+      out=$(secret_access "$SM_URL/v1/$ref:access")
+      code=${out##*$'\n'} body=${out%$'\n'*}
+      [[ $code =~ ^[0-9]{3}$ ]] || code=000
+      if [[ $code != 000 && $code != 429 && $code != 5?? ]] || ((tries >= 5)); then break; fi
+      log "Secret Manager answered $code for $name; retrying in ${delay}ms"
+      printf -v out '%d.%03d' $((delay / 1000)) $((delay % 1000)); sleep "$out"
+      delay=$((delay * 2 > BACKOFF_MAX ? BACKOFF_MAX : delay * 2))
+    done
+    if [[ $code != 200 || $body != *\"payload\"* ]]; then
+      secret_failure "$name" "$ref" "$code" "$body"; fail "$REPLY"
+    fi
+    body=${body//'\u003d'/=} b64=''
+    [[ $body =~ \"data\"[[:space:]]*:[[:space:]]*\"([A-Za-z0-9+/=]*)\" ]] && b64=${BASH_REMATCH[1]}
+    { value=$(printf '%s' "$b64" | base64 -d && echo .); } 2>/dev/null \
+      || fail "secret $name ($ref): the payload is not base64"
+    value=${value%.}
+    want=${b64%%=*} want=$(((${#b64} * 3 / 4) - ${#b64} + ${#want}))
+    ((${#value} == want)) || fail "secret $name ($ref) holds a NUL byte, which an environment variable cannot carry"
+    SECRET_VALUES[$name]=$value
+    run+=("--env=$name")
+  done
+  log "read ${#SECRET_VALUES[@]} secret(s) from Secret Manager"
+}
+
+# docker_run ARGS...: exec docker with the secrets exported into its own
+# environment only (`docker run --env=NAME` takes the value from there). Run
+# in the background job's subshell: the agent's own environment stays clean.
+docker_run() {
+  set +x
+  local k
+  for k in "${!SECRET_VALUES[@]}"; do export "$k=${SECRET_VALUES[$k]}"; done
+  exec docker "$@"
 }
 
 # --- exits and signals ---
@@ -291,6 +395,9 @@ main() {
   n=${m[accelerator-count]//[$' \t\r\n']/}
   [[ $n =~ ^[0-9]+$ ]] || fail "bad wfgen-accelerator-count"
 
+  STEP="reading secrets"
+  read_secrets  # before the driver and the pull: a wrong secret fails in seconds
+
   if ((n > 0)); then
     STEP="installing the GPU driver"
     cos-extensions install gpu >&2 || fail "cos-extensions install gpu failed"
@@ -329,7 +436,7 @@ main() {
   now STARTED_AT
   echo "$STARTED_AT" >"$STATE/started"
   log "docker run (restarts: $RESTARTS)"
-  docker "${run[@]}" "$image" "${cmd[@]:1}" "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &
+  docker_run "${run[@]}" "$image" "${cmd[@]:1}" "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &
   DOCKER_PID=$!
   wait "$DOCKER_PID" || rc=$?
   DOCKER_PID=

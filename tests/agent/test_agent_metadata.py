@@ -56,6 +56,19 @@ def test_values_and_shapes(md: MetadataServer) -> None:
         assert r.status == 200 and r.headers["Metadata-Flavor"] == "Google"
 
 
+def test_project_attributes(md: MetadataServer) -> None:
+    """Project-wide metadata: where the local runtime names its Secret Manager."""
+    assert get(md, "project/attributes/")[:2] == (200, "")
+    assert get(md, "project/attributes/wfgen-secretmanager-endpoint")[0] == 404
+    md.set_project_attribute("wfgen-secretmanager-endpoint", "http://127.0.0.1:1")
+    assert get(md, "project/attributes/wfgen-secretmanager-endpoint")[1] == "http://127.0.0.1:1"
+    assert get(md, "project/attributes/")[1] == "wfgen-secretmanager-endpoint\n"
+    assert "attributes/" in get(md, "project/")[1].splitlines()
+    assert get(md, "instance/attributes/wfgen-secretmanager-endpoint")[0] == 404
+    md.set_project_attribute("wfgen-secretmanager-endpoint", None)
+    assert get(md, "project/attributes/wfgen-secretmanager-endpoint")[0] == 404
+
+
 def test_header_required_and_unknown_paths(md: MetadataServer) -> None:
     assert get(md, "instance/name", header=False)[0] == 403
     assert get(md, "instance/nope")[0] == 404

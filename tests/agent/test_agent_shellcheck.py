@@ -30,8 +30,10 @@ def test_shellcheck_clean(name: str) -> None:
 
 
 def test_scripts_are_compact() -> None:
+    # base64 in the workflow (4/3 of this), which Workflows caps at 128 KB of source;
+    # a generated workflow is about 60 KB with them (secrets took it past 20 KB)
     total = sum(len(startup_script(n).encode()) for n in SCRIPTS)
-    assert total < 20_000, total
+    assert total < 26_000, total
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

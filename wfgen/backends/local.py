@@ -73,7 +73,8 @@ class LocalBackend(Backend):
                  notify: Notify = _quiet, output: Output = _quiet, faults: Any = None,
                  use_container_engine: bool | None = None, on_host: bool = False,
                  log_sink: Callable[[dict[str, Any]], None] | None = None,
-                 callbacks: Any = None) -> None:
+                 callbacks: Any = None, project_metadata: dict[str, str] | None = None
+                 ) -> None:
         from wfgen.local.callbacks import CallbackServer
         from wfgen.local.compute import LocalCompute
         from wfgen.local.faults import Faults
@@ -92,7 +93,8 @@ class LocalBackend(Backend):
         self._revisions: dict[str, list[tuple[str, str]]] = {}  # workflow -> [(id, source)]
         self.compute = LocalCompute(notify=notify, output=output, faults=self.faults,
                                     use_container_engine=use_container_engine,
-                                    on_host=on_host)  # wfgen.local.host_policy
+                                    on_host=on_host,  # wfgen.local.host_policy
+                                    project_metadata=project_metadata)
         self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
         # serve passes its own hub (callbacks answered on its REST port); it
         # gets the token check of these VMs: callbacks(check_token)

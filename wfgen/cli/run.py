@@ -35,6 +35,7 @@ EXAMPLES = (
     "  wfgen run --local job.yaml --data '{\"args\": [\"--lr\", \"0.1\"]}'\n"
     "  wfgen run --local some-workflow.yaml --data '{\"name\": \"x\"}'\n"
     "  wfgen run --local job.yaml --heartbeat 2s --fault preempt@3s\n"
+    "  wfgen run --local job.yaml --secret wandb-key=@~/.wandb.key   # container.secret_env\n"
     "  wfgen run --local --on-host job.yaml      # no docker here: run the command on this host\n\n"
     "host (--local): wfgen's own VM agent always runs; a job's container runs through\n"
     "docker when a docker daemon answers here. Without one, --on-host runs the container's\n"
@@ -69,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the job's heartbeat for a local run (e.g. 2s)")
     p.add_argument("--timeout", metavar="DURATION",
                    help="override the job's timeout for a local run (e.g. 1m)")
+    p.add_argument("--secret", action="append", default=[], metavar="NAME=@FILE",
+                   help="--local without wfgen serve: the value of secret NAME (for "
+                        "container.secret_env), read from FILE (repeatable)")
     from wfgen.cli.run_cloud import add_cloud_arguments
 
     add_cloud_arguments(p)
@@ -78,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     from wfgen.job.validate import looks_like_workflow
 
     if not args.local:
+        if args.secret:
+            raise UsageError("--secret applies to --local runs; the VMs of this run read "
+                             "Secret Manager: gcloud secrets create NAME --data-file=FILE")
         from wfgen.cli.run_cloud import run_cloud
 
         return run_cloud(args)
@@ -88,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{', '.join(cloud_only)} {_verb(cloud_only)} to runs on Cloud "
                          "Workflows, not --local")
     if looks_like_workflow(args.file):
-        job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout")
+        job_only = [f"--{n.replace('_', '-')}" for n in ("fault", "heartbeat", "timeout",
+                                                          "secret")
                     if getattr(args, n)]
         if job_only:
             raise UsageError(f"{', '.join(job_only)} {_verb(job_only)} to job specs; "
@@ -96,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                              "workflow (run it as it is, or run its job spec)")
         return run_workflow_file(args.file, args.data, stats=args.stats, on_host=args.on_host)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
-                   heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host)
+                   heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host,
+                   secrets=args.secret)
 
 
 NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
@@ -173,7 +182,8 @@ def _stats(record: Execution, stats: bool, tasks: int | None = None) -> None:
 
 def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
             heartbeat: str | None = None, timeout: str | None = None,
-            console: Console | None = None, on_host: bool = True) -> int:
+            console: Console | None = None, on_host: bool = True,
+            secrets: list[str] | None = None) -> int:
     """A job spec's whole lifecycle here: generate, run, delete every VM."""
     from wfgen.backends.local import LocalBackend
     from wfgen.job.arguments import parse_job_argument
@@ -196,9 +206,12 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
                                            opt_in=host_policy.OPT_IN))
     console = console or Console()
     project = spec.data["project"] or "local-project"
+    local_secrets = _local_secrets(spec, argument, project, secrets or [])
     backend = LocalBackend(project=project, location=spec.data["location"],
                            notify=console.notify, output=console.output, faults=parsed_faults,
-                           log_sink=console.log, use_container_engine=engine, on_host=on_host)
+                           log_sink=console.log, use_container_engine=engine, on_host=on_host,
+                           project_metadata=local_secrets.project_metadata
+                           if local_secrets else None)
     name = _execution_name(project, spec.data["location"], spec.name)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
     try:
@@ -207,6 +220,9 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     except Interrupted as exc:
         print_result({"status": "cancelled", "exit_code": None, "message": str(exc)})
         raise
+    finally:
+        if local_secrets is not None:
+            local_secrets.close()
     payload = record.error.payload if record.error else None
     job = job_result(record.state, record.result, payload)
     if record.state == "SUCCEEDED":
@@ -225,6 +241,27 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"
                               + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
     return 0
+
+
+def _local_secrets(spec: Any, argument: Any, project: str, options: list[str]) -> Any:
+    """Where this run's VMs read container.secret_env (wfgen.server.local_secrets);
+    None for a job without secrets, which gets no Secret Manager at all."""
+    if spec.data["container"]["secret_env"] is None:
+        if options:
+            raise UsageError("--secret: the job spec has no container.secret_env")
+        return None
+    from wfgen.server.local_secrets import LocalSecrets
+
+    given = (argument or {}).get("secret_env") or {}
+    found = LocalSecrets(project, options)
+    problem = found.missing({**spec.data["container"]["secret_env"], **given}, project)
+    if problem:
+        found.close()
+        env_name, why = problem
+        if env_name in given:
+            raise UsageError(f"--data: secret_env.{env_name}: {why}")
+        raise UsageError(why, spec.location(f"container.secret_env.{env_name}"))
+    return found
 
 
 def _verb(flags: list[str]) -> str:

@@ -20,8 +20,8 @@ from wfgen.job.rules import (
     ARGUMENT_KEYS,
     ENV_NAME_RE,
     EXCLUSIVE,
-    KEY_NAMES,
     ArgumentKey,
+    argument_keys,
     check_argument,
 )
 
@@ -47,7 +47,8 @@ def parse_job_argument(data: str | None, spec: Any = None) -> dict[str, Any] | N
         problem = items_problem(items, item_rules(spec))
         if problem:
             raise UsageError(f"--data: {problem}")
-    problem = check_argument(value)
+    secrets = spec is not None and spec.data["container"].get("secret_env") is not None
+    problem = check_argument(value, argument_keys(secrets))
     if problem:
         raise UsageError(f"--data: {problem}")
     return value if items is None else {**value, "items": items}
@@ -71,8 +72,8 @@ def _list_re(item: str) -> str:
     return rf"^\s*\[\s*(?:{items})?\s*\]\s*$"
 
 
-def _map_re(key: str) -> str:
-    pair = rf"{key}\s*:\s*{_JSON_STR}"
+def _map_re(key: str, value: str = _JSON_STR) -> str:
+    pair = rf"{key}\s*:\s*{value}"
     return rf"^\s*\{{\s*(?:{pair}(?:\s*,\s*{pair})*)?\s*\}}\s*$"
 
 
@@ -119,8 +120,8 @@ def _item_checks(rule: ArgumentKey, present: str, value: str) -> list[tuple[str,
     return checks
 
 
-def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = ()
-                    ) -> list[tuple[str, str]]:
+def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = (),
+                    keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) -> list[tuple[str, str]]:
     """(condition, message expression) pairs, in order, for one switch step: the first
     true condition raises a ValueError with its message. Each checks one part of the
     parsed argument (its keys, one key's value, len, text.match_regex on a string
@@ -129,20 +130,21 @@ def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = ()
     step of their own: the success path bills 11 steps with or without overrides.
     `arg` names a variable (or an expression) holding the argument, already
     defaulted from null to {}. `extra_keys` are known too (a fan-out job's `items`,
-    checked by wfgen.job.tasks)."""
+    checked by wfgen.job.tasks); `keys` are the argument's (rules.argument_keys)."""
     checks: list[tuple[str, str]] = [(
         f"not {_is_kind('strmap', arg)}",
         _wf_string('the execution argument must be a JSON object, e.g. {"args": ["--lr", '
                    '"0.1"]}'))]
     rest = arg
-    for name in KEY_NAMES + extra_keys:
+    names = tuple(k.name for k in keys) + extra_keys
+    for name in names:
         rest = f"map.delete({rest}, {_wf_string(name)})"
     checks.append((f"len(keys({rest})) > 0",
                    f"{_wf_string('the execution argument has an unknown key ')} + "
                    f"json.encode_to_string(keys({rest})[0]) + "
-                   f"{_wf_string('; known keys: ' + ', '.join(KEY_NAMES + extra_keys))}"))
+                   f"{_wf_string('; known keys: ' + ', '.join(names))}"))
     nul = _wf_string(NUL_RE)
-    for rule in ARGUMENT_KEYS:
+    for rule in keys:
         key = _wf_string(rule.name)
         value = f"map.get({arg}, {key})"
         present = f"{key} in {arg}"
@@ -156,7 +158,13 @@ def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = ()
         if rule.nonempty:
             checks.append((f"{present} and len({value}) == 0",
                            _wf_string(f"{rule.name} must name at least the program to run")))
-        if rule.workflow_pattern:
+        if rule.workflow_pattern and rule.kind == "strmap":  # each value, on the JSON text
+            enc = f"json.encode_to_string({value})"
+            values = _map_re(r'"\w+"', f'"(?:{rule.workflow_pattern})"')
+            checks.append((f"{present} and not text.match_regex({enc}, {_wf_string(values)})",
+                           f"{_wf_string(rule.name + ': each value must be ' + rule.what)}"
+                           f" + {_wf_string('; got ')} + {enc}"))
+        elif rule.workflow_pattern:
             checks.append((f"{present} and not text.match_regex({value}, "
                            f"{_wf_string('^(?:' + rule.workflow_pattern + ')$')})",
                            f"{_wf_string(rule.name + ': ')} + json.encode_to_string({value}) + "

@@ -43,10 +43,13 @@ class JobSpec:
 def container_payload(spec: JobSpec) -> dict[str, Any]:
     """The container settings as the workflow decodes them (see the template)."""
     c = spec.data["container"]
-    return {
+    payload = {
         "image": c["image"],
         "command": list(c["command"] or []),
         "args": list(c["args"]),
         "script": c["script"],
         "env": dict(c["env"]),
     }
+    if c.get("secret_env") is not None:  # references only; absent for other jobs
+        payload["secret_env"] = dict(c["secret_env"])
+    return payload

@@ -20,7 +20,7 @@ from wfgen.errors import SpecError, WfgenError
 from wfgen.job.model import JobSpec, container_payload
 from wfgen.job.quoting import comment, expression_literal, quote, yaml_string
 from wfgen.job.resources import startup_script, templates_dir
-from wfgen.job.rules import format_duration
+from wfgen.job.rules import argument_keys, format_duration
 from wfgen.limits import MAX_EXPRESSION_CHARS, MAX_SOURCE_BYTES
 
 TEMPLATE = "workflow.yaml.j2"
@@ -61,6 +61,7 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
     from wfgen.job.arguments import workflow_checks
 
     data = spec.data
+    secrets = data["container"].get("secret_env") is not None
     zone = data["zone"]
     machine = data["machine"]
     fanout = data["tasks"] is not None
@@ -97,7 +98,8 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
                          "text.replace_all(sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\"), "
                          "\"-\", \"\"), 0, 12)"),
         "argument_checks": workflow_checks("default(input, {})",
-                                           ("items",) if fanout else ()),
+                                           ("items",) if fanout else (), argument_keys(secrets)),
+        "secrets": secrets,
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '
                          'string(container.script != null)), container.command))'),

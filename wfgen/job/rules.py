@@ -133,6 +133,21 @@ def _check_env(value: dict[str, str]) -> str | None:
                   "environment variable name", "letters, digits and _")
 
 
+# A Secret Manager secret version: a secret's short name (its latest version in
+# the VM's project, as the VM agent reads it) or its full resource name.
+SECRET_NAME_RE = r"[A-Za-z0-9_-]{1,255}"
+SECRET_REF_RE = (SECRET_NAME_RE + r"|projects/[a-z0-9.:-]{1,100}/secrets/" + SECRET_NAME_RE
+                 + r"/versions/[A-Za-z0-9_-]{1,63}")
+SECRET_REF_TEXT = ("a secret reference: a secret's name (its latest version) or "
+                   "projects/PROJECT/secrets/NAME/versions/VERSION")
+
+
+def _check_secret_env(value: dict[str, str]) -> str | None:
+    return _check_env(value) or _every(
+        [v for v in value.values() if not re.fullmatch(SECRET_REF_RE, v)], "value",
+        SECRET_REF_TEXT + " (the value itself belongs in Secret Manager)")
+
+
 def _check_tags(value: list[str]) -> str | None:
     return _every([t for t in value if not re.fullmatch(_GCE_NAME_RE, t)],
                   "network tag", "lowercase letters, digits and -")
@@ -176,6 +191,12 @@ JOB_FIELDS: tuple[Field, ...] = (
               "the container."),
         Field("env", "strmap", "Environment variables of the container.", default={},
               check=_check_env, example={"WANDB_MODE": "offline"}),
+        Field("secret_env", "strmap", "Environment variables read from Secret Manager on "
+              "the VM just before the container starts: name -> a secret's name (its latest "
+              "version in the VM's project) or projects/P/secrets/S/versions/V. Only these "
+              "references reach the workflow and the VM's metadata; the VM's service account "
+              "needs roles/secretmanager.secretAccessor.", check=_check_secret_env,
+              example={"WANDB_API_KEY": "wandb-key"}),
     )),
     Field("machine", "object", "The VM.", default={}, children=(
         Field("type", "str", "Machine type.", default="n1-standard-4",
@@ -281,7 +302,7 @@ class ArgumentKey:
     name: str
     kind: str  # str, strlist, strmap
     doc: str
-    pattern: str | None = None  # the whole string must match (str only)
+    pattern: str | None = None  # the whole string (a strmap: each value) must match
     what: str = ""  # what `pattern` describes, for messages
     # the workflow's check (shorter: a Workflows expression holds 400 characters)
     workflow_pattern: str | None = None
@@ -301,6 +322,18 @@ ARGUMENT_KEYS: tuple[ArgumentKey, ...] = (
     ArgumentKey("env", "strmap", "Environment variables, merged over the spec's."),
 )
 KEY_NAMES = tuple(k.name for k in ARGUMENT_KEYS)
+# Known only to a job whose spec has container.secret_env (argument_keys): the
+# workflow of any other job carries nothing of secrets.
+SECRET_ENV_KEY = ArgumentKey(
+    "secret_env", "strmap", "Secrets as environment variables, merged over the spec's "
+    "container.secret_env: name -> a secret reference, never a value (only for a job whose "
+    "spec has container.secret_env).", pattern=SECRET_REF_RE, what=SECRET_REF_TEXT,
+    workflow_pattern=r"[\w-]+|projects/[\w.:-]+/secrets/[\w-]+/versions/[\w-]+")
+
+
+def argument_keys(secrets: bool = False) -> tuple[ArgumentKey, ...]:
+    """The keys an argument may give: secret_env only when the spec has secret_env."""
+    return ARGUMENT_KEYS + ((SECRET_ENV_KEY,) if secrets else ())
 # Pairs of keys one argument may not give together, and why.
 EXCLUSIVE: tuple[tuple[str, str, str], ...] = (
     ("command", "script", "script runs with sh -c; it cannot be combined with command"),
@@ -308,14 +341,17 @@ EXCLUSIVE: tuple[tuple[str, str, str], ...] = (
 
 
 
-def check_argument(value: Any) -> str | None:
+def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) -> str | None:
     """Why `value` is not a valid execution argument, or None (messages name the key)."""
     if not isinstance(value, dict):
         return 'the execution argument must be a JSON object, e.g. {"args": ["--lr", "0.1"]}'
+    names = tuple(k.name for k in keys)
     for key in value:
-        if key not in KEY_NAMES:
-            return f"unknown key {key!r}; known keys: {', '.join(KEY_NAMES)}"
-    for rule in ARGUMENT_KEYS:
+        if key not in names:
+            why = (" (the job spec has no container.secret_env)"
+                   if key == SECRET_ENV_KEY.name else "")
+            return f"unknown key {key!r}{why}; known keys: {', '.join(names)}"
+    for rule in keys:
         if rule.name not in value:
             continue
         item = value[rule.name]
@@ -332,8 +368,10 @@ def check_argument(value: Any) -> str | None:
             if bad:
                 return (f"{rule.name}: variable name {bad[0]!r} must be letters, digits and _ "
                         "(not starting with a digit)")
-        if rule.pattern and not re.fullmatch(rule.pattern, item):
-            return f"{rule.name}: {item!r} is not {rule.what}"
+        values = item.values() if isinstance(item, dict) else [item]
+        bad = [v for v in values if rule.pattern and not re.fullmatch(rule.pattern, v)]
+        if bad:
+            return f"{rule.name}: {bad[0]!r} is not {rule.what}"
     for first, second, why in EXCLUSIVE:
         if first in value and second in value:
             return why

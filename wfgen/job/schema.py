@@ -9,12 +9,12 @@ from typing import Any
 
 from wfgen.job.rules import (
     _DURATION_PATTERN,
-    ARGUMENT_KEYS,
     ENV_NAME_RE,
     EXCLUSIVE,
     JOB_FIELDS,
     MAX_TASKS,
     Field,
+    argument_keys,
 )
 from wfgen.limits import MAX_CONCURRENT_BRANCHES
 
@@ -81,17 +81,18 @@ def json_schema() -> dict[str, Any]:
     tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]}]
     tasks["properties"]["parallelism"]["maximum"] = MAX_CONCURRENT_BRANCHES
     # The execution argument a deployed workflow accepts (gcloud workflows run --data)
-    schema["$defs"] = {"execution_argument": argument_schema()}
+    schema["$defs"] = {"execution_argument": argument_schema(secrets=True)}
     return schema
 
 
 _NO_NUL = "[^\\u0000]*"  # ECMA regex: no NUL character
 
 
-def argument_schema() -> dict[str, Any]:
-    """The execution argument's JSON Schema (a fragment: no $schema)."""
+def argument_schema(secrets: bool = False) -> dict[str, Any]:
+    """The execution argument's JSON Schema (a fragment: no $schema); with `secrets`,
+    the secret_env key of a job whose spec has container.secret_env."""
     props: dict[str, Any] = {}
-    for rule in ARGUMENT_KEYS:
+    for rule in argument_keys(secrets):
         schema: dict[str, Any] = {"description": rule.doc}
         if rule.kind == "str":
             schema.update(type="string", pattern=f"^{rule.pattern or _NO_NUL}$")
@@ -100,8 +101,9 @@ def argument_schema() -> dict[str, Any]:
             if rule.nonempty:
                 schema["minItems"] = 1
         else:
+            value = f"^(?:{rule.pattern})$" if rule.pattern else f"^{_NO_NUL}$"
             schema.update(type="object", propertyNames={"pattern": f"^{ENV_NAME_RE}$"},
-                          additionalProperties={"type": "string", "pattern": f"^{_NO_NUL}$"})
+                          additionalProperties={"type": "string", "pattern": value})
         props[rule.name] = schema
     return {
         "title": "wfgen execution argument",

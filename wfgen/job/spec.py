@@ -331,6 +331,12 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if container["script"] is not None and container["command"] is not None:
         raise loader.fail("script runs with `sh -c`; it cannot be combined with command",
                           ctree, "script", "container.script", value=False)
+    both = sorted(set(container["env"]) & set(container["secret_env"] or {}))
+    if both:
+        raise loader.fail(f"{', '.join(both)} {'is' if len(both) == 1 else 'are'} in env too: "
+                          "a variable comes from env or from secret_env, not both",
+                          ctree["secret_env"], both[0], f"container.secret_env.{both[0]}",
+                          value=False)
     if data["name"] is None:
         data["name"] = default_name(loader.path)
     _check_placement(data, tree, loader)

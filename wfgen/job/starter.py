@@ -29,6 +29,8 @@ container:
   #   python train.py --epochs 90
   env:
     PYTHONUNBUFFERED: "1"
+  # secret_env:                 # API keys from Secret Manager, read on the VM (never in env)
+  #   WANDB_API_KEY: wandb-key   # its latest version; the VM's account needs secretAccessor
 
 machine:
   type: n1-standard-4

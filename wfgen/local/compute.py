@@ -72,13 +72,16 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
 
     def __init__(self, *, notify: Notify | None = None, output: Output | None = None,
                  faults: Faults | None = None, use_container_engine: bool = False,
-                 on_host: bool = False, vm_env: dict[str, str] | None = None) -> None:
+                 on_host: bool = False, vm_env: dict[str, str] | None = None,
+                 project_metadata: dict[str, str] | None = None) -> None:
         self.notify: Notify = notify or (lambda _message: None)
         self.output: Output = output or (lambda _vm, _line: None)
         self.faults = faults or Faults()
         self.use_container_engine = use_container_engine
         self.host_rule = HostRule(engine=use_container_engine, on_host=on_host)
         self.vm_env = dict(vm_env or {})  # extra environment of every VM's scripts (tests)
+        # every VM's project metadata (wfgen-secretmanager-endpoint: where secrets are)
+        self.project_metadata = dict(project_metadata or {})
         self.instances: dict[tuple[str, str, str], LocalVM] = {}  # the live ones
         self.records: dict[tuple[str, str, str], Instance] = {}  # the same, as the API shows
         self.history: OrderedDict[str, Instance] = OrderedDict()  # by id, deleted ones too
@@ -227,7 +230,8 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         console = SerialConsole()
         vm = LocalVM(name, zone, project, metadata, output=self._printer(name, console),
                      notify=self.notify, use_container_engine=self.use_container_engine,
-                     extra_env=self.vm_env)
+                     extra_env=self.vm_env, project_metadata=self.project_metadata,
+                     service_account=_service_account(body))
         record = Instance(project, zone, name, _new_id(), body, vm, vm.created, console)
         with self._lock:
             self.instances[record.key] = vm
@@ -433,3 +437,11 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         if record.last_stop:
             resource["lastStopTimestamp"] = _stamp(record.last_stop)
         return resource
+
+
+def _service_account(body: dict[str, Any]) -> str | None:
+    """The VM's service account (its token's identity), None for the default."""
+    accounts = body.get("serviceAccounts")
+    email = accounts[0].get("email") if isinstance(accounts, list) and accounts and (
+        isinstance(accounts[0], dict)) else None
+    return email if isinstance(email, str) and "@" in email else None

@@ -11,7 +11,9 @@ What it mirrors from the real server (and why it matters to the agent):
   ``X-Forwarded-For`` (the real server's guard against proxied requests);
   responses carry ``Metadata-Flavor: Google`` and an ``ETag``;
 - ``instance/attributes/KEY`` (raw text), the directory listing, and
-  ``instance/attributes/?recursive=true`` (a JSON object);
+  ``instance/attributes/?recursive=true`` (a JSON object); the same for
+  ``project/attributes/`` (project-wide metadata: where the local runtime says
+  which Secret Manager the agent reads, ``wfgen-secretmanager-endpoint``);
 - ``instance/name``, ``instance/id``, ``instance/hostname``, ``instance/zone``
   (``projects/NUMBER/zones/ZONE``), ``project/project-id``,
   ``project/numeric-project-id``;
@@ -44,6 +46,7 @@ TOKEN_LIFETIME = 3599
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_WAIT = 3600.0
 MAX_WAIT = 86400.0  # a longer timeout_sec is a 400
+DEFAULT_SERVICE_ACCOUNT = "default@local-project.iam.gserviceaccount.com"
 
 
 class MetadataServer:
@@ -58,8 +61,9 @@ class MetadataServer:
         *,
         project_number: int = 123456789012,
         instance_id: int | None = None,
-        service_account: str = "default@local-project.iam.gserviceaccount.com",
+        service_account: str = DEFAULT_SERVICE_ACCOUNT,
         port: int = 0,
+        project_attributes: Mapping[str, str] | None = None,
     ) -> None:
         self.instance_name = instance_name
         self.zone = zone
@@ -68,6 +72,7 @@ class MetadataServer:
         self.instance_id = instance_id if instance_id is not None else secrets.randbits(62)
         self.service_account = service_account
         self._attributes: dict[str, str] = dict(attributes or {})
+        self._project_attributes: dict[str, str] = dict(project_attributes or {})
         self._preempted = False
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self._cond = threading.Condition()
@@ -134,6 +139,15 @@ class MetadataServer:
                 self._attributes[key] = value
             self._cond.notify_all()
 
+    def set_project_attribute(self, key: str, value: str | None) -> None:
+        """Set (or with None, delete) one project-wide attribute; wakes waiters."""
+        with self._cond:
+            if value is None:
+                self._project_attributes.pop(key, None)
+            else:
+                self._project_attributes[key] = value
+            self._cond.notify_all()
+
     def set_preempted(self, preempted: bool = True) -> None:
         """Flip ``instance/preempted``, waking ``wait_for_change`` requests."""
         with self._cond:
@@ -186,14 +200,15 @@ class MetadataServer:
         """
         recursive = query.get("recursive", ["false"])[0].lower() == "true"
         text = "application/text"
-        if path == "instance/attributes/":
-            if recursive:
-                return json.dumps(self._attributes), "application/json"
-            return "".join(k + "\n" for k in sorted(self._attributes)), text
-        if path.startswith("instance/attributes/"):
-            key = path[len("instance/attributes/") :]
-            value = self._attributes.get(key)
-            return None if value is None else (value, text)
+        for scope, attributes in (("instance", self._attributes),
+                                  ("project", self._project_attributes)):
+            if path == f"{scope}/attributes/":
+                if recursive:
+                    return json.dumps(attributes), "application/json"
+                return "".join(k + "\n" for k in sorted(attributes)), text
+            if path.startswith(f"{scope}/attributes/"):
+                value = attributes.get(path[len(f"{scope}/attributes/"):])
+                return None if value is None else (value, text)
         if path in ("instance/service-accounts/default/",
                     f"instance/service-accounts/{self.service_account}/"):
             if recursive:  # what google-auth asks for
@@ -212,7 +227,7 @@ class MetadataServer:
             "instance/service-accounts/default/email": self.service_account,
             "instance/service-accounts/default/scopes": SCOPE + "\n",
             "instance/": "attributes/\nhostname\nid\nname\npreempted\nservice-accounts/\nzone\n",
-            "project/": "numeric-project-id\nproject-id\n",
+            "project/": "attributes/\nnumeric-project-id\nproject-id\n",
             "": "instance/\nproject/\n",
         }
         value = fixed.get(path)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from wfgen.local.metadata import MetadataServer
+from wfgen.local.metadata import DEFAULT_SERVICE_ACCOUNT, MetadataServer
 
 Notify = Callable[[str], None]
 SHUTDOWN_GRACE_S = 30.0  # Compute Engine gives a shutdown script about this long
@@ -67,7 +67,9 @@ class LocalVM:
 
     def __init__(self, name: str, zone: str, project: str, metadata: dict[str, str],
                  *, output: Callable[[str, str], None], notify: Notify,
-                 use_container_engine: bool, extra_env: dict[str, str] | None = None) -> None:
+                 use_container_engine: bool, extra_env: dict[str, str] | None = None,
+                 project_metadata: dict[str, str] | None = None,
+                 service_account: str | None = None) -> None:
         self.name = name
         self.zone = zone
         self.project = project
@@ -78,7 +80,11 @@ class LocalVM:
         # watchdog owns it (sweep_stale_scratch)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{name}-"))
         self.marker = f"{name}-{secrets.token_hex(8)}"
-        self.metadata = MetadataServer(name, zone, project, metadata)
+        # project metadata: where this runtime's Secret Manager is (the agent's
+        # wfgen-secretmanager-endpoint); the account: whose token the VM holds
+        self.metadata = MetadataServer(
+            name, zone, project, metadata, project_attributes=project_metadata,
+            service_account=service_account or DEFAULT_SERVICE_ACCOUNT)
         self._output = output
         self._notify = notify
         self._use_engine = use_container_engine

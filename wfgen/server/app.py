@@ -83,6 +83,7 @@ class App:
                            ExecutionsRest(self.executions)]
         apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
         apis += self._event_apis()
+        apis.append(self._secret_manager())
         apis.append(self._storage_api())
         apis.append(self._dashboard())
         try:
@@ -92,6 +93,10 @@ class App:
                                      f"{exc.strerror or exc}") from None
         self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        # the local VMs read container.secret_env from this server's Secret Manager
+        from wfgen.server.local_secrets import ENDPOINT_KEY
+
+        self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
@@ -112,6 +117,18 @@ class App:
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
         return [SchedulerRest(self.scheduler, self.options.test_clock),
                 EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+
+    def _secret_manager(self) -> Any:
+        """Secret Manager; a local VM's token stands for that VM's service account."""
+        from wfgen.server.secretmanager_api import SecretManagerRest
+
+        def who(token: str) -> str | None:
+            for vm in list(self.runner.compute.all_vms):
+                if vm.metadata.check_token(token):
+                    return vm.metadata.service_account
+            return None
+
+        return SecretManagerRest(self.store, who)
 
     def _storage_api(self) -> Any:
         """Cloud Storage (JSON API): buckets and objects under --data-dir/storage."""
@@ -157,7 +174,7 @@ class App:
         url = f"{self.url}/"
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
-                             "EVENTARC", "PUBSUB")]
+                             "EVENTARC", "PUBSUB", "SECRETMANAGER")]
         lines.append(f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE={url}storage/v1/")
         lines.append(f"export STORAGE_EMULATOR_HOST={self.url}")
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")

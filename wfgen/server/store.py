@@ -1,5 +1,7 @@
 """What `wfgen serve` remembers: workflows, their revisions, executions and
-long-running operations, in one SQLite database (stdlib sqlite3, WAL).
+long-running operations, other APIs' resources, and Secret Manager's secrets
+and versions (payloads in their own column, the file readable by its owner
+only), in one SQLite database (stdlib sqlite3, WAL).
 
 Resources are kept as the JSON the API returns, plus the few columns the
 queries need (keys, order). One connection, one lock: SQLite calls take
@@ -10,10 +12,11 @@ everything in memory (nothing survives a restart)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,11 @@ CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, data TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS resources (
     kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY, parent TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secret_versions (
+    secret TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL, payload BLOB,
+    PRIMARY KEY (secret, version));
 """
 
 Resource = dict[str, Any]
@@ -52,6 +60,8 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if self.path != ":memory:":
+            os.chmod(self.path, 0o600)  # it holds Secret Manager payloads: the user's only
         self._lock = threading.RLock()
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -213,3 +223,76 @@ class Store:
         with self._lock:
             return self._db.execute("DELETE FROM resources WHERE kind = ? AND name = ?",
                                     (kind, name)).rowcount > 0
+
+    # -- Secret Manager: secrets, and their versions with the payload apart ------
+    def put_secret(self, secret: Resource) -> bool:
+        """Create a secret; False when one of that name exists."""
+        name = secret["name"]
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM secrets WHERE name = ?", (name,)).fetchone():
+                return False
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM secrets").fetchone()[0]
+            db.execute("INSERT INTO secrets (name, parent, seq, data) VALUES (?, ?, ?, ?)",
+                       (name, name.rsplit("/secrets/", 1)[0], seq, _dump(secret)))
+        return True
+
+    def get_secret(self, name: str) -> Resource | None:
+        return self._one("SELECT data FROM secrets WHERE name = ?", name)
+
+    def list_secrets(self, parent: str, offset: int, limit: int) -> list[Resource]:
+        """Newest first, as the service lists them."""
+        return self._many("SELECT data FROM secrets WHERE parent = ? ORDER BY seq DESC "
+                          "LIMIT ? OFFSET ?", parent, limit, offset)
+
+    def delete_secret(self, name: str) -> bool:
+        """Delete a secret with every version (payloads included)."""
+        with self._tx() as db:
+            gone = db.execute("DELETE FROM secrets WHERE name = ?", (name,)).rowcount
+            db.execute("DELETE FROM secret_versions WHERE secret = ?", (name,))
+        return gone > 0
+
+    def add_secret_version(self, secret: str, make: Callable[[int], Resource],
+                           payload: bytes) -> Resource | None:
+        """The secret's next version (1, 2, ...) made by `make(number)`, with its
+        payload; None when the secret does not exist."""
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM secrets WHERE name = ?", (secret,)).fetchone():
+                return None
+            number = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM secret_versions "
+                                "WHERE secret = ?", (secret,)).fetchone()[0]
+            version = make(number)
+            db.execute("INSERT INTO secret_versions (secret, version, data, payload) "
+                       "VALUES (?, ?, ?, ?)", (secret, number, _dump(version), payload))
+        return version
+
+    def get_secret_version(self, secret: str, number: int | None
+                           ) -> tuple[Resource, bytes | None] | None:
+        """(version, payload) of a number, or of the newest ENABLED one when None."""
+        with self._lock:
+            if number is None:
+                rows = self._db.execute(
+                    "SELECT data, payload FROM secret_versions WHERE secret = ? "
+                    "ORDER BY version DESC", (secret,)).fetchall()
+                rows = [r for r in rows if json.loads(r[0]).get("state") == "ENABLED"][:1]
+            else:
+                rows = self._db.execute("SELECT data, payload FROM secret_versions WHERE "
+                                        "secret = ? AND version = ?", (secret, number)).fetchall()
+        if not rows:
+            return None
+        return json.loads(rows[0][0]), rows[0][1]
+
+    def list_secret_versions(self, secret: str, offset: int, limit: int) -> list[Resource]:
+        """Newest first."""
+        return self._many("SELECT data FROM secret_versions WHERE secret = ? "
+                          "ORDER BY version DESC LIMIT ? OFFSET ?", secret, limit, offset)
+
+    def update_secret_version(self, secret: str, number: int, version: Resource,
+                              *, drop_payload: bool = False) -> None:
+        with self._lock:
+            if drop_payload:
+                self._db.execute("UPDATE secret_versions SET data = ?, payload = NULL "
+                                 "WHERE secret = ? AND version = ?",
+                                 (_dump(version), secret, number))
+            else:
+                self._db.execute("UPDATE secret_versions SET data = ? WHERE secret = ? AND "
+                                 "version = ?", (_dump(version), secret, number))
