@@ -209,3 +209,18 @@ def test_objects_survive_a_restart(tmp_path, monkeypatch):
         assert Path(data, "storage", "storage.sqlite3").exists()
     finally:
         assert second.stop() == 0, second.log()
+
+
+def test_multipart_with_bare_lf_lines_and_crlf_in_the_media(serve, client):
+    """apitools writes LF line breaks; the media itself may hold CRLF CRLF."""
+    client.create_bucket("mp-bucket")
+    media = b"head\r\n\r\nmiddle\n\ntail\r\n"
+    body = (b"--XyZ\nContent-Type: application/json\n\n{\"name\": \"m.bin\"}\n--XyZ\n"
+            b"Content-Type: application/octet-stream\n\n" + media + b"\n--XyZ--\n")
+    conn = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=30)
+    conn.request("POST", "/upload/storage/v1/b/mp-bucket/o?uploadType=multipart", body=body,
+                 headers={"Content-Type": "multipart/related; boundary='XyZ'"})
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    response.read()
+    assert client.bucket("mp-bucket").blob("m.bin").download_as_bytes() == media

@@ -414,13 +414,17 @@ class StorageApi:
         for piece in pieces[1:]:
             if piece.startswith(b"--"):
                 break
-            head, sep, content = piece.partition(b"\r\n\r\n")
-            if not sep:
-                head, sep, content = piece.partition(b"\n\n")
-            if content.endswith(b"\r\n"):
-                content = content[:-2]
-            elif content.endswith(b"\n"):
-                content = content[:-1]
+            # the headers end at the first blank line, CRLF or bare LF (apitools writes LF):
+            # whichever comes first, as the media after it may hold either sequence
+            ends = [(at, sep) for sep in (b"\r\n\r\n", b"\n\n")
+                    if (at := piece.find(sep)) >= 0]
+            if not ends:
+                raise StorageError(400, "A multipart part has no blank line after its headers")
+            at, sep = min(ends)
+            head, content = piece[:at], piece[at + len(sep):]
+            newline = b"\r\n" if sep == b"\r\n\r\n" else b"\n"
+            if content.endswith(newline):  # the line break before the next boundary
+                content = content[:-len(newline)]
             parts.append((head.decode("latin-1").lower(), content))
         if len(parts) != 2:
             raise StorageError(400, "A multipart upload has two parts: metadata and media")
