@@ -224,3 +224,12 @@ def test_multipart_with_bare_lf_lines_and_crlf_in_the_media(serve, client):
     assert response.status == 200, response.read()
     response.read()
     assert client.bucket("mp-bucket").blob("m.bin").download_as_bytes() == media
+
+
+def test_a_resumable_upload_refused_at_its_end_ends_its_session(client):
+    bucket = client.create_bucket("resume-bucket")
+    bucket.blob("taken").upload_from_string(b"first")
+    blob = bucket.blob("taken", chunk_size=256 * 1024)
+    with pytest.raises(exceptions.PreconditionFailed):
+        blob.upload_from_string(os.urandom(600 * 1024), if_generation_match=0)
+    assert bucket.blob("taken").download_as_bytes() == b"first"

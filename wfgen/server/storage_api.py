@@ -501,9 +501,13 @@ class StorageApi:
         if total is None or size < total:
             headers = {"Range": f"bytes=0-{size - 1}"} if size else {}
             return Response(308, b"", "text/plain", headers)
-        written = self.store.write(iter([data_path]))
+        written = self.store.adopt(data_path)
         request.query = {**{k: [v] for k, v in state["conditions"].items()}, **request.query}
-        response = self._finish(request, state["bucket"], dict(state["meta"]), written)
+        try:
+            response = self._finish(request, state["bucket"], dict(state["meta"]), written)
+        except StorageError:
+            self.store.end_session(upload_id)  # a refused object ends its session
+            raise
         state["done"] = json.loads(response.body)
         self.store.end_session(upload_id)
         self.store._save_session(upload_id, state)
