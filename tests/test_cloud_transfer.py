@@ -116,3 +116,28 @@ def test_a_big_object_downloads_in_verified_slices(client, dataset, tmp_path, mo
     tally = Transfers(client).download({"M": "gs://data-bucket/train/model.bin"}, tmp_path)
     assert (tmp_path / "M").read_bytes() == dataset
     assert tally == {"objects": 1, "bytes": len(dataset), "seconds": tally["seconds"]}
+
+
+def test_the_step_as_a_process(serve, dataset, tmp_path):
+    """What the VM agent runs: a JSON tally on stdout, or the URI and status on stderr."""
+    import json
+    import sys
+
+    env = {**os.environ, "STORAGE_EMULATOR_HOST": serve.url, "GOOGLE_CLOUD_PROJECT": "demo"}
+
+    def step(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "wfgen.backends.cloud_transfer", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    done = step("download", str(tmp_path), json.dumps({"M": "gs://data-bucket/logs/x.txt"}))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["objects"] == 1
+    assert (tmp_path / "M").read_text() == "logs/x.txt"
+    missing = step("download", str(tmp_path), json.dumps({"M": "gs://data-bucket/gone"}))
+    assert missing.returncode == 1
+    assert "gs://data-bucket/gone: HTTP 404" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad = step("upload", str(tmp_path), "{not json")
+    assert bad.returncode == 2 and "not JSON" in bad.stderr
+    wildcard_out = step("upload", str(tmp_path), json.dumps({"M": "gs://out-bucket/*.txt"}))
+    assert wildcard_out.returncode == 1 and "cannot be a wildcard" in wildcard_out.stderr

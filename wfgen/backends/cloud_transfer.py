@@ -213,3 +213,37 @@ def _files(root: Path) -> Iterable[Path]:
     if not root.is_dir():
         return []
     return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m wfgen.backends.cloud_transfer download|upload DATA_DIR JSON_MAP`:
+    the step as a process (what the VM agent runs): the tally as one JSON line on
+    stdout, exit 0; or the error naming URI and status on stderr, exit 1 (2: usage)."""
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] not in ("download", "upload"):
+        print("usage: cloud_transfer download|upload DATA_DIR JSON_MAP", file=sys.stderr)
+        return 2
+    try:
+        mapping = json.loads(args[2])
+        problem = None if isinstance(mapping, dict) else "JSON_MAP must be an object"
+    except ValueError as exc:
+        problem = f"JSON_MAP is not JSON: {exc}"
+    if problem:
+        print(f"cloud_transfer: {problem}", file=sys.stderr)
+        return 2
+    try:
+        steps = Transfers()
+        tally = (steps.download if args[0] == "download" else steps.upload)(
+            mapping, Path(args[1]))
+    except (TransferError, ValueError) as exc:
+        print(f"cloud_transfer: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(tally))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
