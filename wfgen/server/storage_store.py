@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Protocol
 import google_crc32c
 
 CHUNK = 1 << 20  # bytes read or written at a time
+SESSION_TTL_S = 7 * 24 * 3600
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
@@ -220,10 +221,21 @@ class ObjectStore:
     # resumable upload sessions
 
     def new_session(self, state: Resource) -> str:
+        self._expire_sessions()
         upload_id = secrets.token_urlsafe(24)
         (self.root / "uploads" / f"{upload_id}.data").touch()
         self._save_session(upload_id, state)
         return upload_id
+
+    def _expire_sessions(self) -> None:
+        """Forget sessions untouched for a week (Google's session URIs expire then)."""
+        cutoff = time.time() - SESSION_TTL_S
+        for path in (self.root / "uploads").iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                pass  # another request removed it first
 
     def session(self, upload_id: str) -> tuple[Resource, Path] | None:
         if not upload_id.replace("-", "").replace("_", "").isalnum():
