@@ -13,7 +13,7 @@ endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wfgen-installed
 
-.PHONY: install demo test lint bench clean tools
+.PHONY: install demo test lint bench clean tools discovery
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,16 @@ test: $(STAMP) tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check wfgen tests benchmarks
+	$(BIN)/ruff check wfgen tests benchmarks scripts
 
 bench: $(STAMP) tools
 	$(BIN)/python benchmarks/run_all.py
+
+# serve's API descriptions: a trimmed copy of the Discovery documents that the
+# pinned google-api-python-client ships (scripts/trim_discovery.py says which methods)
+discovery: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[discovery]'
+	$(BIN)/python scripts/trim_discovery.py
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache .hypothesis

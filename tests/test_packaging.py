@@ -27,6 +27,7 @@ def test_installed_package_generates_and_runs_locally(tmp_path):
     assert (installed / "templates" / "workflow.yaml.j2").is_file()
     assert os.access(installed / "startup" / "startup.sh", os.R_OK)
     assert os.access(installed / "local" / "standins" / "docker", os.X_OK)
+    assert (installed / "server" / "discovery" / "workflows.v1.json").is_file()  # serve's check
     assert (installed / "server" / "ui" / "templates" / "home.html.j2").is_file()
     assert (installed / "server" / "ui" / "static" / "style.css").is_file()
     env = {**os.environ, "PYTHONPATH": str(target), "TMPDIR": str(tmp_path)}

@@ -26,6 +26,9 @@ def serve(tmp_path_factory):
     server = Serve(tmp_path_factory.mktemp("cloud-serve")).start()
     yield server
     assert server.stop() == 0, "\n".join(server.lines[-40:])
+    # every request the cloud commands sent passed the Discovery check, every answer fit it
+    assert not [line for line in server.lines if "Google's description" in line
+                or "internal error" in line]
 
 
 @pytest.fixture(scope="module")

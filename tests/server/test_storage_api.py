@@ -158,7 +158,7 @@ def test_copy_rewrite_compose_delete_and_preconditions(client):
 
 
 def test_a_body_bigger_than_other_apis_take_streams_through(serve, client):
-    """40 MB in one media upload (other APIs stop at 32 MB): streamed, not refused."""
+    """40 MB in one media upload (other APIs stop at 10 MB): streamed, not refused."""
     client.create_bucket("stream-bucket")
     size = 40 * 1024 * 1024
     chunk = os.urandom(1 << 20)

@@ -39,7 +39,7 @@ class CloudVms:
         token = ""
         with self._calling("listing the VMs", ROLE_VM_VIEW):
             while True:
-                params: dict[str, str] = {"returnPartialSuccess": "true"}
+                params: dict[str, str] = {}  # no returnPartialSuccess: not in compute v1
                 if flt:
                     params["filter"] = flt
                 if token:

@@ -114,12 +114,16 @@ class LocalBackend(Backend):
             source = f" from {body['instance']}" if body.get("instance") else ""
             self.notify(f"report received{source}: status {body.get('status')}{detail}")
 
+    # serve sets it: why Google would refuse a connector call (name, arguments), or None
+    connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
+
     def connectors(self) -> Any:
         """The connector registry: Compute Engine and events.* on this backend."""
         from wfgen.engine.connectors import ConnectorRegistry
 
         registry = ConnectorRegistry()
-        self.compute.register(registry)
+        check = self.connector_check
+        self.compute.register(registry if check is None else _Checking(registry, check))
         callbacks = self.callbacks
         registry.register("events.create_callback_endpoint",
                           lambda rt, connector_params=None, http_callback_method="POST", **_:
@@ -332,6 +336,27 @@ class _AwaitCallback:
     def __call__(self, rt: Any, connector_params: Any = None, callback: Any = None,
                  timeout: float = 43200, **_: Any) -> Any:
         return self.callbacks.await_request(callback, timeout, getattr(rt, "cancel_event", None))
+
+
+class _Checking:
+    """Registers each connector behind a check: a refused call raises the HttpError
+    400 the real connector would raise, and never reaches the local compute."""
+
+    def __init__(self, registry: Any, check: Callable[[str, dict[str, Any]], str | None]
+                 ) -> None:
+        self.registry = registry
+        self.check = check
+
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        from wfgen.local.compute import ComputeError
+
+        def checked(rt: Any, connector_params: Any = None, **args: Any) -> Any:
+            problem = self.check(name, args)
+            if problem:
+                raise ComputeError(400, problem, "invalid").workflow_error()
+            return fn(rt, connector_params, **args)
+
+        self.registry.register(name, checked)
 
 
 def _error_of(info: Any) -> ExecutionError:

@@ -15,7 +15,7 @@ from typing import Any
 from wfgen.errors import UsageError
 
 DEFAULT_LOCATION = "us-central1"
-WORKFLOW_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+WORKFLOW_ID = re.compile(r"[A-Za-z](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?")
 CLOUD_EPILOG = ("Against Google Cloud with Application Default Credentials; with "
                 "WORKFLOWS_EMULATOR_HOST=HOST:PORT, against `wfgen serve` instead.")
 
@@ -78,7 +78,7 @@ def load_target(path: str, name: str | None = None) -> Target:
 def _check_id(value: str, where: str) -> str:
     if not WORKFLOW_ID.fullmatch(value):
         raise UsageError(f"{where}: {value!r} is not a workflow name (a letter, then up to 63 "
-                         "letters, digits, - or _)")
+                         "letters, digits, - or _, ending in a letter or digit)")
     return value
 
 

@@ -99,7 +99,7 @@ def _regex(pattern: str, what: str) -> Check:
     return check
 
 
-_NAME_RE = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
+_NAME_RE = r"[A-Za-z](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"  # a workflow ID
 _ZONE_RE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
 _REGION_RE = r"[a-z]+-[a-z]+[0-9]+"
 _LABEL_KEY_RE = r"[a-z][a-z0-9_-]{0,62}"
@@ -167,7 +167,8 @@ def _check_parallelism(value: int) -> str | None:
 JOB_FIELDS: tuple[Field, ...] = (
     Field("name", "str", "Workflow name, and prefix of the VM names.", default=None,
           check=lambda v: f"{v!r} is longer than 63 characters" if len(v) > 63 else
-          _regex(_NAME_RE, "a valid name (a letter, then letters, digits, - or _)")(v),
+          _regex(_NAME_RE, "a valid name (a letter, then letters, digits, - or _, ending in a "
+                 "letter or digit)")(v),
           pattern=f"^{_NAME_RE}$", example="resnet-train"),
     Field("project", "str", "GCP project of the VMs (default: the workflow's own project).",
           check=_regex(r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]",

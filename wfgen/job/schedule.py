@@ -67,11 +67,11 @@ def _valid(expression: str) -> bool:
 def check_time_zone(name: str, where: str = "--time-zone") -> str:
     """An IANA time zone name (e.g. Europe/Paris), or a UsageError."""
     try:
-        if not name or name != name.strip() or name.startswith("/"):
+        if not name or name != name.strip() or name.startswith("/") or len(name) > 64:
             raise ValueError(name)
         zoneinfo.ZoneInfo(name)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        raise UsageError(f"{where} {name!r} is not an IANA time zone name "
+    except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):  # OSError: a name too long
+        raise UsageError(f"{where} {name[:80]!r} is not an IANA time zone name "
                          "(e.g. Etc/UTC, Europe/Paris, America/New_York)") from None
     return name
 

@@ -147,7 +147,7 @@ class CallbackServer:
         raw = request.body
         body: Any = raw.decode("utf-8", errors="replace")
         if "json" in request.headers.get("content-type", "").lower() and raw:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError):
                 body = json.loads(raw)
         headers = {_header_name(k): v for k, v in request.headers.items()
                    if k != "authorization"}

@@ -9,6 +9,7 @@ the google.rpc.Status shape, logged as one line."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -18,13 +19,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-MAX_BODY = 32 << 20  # a workflow source is at most 128 KB; batches of deletes are small
+MAX_BODY = 10 << 20  # Google's front end refuses a larger request (Pub/Sub publish: 10 MB)
+IDLE_SECONDS = 60  # a client that sends nothing for this long is disconnected
+# requests answered at once; the others wait their turn (first come, first served) with
+# their bytes read: hundreds of threads all runnable share the GIL so badly that a
+# server answers fewer requests, and in no order, when more clients come
+ANSWERING = 4
+TURN_WAIT = 2.0
 
 # google.rpc.Code names by HTTP status, for error bodies
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION",
                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
-                503: "UNAVAILABLE"}
+                503: "UNAVAILABLE", 405: "UNIMPLEMENTED", 411: "INVALID_ARGUMENT",
+                413: "INVALID_ARGUMENT", 414: "INVALID_ARGUMENT", 431: "INVALID_ARGUMENT"}
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def loads_json(data: bytes) -> Any:
+    """JSON as Google's parser reads it: a lone UTF-16 surrogate (\\ud800) is an
+    error, not a string that cannot be written back out; ValueError or
+    RecursionError (nesting deeper than Python's stack)."""
+    value = json.loads(data)
+    if _SURROGATE.search(data):
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("Invalid \\u escape: a lone UTF-16 surrogate") from None
+    return value
 
 
 @dataclass
@@ -46,7 +70,9 @@ class Request:
         if not self.body.strip():
             return {}
         try:
-            return json.loads(self.body)
+            return loads_json(self.body)
+        except RecursionError:
+            raise ApiError(400, "Invalid JSON payload received. Message too deep.") from None
         except ValueError as exc:
             raise ApiError(400, f"Invalid JSON payload received. {exc}") from None
 
@@ -57,12 +83,13 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json; charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
+    value: Any = None  # what of_json encoded (serve's answer check reads it, not the bytes)
     # a body too big to hold: chunks written as they come (Content-Length in headers)
     stream: Iterable[bytes] | None = None
 
     @classmethod
     def of_json(cls, value: Any, status: int = 200) -> Response:
-        return cls(status, json.dumps(value, ensure_ascii=False).encode())
+        return cls(status, json.dumps(value, ensure_ascii=False).encode(), value=value)
 
 
 class ApiError(Exception):
@@ -110,9 +137,16 @@ class BodyStream:
 
     def drain(self, limit: int = 1 << 20) -> bool:
         """Read what the API left unread (up to limit); False: close the connection."""
-        while self.left and limit > 0:
-            limit -= len(self.read(min(self.left, 1 << 16)))
+        try:
+            while self.left and limit > 0:
+                limit -= len(self.read(min(self.left, 1 << 16)))
+        except (ConnectionError, OSError):
+            return False
         return not self.left
+
+
+def _never(_path: str) -> bool:
+    return False
 
 
 Log = Callable[[str], None]
@@ -129,6 +163,7 @@ class LoopbackServer:
                  log: Log = _stderr) -> None:
         self.apis = list(apis)
         self.log = log
+        self.busy = threading.BoundedSemaphore(ANSWERING)
         owner = self
 
         class Handler(_Handler):
@@ -174,16 +209,12 @@ class LoopbackServer:
             return ApiError(500, f"internal error: {type(exc).__name__}: {exc}").response()
 
 
-def _never(_path: str) -> bool:
-    return False
-
-
 class _Server(ThreadingHTTPServer):
     """A client that breaks off mid-request is one log line, never a traceback."""
 
     owner: LoopbackServer
     daemon_threads = True
-    request_queue_size = 128  # the default 5 resets clients that connect all at once
+    request_queue_size = 1024  # the default 5 resets clients that connect all at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]  # resets, timeouts, malformed requests
@@ -196,35 +227,77 @@ class _Handler(BaseHTTPRequestHandler):
     # headers and body go out in two writes: with Nagle on, the body would wait for the
     # client's delayed ACK (40 ms) on every keep-alive request
     disable_nagle_algorithm = True
+    timeout = IDLE_SECONDS  # a slow or silent client cannot hold a thread forever
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: serve logs its own lines
         del format, args
 
     def _handle(self) -> None:
         owner = self.server_owner
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            split = urlsplit(self.path)
-            streamed = any(getattr(api, "streams", _never)(split.path) for api in owner.apis)
-            if length < 0 or (length > MAX_BODY and not streamed):
-                raise ValueError(length)
-        except ValueError:
-            self._send(ApiError(400, "bad Content-Length").response())
-            return
-        if streamed and self.headers.get("Transfer-Encoding"):
+        split = urlsplit(self.path)
+        streamed = any(getattr(api, "streams", _never)(split.path) for api in owner.apis)
+        refused = self._refused_body(streamed)
+        if refused is not None:  # never read: the connection closes after the answer
             self.close_connection = True
-            self._send(ApiError(411, "a request body needs a Content-Length").response())
+            self._send(refused.response())
             return
+        length = int(self.headers.get("Content-Length") or 0)
         stream = BodyStream(self.rfile, length) if streamed else None
-        body = self.rfile.read(length) if length and not streamed else b""
+        body = self.rfile.read(length) if length and stream is None else b""
+        if len(body) < length and stream is None:  # the client went away mid-body
+            self.close_connection = True
+            return
         request = Request(method=self.command, path=unquote(split.path),
                           query=parse_qs(split.query, keep_blank_values=True),
                           headers={k.lower(): v for k, v in self.headers.items()}, body=body,
                           raw_path=split.path, stream=stream)
-        response = owner.dispatch(request)
-        if stream is not None and not stream.drain():
-            self.close_connection = True
-        self._send(response)
+        if stream is not None:  # an upload: its body arrives while it is answered (no turn)
+            response = owner.dispatch(request)
+            if not stream.drain():
+                self.close_connection = True
+            self._send(response)
+            return
+        # a turn, or after TURN_WAIT anyway (answers that wait on something, such as an
+        # operation, may hold every turn)
+        turn = owner.busy.acquire(timeout=TURN_WAIT)
+        try:
+            response = owner.dispatch(request)
+            if response.stream is None:
+                self._send(response)
+        finally:
+            if turn:
+                owner.busy.release()
+        if response.stream is not None:  # a download: its turn ends before its bytes go
+            self._send(response)
+
+    def _refused_body(self, streamed: bool = False) -> ApiError | None:
+        """Why the body is not read at all: chunked (clients of Google APIs send a
+        length), a bad length, or more than MAX_BODY (unless the API streams it)."""
+        if self.headers.get("Transfer-Encoding"):
+            return ApiError(411, "Length Required: send the body with a Content-Length",
+                            code_name="INVALID_ARGUMENT")
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit() or len(text) > 12:
+            return ApiError(400, f"Bad Content-Length {text[:40]!r}")
+        if int(text) > MAX_BODY and not streamed:
+            return ApiError(413, f"Request payload size exceeds the limit: {MAX_BODY} bytes.",
+                            code_name="INVALID_ARGUMENT")
+        return None
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """The standard library's own refusals (a bad request line, headers too long,
+        an unknown HTTP method) as JSON errors, not HTML; the connection closes."""
+        del explain
+        status = 405 if code == 501 else code
+        if code == 501:
+            text = f"{str(self.command)[:40]} is not an HTTP method this server answers"
+        else:
+            text = message or "Bad request"
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the request line itself was bad
+            self.request_version = "HTTP/1.1"
+        self._send(ApiError(status, text).response())
 
     def _send(self, response: Response) -> None:
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from wfgen.backends.local import LocalBackend
 from wfgen.local.loopback import LoopbackServer
+from wfgen.server.apicheck import Checked, check_connector
 from wfgen.server.callbacks_api import CallbackHub
 from wfgen.server.compute_api import ComputeApi
 from wfgen.server.executions_api import ExecutionsRest, ExecutionsService
@@ -71,6 +72,7 @@ class App:
             project=options.project, location=options.location,
             use_container_engine=use_engine, on_host=options.on_host,
             callbacks=CallbackHub)
+        self.runner.connector_check = check_connector  # the workflows' calls, as REST ones
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
                                             self.runner.callbacks)
@@ -81,11 +83,16 @@ class App:
         self.guard = BrowserGuard(options.host)  # first: before any handler, callbacks too
         apis: list[Any] = [self.guard, self.runner.callbacks, WorkflowsRest(self.workflows),
                            ExecutionsRest(self.executions)]
-        apis += [ComputeApi(self.runner.compute), LoggingApi(self.runner.compute)]
+        compute = ComputeApi(self.runner.compute)
+        apis += [compute, LoggingApi(self.runner.compute)]
         apis += self._event_apis()
         apis.append(self._secret_manager())
         apis.append(self._storage_api())
         apis.append(self._dashboard())
+        # past the guard, every request is checked against Google's descriptions
+        checked = Checked(apis[1:], log)
+        apis = [self.guard, checked]
+        compute.answer_part = checked.handle  # and each part of a batch
         try:
             self.http = LoopbackServer(apis, host=options.host, port=options.port, log=log)
         except OSError as exc:

@@ -20,6 +20,8 @@ from google.rpc import status_pb2
 
 from wfgen.backends.cloud import api_message_types
 from wfgen.local.loopback import ApiError
+from wfgen.server.apicheck import BodyChecker, Refused
+from wfgen.server.discovery import routes
 from wfgen.server.executions_api import CREATE_FIELDS, ExecutionsService
 from wfgen.server.workflows_api import SETTABLE, WORKFLOW_TYPE, WorkflowsService
 
@@ -36,9 +38,54 @@ def _code(error: ApiError) -> grpc.StatusCode:
         return grpc.StatusCode.UNKNOWN
 
 
-def _wrap(fn: Callable[[Any], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
-    def call(request: Any, context: grpc.ServicerContext) -> Any:
+class _Junk:
+    """A request message that did not parse (grpcio would answer INTERNAL)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
         try:
+            return parse(data)
+        except Exception as exc:  # DecodeError and friends: the client's bytes are junk
+            return _Junk(exc)
+    return deserialize
+
+
+# the gRPC methods whose request carries a resource, checked against the same
+# Discovery document as the REST call: (method id, the request field with the body)
+CHECKED = {"CreateExecution": ("workflowexecutions.projects.locations.workflows.executions."
+                               "create", "execution"),
+           "CreateWorkflow": ("workflows.projects.locations.workflows.create", "workflow"),
+           "UpdateWorkflow": ("workflows.projects.locations.workflows.patch", "workflow")}
+
+
+def _check(name: str, request: Any) -> None:
+    """Refused (INVALID_ARGUMENT) when the REST check would refuse the same body."""
+    if name not in CHECKED:
+        return
+    method_id, field = CHECKED[name]
+    method = routes().method(method_id)
+    if method is None:
+        return
+    message = getattr(request, field)
+    try:
+        body = json.loads(type(message).to_json(message, use_integers_for_enums=True))
+        BodyChecker(method).check(body)
+    except Refused as exc:
+        raise ApiError(400, exc.message) from None
+
+
+def _wrap(fn: Callable[[Any], Any], name: str = "") -> Callable[[Any, grpc.ServicerContext],
+                                                                Any]:
+    def call(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, _Junk):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"Invalid request message: {type(request.error).__name__}")
+        try:
+            _check(name, request)
             return fn(request)
         except ApiError as exc:
             context.abort(_code(exc), exc.message)
@@ -132,14 +179,16 @@ class _Workflows:
         return _operation(self.service.get_operation(req.name))
 
 
-def _proto_plus(fn: Callable[[Any], Any], req: Any, resp: Any) -> grpc.RpcMethodHandler:
+def _proto_plus(fn: Callable[[Any], Any], req: Any, resp: Any, name: str = ""
+                ) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(
-        _wrap(fn), request_deserializer=req.deserialize, response_serializer=resp.serialize)
+        _wrap(fn, name), request_deserializer=_tolerant(req.deserialize),
+        response_serializer=resp.serialize)
 
 
-def _raw(fn: Callable[[Any], Any], req: Any) -> grpc.RpcMethodHandler:
+def _raw(fn: Callable[[Any], Any], req: Any, name: str = "") -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(
-        _wrap(fn), request_deserializer=req.FromString,
+        _wrap(fn, name), request_deserializer=_tolerant(req.FromString),
         response_serializer=lambda m: m.SerializeToString())
 
 
@@ -151,18 +200,21 @@ def start_grpc(workflows: WorkflowsService, executions: ExecutionsService, host:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((
         grpc.method_handlers_generic_handler(EXECUTIONS, {
-            "CreateExecution": _proto_plus(ex.create, et.CreateExecutionRequest, et.Execution),
+            "CreateExecution": _proto_plus(ex.create, et.CreateExecutionRequest, et.Execution,
+                                           "CreateExecution"),
             "GetExecution": _proto_plus(ex.get, et.GetExecutionRequest, et.Execution),
             "CancelExecution": _proto_plus(ex.cancel, et.CancelExecutionRequest, et.Execution),
             "ListExecutions": _proto_plus(ex.list, et.ListExecutionsRequest,
                                           et.ListExecutionsResponse),
         }),
         grpc.method_handlers_generic_handler(WORKFLOWS, {
-            "CreateWorkflow": _raw(wf.create, _ProtoPlusReq(wt.CreateWorkflowRequest)),
+            "CreateWorkflow": _raw(wf.create, _ProtoPlusReq(wt.CreateWorkflowRequest),
+                                   "CreateWorkflow"),
             "GetWorkflow": _proto_plus(wf.get, wt.GetWorkflowRequest, wt.Workflow),
             "ListWorkflows": _proto_plus(wf.list, wt.ListWorkflowsRequest,
                                          wt.ListWorkflowsResponse),
-            "UpdateWorkflow": _raw(wf.update, _ProtoPlusReq(wt.UpdateWorkflowRequest)),
+            "UpdateWorkflow": _raw(wf.update, _ProtoPlusReq(wt.UpdateWorkflowRequest),
+                                   "UpdateWorkflow"),
             "DeleteWorkflow": _raw(wf.delete, _ProtoPlusReq(wt.DeleteWorkflowRequest)),
             "ListWorkflowRevisions": _proto_plus(wf.revisions, wt.ListWorkflowRevisionsRequest,
                                                  wt.ListWorkflowRevisionsResponse),

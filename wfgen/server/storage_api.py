@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from wfgen.job.gcs_names import bucket_problem, object_problem
-from wfgen.local.loopback import MAX_BODY, ApiError, Request, Response
+from wfgen.local.loopback import MAX_BODY, ApiError, BodyStream, Request, Response
 from wfgen.server import wire
 from wfgen.server.storage_store import ObjectStore, Resource, Written, read_range
 
@@ -394,16 +394,15 @@ class StorageApi:
         raise StorageError(400, f"Invalid uploadType {kind!r}: media, multipart or resumable")
 
     def _receive(self, request: Request) -> Written:
-        assert request.stream is not None
-        return self.store.write(iter([request.stream]))
+        return self.store.write(iter([_body_stream(request)]))
 
     def _multipart(self, request: Request) -> tuple[Resource, Written]:
         """multipart/related: a JSON part (the object resource), then the media part."""
-        assert request.stream is not None
-        if request.stream.length > MAX_BODY:
+        stream = _body_stream(request)
+        if stream.length > MAX_BODY:
             raise StorageError(413, f"A multipart upload is at most {MAX_BODY} bytes: use a "
                                     "resumable upload for bigger objects")
-        body = request.stream.read()
+        body = stream.read()
         match = re.search(r"""boundary=["']?([^"';]+)""", request.headers.get("content-type", ""))
         if not match:
             raise StorageError(400, "A multipart upload needs Content-Type: multipart/related; "
@@ -441,10 +440,10 @@ class StorageApi:
         return meta, self.store.write(iter([_BytesReader(parts[1][1])]))
 
     def _start_resumable(self, request: Request, bucket: str) -> Response:
-        assert request.stream is not None
-        if request.stream.length > 1 << 20:
+        stream = _body_stream(request)
+        if stream.length > 1 << 20:
             raise StorageError(400, "The metadata of a resumable upload is at most 1 MB")
-        text = request.stream.read()
+        text = stream.read()
         try:
             meta = json.loads(text) if text.strip() else {}
         except ValueError:
@@ -477,8 +476,8 @@ class StorageApi:
             raise StorageError(405, f"{request.method} is not allowed on an upload session")
         if "done" in state:  # a retry of the last request: the object, again
             return self._show(request, state["done"])
-        assert request.stream is not None
-        count = request.stream.length
+        stream = _body_stream(request)
+        count = stream.length
         have = data_path.stat().st_size
         header = (request.headers.get("content-range") or "").strip()
         if not header:
@@ -494,8 +493,8 @@ class StorageApi:
         if first > have:
             raise StorageError(400, f"The upload has {have} bytes: a chunk at {first} "
                                     "leaves a gap")
-        request.stream.read(min(count, have - first))  # bytes we already have
-        size = self.store.append(upload_id, request.stream, request.stream.left)
+        stream.read(min(count, have - first))  # bytes we already have
+        size = self.store.append(upload_id, stream, stream.left)
         if total is not None and size > total:
             raise StorageError(400, f"The upload has {size} bytes, more than its {total}")
         if total is None or size < total:
@@ -683,15 +682,27 @@ class StorageApi:
 
 
 class _BytesReader:
+    """A body already read, with BodyStream's reading interface."""
+
     def __init__(self, data: bytes) -> None:
         self._data = memoryview(data)
         self._at = 0
+        self.length = len(data)
+
+    @property
+    def left(self) -> int:
+        return self.length - self._at
 
     def read(self, size: int = -1) -> bytes:
         end = len(self._data) if size < 0 else min(len(self._data), self._at + size)
         chunk = bytes(self._data[self._at:end])
         self._at = end
         return chunk
+
+
+def _body_stream(request: Request) -> BodyStream | _BytesReader:
+    """The upload's body as a reader: streamed when the server let it, else as read."""
+    return request.stream if request.stream is not None else _BytesReader(request.body)
 
 
 def _etag(*parts: str) -> str:

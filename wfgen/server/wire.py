@@ -15,7 +15,7 @@ from wfgen.local.loopback import ApiError
 
 SEGMENT = r"[^/:]+"
 PARENT_RE = re.compile(rf"projects/({SEGMENT})/locations/({SEGMENT})")
-WORKFLOW_ID_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,127}")
+WORKFLOW_ID_RE = re.compile(r"[a-zA-Z](?:[a-zA-Z0-9_-]{0,62}[a-zA-Z0-9])?")
 
 CALL_LOG_LEVELS = ("CALL_LOG_LEVEL_UNSPECIFIED", "LOG_ALL_CALLS", "LOG_ERRORS_ONLY", "LOG_NONE")
 HISTORY_LEVELS = ("EXECUTION_HISTORY_LEVEL_UNSPECIFIED", "EXECUTION_HISTORY_BASIC",
@@ -70,8 +70,8 @@ def page_offset(token: str | None, scope: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token.encode() + b"==").decode()
         owner, _, offset = text.rpartition("#")
-        if owner != scope:
-            raise ValueError(owner)
+        if owner != scope or not offset.isdigit() or len(offset) > 12:
+            raise ValueError(owner)  # a forged offset would overflow SQLite
         return int(offset)
     except ValueError:
         raise ApiError(400, f"Invalid page token {token!r}") from None

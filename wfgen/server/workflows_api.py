@@ -122,7 +122,8 @@ class WorkflowsService:
             raise ApiError(400, "workflow_id is required (the ?workflowId= query parameter)")
         if not wire.WORKFLOW_ID_RE.fullmatch(workflow_id):
             raise ApiError(400, f"Invalid workflow_id {workflow_id!r}: it must start with a "
-                                "letter and hold only letters, digits, - and _ (at most 128)")
+                                "letter, hold only letters, digits, - and _, and end with a letter "
+                                "or digit (at most 64)")
         name = f"{parent}/workflows/{workflow_id}"
         fields = _settable(body, project)
         if not fields.get("sourceContents"):
