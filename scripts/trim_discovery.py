@@ -66,6 +66,12 @@ KEEP: dict[tuple[str, str], list[str]] = {
     ("pubsub", "v1"): [
         "pubsub.projects.topics.create", "pubsub.projects.topics.delete",
         "pubsub.projects.topics.get", "pubsub.projects.topics.publish",
+        "pubsub.projects.topics.subscriptions.list",
+        "pubsub.projects.subscriptions.create", "pubsub.projects.subscriptions.get",
+        "pubsub.projects.subscriptions.list", "pubsub.projects.subscriptions.patch",
+        "pubsub.projects.subscriptions.delete", "pubsub.projects.subscriptions.pull",
+        "pubsub.projects.subscriptions.acknowledge",
+        "pubsub.projects.subscriptions.modifyAckDeadline",
     ],
     ("secretmanager", "v1"): [
         "secretmanager.projects.secrets.create", "secretmanager.projects.secrets.get",

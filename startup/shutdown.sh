@@ -4,13 +4,15 @@
 # once instead of leaving it to notice the VM is gone; see docs/vm-agent.md.
 #
 # - marks the state dir "stopping", so startup.sh does not report the container
-#   that the shutdown kills as a failed job;
+#   that the shutdown stops as a failed (or finished) job;
+# - a running container gets SIGTERM and its grace (wfgen-stop-grace, 25 s) to
+#   exit, e.g. to save a checkpoint, then SIGKILL (startup.sh's stop_container);
 # - does nothing if a report was already delivered ("reported"), or when the
 #   VM reboots (systemd has a reboot.target job): the job resumes after boot;
 # - a finished job whose report is still being retried: sends that report;
 # - else (unless startup.sh already claimed it) POSTs {"status": "preempted"}
-#   when instance/preempted is TRUE, else "stopped", with exit_code null and the
-#   job's last output.
+#   when instance/preempted is TRUE, else "stopped", with exit_code null, the
+#   job's last output and whether the container exited within its grace.
 # Shares only the state dir with startup.sh. Knobs, as in startup.sh:
 # GCE_METADATA_HOST, WFGEN_STATE_DIR, WFGEN_STOP_DEADLINE (seconds, 20),
 # WFGEN_BACKOFF_MS, WFGEN_BACKOFF_MAX_MS.
@@ -19,7 +21,6 @@ export LC_ALL=C TZ=UTC
 
 MD=http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1
 STATE=${WFGEN_STATE_DIR:-/var/lib/wfgen}
-END=$((SECONDS + ${WFGEN_STOP_DEADLINE:-20}))
 DELAY=${WFGEN_BACKOFF_MS:-1000}
 
 log() { printf 'wfgen-shutdown: %s\n' "$*" >&2; }
@@ -28,6 +29,17 @@ md() { curl -sSf --connect-timeout 2 --max-time 5 -H 'Metadata-Flavor: Google' "
 mkdir -p "$STATE"
 : >"$STATE/stopping"
 [[ ! -e $STATE/reported ]] || { log "already reported"; exit 0; }
+# The container's grace, by startup.sh's code (sourced in a subshell, which
+# defines its functions only): the message's ending, a newline, report fields.
+grace=''
+if [[ ! -e $STATE/report.json ]]; then
+  # shellcheck disable=SC1090
+  grace=$(source <(md instance/attributes/startup-script) && stop_container &&
+    grace_report && printf '%s\n%s' "$REPLY" "$GRACE_JSON") || grace=''
+  # the container is gone: let startup.sh write the last of its output (<= 2 s)
+  for _ in {1..20}; do [[ -z $grace || -e $STATE/container.rc ]] && break; sleep 0.1; done
+fi
+END=$((SECONDS + ${WFGEN_STOP_DEADLINE:-20}))  # report retries start after the grace
 # A guest reboot is no stop: the job resumes at the next boot (restarts + 1).
 if timeout 3 systemctl list-jobs --no-legend 2>/dev/null | grep -q '^ *[0-9]* *reboot\.target'; then
   log "rebooting: the job runs again after the boot"; exit 0
@@ -46,11 +58,15 @@ elif mkdir "$STATE/stop-claim" 2>/dev/null; then
   tail=$(source <(md instance/attributes/startup-script) && last_output t && json_quote "$t" &&
     printf '%s' "$REPLY") || true
   [[ $tail == \"*\" && $tail != *$'\n'* ]] || tail='""'
+  note=${grace%%$'\n'*} extra=${grace#*$'\n'}
+  [[ $note =~ ^[a-zA-Z0-9.,:\;\ ]*$ && $extra =~ ^(, \"[a-z_]+\": [a-z0-9]+)*$ ]] ||
+    note='' extra=''
   # Instance and zone names are [a-z0-9-]: no JSON escaping needed.
   printf '{"status": "%s", "exit_code": null, "started_at": "%s", "finished_at": "%s",
- "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": %s, "message": "VM %s"}\n' \
+ "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": %s, "message": "VM %s%s"%s}\n' \
     "$st" "$started" "$now" "${name//[^a-z0-9-]/}" "${zone##*/}" \
-    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$tail" "$st" >"$STATE/stop.json"
+    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$tail" "$st" "$note" "$extra" \
+    >"$STATE/stop.json"
   body=$STATE/stop.json
 else
   log "startup.sh is reporting the stop"; exit 0

@@ -9,6 +9,10 @@
 # as `docker run [--entrypoint=COMMAND[0]] IMAGE COMMAND[1:] ARGS`; script jobs
 # arrive as command ["sh", "-c", SCRIPT, NAME] with their args as positional
 # parameters ("$@" sees them byte for byte) and need nothing special.
+# Optional: wfgen-stop-grace (seconds the container gets between SIGTERM and
+# SIGKILL when the VM stops; 25), wfgen-execution-id, wfgen-attempt and
+# wfgen-checkpoint-dir, passed to the container as WFGEN_EXECUTION_ID,
+# WFGEN_ATTEMPT and WFGEN_CHECKPOINT_DIR beside WFGEN_RESTARTS.
 #
 # Knobs (environment; defaults for a real VM): GCE_METADATA_HOST (host:port),
 # WFGEN_POWEROFF (command run when no report could be delivered: systemctl
@@ -154,7 +158,7 @@ report_json() {
     if [[ $k == restarts:* ]]; then json+=", \"restarts\": ${k#*:}"; continue; fi
     json_quote "${k#*:}"; json+=", \"${k%%:*}\": $REPLY"
   done
-  printf '%s}\n' "$json" >"$1.tmp" && mv -f "$1.tmp" "$1"
+  printf '%s%s}\n' "$json" "${REPORT_EXTRA:-}" >"$1.tmp" && mv -f "$1.tmp" "$1"
 }
 
 # fresh_token: a new access token of the VM's service account into REPLY.
@@ -209,8 +213,56 @@ stop_report() {
   mkdir "$STATE/stop-claim" 2>/dev/null || return 0
   local st=stopped
   [[ $(md instance/preempted 2>/dev/null) != TRUE ]] || st=preempted
-  report_json "$STATE/stop.json" "$st" null "VM $st while the job ran"
+  grace_report
+  REPORT_EXTRA=$GRACE_JSON report_json "$STATE/stop.json" "$st" null \
+    "VM $st while the job ran$REPLY"
   send "$STATE/stop.json" "$STOP_DEADLINE"
+}
+
+# --- the stop grace ---
+
+# stop_container: the VM stops while the container runs: SIGTERM, up to GRACE
+# (wfgen-stop-grace, 25) seconds to exit (a checkpoint), then SIGKILL. The first
+# script to mkdir term-sent signals, another only waits. Sets GRACE_KEPT (true:
+# exited within the grace; false: killed; empty: no container) and GRACE_TOOK.
+stop_container() {
+  local cid rc=0 t0 took
+  GRACE=25 GRACE_KEPT='' GRACE_TOOK=0
+  read -r GRACE 2>/dev/null <"$STATE/md.stop-grace" || true
+  [[ $GRACE =~ ^[0-9]{1,4}$ ]] || GRACE=25
+  GRACE=$((10#$GRACE))
+  cid=$(cat "$STATE/container.id" 2>/dev/null) || return 0  # no container started
+  [[ -n $cid && ! -e $STATE/container.rc ]] || return 0  # none, or it has ended
+  t0=${EPOCHREALTIME/[.,]/}
+  if mkdir "$STATE/term-sent" 2>/dev/null; then
+    log "SIGTERM to the container: it has ${GRACE}s to exit"
+    docker kill --signal=TERM "$cid" >/dev/null 2>&1 || true
+  fi
+  if ((GRACE > 0)); then timeout "$GRACE" docker wait "$cid" >/dev/null 2>&1 || rc=$?
+  else rc=124; fi
+  if ((rc == 124)); then  # timeout's status: the grace is over
+    GRACE_KEPT=false
+    log "the container did not exit within ${GRACE}s: SIGKILL"
+    docker kill --signal=KILL "$cid" >/dev/null 2>&1 || true
+  else
+    GRACE_KEPT=true
+  fi
+  took=$((${EPOCHREALTIME/[.,]/} - t0))
+  printf -v GRACE_TOOK '%d.%01d' $((took / 1000000)) $((took / 100000 % 10))
+  log "container stopped ${GRACE_TOOK}s after SIGTERM (within the grace: $GRACE_KEPT)"
+}
+
+# grace_report: stop_container's outcome for a stop report: the message's ending
+# in REPLY, report fields in GRACE_JSON (both empty without a container).
+grace_report() {
+  REPLY='' GRACE_JSON=''
+  [[ -n ${GRACE_KEPT:-} ]] || return 0
+  GRACE_JSON=", \"stop_grace_s\": $GRACE, \"exited_in_grace\": $GRACE_KEPT"
+  if [[ $GRACE_KEPT == true ]]; then
+    REPLY="; the container exited ${GRACE_TOOK}s after SIGTERM, within its ${GRACE}s grace"
+  else
+    REPLY="; the container did not exit within its ${GRACE}s grace after SIGTERM: killed"
+  fi
 }
 
 # --- secrets (container.secret_env) ---
@@ -315,9 +367,12 @@ STEP=starting STATUS='' CODE='' MSG='' STOP='' DOCKER_PID='' CALLBACK=''
 
 fail() { STATUS=error CODE=125 MSG=$1; exit 1; }
 
+# on_signal NAME NUMBER: the agent is stopped; the container gets its grace here
+# unless shutdown.sh (started first) gives it.
 on_signal() {
   STOP=$1
-  [[ -z $DOCKER_PID ]] || kill -s "$1" "$DOCKER_PID" 2>/dev/null || true
+  trap '' TERM INT HUP  # a second signal does not cut the grace short
+  [[ -z $DOCKER_PID || -e $STATE/stopping ]] || stop_container
   exit $((128 + $2))
 }
 
@@ -346,6 +401,22 @@ give_up() {
 
 # --- the job ---
 
+# identity_env: docker --env flags in IDENTITY: WFGEN_EXECUTION_ID and
+# WFGEN_CHECKPOINT_DIR (the same on every attempt), WFGEN_ATTEMPT (1, 2, ...),
+# WFGEN_RESTARTS (reboots within this attempt).
+identity_env() {
+  local k v
+  IDENTITY=("--env=WFGEN_RESTARTS=$RESTARTS")
+  for k in execution-id:WFGEN_EXECUTION_ID attempt:WFGEN_ATTEMPT \
+    checkpoint-dir:WFGEN_CHECKPOINT_DIR; do
+    [[ -f $STATE/md.${k%%:*} ]] || continue
+    IFS= read -r -d '' v <"$STATE/md.${k%%:*}" || true
+    v=${v%$'\n'}
+    [[ -n $v ]] && IDENTITY+=("--env=${k#*:}=$v")
+  done
+  return 0
+}
+
 main() {
   mkdir -p "$STATE"
   rm -rf "$STATE/stopping" "$STATE/stop-claim" "$STATE/jq.ready"
@@ -370,6 +441,11 @@ main() {
   curl -sS --connect-timeout 2 --max-time 30 --retry 5 --retry-connrefused --retry-delay 1 \
     -f -H 'Metadata-Flavor: Google' "${a[@]}" "$MD/instance/name" -o "$STATE/md.name" \
     "$MD/instance/zone" -o "$STATE/md.zone" || true
+  a=()  # optional: absent (a quiet 404) when the workflow does not set them
+  for k in stop-grace execution-id attempt checkpoint-dir; do
+    a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
+  done
+  curl -sf --connect-timeout 2 --max-time 10 -H 'Metadata-Flavor: Google' "${a[@]}" || true
   for k in image command args env accelerator-count callback-url name zone; do
     [[ -f $STATE/md.$k ]] || fail "metadata $k missing"
     IFS= read -r -d '' v <"$STATE/md.$k" || true
@@ -379,6 +455,7 @@ main() {
   image=${m[image]%$'\n'}
   RESTARTS=$(cat "$STATE/restarts" 2>/dev/null || echo 0)
   if [[ -e $STATE/started ]]; then RESTARTS=$((RESTARTS + 1)); echo "$RESTARTS" >"$STATE/restarts"; fi
+  identity_env
 
   STEP="decoding the container description"
   [[ -n $image && $image != -* ]] || fail "bad wfgen-image"
@@ -391,6 +468,7 @@ main() {
   local cmd=("${J[@]}")
   json_strings "${m[args]}" '[' || fail "bad wfgen-args: not a JSON array of strings"
   local args=("${J[@]}")
+  run+=("${IDENTITY[@]}")  # after the job's own env: these win
   ((${#cmd[@]} == 0)) || run+=("--entrypoint=${cmd[0]}")
   n=${m[accelerator-count]//[$' \t\r\n']/}
   [[ $n =~ ^[0-9]+$ ]] || fail "bad wfgen-accelerator-count"
@@ -427,7 +505,9 @@ main() {
   # split: live pieces of TAIL_BYTES, tail.cur and the one before, tail.prev.
   # docker runs in the background so that `wait` returns at once on a signal.
   STEP="running the container"
-  rm -f "$STATE/out.fifo" "$STATE"/tail.*; mkfifo "$STATE/out.fifo"
+  rm -f "$STATE/out.fifo" "$STATE"/tail.* "$STATE/container.id" "$STATE/container.rc"
+  rm -rf "$STATE/term-sent"
+  mkfifo "$STATE/out.fifo"
   # shellcheck disable=SC2016
   WFGEN_TAIL_DIR=$STATE split -b "$TAIL_BYTES" -a 9 --filter='mv -f "$WFGEN_TAIL_DIR/tail.cur" \
     "$WFGEN_TAIL_DIR/tail.prev" 2>/dev/null; exec cat >"$WFGEN_TAIL_DIR/tail.cur"' \
@@ -436,15 +516,17 @@ main() {
   now STARTED_AT
   echo "$STARTED_AT" >"$STATE/started"
   log "docker run (restarts: $RESTARTS)"
-  docker_run "${run[@]}" "$image" "${cmd[@]:1}" "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &
+  docker_run "${run[@]}" --cidfile="$STATE/container.id" "$image" "${cmd[@]:1}" \
+    "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &
   DOCKER_PID=$!
   wait "$DOCKER_PID" || rc=$?
   DOCKER_PID=
   wait "$tail_pid" || true
+  echo "$rc" >"$STATE/container.rc"  # its output is all in the tail now
   log "container exited $rc"
 
-  if ((rc != 0)) && [[ -e $STATE/stopping ]]; then
-    STOP=shutdown; exit 0  # killed by the shutdown: shutdown.sh reports
+  if [[ -e $STATE/stopping ]] && { ((rc != 0)) || [[ -e $STATE/term-sent ]]; }; then
+    STOP=shutdown; exit 0  # stopped by the shutdown (even if it then exited 0): it reports
   fi
   if ((rc > 128)) && [[ $(md instance/preempted 2>/dev/null) == TRUE ]]; then
     STOP=preempted; exit 0

@@ -50,8 +50,14 @@ def test_format_duration_round_trips():
         assert parse_duration(format_duration(seconds)) == seconds
 
 
-def test_integers_in_args_and_env_become_text():
-    spec = load_spec_text("container:\n  image: a\n  args: [--epochs, 90]\n  env: {SEED: 42}\n")
+def test_numbers_in_args_and_env_are_refused_each_by_its_key_as_data_refuses_them():
+    """One rule for the spec, --data and the workflow's check: strings only."""
+    err = error_of("container:\n  image: a\n  args: [--epochs, 90]\n  env: {SEED: 42, LR: 0.1}\n")
+    found = {e.location.field: str(e) for e in err.all()}
+    assert set(found) == {"container.args[1]", "container.env.SEED", "container.env.LR"}
+    assert 'quote it: "90"' in found["container.args[1]"]
+    assert 'quote it: "42"' in found["container.env.SEED"]
+    spec = load_spec_text('container:\n  image: a\n  args: [--epochs, "90"]\n  env: {SEED: "42"}\n')
     assert spec.data["container"]["args"] == ["--epochs", "90"]
     assert spec.data["container"]["env"] == {"SEED": "42"}
 

@@ -190,4 +190,6 @@ def test_argv_and_env_reach_the_container_exactly(path_bed: Bed, cmd: list[str],
     got = {bytes.fromhex(k): bytes.fromhex(v) for k, v in seen["env"].items()}
     for k, v in env.items():
         assert got[k.encode()] == v.encode()
-    assert set(got) - {k.encode() for k in env} <= {b"PATH", b"HOME"}
+    # beside the job's env: PATH and HOME (the stand-in's), and the run's identity
+    assert set(got) - {k.encode() for k in env} <= {b"PATH", b"HOME", b"WFGEN_RESTARTS"}
+    assert got[b"WFGEN_RESTARTS"] == b"0"

@@ -84,3 +84,41 @@ def test_docker_run_kills_the_jobs_leftovers(tmp_path: Path) -> None:
     r = run("docker", "run", "img", "sh", "-c", f"sleep 30 & echo $! > {pidfile}")
     assert r.returncode == 0
     assert gone(pidfile.read_text())
+
+
+def test_docker_cidfile_kill_and_wait(tmp_path: Path) -> None:
+    """What the agent's stop grace uses: the id in --cidfile, `kill --signal=TERM`
+    to the job's main process, `wait` until it is gone (its status), `kill`."""
+    cidfile, pidfile = tmp_path / "cid", tmp_path / "pid"
+    env = {"TMPDIR": str(tmp_path)}
+    base = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp", **env}
+    job = subprocess.Popen(
+        [sys.executable, str(STANDINS / "docker"), "run", "--rm", f"--cidfile={cidfile}", "img",
+         "sh", "-c", f"trap 'echo got TERM; exit 3' TERM; echo $$ > {pidfile}; "
+                     "while :; do sleep 0.05; done"],
+        env=base, stdout=subprocess.PIPE, text=True)
+    cid = wait_for_file(cidfile)
+    job_pid = int(wait_for_file(pidfile))
+    assert len(cid) == 64 and int(cid, 16)
+    again = run("docker", "run", f"--cidfile={cidfile}", "img", "true", env=env)
+    assert again.returncode == 125 and "Container ID file found" in again.stderr
+    assert run("docker", "kill", "--signal=TERM", cid, env=env).stdout.strip() == cid
+    waited = run("docker", "wait", cid, env=env)
+    assert (waited.returncode, waited.stdout.strip()) == (0, "3")
+    assert job.wait(5) == 3 and "got TERM" in job.stdout.read()
+    assert gone(job_pid)
+    missing = run("docker", "kill", cid, env=env)
+    assert missing.returncode == 1 and "No such container" in missing.stderr
+    assert run("docker", "kill", "--signal=NOPE", cid, env=env).returncode == 1
+
+    stubborn = subprocess.Popen(
+        [sys.executable, str(STANDINS / "docker"), "run", f"--cidfile={tmp_path / 'cid2'}",
+         "img", "sh", "-c", f"trap '' TERM; echo $$ > {tmp_path / 'pid2'}; sleep 30"], env=base)
+    cid2 = wait_for_file(tmp_path / "cid2")
+    wait_for_file(tmp_path / "pid2")
+    run("docker", "kill", "-s", "TERM", cid2, env=env)
+    time.sleep(0.3)
+    assert stubborn.poll() is None  # TERM ignored
+    assert run("docker", "kill", cid2, env=env).returncode == 0  # KILL by default
+    assert stubborn.wait(5) == 137
+    assert run("docker", "wait", cid2, env=env).stdout.strip() == "137"

@@ -132,3 +132,9 @@ class Backend(abc.ABC):
         for next (as instances.getSerialPortOutput); ("", start) once it is gone.
         Lets `run` and `logs --follow` stream the job's output while it runs."""
         raise NotImplementedError(f"{type(self).__name__} has no VM console")
+
+    def vm_output(self, execution: Execution, vm: str) -> list[str] | None:
+        """Every line a VM of the execution printed, from the backend's logs (kept
+        after the VM is gone), oldest first; None when the backend keeps no logs.
+        Following uses it to complete a VM's output once the VM is gone."""
+        return None

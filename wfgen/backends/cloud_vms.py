@@ -158,13 +158,18 @@ class CloudVms:
         for _name, line in self.logged_output(ex, skip):
             yield line
 
-    def logged_output(self, ex: Execution,
-                      skip: set[str] = frozenset()) -> Iterator[tuple[str, str]]:
+    def vm_output(self, execution: Execution, vm: str) -> list[str] | None:
+        return [line for _vm, line in self.logged_output(execution, only=vm)]
+
+    def logged_output(self, ex: Execution, skip: set[str] = frozenset(),
+                      only: str | None = None) -> Iterator[tuple[str, str]]:
         """(VM, line) of the execution's VMs' output from Cloud Logging: every VM
         whose name carries the execution's tag (NAME-TAG-ATTEMPT, see the
-        template) and is not in `skip`."""
+        template) and is not in `skip`; with `only`, that one VM's."""
         tag = ex.id.replace("-", "")[:12]
         flt = LOGS_FILTER.format(tag=tag)
+        if only:
+            flt += f' AND labels."{LOGS_VM_LABEL}"="{only}"'
         if ex.start_time:
             flt += f' AND timestamp>="{ex.start_time}"'
         body: dict[str, Any] = {"resourceNames": [f"projects/{self.project}"], "filter": flt,

@@ -78,6 +78,7 @@ class LocalBackend(Backend):
         from wfgen.local.callbacks import CallbackServer
         from wfgen.local.compute import LocalCompute
         from wfgen.local.faults import Faults
+        from wfgen.local.pubsub import LocalPublisher, emulator_endpoint
         from wfgen.local.vm import container_engine_works
 
         self.project = project
@@ -96,6 +97,8 @@ class LocalBackend(Backend):
                                     on_host=on_host,  # wfgen.local.host_policy
                                     project_metadata=project_metadata)
         self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
+        # Pub/Sub publish: to the serve of WORKFLOWS_EMULATOR_HOST (serve sets its own)
+        self.publisher = LocalPublisher(notify, emulator_endpoint())
         # serve passes its own hub (callbacks answered on its REST port); it
         # gets the token check of these VMs: callbacks(check_token)
         self.callbacks = callbacks(self._token_ok) if callbacks is not None else CallbackServer(
@@ -118,12 +121,14 @@ class LocalBackend(Backend):
     connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
 
     def connectors(self) -> Any:
-        """The connector registry: Compute Engine and events.* on this backend."""
+        """The connector registry: Compute Engine, Pub/Sub publish and events.*."""
         from wfgen.engine.connectors import ConnectorRegistry
+        from wfgen.local.pubsub import NAME as PUBLISH
 
         registry = ConnectorRegistry()
         check = self.connector_check
         self.compute.register(registry if check is None else _Checking(registry, check))
+        registry.register(PUBLISH, self.publisher)
         callbacks = self.callbacks
         registry.register("events.create_callback_endpoint",
                           lambda rt, connector_params=None, http_callback_method="POST", **_:

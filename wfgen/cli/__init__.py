@@ -27,7 +27,9 @@ COMMANDS = ("init", "generate", "validate", "schema", "run", "serve", "deploy", 
 
 
 def _err(message: str) -> None:
-    print(f"wfgen: {message}", file=sys.stderr)
+    from wfgen.cli.colour import paint
+
+    print(f"{paint('wfgen:', 'bold_red', sys.stderr)} {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,11 +20,13 @@ CLOUD_EPILOG = ("Against Google Cloud with Application Default Credentials; with
                 "WORKFLOWS_EMULATOR_HOST=HOST:PORT, against `wfgen serve` instead.")
 
 
-def add_place(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--project", help="GCP project (default: the job spec's, GOOGLE_CLOUD_PROJECT,"
+def add_place(p: argparse.ArgumentParser, *, spec: bool = True) -> None:
+    """--project and --location; `spec`: the command may read them from a job spec."""
+    specs = "the job spec's, " if spec else ""
+    p.add_argument("--project", help=f"GCP project (default: {specs}GOOGLE_CLOUD_PROJECT,"
                                      " or the credentials' project)")
-    p.add_argument("--location", help=f"the workflow's region (default: the job spec's, else "
-                                      f"{DEFAULT_LOCATION})")
+    p.add_argument("--location", help=f"the workflow's region (default: {specs}"
+                                      f"{'else ' if spec else ''}{DEFAULT_LOCATION})")
 
 
 def add_execution(p: argparse.ArgumentParser) -> None:

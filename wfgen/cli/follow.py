@@ -38,7 +38,10 @@ class Console:
                 self.closed = True
 
     def notify(self, message: str) -> None:
-        self._write(f"wfgen [{time.monotonic() - self.started:7.2f}s] {message}")
+        from wfgen.cli.colour import paint, status_words
+
+        stamp = paint(f"wfgen [{time.monotonic() - self.started:7.2f}s]", "dim", self.stream)
+        self._write(f"{stamp} {status_words(message, self.stream)}")
 
     def output(self, vm: str, line: str) -> None:
         self._write(f"  {vm} | {line}")

@@ -28,7 +28,7 @@ GRACE_S = 300  # Compute Engine may take a few minutes to act on maxRunDuration
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--delete", action="store_true", help="delete them (and wait until gone)")
-    add_place(p)
+    add_place(p, spec=False)  # gc takes no job spec
 
 
 def run(args: argparse.Namespace) -> int:

@@ -191,7 +191,8 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     from wfgen.job.spec import load_spec
     from wfgen.local.faults import Faults
 
-    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout)
+    notes: list[str] = []
+    spec = load_spec(path, heartbeat=heartbeat, timeout=timeout, notes=notes)
     argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
@@ -204,6 +205,14 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     if not on_host and not engine:  # the rule of wfgen.local.host_policy, before any call
         raise WfgenError(NO_ENGINE.format(image=image, user=host_policy.host_user(),
                                            opt_in=host_policy.OPT_IN))
+    if on_host and not engine:  # the command runs on this host: it must be known
+        from wfgen.job.validate import on_host_problem
+
+        given = argument if isinstance(argument, dict) else {}
+        problem = None if given.get("command") or given.get("script") is not None \
+            else on_host_problem(spec)
+        if problem:
+            raise UsageError(f"{spec.path}: {problem}; nothing was started")
     console = console or Console()
     project = spec.data["project"] or "local-project"
     local_secrets = _local_secrets(spec, argument, project, secrets or [])
@@ -212,6 +221,8 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
                            log_sink=console.log, use_container_engine=engine, on_host=on_host,
                            project_metadata=local_secrets.project_metadata
                            if local_secrets else None)
+    for note in notes:
+        console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
     console.notify(f"running {spec.name} locally (execution {name.rsplit('/', 1)[-1]})")
     try:

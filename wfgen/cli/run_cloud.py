@@ -75,7 +75,7 @@ def _argument(data: str | None, target: Any) -> Any:
 
 
 def _follow(backend: Any, name: str, console: Any) -> int:
-    from wfgen.backends.follow import Event, follow
+    from wfgen.backends.follow import Event, follow, missed_output
     from wfgen.cli.follow import exit_status, job_result, print_result, stop_signals
 
     def detach() -> None:
@@ -97,11 +97,8 @@ def _follow(backend: Any, name: str, console: Any) -> int:
     # Output the live stream missed (a VM that came and went between two polls,
     # as short fan-out tasks do; lines printed just before a delete): from
     # Cloud Logging, which has every line, in order
-    logged: dict[str, int] = {}
-    for vm, line in backend.logged_output(ended):
-        logged[vm] = logged.get(vm, 0) + 1
-        if logged[vm] > shown.get(vm, 0):
-            console.output(vm, line)
+    for vm, line in missed_output(backend, ended, shown):
+        console.output(vm, line)
     job = job_result(ended.state, ended.result, ended.error.payload if ended.error else None)
     if isinstance(job, dict) and "tasks" in job:  # a fan-out job
         console.notify(f"job report: status {job['status']}, {job.get('succeeded')} task(s) "
@@ -124,6 +121,8 @@ def _show(event: Any, console: Any) -> None:
         console.output(event.vm, event.text)
     elif event.kind == "created":
         console.notify(f"VM {event.vm} created (attempt {event.attempt or '?'})")
+    elif event.kind == "waiting":
+        console.notify(f"VM {event.vm} waiting for capacity (flex-start) since {event.text}")
     elif event.kind == "deleted":
         console.notify(f"VM {event.vm} deleted")
     elif event.kind == "report":

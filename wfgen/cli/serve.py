@@ -41,6 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="project of the --workflows-dir workflows (default local-project)")
     p.add_argument("--location", default="us-central1",
                    help="location of the --workflows-dir workflows (default us-central1)")
+    p.add_argument("--stockout", action="append", default=[], metavar="ZONE[/MODEL]",
+                   help="emulate a zone with no capacity for a provisioning model (standard, "
+                        "spot, flex-start, reservation; none: all; ZONE * for every zone): "
+                        "inserts there fail as Compute Engine fails them; repeatable")
+    p.add_argument("--flex-wait", default=None, metavar="DELAY",
+                   help="how long the emulated flex-start queue keeps a VM PENDING before it "
+                        "grants capacity (or gives up where flex-start is out); default 2s")
     p.add_argument("--test-clock", action="store_true",
                    help="for tests: POST /wfgen/test/clock {\"advanceSeconds\": N} (or "
                         "{\"advanceTo\": RFC3339}) moves the scheduler's clock forward, so a "
@@ -61,10 +68,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"wfgen serve: WARNING: listening on {args.host}: anyone who reaches it can "
               "deploy and run workflows (commands on this machine), unauthenticated",
               file=sys.stderr)
+    from wfgen.local.capacity import Capacity
+    from wfgen.local.faults import Faults, parse_delay
+
+    try:
+        flex_wait = None if args.flex_wait is None else parse_delay(args.flex_wait)
+    except UsageError as exc:
+        raise UsageError(f"--flex-wait: {exc}") from None
+    Capacity.parse(args.stockout, option="--stockout")  # a bad rule: a usage error now
+    capacity = Faults(stockouts=list(args.stockout), flex_wait=flex_wait)
     options = Options(port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
                       host=args.host, data_dir=args.data_dir, workflows_dir=args.workflows_dir,
                       on_host=args.on_host, project=args.project, location=args.location,
-                      test_clock=args.test_clock)
+                      test_clock=args.test_clock, faults=capacity)
     import os
     import sqlite3
 
@@ -92,4 +108,10 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         sys.stderr.flush()
 
-    return app.serve_forever(ready)
+    status = app.serve_forever(ready)
+    # Everything serve owns is released (VMs deleted, store closed); what is left
+    # are gRPC's worker threads, which the interpreter's exit would wait on for
+    # most of a second: leave now, so that a stop takes under 2 s.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -1,9 +1,14 @@
-"""`wfgen status EXECUTION`: where an execution is, in a few lines."""
+"""`wfgen status EXECUTION`: where an execution is, in a few lines.
+
+Exit status, one rule with `wfgen run`'s: 0 while the execution is ACTIVE or
+once it SUCCEEDED; after it FAILED or was CANCELLED, what `run` exits with
+(the container's exit code when it ran and failed, else 125); 2 bad usage."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from wfgen.cli.cloud_common import (
     CLOUD_EPILOG,
@@ -14,6 +19,7 @@ from wfgen.cli.cloud_common import (
     job_of,
     seconds_between,
 )
+from wfgen.errors import ExecutionFailed
 
 HELP = "show an execution: state, step, attempt, VM, duration, result or error"
 EXAMPLES = ("examples:\n  wfgen status projects/P/locations/us-central1/workflows/W/executions/ID\n"
@@ -51,7 +57,14 @@ def run(args: argparse.Namespace) -> int:
         value = error_value(ex)
         message = value.get("message") if isinstance(value, dict) else None
         rows.append(("error", str(message or ex.error.context or ex.error.payload)))
+    from wfgen.cli.colour import status_words
+
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
-        print(f"{key.ljust(width)}  {value}")
-    return 0
+        shown = status_words(value, sys.stdout) if key == "state" else value
+        print(f"{key.ljust(width)}  {shown}")
+    if ex.state in ("ACTIVE", "SUCCEEDED"):
+        return 0
+    from wfgen.cli.follow import exit_status
+
+    raise ExecutionFailed(f"{name}: execution {ex.state}", exit_status(ex.state, report))

@@ -38,6 +38,7 @@ STEPS_PER_RETRY = 14
 STEPS_PER_HEARTBEAT = 3
 STEPS_FIXED = 10  # main: check the argument, resolve the container, collect, return
 STEP_BUDGET = int(0.9 * MAX_STEPS)  # leave room: running out leaves VMs behind
+STEPS_PER_MESSAGE = 2  # a notify message: its publish (and a log when that fails)
 
 # Variable memory, in the engine's accounting (a string: its length + 8; a map:
 # 16 + its keys and values). A task's result {"index", "status", "exit_code",
@@ -84,12 +85,20 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
+def notify_steps(spec: JobSpec) -> tuple[int, int]:
+    """Steps of the notify messages: (per retried attempt, once per execution)."""
+    events = (spec.data.get("notify") or {}).get("events") or []
+    return (STEPS_PER_MESSAGE if "retry" in events else 0,
+            STEPS_PER_MESSAGE if "end" in events else 0)
+
+
 def steps_needed(count: int, parallelism: int, retries: int, timeout_s: int,
-                 heartbeat_s: int) -> int:
+                 heartbeat_s: int, messages: tuple[int, int] = (0, 0)) -> int:
     """Worst-case billed steps: every task uses all its attempts, and `parallelism`
     tasks wake at every heartbeat for the whole timeout."""
     beats = math.ceil(timeout_s / heartbeat_s)
-    return (STEPS_FIXED + count * (STEPS_PER_TASK + retries * STEPS_PER_RETRY)
+    return (STEPS_FIXED + messages[1]
+            + count * (STEPS_PER_TASK + retries * (STEPS_PER_RETRY + messages[0]))
             + min(parallelism, count) * beats * STEPS_PER_HEARTBEAT)
 
 
@@ -113,10 +122,17 @@ def plan(spec: JobSpec) -> Plan:
     items_bytes = _json_size(items)
     largest = max(len(item_text(i).encode("utf-8")) for i in items)
     container_bytes = _json_size(container_payload(spec)) + 200  # + the task's env
-    steps = steps_needed(count, parallelism, retries, spec.timeout_s, spec.heartbeat_s)
-    per_task = STEPS_PER_TASK + retries * STEPS_PER_RETRY
+    if spec.plan is not None:  # each running task's failover state (wfgen.job.capacity)
+        from wfgen.job.capacity import state_bytes
+
+        container_bytes += state_bytes(spec.plan) // 2  # counted twice per running task
+    messages = notify_steps(spec)
+    steps = steps_needed(count, parallelism, retries, spec.timeout_s, spec.heartbeat_s,
+                         messages)
+    per_task = STEPS_PER_TASK + retries * (STEPS_PER_RETRY + messages[0])
     beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
-    fixed_steps = STEPS_FIXED + min(parallelism, count) * beats * STEPS_PER_HEARTBEAT
+    fixed_steps = (STEPS_FIXED + messages[1]
+                   + min(parallelism, count) * beats * STEPS_PER_HEARTBEAT)
     max_steps = max(0, (STEP_BUDGET - fixed_steps) // per_task)
     memory = memory_needed(count, parallelism, items_bytes, largest, container_bytes)
     average = items_bytes / count
@@ -135,7 +151,8 @@ def steps_problem(spec: JobSpec) -> str | None:
     retries = spec.data["retries"]
     beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
     running = min(p.parallelism, p.count)
-    return (f"{p.count} tasks x {STEPS_PER_TASK + retries * STEPS_PER_RETRY} steps (up to "
+    per_retry = STEPS_PER_RETRY + notify_steps(spec)[0]
+    return (f"{p.count} tasks x {STEPS_PER_TASK + retries * per_retry} steps (up to "
             f"{retries + 1} attempts) + {running} tasks at once x {beats} heartbeats x "
             f"{STEPS_PER_HEARTBEAT} steps = {p.steps:,} steps in the worst case, over the "
             f"{STEP_BUDGET:,} wfgen allows of the {MAX_STEPS:,} an execution may run; "
@@ -182,14 +199,28 @@ def budget_problem(spec: JobSpec) -> str | None:
         if problem:
             return problem
     beats = timeout // heartbeat
-    steps = beats * STEPS_PER_HEARTBEAT + (spec.data["retries"] + 1) * STEPS_PER_ATTEMPT
+    per_retry, fixed = notify_steps(spec)
+    steps = (beats * STEPS_PER_HEARTBEAT + fixed
+             + (spec.data["retries"] + 1) * (STEPS_PER_ATTEMPT + per_retry))
     if steps > 0.9 * MAX_STEPS:
         shortest = format_duration(-(-timeout * STEPS_PER_HEARTBEAT // int(0.8 * MAX_STEPS)))
+        longest = longest_timeout(spec)
         return (f"a {format_duration(timeout)} timeout with a {format_duration(heartbeat)} "
                 f"heartbeat needs about {steps} workflow steps, over the 100,000 an execution "
-                f"may run; use a heartbeat of at least {shortest}")
+                "may run; use "
+                + (f"a timeout of at most {format_duration(longest)} with this heartbeat, or "
+                   if longest else "")
+                + f"a heartbeat of at least {shortest}")
     if timeout + heartbeat + 300 > MAX_RUN_DURATION_S:
         return ("timeout plus heartbeat may be at most 120 days less 5 minutes (Compute "
                 "Engine's longest maxRunDuration, the VM's backstop)")
     return None
 
+
+
+def longest_timeout(spec: JobSpec) -> int:
+    """The longest timeout (whole heartbeats) whose steps fit the budget with the
+    spec's heartbeat and retries (a job without tasks); 0 if none does."""
+    room = 0.9 * MAX_STEPS - (spec.data["retries"] + 1) * STEPS_PER_ATTEMPT
+    beats = int(room // STEPS_PER_HEARTBEAT)
+    return max(0, beats * spec.heartbeat_s) if beats > 1 else 0

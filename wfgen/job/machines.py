@@ -196,3 +196,109 @@ def gpu_count(machine: dict) -> int:
         return int(accel["count"])
     builtin = built_in_gpus(machine["type"])
     return builtin.count if builtin else 0
+
+
+# ---------------------------------------------------------------------------
+# Where each GPU is offered (Google's "GPU regions and zones" page, as of 2025),
+# for the regions that page lists most GPUs in. `zone: any` expands to the zones
+# of this table; a listed zone that lacks the GPU is refused, naming those that
+# have it. A region absent from the table is not checked (wfgen does not know it),
+# and `zone: any` there asks for an explicit list instead.
+GPU_ZONES: dict[str, tuple[str, ...]] = {
+    "nvidia-tesla-t4": (
+        "us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f",
+        "us-east1-c", "us-east1-d", "us-east4-a", "us-east4-b", "us-east4-c",
+        "us-west1-a", "us-west1-b", "us-west4-a", "us-west4-b",
+        "europe-west1-b", "europe-west1-c", "europe-west1-d",
+        "europe-west4-a", "europe-west4-b", "europe-west4-c",
+        "asia-east1-a", "asia-east1-c", "asia-southeast1-a", "asia-southeast1-b",
+        "asia-southeast1-c"),
+    "nvidia-l4": (
+        "us-central1-a", "us-central1-b", "us-central1-c",
+        "us-east1-b", "us-east1-c", "us-east1-d", "us-east4-a", "us-east4-c",
+        "us-west1-a", "us-west1-b", "us-west1-c", "us-west4-a", "us-west4-c",
+        "europe-west1-b", "europe-west1-c", "europe-west4-a", "europe-west4-b",
+        "europe-west4-c", "asia-east1-a", "asia-east1-b", "asia-east1-c",
+        "asia-southeast1-a", "asia-southeast1-b", "asia-southeast1-c"),
+    "nvidia-tesla-v100": (
+        "us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f",
+        "us-west1-a", "us-west1-b", "europe-west4-a", "europe-west4-b", "europe-west4-c",
+        "asia-east1-c"),
+    "nvidia-tesla-p100": (
+        "us-central1-c", "us-central1-f", "us-east1-b", "us-east1-c", "us-west1-a",
+        "us-west1-b", "europe-west1-b", "europe-west1-d", "europe-west4-a",
+        "asia-east1-a", "asia-east1-c"),
+    "nvidia-tesla-p4": (
+        "us-central1-a", "us-central1-c", "us-east4-a", "us-east4-b", "us-east4-c",
+        "europe-west4-b", "europe-west4-c", "asia-southeast1-b", "asia-southeast1-c"),
+    "nvidia-tesla-a100": (
+        "us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f", "us-east1-b",
+        "us-west1-b", "us-west4-b", "europe-west4-a", "europe-west4-b",
+        "asia-southeast1-b", "asia-southeast1-c"),
+    "nvidia-a100-80gb": (
+        "us-central1-a", "us-central1-c", "us-east4-c", "europe-west4-a",
+        "asia-southeast1-c"),
+    "nvidia-h100-80gb": (
+        "us-central1-a", "us-central1-b", "us-central1-c", "us-east4-a", "us-east4-b",
+        "us-east4-c", "us-west1-a", "europe-west4-b", "europe-west4-c",
+        "asia-southeast1-b", "asia-southeast1-c"),
+    "nvidia-h100-mega-80gb": (
+        "us-central1-a", "us-central1-c", "us-east4-a", "us-east4-b", "europe-west4-b",
+        "europe-west4-c", "asia-southeast1-b", "asia-southeast1-c"),
+    "nvidia-h200-141gb": ("us-central1-b", "europe-west1-b", "europe-west4-b", "us-east4-b"),
+    "nvidia-b200": ("us-central1-b", "us-east1-b", "europe-west4-b", "asia-southeast1-b"),
+}
+# The -vws (virtual workstation) variants are offered where their GPU is.
+for _base in ("nvidia-tesla-t4", "nvidia-tesla-p100", "nvidia-tesla-p4"):
+    GPU_ZONES[_base + "-vws"] = GPU_ZONES[_base]
+GPU_REGIONS = frozenset(z.rsplit("-", 1)[0] for zones in GPU_ZONES.values() for z in zones)
+
+
+def zones_of(region: str) -> list[str]:
+    """Every zone of a region wfgen knows, in order."""
+    return [f"{region}-{letter}" for letter in ZONES.get(region, "")]
+
+
+def gpu_of(machine: dict) -> str | None:
+    """The GPU type a machine block gets (attached or built in), or None."""
+    accel = machine.get("accelerator")
+    if accel:
+        return str(accel["type"])
+    builtin = built_in_gpus(str(machine["type"]))
+    return builtin.type if builtin and builtin.count else None
+
+
+def gpu_zones(gpu: str, region: str) -> list[str] | None:
+    """The zones of `region` that offer `gpu` (maybe none); None when wfgen's table
+    does not cover the region (then nothing is checked)."""
+    if region not in GPU_REGIONS or gpu not in GPU_ZONES:
+        return None
+    return [z for z in GPU_ZONES[gpu] if z.rsplit("-", 1)[0] == region]
+
+
+def gpu_zone_problem(zone: str, gpu: str | None) -> str | None:
+    """Why `zone` cannot give this GPU (naming the zones of its region that can)."""
+    if gpu is None:
+        return None
+    offered = gpu_zones(gpu, zone.rsplit("-", 1)[0])
+    if offered is None or zone in offered:
+        return None
+    region = zone.rsplit("-", 1)[0]
+    where = (f"in {region} it is offered in {', '.join(offered)}" if offered else
+             f"{region} offers no {gpu}")
+    return f"zone {zone} does not offer {gpu}; {where}"
+
+
+# Machine series that Flex-start VMs may use (Google's "About Flex-start VMs":
+# every accelerator-optimized series except A4X and G4, and H4D).
+FLEX_START_SERIES = ("a2", "a3", "a4", "g2", "h4d")
+# Longest run of a Flex-start VM (maxRunDuration), and the bounds of how long
+# its create request may wait in the queue (params.requestValidForDuration).
+FLEX_START_MAX_RUN_S = 7 * 86400
+FLEX_START_MIN_RUN_S = 600
+FLEX_START_MAX_WAIT_S = 7200
+FLEX_START_MIN_WAIT_S = 90
+
+
+def series_of(machine_type: str) -> str:
+    return machine_type.split("-", 1)[0]

@@ -18,6 +18,7 @@ class JobSpec:
     path: str = "<job>"
     seconds: dict[str, int] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # field path -> line in the file
+    plan: Any = None  # wfgen.job.capacity.Plan: the zones and machine choices, in order
 
     def location(self, field_path: str) -> Location:
         """Where a field is in the spec file (its parent's line when it is absent)."""

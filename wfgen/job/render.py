@@ -103,11 +103,12 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '
                          'string(container.script != null)), container.command))'),
+        **_capacity(spec),
         "retry_condition": (f"event.http_request.body.status in {json.dumps(retry)} and "
                             f"attempt <= {data['retries']} and sys.now() < deadline"),
         "delete_failed_message": ('"could not delete the VM " + instance + " in " + '
-                                  f'{expression_literal(zone)} + "; delete it with gcloud '
-                                  'compute instances delete"'),
+                                  f'{"zone" if spec.plan.failover else expression_literal(zone)}'
+                                  ' + "; delete it with gcloud compute instances delete"'),
         "logs_expr": (f"{expression_literal(LOGS_QUERY)} + instance + \"%22?project=\" + "
                       f"{project_expr}"),
         "timeout": format_duration(spec.timeout_s),
@@ -116,12 +117,38 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "heartbeat_s": spec.heartbeat_s,
         # how long a lost VM's report (a preemption notice in flight) is awaited
         "grace_s": min(30, max(1, spec.heartbeat_s // 10)),
-        # how long the stop report of a VM deleted at the timeout is awaited
-        "stop_grace_s": min(30, max(5, spec.heartbeat_s)),
+        # how long the stop report of a VM deleted at the timeout is awaited (the
+        # container's grace, then the report)
+        "stop_grace_s": max(min(30, max(5, spec.heartbeat_s)), spec.seconds["stop_grace"] + 10),
+        **preemption_values(spec, fanout),
         "backstop_margin_s": spec.heartbeat_s + 300,
         "retries": data["retries"],
         **fanout_values(spec),
     }
+
+
+def preemption_values(spec: JobSpec, fanout: bool) -> dict[str, Any]:
+    """Long jobs and preemption: the container's stop grace (VM metadata), how long
+    a STOPPING VM's report is awaited, the checkpoint directory (an expression:
+    the spec's directory, the job, the execution, the task) and notify."""
+    grace = spec.seconds["stop_grace"]
+    directory = spec.data["checkpoint_dir"]
+    checkpoint = None
+    if directory is not None:
+        checkpoint = (f"{expression_literal(directory + '/' + spec.name + '/')} + "
+                      "sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\")"
+                      + (' + "/" + string(task)' if fanout else ""))
+    return {"container_grace_s": grace, "stop_wait_s": grace + 10,
+            "checkpoint_expr": checkpoint, "notify": spec.data["notify"]}
+
+
+def _capacity(spec: JobSpec) -> dict[str, Any]:
+    """The capacity layer's values (zones, provisioning, fallback): render_capacity."""
+    from wfgen.job import render_capacity
+
+    found = render_capacity.values(spec, margin_s=spec.heartbeat_s + 300)
+    found["job_result_call"] = render_capacity.job_result_call(found["failover"])
+    return found
 
 
 def fanout_values(spec: JobSpec) -> dict[str, Any]:

@@ -12,6 +12,8 @@ are its positional parameters ("$@")."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +43,7 @@ class Field:
     """One key of the job spec: its type, default, documentation and checks."""
 
     name: str
-    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist
+    kind: str  # str, int, bool, duration, strlist, strmap, object, jsonlist, zones, fallback
     doc: str
     default: Any = None
     required: bool = False
@@ -90,13 +92,27 @@ def format_duration(seconds: int) -> str:
     return out or "0s"
 
 
-def _regex(pattern: str, what: str) -> Check:
+def _regex(pattern: str, what: str, hint: Callable[[str], str] | None = None) -> Check:
     compiled = re.compile(pattern)
 
     def check(value: Any) -> str | None:
-        return None if compiled.fullmatch(value) else f"{value!r} is not {what}"
+        if compiled.fullmatch(value):
+            return None
+        return f"{value!r} is not {what}" + (hint(value) if hint else "")
 
     return check
+
+
+def image_hint(value: str) -> str:
+    """The reason an image reference with capitals is refused: its repository
+    path must be lowercase (the tag may keep its case)."""
+    name, colon, tag = value.rpartition(":") if "/" not in value.rpartition(":")[2] \
+        else (value, "", "")
+    name = name or value
+    lowered = f"{name.lower()}{colon}{tag}" if colon else value.lower()
+    if lowered != value and re.fullmatch(IMAGE_RE, lowered):
+        return f": the repository name must be lowercase (did you mean {lowered!r}?)"
+    return ""
 
 
 _NAME_RE = r"[A-Za-z](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"  # a workflow ID
@@ -153,6 +169,55 @@ def _check_tags(value: list[str]) -> str | None:
                   "network tag", "lowercase letters, digits and -")
 
 
+def _check_zones(value: str | list[str]) -> str | None:
+    if value == "any":
+        return None
+    if isinstance(value, str):
+        return None if re.fullmatch(_ZONE_RE, value) else (
+            f"{value!r} is not a zone such as us-central1-a (or write zone: any)")
+    listed = value
+    return _every([z for z in listed if not re.fullmatch(_ZONE_RE, z)], "zone",
+                  "a zone such as us-central1-a (or write zone: any)")
+
+
+def _check_regions(value: list[str]) -> str | None:
+    return _every([r for r in value if not re.fullmatch(_REGION_RE, r)], "region",
+                  "a region such as us-east1")
+
+
+def _check_provisioning(value: str) -> str | None:
+    from wfgen.job.capacity import PROVISIONING
+
+    return None if value in PROVISIONING else (
+        f"{value!r} is not a provisioning model; use one of {', '.join(PROVISIONING)}")
+
+
+_RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/" \
+    r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _machine_choice_fields(*, defaults: bool) -> tuple[Field, ...]:
+    """The machine keys a fallback may change (with the machine's defaults, or none)."""
+    return (
+        Field("type", "str", "Machine type.", default="n1-standard-4" if defaults else None,
+              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
+        Field("accelerator", "object", "GPUs to attach.", children=(
+            Field("type", "str", "Accelerator type.", required=True,
+                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
+            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
+        )),
+        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted); the short form of "
+              "provisioning: spot.", default=False if defaults else None),
+        Field("provisioning", "str", "How the VM is provisioned: standard, spot, flex-start "
+              "(Dynamic Workload Scheduler: waits in a queue for capacity, runs at most 7 "
+              "days) or reservation (bound to a reservation). Default: spot with spot: true, "
+              "else standard.", check=_check_provisioning),
+        Field("reservation", "str", "A reservation to consume: its name (projects/P/"
+              "reservations/NAME when shared from another project), or any.",
+              check=_regex(_RESERVATION_RE, "a reservation name or any")),
+    )
+
+
 def _check_command(value: list[str]) -> str | None:
     return "command must name at least the program to run" if not value else None
 
@@ -161,6 +226,39 @@ def _check_parallelism(value: int) -> str | None:
     if value > MAX_CONCURRENT_BRANCHES:
         return (f"{value} is over {MAX_CONCURRENT_BRANCHES}: Cloud Workflows runs at most "
                 f"{MAX_CONCURRENT_BRANCHES} concurrent iterations of a parallel loop")
+    return None
+
+
+# Long jobs and preemption (stop_grace, checkpoint_dir, notify).
+# The container's grace must leave the stop report time inside the platform's
+# shutdown window: 30 s for Spot VMs, 120 s for standard ones (Compute v1
+# Scheduling.skipGuestOsShutdown).
+MAX_GRACE_SPOT_S = 25
+MAX_GRACE_STANDARD_S = 110
+DEFAULT_GRACE = "25s"
+_GCS_DIR_RE = r"gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\x00-\x1f\x7f]*)?"
+_TOPIC_RE = (r"projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/"
+             r"[A-Za-z][A-Za-z0-9._~+%-]{2,254}")
+NOTIFY_EVENTS = ("end", "retry")
+
+
+def _check_topic(value: str) -> str | None:
+    if not re.fullmatch(_TOPIC_RE, value):
+        return (f"{value!r} is not a topic: write projects/PROJECT/topics/TOPIC (a topic id "
+                "has 3-255 letters, digits or -._~+%, starting with a letter)")
+    if value.rsplit("/", 1)[-1].startswith("goog"):
+        return f"{value!r}: topic ids may not start with goog"
+    return None
+
+
+def _check_events(value: list[str]) -> str | None:
+    if not value:
+        return f"name at least one of {', '.join(NOTIFY_EVENTS)}"
+    bad = [e for e in value if e not in NOTIFY_EVENTS]
+    if bad:
+        return f"unknown event {bad[0]!r}: the events are {', '.join(NOTIFY_EVENTS)}"
+    if len(set(value)) < len(value):
+        return "each event once"
     return None
 
 
@@ -175,13 +273,18 @@ JOB_FIELDS: tuple[Field, ...] = (
                        "a GCP project id"), example="my-project"),
     Field("location", "str", "Region where the workflow lives.", default="us-central1",
           check=_regex(_REGION_RE, "a region such as us-central1"), pattern=f"^{_REGION_RE}$"),
-    Field("zone", "str", "Zone of the VMs, in the location's region (default: the region's "
-          "first zone, e.g. us-central1-a, europe-west1-b).",
-          check=_regex(_ZONE_RE, "a zone such as us-central1-a"), pattern=f"^{_ZONE_RE}$"),
+    Field("zone", "zones", "Zone of the VMs, in the location's region (default: the region's "
+          "first zone, e.g. us-central1-a, europe-west1-b); or a list of zones tried in order "
+          "when one has no capacity; or any: every zone of the allowed regions that offers "
+          "the machine's GPU.", check=_check_zones, pattern=f"^({_ZONE_RE}|any)$",
+          example=["us-central1-a", "us-central1-b"]),
+    Field("regions", "strlist", "More regions the zones may be in (zone: any spans them); "
+          "the workflow stays in location.", check=_check_regions, example=["us-east1"]),
     Field("container", "object", "The container to run.", required=True, children=(
         Field("image", "str", "Container image to run.", required=True,
               check=_regex(IMAGE_RE, "an image reference such as "
-                           "us-docker.pkg.dev/project/repo/image:tag"), pattern=f"^{IMAGE_RE}$",
+                           "us-docker.pkg.dev/project/repo/image:tag", image_hint),
+              pattern=f"^{IMAGE_RE}$",
               example="us-docker.pkg.dev/my-project/ml/train:1.4"),
         Field("command", "strlist", "Entrypoint override, as an argv list (default: the image's).",
               check=_check_command, example=["python", "train.py"]),
@@ -200,14 +303,7 @@ JOB_FIELDS: tuple[Field, ...] = (
               example={"WANDB_API_KEY": "wandb-key"}),
     )),
     Field("machine", "object", "The VM.", default={}, children=(
-        Field("type", "str", "Machine type.", default="n1-standard-4",
-              check=_regex(r"[a-z0-9]+(-[a-z0-9]+)+", "a machine type such as n1-standard-8")),
-        Field("accelerator", "object", "GPUs to attach.", children=(
-            Field("type", "str", "Accelerator type.", required=True,
-                  check=_regex(r"[a-z0-9-]+", "an accelerator type such as nvidia-tesla-t4")),
-            Field("count", "int", "How many.", default=1, minimum=1, maximum=16),
-        )),
-        Field("spot", "bool", "Use a Spot VM (cheaper, may be preempted).", default=False),
+        *_machine_choice_fields(defaults=True),
         Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
         Field("image_family", "str", "Boot image family (Container-Optimized OS).",
               default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
@@ -216,6 +312,10 @@ JOB_FIELDS: tuple[Field, ...] = (
         Field("image", "str", "A pinned boot image (a URL or projects/P/global/images/NAME); "
               "overrides image_family."),
     )),
+    Field("fallback", "fallback", "Machine choices tried in order when the one before has no "
+          "capacity in any zone; each is merged over machine (a key set to null is removed).",
+          children=_machine_choice_fields(defaults=False),
+          example=[{"provisioning": "flex-start"}, {"provisioning": "standard"}]),
     Field("network", "object", "Networking of the VM.", default={}, children=(
         Field("network", "str", "VPC network.", default="default",
               check=_regex(_GCE_NAME_RE, "a network name")),
@@ -250,12 +350,33 @@ JOB_FIELDS: tuple[Field, ...] = (
               f"{MAX_CONCURRENT_BRANCHES}, the most Cloud Workflows runs concurrently).",
               minimum=1, check=_check_parallelism),
     )),
+    Field("stop_grace", "duration", "When the VM stops (preemption, delete, timeout): how long "
+          "the container has between SIGTERM and SIGKILL to exit, e.g. to save a checkpoint "
+          f"(at most {MAX_GRACE_SPOT_S}s on a Spot VM, {MAX_GRACE_STANDARD_S}s on a standard "
+          "one).", default=DEFAULT_GRACE),
+    Field("checkpoint_dir", "str", "Where the job keeps its checkpoints: the container gets "
+          "WFGEN_CHECKPOINT_DIR=CHECKPOINT_DIR/NAME/EXECUTION_ID (/TASK in a fan-out), the same "
+          "on every attempt (wfgen copies nothing).",
+          check=lambda v: f"{len(v)} characters; at most 200" if len(v) > 200 else _regex(
+              _GCS_DIR_RE, "a Cloud Storage path such as gs://my-bucket/checkpoints")(v),
+          pattern=f"^{_GCS_DIR_RE}$", example="gs://my-bucket/checkpoints"),
+    Field("notify", "object", "Publish a message on Pub/Sub when the job ends (and, with "
+          "events: [end, retry], when an attempt is retried): the result map as JSON data, "
+          "attributes wfgen_job, wfgen_execution, wfgen_event and status.", children=(
+        Field("pubsub_topic", "str", "The topic: projects/PROJECT/topics/TOPIC.",
+              required=True, check=_check_topic, pattern=f"^{_TOPIC_RE}$",
+              example="projects/my-project/topics/training"),
+        Field("events", "strlist", "When to publish: end (the job ended), retry (an attempt "
+              "ended and another starts).", default=["end"], check=_check_events,
+              example=["end", "retry"]),
+    )),
 )
 
 _KIND_NAMES = {
     "str": "a string", "int": "an integer", "bool": "true or false",
     "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
     "strmap": "a map of strings", "object": "a map", "jsonlist": "a list",
+    "zones": "a zone, a list of zones or any", "fallback": "a list of machine choices (maps)",
 }
 
 
@@ -351,13 +472,15 @@ def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) ->
         if key not in names:
             why = (" (the job spec has no container.secret_env)"
                    if key == SECRET_ENV_KEY.name else "")
-            return f"unknown key {key!r}{why}; known keys: {', '.join(names)}"
+            close = difflib.get_close_matches(str(key), names, n=1) if not why else []
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"unknown key {key!r}{why}{hint or ';'} known keys: {', '.join(names)}"
     for rule in keys:
         if rule.name not in value:
             continue
         item = value[rule.name]
         if not _has_kind(item, rule.kind):
-            return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
+            return _kind_problem(rule, item)
         texts = [item] if isinstance(item, str) else [*item, *(
             item.values() if isinstance(item, dict) else [])]
         if any("\x00" in text for text in texts):
@@ -372,11 +495,28 @@ def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) ->
         values = item.values() if isinstance(item, dict) else [item]
         bad = [v for v in values if rule.pattern and not re.fullmatch(rule.pattern, v)]
         if bad:
-            return f"{rule.name}: {bad[0]!r} is not {rule.what}"
+            hint = image_hint(bad[0]) if rule.name == "image" else ""
+            return f"{rule.name}: {bad[0]!r} is not {rule.what}{hint}"
     for first, second, why in EXCLUSIVE:
         if first in value and second in value:
             return why
     return None
+
+
+def _kind_problem(rule: ArgumentKey, item: Any) -> str:
+    """Why an argument's value has the wrong type, naming the item inside a list or
+    map: the same rule as the spec's (strings only; a number is quoted)."""
+    wrong: list[tuple[str, Any]] = []
+    if rule.kind == "strlist" and isinstance(item, list):
+        wrong = [(f"{rule.name}[{i}]", x) for i, x in enumerate(item) if not isinstance(x, str)]
+    elif rule.kind == "strmap" and isinstance(item, dict):
+        wrong = [(f"{rule.name}.{k}", x) for k, x in item.items() if not isinstance(x, str)]
+    if not wrong:
+        return f"{rule.name} must be {_KIND_TEXT[rule.kind]}"
+    where, bad = wrong[0]
+    quoted = isinstance(bad, int | float) and not isinstance(bad, bool)
+    hint = f' (quote it: "{json.dumps(bad)}")' if quoted else ""
+    return f"{where} must be a string, got {json.dumps(bad)}{hint}"
 
 
 def _has_kind(item: Any, kind: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from wfgen.job.rules import (
     _DURATION_PATTERN,
+    _ZONE_RE,
     ENV_NAME_RE,
     EXCLUSIVE,
     JOB_FIELDS,
@@ -46,6 +47,15 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["additionalProperties"] = {"type": ["string", "integer"]}
     elif f.kind == "jsonlist":
         schema.update(type="array", minItems=1, maxItems=MAX_TASKS)
+    elif f.kind == "zones":
+        schema["anyOf"] = [{"type": "string", "pattern": f.pattern},
+                           {"type": "array", "minItems": 1,
+                            "items": {"type": "string", "pattern": f"^{_ZONE_RE}$"}}]
+    elif f.kind == "fallback":
+        item = _object_schema(f.children)
+        item["properties"] = {k: {"anyOf": [v, {"type": "null"}]}
+                              for k, v in item["properties"].items()}
+        schema.update(type="array", minItems=1, items=item)
     if f.default not in (None, {}) and f.kind != "object":
         schema["default"] = f.default
     if f.example is not None:

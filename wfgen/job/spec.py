@@ -12,15 +12,23 @@ column of every key and value."""
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
 from wfgen.errors import Location, SpecError, UsageError
-from wfgen.job.budget import budget_problem, default_parallelism, memory_problem
+from wfgen.job.budget import (
+    budget_problem,
+    default_parallelism,
+    longest_timeout,
+    memory_problem,
+)
 from wfgen.job.model import JobSpec
 from wfgen.job.rules import (
     _KIND_NAMES,
     JOB_FIELDS,
+    MAX_GRACE_SPOT_S,
+    MAX_GRACE_STANDARD_S,
     MAX_SPEC_BYTES,
     MAX_TASKS,
     MAX_TIMEOUT_S,
@@ -111,6 +119,8 @@ class _Loader:
             return self.load_object(value, f.children, path + ".", node, key)
         if kind == "jsonlist":
             return self.json_list(value, f, path, node, key)
+        if kind == "fallback":
+            return self.fallback(value, f, path, node, key)
         if kind == "duration":
             try:
                 parse_duration(value)
@@ -119,6 +129,13 @@ class _Loader:
             return value
         if kind == "str":
             result = self.text(value, path, node, key, f.kind)
+        elif kind == "zones" and isinstance(value, list):
+            if not value:
+                raise self.fail("needs at least one zone", node, key, path)
+            result = [self.text(item, f"{path}[{i}]", value, i, "str")
+                      for i, item in enumerate(value)]
+        elif kind == "zones":
+            result = self.text(value, path, node, key, "str")
         elif kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}",
@@ -139,18 +156,20 @@ class _Loader:
                     isinstance(value, str)) else ""
                 raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}{hint}",
                                 node, key, path)
-            result = [self.text(item, f"{path}[{i}]", value, i, "str", scalar_ok=True)
-                      for i, item in enumerate(value)]
+            result = self.each(value, enumerate(value), lambda i, item: self.text(
+                item, f"{path}[{i}]", value, i, "str", scalar_ok=True))
         elif kind == "strmap":
             if not isinstance(value, dict):
                 raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}",
                                 node, key, path)
-            result = {}
-            for k, item in value.items():
+
+            def entry(k: Any, item: Any) -> str:
                 if not isinstance(k, str):
                     raise self.fail(f"key {k!r} must be a string", value, k, f"{path}.{k}",
                                     value=False)
-                result[k] = self.text(item, f"{path}.{k}", value, k, "str", scalar_ok=True)
+                return self.text(item, f"{path}.{k}", value, k, "str", scalar_ok=True)
+
+            result = dict(zip(value, self.each(value, value.items(), entry), strict=True))
         else:  # pragma: no cover - the table only uses the kinds above
             raise AssertionError(kind)
         if f.check is not None:
@@ -158,6 +177,31 @@ class _Loader:
             if message:
                 raise self.fail(message, node, key, path)
         return result
+
+    def each(self, container: Any, items: Any, check: Any) -> list[Any]:
+        """check(key, item) for every item of a list or map, every mistake kept:
+        the first is raised, the others join self.errors."""
+        results, problems = [], []
+        for key, item in items:
+            try:
+                results.append(check(key, item))
+            except SpecError as exc:
+                problems.append(exc)
+        if problems:
+            self.errors.extend(problems[1:])
+            raise problems[0]
+        return results
+
+    def fallback(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
+        """Machine choices: each a map of the keys it changes (null: removed)."""
+        if not isinstance(value, list) or not value:
+            raise self.fail(f"expected {_KIND_NAMES[f.kind]}, e.g. [{{provisioning: "
+                            "flex-start}, {provisioning: standard}]", node, key, path)
+        out = []
+        for i, item in enumerate(value):
+            loaded = self.load_object(item, f.children, f"{path}[{i}].", value, i)
+            out.append({k: loaded[k] for k in item if k in loaded})
+        return out
 
     def json_list(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
         """A list of any JSON values, as plain Python data."""
@@ -198,16 +242,15 @@ class _Loader:
 
     def text(self, value: Any, path: str, node: Any, key: Any, kind: str,
              *, scalar_ok: bool = False) -> str:
-        """A string value; in lists and maps plain decimal integers are accepted as
-        their text (`--epochs, 90`); 010, 0x1F or 1_000 would silently change, so
-        they must be quoted."""
-        if scalar_ok and isinstance(value, int) and not isinstance(value, bool):
-            if type(value) is not int:  # ruamel keeps 010, 0x1F, 0o17, 1_000 as ScalarInt
-                raise self.fail(f"this number would be read as {int(value)}; quote it to "
-                                "pass the text as written", node, key, path)
-            value = str(value)
+        """A string value. In args, command and env too, a number or boolean is
+        refused, naming the key, as `--data` and the workflow's own check refuse
+        it: YAML does not keep a number's text (010, 1_000, 1e3, 0.10 change), so
+        strings only is the one rule all three places can apply alike."""
         if not isinstance(value, str):
-            hint = ' (quote it: "...")' if scalar_ok and isinstance(value, bool | float) else ""
+            hint = ""
+            if scalar_ok and isinstance(value, bool | int | float):
+                plain = type(value) is int  # not 010, 0x1F or 1_000: their text is lost
+                hint = f' (quote it: "{value}")' if plain else " (quote it)"
             raise self.fail(f"expected {_KIND_NAMES[kind]}, got {_describe(value)}{hint}",
                             node, key, path)
         value = str(value)
@@ -272,6 +315,8 @@ def load_spec_text(text: str, path: str = "<job>", *, tree: Any = None) -> JobSp
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or exc.context or "not valid YAML"
+        if "'\\t'" in problem:
+            problem += " (indent with spaces: YAML does not allow tabs there)"
         raise SpecError(f"not valid YAML: {problem}", Location(path, line, col)) from None
     except (YAMLError, ValueError, TypeError) as exc:
         raise SpecError(f"not valid YAML: {exc}", Location(path, 1, 1)) from None
@@ -285,13 +330,27 @@ def load_spec_text(text: str, path: str = "<job>", *, tree: Any = None) -> JobSp
     if not isinstance(tree, dict):
         raise SpecError(f"a job spec is a YAML map, got {_describe(tree)}", Location(path, 1, 1))
     data = loader.load_object(tree, JOB_FIELDS, "", None, None)
+    field_errors = list(loader.errors)
+    spec = _finish(data, tree, loader)
     if loader.errors:
-        errors = sorted(loader.errors, key=lambda e: (e.location.line, e.location.column)
-                        if e.location else (0, 0))
+        # a cross-field check may trip over a default put in place of a field
+        # that was wrong: report only what the field's own error does not say
+        wrong = {e.location.field for e in field_errors if e.location}
+        errors = field_errors + [e for e in loader.errors[len(field_errors):]
+                                 if not (e.location and _related(e.location.field, wrong))]
+        errors.sort(key=lambda e: (e.location.line, e.location.column)
+                    if e.location else (0, 0))
         first = errors[0]
         first.others = errors[1:]
         raise first
-    return _finish(data, tree, loader)
+    assert spec is not None
+    return spec
+
+
+def _related(field_path: str, others: set[str]) -> bool:
+    """Is the field one of `others`, inside one, or holding one (tasks, tasks.items)?"""
+    return any(field_path == o or o.startswith(field_path + ".") or
+               field_path.startswith(o + ".") for o in others)
 
 
 def _node_for(tree: Any, field_path: str) -> tuple[Any, Any]:
@@ -304,19 +363,27 @@ def _node_for(tree: Any, field_path: str) -> tuple[Any, Any]:
     return found
 
 
-def _check_placement(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
-    """Region, zone and machine/GPU combinations Compute Engine would refuse."""
+def _check_region(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """Region and zone Compute Engine would refuse (a wrong region leaves the
+    zone unchecked, and says so)."""
     from wfgen.job import machines
 
     problem = machines.region_problem(data["location"])
     if problem:
-        raise loader.fail(problem, tree, "location", "location")
+        unchecked = " (zone is checked once location is right)" if data["zone"] else ""
+        raise loader.fail(problem + unchecked, tree, "location", "location")
     if data["zone"] is None:
         data["zone"] = machines.default_zone(data["location"])
-    else:
+    elif isinstance(data["zone"], str) and data["zone"] != "any" and not data["regions"]:
         problem = machines.zone_problem(data["zone"], data["location"])
         if problem:
             raise loader.fail(problem, tree, "zone", "zone")
+
+
+def _check_machine(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """Machine type and GPU combinations Compute Engine would refuse."""
+    from wfgen.job import machines
+
     found = machines.machine_problem(data["machine"])
     if found:
         where, message = found
@@ -324,8 +391,56 @@ def _check_placement(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
         raise loader.fail(message, node, key, where, value=False)
 
 
-def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
-    """Cross-field rules and derived defaults."""
+def _plan_capacity(spec: JobSpec, tree: Any, loader: _Loader) -> None:
+    """The zones and machine choices to try (wfgen.job.capacity); `zone` becomes
+    the first zone tried, the plan the rest."""
+    from wfgen.job import capacity
+
+    data = spec.data
+    given = tree.get("zone") if isinstance(tree, dict) else None
+    try:
+        spec.plan = capacity.plan_for(
+            zone=given if given is not None else None, location=data["location"],
+            regions=data["regions"], machine=data["machine"], fallback=data["fallback"],
+            timeout_s=spec.timeout_s)
+    except capacity.CapacityProblem as exc:
+        node, key = _fallback_node(tree, exc.field)
+        raise loader.fail(exc.message, node, key, exc.field, value=False) from None
+    data["zone"] = spec.plan.entries[0][0]
+
+
+def _fallback_node(tree: Any, field_path: str) -> tuple[Any, Any]:
+    """(node, key) of a field path that may index the fallback list: fallback[1].type."""
+    match = re.fullmatch(r"fallback\[(\d+)\](?:\.(\w+))?", field_path)
+    if match and isinstance(tree.get("fallback"), list):
+        items = tree["fallback"]
+        index = int(match.group(1))
+        item = items[index] if index < len(items) else None
+        if match.group(2) and isinstance(item, dict) and match.group(2) in item:
+            return item, match.group(2)
+        return items, index
+    return _node_for(tree, field_path)
+
+
+def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec | None:
+    """Cross-field rules and derived defaults. Independent checks each run (their
+    errors join loader.errors), also after a field's own error; None if any failed."""
+    if data["name"] is None:
+        data["name"] = default_name(loader.path)
+    before = len(loader.errors)
+    spec = None
+    for check in (_check_container, _check_region, _check_machine, _durations):
+        try:
+            spec = check(data, tree, loader) or spec
+        except SpecError as exc:
+            loader.errors.append(exc)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            if not before:  # a default stood in for a wrong field: its error says it
+                raise
+    return spec if len(loader.errors) == 0 else None
+
+
+def _check_container(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
     container = data["container"]
     ctree = tree["container"]
     if container["script"] is not None and container["command"] is not None:
@@ -337,9 +452,10 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           "a variable comes from env or from secret_env, not both",
                           ctree["secret_env"], both[0], f"container.secret_env.{both[0]}",
                           value=False)
-    if data["name"] is None:
-        data["name"] = default_name(loader.path)
-    _check_placement(data, tree, loader)
+
+
+def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
+    """Timeout and heartbeat, the fan-out plan and what fits one execution."""
     timeout_s = parse_duration(data["timeout"])
     if data["heartbeat"] is None:
         data["heartbeat"] = format_duration(default_heartbeat(timeout_s))
@@ -353,7 +469,11 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
                           tree, "heartbeat", "heartbeat")
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
+    seconds["stop_grace"] = _stop_grace(data, tree, loader)
+    if data["checkpoint_dir"] is not None:
+        data["checkpoint_dir"] = data["checkpoint_dir"].rstrip("/")
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
+    _plan_capacity(spec, tree, loader)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
     problem = budget_problem(spec)
@@ -364,6 +484,17 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
         where = "heartbeat" if "heartbeat" in tree else "timeout"
         raise loader.fail(problem, tree, where, where)
     return spec
+
+
+def _stop_grace(data: dict[str, Any], tree: Any, loader: _Loader) -> int:
+    """The container's grace in seconds, within what the VM's shutdown window allows."""
+    grace = parse_duration(data["stop_grace"])
+    most, kind = ((MAX_GRACE_SPOT_S, "a Spot VM has 30s") if data["machine"]["spot"]
+                  else (MAX_GRACE_STANDARD_S, "a standard VM has 120s"))
+    if grace > most:
+        raise loader.fail(f"may be at most {most}s: {kind} from SIGTERM to power-off, and "
+                          "the stop report needs the rest", tree, "stop_grace", "stop_grace")
+    return grace
 
 
 def _task_size_node(tree: Any) -> tuple[Any, str]:
@@ -406,10 +537,12 @@ def read_source(path: str | Path) -> str:
 
 
 def load_spec(path: str | Path, *, heartbeat: str | None = None,
-              timeout: str | None = None) -> JobSpec:
+              timeout: str | None = None, notes: list[str] | None = None) -> JobSpec:
     """Read and check a job spec file; `heartbeat` and `timeout` override the
     file's (command-line flags), and the pair is checked again with them: the
-    heartbeat is shorter than the timeout, and the steps fit the budget."""
+    heartbeat is shorter than the timeout, and the steps fit the budget. A
+    short --heartbeat alone (to watch retries locally) shortens a timeout too
+    long for it to what fits, saying so in `notes`."""
     spec = load_spec_text(read_source(path), str(path))
     if heartbeat is None and timeout is None:
         return spec
@@ -434,6 +567,14 @@ def load_spec(path: str | Path, *, heartbeat: str | None = None,
             timeout_from=", from --timeout" if timeout else (
                 in_file if "timeout" in spec.lines else "")))
     problem = budget_problem(spec)
+    if problem and heartbeat is not None and timeout is None and notes is not None \
+            and spec.data.get("tasks") is None and longest_timeout(spec) > spec.heartbeat_s:
+        spec.seconds["timeout"] = longest_timeout(spec)
+        spec.data["timeout"] = format_duration(spec.timeout_s)
+        notes.append(f"--heartbeat {heartbeat}: timeout shortened to {spec.data['timeout']} "
+                     f"for this run, the longest whose steps fit one execution with that "
+                     f"heartbeat (give --timeout to choose another)")
+        problem = budget_problem(spec)
     if problem:
-        raise UsageError(problem)
+        raise UsageError(f"--heartbeat/--timeout: {problem}")
     return spec

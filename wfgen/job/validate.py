@@ -104,3 +104,59 @@ def validate_paths(paths: list[str]) -> Outcome:
         out.errors += errors
         out.warnings += warnings
     return out
+
+
+ON_HOST_NEEDS_COMMAND = (
+    "container has neither command nor script: the image's own entrypoint runs on a VM, "
+    "but `wfgen run --local --on-host` runs no image and cannot know it; give command "
+    "(the argv to run) or script to run this job on this host")
+
+
+def on_host_problem(spec: Any) -> str | None:
+    """Why `run --local --on-host` (no image, the command as a host process)
+    cannot run this job, or None."""
+    container = spec.data["container"]
+    return ON_HOST_NEEDS_COMMAND if not container["command"] and container["script"] is None \
+        else None
+
+
+def validate_notes(paths: list[str]) -> list[str]:
+    """What is valid but worth knowing, per job spec: 'file: note: ...'."""
+    from wfgen.job.spec import load_spec
+
+    notes = []
+    for path in paths:
+        try:
+            if looks_like_workflow(path):
+                continue
+            problem = on_host_problem(load_spec(path))
+        except WfgenError:
+            continue
+        if problem:
+            notes.append(f"{path}: note: {problem}")
+    return notes
+
+
+def capacity_order(path: str) -> str | None:
+    """For a job spec that can fail over (other zones or machine choices), the
+    order its workflow tries them in; None for anything else."""
+    try:
+        text = read_source(path)
+        if classify(text) != "job":
+            return None
+        from wfgen.job.spec import load_spec_text
+
+        spec = load_spec_text(text, path)
+    except WfgenError:
+        return None
+    if spec.plan is None or not spec.plan.failover:
+        return None
+    from wfgen.job.capacity import round_pause_s
+    from wfgen.job.rules import format_duration
+
+    tasks = spec.data["tasks"]
+    pause = round_pause_s(spec.plan, spec.timeout_s, spec.heartbeat_s,
+                          tasks["parallelism"] if tasks else 1)
+    return (f"{path}: on a stockout the next zone is tried at once, then the next "
+            f"choice; after the last, a pause of {format_duration(pause)}, then again until "
+            f"the timeout:\n{spec.plan.order_text()}")

@@ -26,6 +26,7 @@ VM is deleted), make it vanish without a word, or fail the insert (quota)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+from wfgen.local.capacity import model_of
 from wfgen.local.compute_connectors import ComputeConnectors
 from wfgen.local.compute_lifecycle import ComputeLifecycle
 from wfgen.local.compute_records import (
@@ -62,7 +64,7 @@ from wfgen.local.compute_records import (
 )
 from wfgen.local.faults import Faults
 from wfgen.local.host_policy import REFUSED_REASON, REFUSED_STATUS, HostRule
-from wfgen.local.vm import LocalVM
+from wfgen.local.vm import LocalVM, shutdown_window
 
 __all__ = ["API", "ComputeError", "ConsoleLine", "Instance", "LocalCompute", "not_found"]
 
@@ -77,6 +79,7 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         self.notify: Notify = notify or (lambda _message: None)
         self.output: Output = output or (lambda _vm, _line: None)
         self.faults = faults or Faults()
+        self.capacity = self.faults.capacity()  # stockouts and the flex-start queue
         self.use_container_engine = use_container_engine
         self.host_rule = HostRule(engine=use_container_engine, on_host=on_host)
         self.vm_env = dict(vm_env or {})  # extra environment of every VM's scripts (tests)
@@ -121,14 +124,17 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
             self._finish(op)
         return op
 
-    def _finish(self, op: Operation, error: ComputeError | None = None) -> None:
+    def _finish(self, op: Operation, error: ComputeError | None = None,
+                errors: list[dict[str, Any]] | None = None) -> None:
+        """Mark DONE; a failed operation carries `error` (or the `errors` given,
+        with their errorDetails, as a capacity refusal has them)."""
         with self._lock:
             op.resource.update(status="DONE", progress=100, endTime=_now())
             if error is not None:
                 op.resource.update(httpErrorStatusCode=error.status,
                                    httpErrorMessage=HTTPStatus(error.status).phrase.upper(),
-                                   error={"errors": [{"code": error.reason,
-                                                      "message": error.message}]})
+                                   error={"errors": errors or [{"code": error.reason,
+                                                                "message": error.message}]})
             op.done.set()
             self._op_changed.notify_all()
 
@@ -209,6 +215,13 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
             if (project, zone, name) in self.records:
                 raise ComputeError(409, f"The resource 'projects/{project}/zones/{zone}/"
                                    f"instances/{name}' already exists", "alreadyExists")
+        refusal = self.capacity.refusal(project, zone, body)
+        if refusal is not None:  # wfgen.local.capacity: this zone is out for this model
+            self.notify(f"insert of {name} in {zone} refused: no capacity (stockout emulation)")
+            op = self._operation("insert", project, zone, name, done=False)
+            self._finish(op, ComputeError(refusal.status, refusal.message, refusal.code),
+                         refusal.errors())
+            return dict(op.resource)
         if self.faults.fail_insert and self._claim("insert-fail", task):
             self.notify(f"insert of {name} fails (fault injection: {self.faults.fail_insert})")
             op = self._operation("insert", project, zone, name, done=False)
@@ -232,6 +245,7 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
                      notify=self.notify, use_container_engine=self.use_container_engine,
                      extra_env=self.vm_env, project_metadata=self.project_metadata,
                      service_account=_service_account(body))
+        vm.shutdown_window_s = shutdown_window(body)
         record = Instance(project, zone, name, _new_id(), body, vm, vm.created, console)
         with self._lock:
             self.instances[record.key] = vm
@@ -240,6 +254,12 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
             self.zones.setdefault(project, set()).add(zone)
             self._trim_history()
             self.all_vms.append(vm)
+        if model_of(body) == "FLEX_START":  # queued: PENDING until the queue answers
+            vm.status = "PENDING"
+            self.notify(f"VM {name} waiting for capacity (flex-start) since "
+                        f"{time.strftime('%H:%M:%SZ', time.gmtime())}")
+            self._later(self.capacity.flex_wait_s, self._flex_answer, record)
+            return dict(self._operation("insert", project, zone, name, record.id).resource)
         vm.boot()
         record.last_start = time.time()
         self._arm_deadline(record)
@@ -247,6 +267,28 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         # the first VM that boots (of the fault's task), even when an insert failed
         self._arm_faults(project, zone, vm, task)
         return dict(self._operation("insert", project, zone, name, record.id).resource)
+
+    def _flex_answer(self, record: Instance) -> None:
+        """The flex-start queue's answer: capacity (the VM boots), or it gives up
+        (the PENDING VM goes away without ever running)."""
+        with self._lock:
+            if self.records.get(record.key) is not record or record.vm.status != "PENDING":
+                return
+            if not self.capacity.grants_flex(record.zone):
+                self._take(*record.key)
+        if not self.capacity.grants_flex(record.zone):
+            self.notify(f"flex-start request for {record.name} in {record.zone} given up: "
+                        "no capacity (stockout emulation)")
+            self._destroy(record.vm)
+            return
+        record.vm.status = "PROVISIONING"
+        record.vm.boot()
+        record.last_start = time.time()
+        self._arm_deadline(record)
+        self.notify(f"VM {record.name} created (attempt "
+                    f"{record.vm.metadata.attributes.get('wfgen-attempt', '?')}; flex-start "
+                    "capacity granted)")
+        self._arm_faults(record.project, record.zone, record.vm, _task_of(record.body))
 
     def _printer(self, name: str, console: SerialConsole) -> Callable[[str, str], None]:
         def printed(vm_name: str, line: str) -> None:
@@ -277,11 +319,25 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         return [self.describe(r) for r in records]
 
     def delete_instance(self, project: str, zone: str, name: str) -> dict[str, Any]:
-        """instances.delete: the VM is gone from the API at once; its shutdown script
-        runs behind a RUNNING operation that is DONE when everything has stopped."""
-        record = self._take(project, zone, name)
+        """instances.delete: as on Compute Engine, the VM shows STOPPING ("being
+        deleted or killed") while its shutdown script runs, behind a RUNNING
+        operation, and is gone from the API when the operation is DONE; so its
+        console can be read to the last line before it goes."""
+        with self._lock:
+            record = self._find(project, zone, name)
+            record.busy = True
+            if record.timer is not None:
+                record.timer.cancel()
         op = self._operation("delete", project, zone, name, record.id, done=False)
-        self._in_background(op, lambda: self._end(record, run_shutdown=True))
+
+        def delete() -> None:
+            record.vm.power_off(run_shutdown=True)
+            with contextlib.suppress(ComputeError), self._lock:  # taken meanwhile?
+                if self.records.get(record.key) is record:
+                    self._take(project, zone, name)
+            self._end(record, run_shutdown=False)
+
+        self._in_background(op, delete)
         return dict(op.resource)
 
     def _take(self, project: str, zone: str, name: str) -> Instance:
@@ -298,6 +354,8 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
         return record
 
     def _end(self, record: Instance, *, run_shutdown: bool, hard: bool = False) -> None:
+        if record.vm.status == "PENDING":  # never booted: nothing runs, no shutdown script
+            run_shutdown = False
         record.vm.power_off(run_shutdown=run_shutdown, hard=hard)
         self._destroy(record.vm)
         record.last_stop = record.last_stop or time.time()
@@ -425,7 +483,8 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle):
             "startRestricted": False,
             "selfLink": _link(project, zone, "instances", record.name),
         }
-        for key in ("tags", "guestAccelerators", "shieldedInstanceConfig", "hostname"):
+        for key in ("tags", "guestAccelerators", "shieldedInstanceConfig", "hostname",
+                    "reservationAffinity"):
             if key in body:
                 resource[key] = body[key]
         for key in ("guestAccelerators",):

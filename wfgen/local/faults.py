@@ -10,6 +10,11 @@ fan-out job, on the first VM of task 0, or of task N with `,task=N`
   vanish@DELAY         the VM disappears without a word (no shutdown script)
   refuse-callbacks=N   the callback endpoint answers 503 to the first N requests
   insert-fail[=MSG]    instances.insert fails as an operation error (e.g. quota)
+  stockout=ZONE[/MODEL]  ZONE (* for every zone) has no capacity for MODEL
+                       (standard, spot, flex-start, reservation; none: all), for
+                       the whole run; repeatable
+  flex-wait=DELAY      the flex-start queue answers after DELAY (default 2s):
+                       capacity, or it gives up where flex-start is out
 
 DELAY is a number with a unit: 500ms, 5s, 2m, 1h."""
 
@@ -17,8 +22,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wfgen.errors import UsageError
+
+if TYPE_CHECKING:
+    from wfgen.local.capacity import Capacity
 
 FAULT_HELP = __doc__.split("\n\n", 2)[2] if __doc__ else ""
 _DELAY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -38,6 +47,8 @@ class Faults:
     vanish_after: float | None = None
     refuse_callbacks: int = 0
     fail_insert: str | None = None
+    stockouts: list[str] = field(default_factory=list)  # ZONE[/MODEL] (wfgen.local.capacity)
+    flex_wait: float | None = None
     tasks: dict[str, int] = field(default_factory=dict)  # fault -> its task (default 0)
 
     def task_of(self, fault: str) -> int:
@@ -58,6 +69,9 @@ class Faults:
                 if name.strip().lower() == "refuse-callbacks":
                     raise UsageError("refuse-callbacks acts on the first callbacks of the run, "
                                      "whichever task sends them; it takes no task=N")
+                if name.strip().lower() in ("stockout", "flex-wait"):
+                    raise UsageError(f"{name.strip()} acts on zones, whichever task inserts "
+                                     "there; it takes no task=N")
                 faults.tasks[name.strip().lower()] = int(number)
             name = name.strip().lower()
             if name == "preempt" and sep == "@":
@@ -66,11 +80,24 @@ class Faults:
                 faults.vanish_after = parse_delay(value)
             elif name == "refuse-callbacks" and sep == "=" and value.isdigit():
                 faults.refuse_callbacks = int(value)
+            elif name == "stockout" and sep == "=":
+                from wfgen.local.capacity import Stockout
+
+                Stockout.parse(value, option="--fault stockout=")
+                faults.stockouts.append(value.strip())
+            elif name == "flex-wait" and sep == "=":
+                faults.flex_wait = parse_delay(value)
             elif name == "insert-fail":
                 faults.fail_insert = value or (
                     "QUOTA_EXCEEDED: Quota 'CPUS' exceeded. Limit: 0.0 in region local.")
             else:
                 raise UsageError(f"unknown fault {given!r}; known: preempt@DELAY, vanish@DELAY, "
                                  "refuse-callbacks=N, insert-fail[=MESSAGE] (with ,task=N in "
-                                 "a fan-out job)")
+                                 "a fan-out job), stockout=ZONE[/MODEL], flex-wait=DELAY")
         return faults
+
+    def capacity(self) -> Capacity:
+        """The capacity rules these faults set (none: every zone has capacity)."""
+        from wfgen.local.capacity import Capacity
+
+        return Capacity.parse(self.stockouts, flex_wait_s=self.flex_wait)

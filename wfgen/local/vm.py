@@ -27,7 +27,8 @@ from pathlib import Path
 from wfgen.local.metadata import DEFAULT_SERVICE_ACCOUNT, MetadataServer
 
 Notify = Callable[[str], None]
-SHUTDOWN_GRACE_S = 30.0  # Compute Engine gives a shutdown script about this long
+SHUTDOWN_GRACE_S = 30.0  # Compute Engine gives a Spot VM's shutdown script about this long
+STANDARD_SHUTDOWN_S = 120.0  # and a standard VM's (Compute v1 skipGuestOsShutdown)
 MAX_LINE = 16384  # longer output lines are shown in pieces
 # Starts a VM: a watchdog in the background (it holds the lifeline, $3, and acts
 # when it reads end of file: wfgen is gone), then the startup script in its place.
@@ -91,9 +92,11 @@ class LocalVM:
         self._extra_env = dict(extra_env or {})
         self._proc: subprocess.Popen[bytes] | None = None
         self.hurry = threading.Event()  # the user insists: cut the shutdown script short
+        self.shutdown_window_s = SHUTDOWN_GRACE_S  # from power-off to the hard stop
         self._lifeline: int | None = None
         self._lock = threading.RLock()  # power_off/destroy may race (fault timer vs. delete)
         self._readers: list[threading.Thread] = []
+        self.shutdown_script = ""  # "ran" or "cut short" once a stop ran it
 
     # -- environment of the scripts ---------------------------------------
     def _env(self) -> dict[str, str]:
@@ -191,8 +194,10 @@ class LocalVM:
         if pending:
             self._output(self.name, pending.decode("utf-8", errors="replace"))
 
-    def run_shutdown_script(self, timeout: float = SHUTDOWN_GRACE_S) -> None:
-        """Run the shutdown script, best effort, as Compute Engine does on stop/delete."""
+    def run_shutdown_script(self, timeout: float | None = None) -> None:
+        """Run the shutdown script, best effort, as Compute Engine does on stop/delete,
+        for at most the VM's shutdown window."""
+        timeout = self.shutdown_window_s if timeout is None else timeout
         script = self._script("shutdown-script")
         if not script.read_text().strip():
             return
@@ -204,11 +209,13 @@ class LocalVM:
         except OSError as exc:
             self._notify(f"{self.name}: shutdown script did not start: {exc}")
             return
+        self.shutdown_script = "ran"  # what the last stop did with it (serve reports it)
         reader = threading.Thread(target=self._pump, args=(proc,), daemon=True)
         reader.start()
         deadline = time.monotonic() + timeout
         while proc.poll() is None:
             if self.hurry.is_set() or time.monotonic() > deadline:
+                self.shutdown_script = "cut short"
                 _kill_group(proc.pid, hard=True)
                 proc.wait()
                 break
@@ -246,6 +253,14 @@ class LocalVM:
         if self._proc is None:
             return False
         return _group_alive(self._proc.pid) or bool(marked_pids(self.marker, self.scratch))
+
+
+def shutdown_window(body: dict) -> float:
+    """How long Compute Engine lets an instance of this insert body shut down:
+    30 s for Spot (and preemptible) VMs, 120 s for standard ones."""
+    scheduling = body.get("scheduling") or {}
+    spot = scheduling.get("provisioningModel") == "SPOT" or scheduling.get("preemptible")
+    return SHUTDOWN_GRACE_S if spot else STANDARD_SHUTDOWN_S
 
 
 def marked_pids(marker: str, root: Path | None = None) -> list[int]:

@@ -28,6 +28,7 @@ from wfgen.server.workflows_api import WorkflowsRest, WorkflowsService
 Log = Callable[[str], None]
 DEFAULT_PROJECT = "local-project"
 DEFAULT_LOCATION = "us-central1"
+STOP_GRACE_S = 1.0  # how long VMs' shutdown scripts may run when serve stops
 
 
 def _stderr(line: str) -> None:
@@ -52,6 +53,7 @@ class Options:
     location: str = DEFAULT_LOCATION
     poll_seconds: float = 1.0  # how often --workflows-dir is checked for changes
     test_clock: bool = False  # POST /wfgen/test/clock moves the scheduler's clock (tests)
+    faults: Any = None  # wfgen.local.faults.Faults: --stockout and --flex-wait (capacity)
 
 
 class App:
@@ -71,7 +73,7 @@ class App:
         self.runner = LocalBackend(
             project=options.project, location=options.location,
             use_container_engine=use_engine, on_host=options.on_host,
-            callbacks=CallbackHub)
+            callbacks=CallbackHub, faults=options.faults)
         self.runner.connector_check = check_connector  # the workflows' calls, as REST ones
         self.workflows = WorkflowsService(self.store)
         self.executions = ExecutionsService(self.store, self.workflows, self.runner,
@@ -100,6 +102,7 @@ class App:
                                      f"{exc.strerror or exc}") from None
         self.guard.port = self.http.port
         self.runner.callbacks.mount(self.url)  # callback URLs point at this server
+        self.runner.publisher.endpoint = self.url  # workflows publish to this serve
         # the local VMs read container.secret_env from this server's Secret Manager
         from wfgen.server.local_secrets import ENDPOINT_KEY
 
@@ -112,6 +115,7 @@ class App:
                                                    options.host, options.grpc_port)
         self.watcher: Any = None
         self._stopped = threading.Event()
+        self.shutdown_scripts: list[str] = []  # how each VM's shutdown script ended at stop
         self.mode = self.runner.compute.host_rule.describe()  # wfgen.local.host_policy
 
     def _event_apis(self) -> list[Any]:
@@ -119,11 +123,19 @@ class App:
         from wfgen.server.eventarc_api import EventarcRest, EventarcService
         from wfgen.server.pubsub_api import PubsubRest
         from wfgen.server.scheduler_api import SchedulerRest, SchedulerService
+        from wfgen.server.subscriptions_api import SubscriptionsRest, SubscriptionsService
 
         self.scheduler = SchedulerService(self.store, self.executions.create, self.log)
         self.eventarc = EventarcService(self.store, self.executions.create, self.log)
+        self.subscriptions = SubscriptionsService(self.store)
+
+        def deliver(topic: str, message: dict[str, Any]) -> list[str]:
+            return self.subscriptions.deliver(topic, message) + self.eventarc.deliver(
+                topic, message)
+
         return [SchedulerRest(self.scheduler, self.options.test_clock),
-                EventarcRest(self.eventarc), PubsubRest(self.store, self.eventarc.deliver)]
+                EventarcRest(self.eventarc), SubscriptionsRest(self.subscriptions),
+                PubsubRest(self.store, deliver)]
 
     def _secret_manager(self) -> Any:
         """Secret Manager; a local VM's token stands for that VM's service account."""
@@ -165,7 +177,7 @@ class App:
         return f"http://{self.reach_host}:{self.http.port}"
 
     def start(self) -> App:
-        self.http.start()
+        self.http.start(poll_interval=0.1)  # stops within 0.1 s
         self.scheduler.start()
         if self.options.workflows_dir:
             from wfgen.server.watch import WorkflowsDir
@@ -200,13 +212,22 @@ class App:
         if self._stopped.is_set():
             return []
         self._stopped.set()
+        # the VMs' shutdown scripts run in parallel, cut short STOP_GRACE_S after
+        # the stop began (as `run --local` does on Ctrl-C)
+        hurry = threading.Timer(STOP_GRACE_S, self.runner.hurry_up)
+        hurry.daemon = True
+        hurry.start()
         if self.watcher is not None:
             self.watcher.stop()
         self.scheduler.stop()
+        self.subscriptions.close()  # pulls waiting for a message answer now
         self.http.stop()
         if self.grpc is not None:
             self.grpc.stop(grace=None)
+        vms = list(self.runner.compute.all_vms)
         deleted = self.runner.shutdown()
+        hurry.cancel()
+        self.shutdown_scripts = [vm.shutdown_script for vm in vms if vm.shutdown_script]
         self.executions.wait_all(5.0)  # their final state reaches the store
         self.store.close()
         self.objects.close()
@@ -225,14 +246,18 @@ class App:
         try:
             if ready is not None:
                 ready()
-            while not stop.wait(0.5):
+            while not stop.wait(0.1):
                 pass
         finally:
             for sig in watched:
                 signal.signal(sig, previous[sig])
-        self.log("wfgen serve: stopping: cancelling running executions, deleting local VMs")
+        self.log("wfgen serve: stopping: cancelling running executions, deleting local VMs "
+                 f"(their shutdown scripts get {STOP_GRACE_S:g} s)")
         deleted = self.stop()
         if deleted:
-            self.log(f"wfgen serve: deleted {', '.join(deleted)}")
+            cut = self.shutdown_scripts.count("cut short")
+            self.log(f"wfgen serve: deleted {', '.join(deleted)}; {len(self.shutdown_scripts)} "
+                     f"shutdown script(s) ran" + (f", {cut} cut short at the "
+                                                  f"{STOP_GRACE_S:g} s deadline" if cut else ""))
         self.log("wfgen serve: stopped")
         return 0

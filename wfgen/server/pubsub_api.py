@@ -1,8 +1,9 @@
 """Pub/Sub v1 topics in `wfgen serve`, as far as triggers need them: create,
 get, delete, and `POST /v1/projects/P/topics/T:publish` (the REST body:
 {"messages": [{"data": base64, "attributes": {...}}]} -> {"messageIds": [...]}).
-A published message goes to Eventarc (every trigger on the topic starts one
-execution) before publish answers; there are no subscriptions to pull from."""
+A published message goes to the topic's subscriptions (subscriptions_api.py,
+to pull from) and to Eventarc (every trigger on the topic starts one
+execution) before publish answers."""
 
 from __future__ import annotations
 

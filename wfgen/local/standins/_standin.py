@@ -23,6 +23,12 @@ subreaper, so processes the job leaves behind become its children, and kills
 them when the job's main process exits, as a container's processes end with its
 PID 1 (no orphan keeps the output pipe open). Everything stays in the caller's
 process group: killing a local VM's group kills its "containers" too.
+
+`docker run --cidfile=F` writes a container id (64 hex digits that name the
+stand-in's own pid and its job's), which `docker kill [--signal=S] ID`
+(the signal goes to the job's main process, as docker sends it to PID 1) and
+`docker wait ID` (until the container is gone; prints its exit status, kept
+in $TMPDIR/wfgen-standin-containers) take, as the real commands do.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -80,6 +87,7 @@ class RunOptions:
     env: list[bytes] = field(default_factory=list)
     entrypoint: bytes | None = None
     workdir: bytes | None = None
+    cidfile: bytes | None = None
 
 
 def parse_run(args: list[bytes]) -> tuple[RunOptions, list[bytes]] | str:
@@ -90,7 +98,7 @@ def parse_run(args: list[bytes]) -> tuple[RunOptions, list[bytes]] | str:
     """
     with_value = {b"--env", b"-e", b"--entrypoint", b"--volume", b"-v", b"--device",
                   b"--name", b"--network", b"--ipc", b"--shm-size", b"--workdir", b"-w",
-                  b"--gpus", b"--user", b"-u"}
+                  b"--gpus", b"--user", b"-u", b"--cidfile"}
     flags = {b"--rm", b"-i", b"-t", b"-it", b"--init", b"--privileged", b"--interactive"}
     opts = RunOptions()
     i = 0
@@ -111,6 +119,8 @@ def parse_run(args: list[bytes]) -> tuple[RunOptions, list[bytes]] | str:
                 opts.entrypoint = value
             elif name in (b"--workdir", b"-w"):
                 opts.workdir = value
+            elif name == b"--cidfile":
+                opts.cidfile = value
         elif a not in flags:
             return f"unknown flag: {os.fsdecode(a)}"
         i += 1
@@ -180,6 +190,10 @@ def docker_run(args: list[bytes]) -> int:
     if not argv:
         print("docker (stand-in): the image's own command is unknown here", file=sys.stderr)
         return 125
+    if opts.cidfile and os.path.exists(opts.cidfile):
+        print(f"docker: Container ID file found, make sure the other container isn't "
+              f"running or delete {os.fsdecode(opts.cidfile)} (stand-in)", file=sys.stderr)
+        return 125
     _become_subreaper()
     keep = set(_children())
     try:
@@ -199,9 +213,96 @@ def docker_run(args: list[bytes]) -> int:
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, forward)
+    cid = f"{os.getpid():032x}{proc.pid:032x}"
+    if opts.cidfile:
+        with open(opts.cidfile, "w", encoding="ascii") as f:
+            f.write(cid)
     rc = proc.wait()
     _kill_leftovers(keep)  # PID 1 gone: the rest of the container goes
-    return 128 - rc if rc < 0 else rc
+    status = 128 - rc if rc < 0 else rc
+    if opts.cidfile:
+        os.makedirs(_containers_dir(), exist_ok=True)
+        with open(os.path.join(_containers_dir(), cid), "w", encoding="ascii") as f:
+            f.write(f"{status}\n")
+    return status
+
+
+def _containers_dir() -> str:
+    return os.path.join(tempfile.gettempdir(), "wfgen-standin-containers")
+
+
+def _container(cid: str) -> tuple[int, int] | None:
+    """(stand-in pid, job pid) of a running container id, else None."""
+    if len(cid) != 64 or any(c not in "0123456789abcdef" for c in cid):
+        return None
+    runner, job = int(cid[:32], 16), int(cid[32:], 16)
+    try:
+        with open(f"/proc/{runner}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                return None
+        with open(f"/proc/{runner}/cmdline", "rb") as f:
+            if b"docker" not in f.read():
+                return None
+    except (OSError, IndexError):
+        return None
+    return runner, job
+
+
+def docker_kill(args: list[str]) -> int:
+    """`docker kill [--signal=S | -s S] ID...`: the signal (KILL by default) to
+    each container's main process."""
+    sig, ids, i = "KILL", [], 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-s", "--signal") and i + 1 < len(args):
+            sig, i = args[i + 1], i + 2
+            continue
+        if a.startswith("--signal="):
+            sig = a.split("=", 1)[1]
+        elif a.startswith("-"):
+            print(f"docker (stand-in): unknown flag: {a}", file=sys.stderr)
+            return 125
+        else:
+            ids.append(a)
+        i += 1
+    name = sig.upper().removeprefix("SIG")
+    number = int(name) if name.isdigit() else getattr(signal, f"SIG{name}", None)
+    if number is None or not ids:
+        print(f"docker (stand-in): kill: bad signal {sig!r} or no container", file=sys.stderr)
+        return 1
+    rc = 0
+    for cid in ids:
+        found = _container(cid)
+        try:
+            if found is None:
+                raise ProcessLookupError
+            os.kill(found[1], number)
+            print(cid)
+        except ProcessLookupError:
+            print(f"Error response from daemon: No such container: {cid}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+def docker_wait(args: list[str]) -> int:
+    """`docker wait ID...`: block until each container is gone; print its status."""
+    rc = 0
+    for cid in args:
+        found = _container(cid)
+        record_file = os.path.join(_containers_dir(), cid)
+        if found is None and not os.path.exists(record_file):
+            print(f"Error response from daemon: No such container: {cid}", file=sys.stderr)
+            rc = 1
+            continue
+        while _container(cid) is not None:
+            time.sleep(0.05)
+        for _ in range(40):  # the stand-in writes its status as it ends
+            if os.path.exists(record_file):
+                break
+            time.sleep(0.05)
+        with contextlib.suppress(OSError), open(record_file, encoding="ascii") as f:
+            print(f.read().strip())
+    return rc
 
 
 def main(tool: str) -> None:
@@ -235,6 +336,10 @@ def main(tool: str) -> None:
     if tool == "docker":
         if sub == "run":
             sys.exit(docker_run([os.fsencode(a) for a in argv[1:]]))
+        if sub == "kill":
+            sys.exit(docker_kill(argv[1:]))
+        if sub == "wait":
+            sys.exit(docker_wait(argv[1:]))
         if sub == "pull" and len(argv) > 1:
             print(f"{argv[-1]}: pulled (stand-in)")
         elif sub not in OK_SUBCOMMANDS and sub != "pull":
