@@ -5,7 +5,12 @@ package workflows-emulator (the only Python peer), which lives in its own
 virtual environment, benchmarks/.venv-peer, created here on first use so that
 it never becomes a dependency of wfgen. Both sides are timed the same way: load
 the file, run it, check the sum; best of several runs. Prints both times and
-the ratio (goal: wfgen at least 20 times faster)."""
+the ratio (goal: wfgen at least 20 times faster).
+
+Then the engine's own speed in simple steps per second: `assign` + `next`
+loops (a counter, a jump test), in this process, best of runs by wall time and
+by CPU time (on a shared machine the CPU figure is the steadier one). Goal:
+at least 2 million steps per second."""
 
 from __future__ import annotations
 
@@ -93,6 +98,45 @@ def time_wfgen(path: Path, runs: int = 5) -> tuple[float, float]:
     return best_total, best_run
 
 
+STEPS_LOOP = 40_000  # 2 steps an iteration: 80,002 steps, under the 100,000 quota
+STEPS_WORKFLOW = f"""\
+main:
+  steps:
+    - init:
+        assign:
+          - i: 0
+    - step:
+        assign:
+          - i: ${{i + 1}}
+        next: test
+    - test:
+        switch:
+          - condition: ${{i < {STEPS_LOOP}}}
+            next: step
+    - done:
+        return: ${{i}}
+"""
+
+
+def steps_per_second(runs: int = 15) -> tuple[float, float, int]:
+    """(steps/s by best wall time, steps/s by best CPU time, steps) of the
+    assign + next loop, run (not parsed) in this process."""
+    from wfgen.engine import execute, load_workflow
+
+    wf = load_workflow(STEPS_WORKFLOW, "steps.yaml")
+    best_wall = best_cpu = float("inf")
+    steps = 0
+    for _ in range(runs):
+        w0, c0 = time.perf_counter(), time.process_time()
+        res = execute(wf)
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+        if res.state != "SUCCEEDED" or res.result != STEPS_LOOP:
+            raise SystemExit(f"bench_engine: wrong result from the steps loop: {res.error}")
+        steps = res.steps_internal
+    return steps / best_wall, steps / best_cpu, steps
+
+
 def time_peer(py: Path, path: Path, runs: int = 3) -> float | None:
     proc = subprocess.run([str(py), "-c", PEER_DRIVER, str(path), str(runs)],
                           capture_output=True, text=True, timeout=1800)
@@ -124,7 +168,12 @@ def main() -> dict[str, float | None]:
         ratio = peer / ours_total
         print(f"  {PEER_PACKAGE:<19} {peer * 1000:9.1f} ms")
         print(f"  ratio               {ratio:9.1f}x faster (goal: >= 20x)")
-    return {"wfgen_seconds": ours_total, "peer_seconds": peer, "ratio": ratio}
+    by_wall, by_cpu, steps = steps_per_second()
+    print(f"engine: assign + next loop, {steps:,} steps, in this process (best of runs)")
+    print(f"  {by_wall / 1e6:5.2f} million steps/s by wall time, {by_cpu / 1e6:5.2f} million by "
+          "CPU time (goal: >= 2 million)")
+    return {"wfgen_seconds": ours_total, "peer_seconds": peer, "ratio": ratio,
+            "steps_per_s_wall": by_wall, "steps_per_s_cpu": by_cpu}
 
 
 if __name__ == "__main__":

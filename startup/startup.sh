@@ -399,6 +399,22 @@ give_up() {
   "${off[@]}" || log "power-off failed"
 }
 
+# gang_env: a multi-node job's node metadata as WFGEN_NODE_* container env
+# (docs/vm-agent.md); nothing without wfgen-num-nodes.
+gang_env() {
+  local c r m p h='' i a=instance/attributes/wfgen- n1='^(0|[1-9][0-9]{0,4})$'
+  c=$(md ${a}num-nodes 2>/dev/null) || return 0
+  if ! { r=$(md ${a}node-rank) && m=$(md ${a}master-addr) && p=$(md ${a}master-port); } \
+    || ! [[ $c =~ $n1 && $r =~ $n1 && $p =~ $n1 && $m =~ ^[a-z][-a-z0-9]*-0(\.[-a-z0-9]+)+$ ]] \
+    || ((r >= c)); then fail "bad or missing node metadata"; fi
+  for ((i = 0; i < c; i++)); do h+=${WFGEN_NODE_ADDRESS:-${m%-0.*}-$i.${m#*.}}$'\n'; done
+  m=${WFGEN_NODE_ADDRESS:-$m}
+  log "node $r of $c (master $m:$p)"
+  run+=("--env=WFGEN_NODE_RANK=$r" "--env=WFGEN_NUM_NODES=$c" "--env=WFGEN_MASTER_ADDR=$m"
+    "--env=WFGEN_MASTER_PORT=$p" "--env=WFGEN_NODE_HOSTS=${h%$'\n'}"
+    "--env=WFGEN_GPUS_PER_NODE=$n")
+}
+
 # --- the job ---
 
 # identity_env: docker --env flags in IDENTITY: WFGEN_EXECUTION_ID and
@@ -472,6 +488,7 @@ main() {
   ((${#cmd[@]} == 0)) || run+=("--entrypoint=${cmd[0]}")
   n=${m[accelerator-count]//[$' \t\r\n']/}
   [[ $n =~ ^[0-9]+$ ]] || fail "bad wfgen-accelerator-count"
+  gang_env
 
   STEP="reading secrets"
   read_secrets  # before the driver and the pull: a wrong secret fails in seconds

@@ -288,7 +288,7 @@ def test_validate_prints_the_order_of_tries(tmp_path):
     assert run.returncode == 0, run.stderr
     assert ("  1. g2-standard-8 (spot): us-central1-a, us-central1-b, us-central1-c\n"
             "  2. g2-standard-8 (flex-start): us-central1-a, us-central1-b, us-central1-c"
-            ) in run.stderr
+            ) in run.stdout  # all of validate's output goes to stdout
 
 
 def test_a_long_plan_pauses_longer_between_rounds_to_fit_the_step_limit():

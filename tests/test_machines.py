@@ -13,9 +13,10 @@ from wfgen.job.spec import load_spec, load_spec_text
 
 
 def _body(spec_text: str) -> dict:
+    from tests.test_render import insert_step
+
     tree = YAML(typ="safe").load(render_workflow(load_spec_text(spec_text, "job.yaml")))
-    insert = tree["run_job"]["steps"][0]["run_attempt"]["try"]["steps"][1]["create_vm"]
-    return insert["args"]["body"]
+    return insert_step(tree)["args"]["body"]
 
 
 def _metadata(body: dict) -> dict:

@@ -39,6 +39,14 @@ def steps_by_name(steps, found=None):
     return found
 
 
+def insert_step(workflow: dict) -> dict:
+    """The VM insert of a job's workflow (a multi-node job's: inside its parallel loop)."""
+    if "run_gang" in workflow:
+        create = steps_by_name(workflow["run_gang"]["steps"])["create_vms"]
+        return create["parallel"]["for"]["steps"][0]["create_vm"]
+    return steps_by_name(workflow["run_job"]["steps"])["create_vm"]
+
+
 def generated(text: str, name: str = "job.yaml") -> dict:
     return _yaml.load(render_workflow(load_spec_text(text, name)))
 
@@ -78,10 +86,10 @@ def test_vm_body_is_a_compute_instance(path):
     from google.cloud import compute_v1
 
     wf = _yaml.load(render_workflow(load_spec(path)))
-    insert = steps_by_name(wf["run_job"]["steps"])["create_vm"]
+    insert = insert_step(wf)
     assert insert["call"] == "googleapis.compute.v1.instances.insert"
     raw = dict(insert["args"]["body"])
-    state = next((p["failover"] for p in wf["run_job"]["params"]
+    state = next((p["failover"] for p in wf.get("run_job", {}).get("params", [])
                   if isinstance(p, dict) and "failover" in p), None)
     if state:  # a job that fails over: its first try, as the workflow fills it in
         raw.update(machineType=state["at"]["machineType"],

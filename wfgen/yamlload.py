@@ -21,11 +21,14 @@ existing "invalid YAML at line N" handling reports them."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import StreamMark
+
+from wfgen.errors import Location, SpecError
 
 MAX_ALIAS_NODES = 100_000  # nodes that aliases and merge keys may add
 MAX_NESTING = 128  # levels of lists and maps
@@ -176,3 +179,18 @@ def load(text: str) -> Any:
     else:
         _Checker().scalar(tree, StreamMark("<yaml>", 0, 0, 0))
     return tree
+
+
+def read_source(path: str | Path) -> str:
+    """A YAML file's text; unreadable files become a SpecError naming the file."""
+    name = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", Location(name)) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, not a YAML file", Location(name)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(name)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", Location(name)) from None

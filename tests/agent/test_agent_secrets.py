@@ -50,7 +50,7 @@ class SecretsBed:
             Store(":memory:"), lambda token: md.service_account if md.check_token(token)
             else None)
         self.front = Flaky(self.api, failures)
-        self.server = LoopbackServer([self.front]).start(poll_interval=0.05)
+        self.server = LoopbackServer([self.front]).start()
         md.set_project_attribute("wfgen-secretmanager-endpoint", self.server.url)
 
     def add(self, secret: str, value: bytes) -> None:

@@ -323,11 +323,16 @@ def _wfgen(serve: Serve, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=240, env={**os.environ, **env}, cwd=ROOT)
 
 
+# examples whose programs are not on this machine: train-gpu's train.py, the
+# fine-tuning image's own entrypoint (the stand-in runs its args), torchrun
+NOT_RUNNABLE_HERE = ("train-gpu.yaml", "finetune-anywhere.yaml", "torchrun.yaml")
+
+
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.yaml")))
 def test_every_example_runs_through_the_checked_serve(serve, example):
     done = _wfgen(serve, "run", str(Path("examples") / example))
-    if example == "train-gpu.yaml":  # its train.py is not on this machine: the job fails,
-        # but every request on the way (a GPU VM included) was accepted
+    if example in NOT_RUNNABLE_HERE:  # the job fails, but every request on the way (a GPU
+        # VM and its failover tries included) was accepted
         assert done.returncode != 0 and "container exited" in done.stderr, done.stderr
     else:
         assert done.returncode == 0, done.stderr

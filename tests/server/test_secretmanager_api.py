@@ -267,3 +267,28 @@ def test_hostile_requests_get_an_answer_never_a_crash(method, project, head, pat
         assert 400 <= exc.status < 600 and exc.status != 500, exc
         return
     assert answer is None or answer.status == 200
+
+
+def test_list_filters_by_name_and_label_and_refuses_what_it_cannot_read():
+    store = Store(":memory:")
+    api = SecretManagerRest(store, lambda _token: "vm@p.iam.gserviceaccount.com")
+    for secret_id, env in (("wandb-key", "prod"), ("hf-token", "dev")):
+        request = _request("POST", "/v1/projects/p/secrets",
+                           {"replication": {"automatic": {}}, "labels": {"env": env}})
+        request.query = {"secretId": [secret_id]}
+        _answer(api, request)
+
+    def names(filter_text: str) -> list[str]:
+        request = _request("GET", "/v1/projects/p/secrets")
+        request.query = {"filter": [filter_text]}
+        answer = json.loads(_answer(api, request).body)
+        return [s["name"].rsplit("/", 1)[1] for s in answer.get("secrets", [])]
+
+    assert names("name:wandb") == ["wandb-key"]
+    assert names("labels.env=dev") == ["hf-token"]
+    assert names("labels.env:* AND name:key") == ["wandb-key"]
+    assert names("labels.env=staging") == []
+    request = _request("GET", "/v1/projects/p/secrets")
+    request.query = {"filter": ["(name:a OR name:b)"]}
+    refused = _answer(api, request)
+    assert refused.status == 400 and b"Invalid filter" in refused.body

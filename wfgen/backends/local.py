@@ -6,7 +6,11 @@ One backend holds one shared set of instances and one callback hub, and runs
 any number of executions at once, each on its own thread: `wfgen run --local`
 starts one, `wfgen serve` many. Every workflow run here gets Compute Engine
 and `events.*`, not only the ones wfgen generated. `shutdown()` cancels every
-execution and deletes every VM; nothing is left running."""
+execution and deletes every VM; nothing is left running.
+
+Compute Engine (and its docker probe) and the callback server start on the
+first call that needs them (wfgen.backends.on_demand): a workflow that makes
+no VM and no callback imports and starts neither."""
 
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ from wfgen.backends.base import (
     Revision,
     Vm,
 )
+from wfgen.backends.on_demand import DeferredConnector, OnDemand
+from wfgen.backends.workers import Workers
 from wfgen.errors import UsageError
 
 Notify = Callable[[str], None]
@@ -75,39 +81,71 @@ class LocalBackend(Backend):
                  log_sink: Callable[[dict[str, Any]], None] | None = None,
                  callbacks: Any = None, project_metadata: dict[str, str] | None = None
                  ) -> None:
-        from wfgen.local.callbacks import CallbackServer
-        from wfgen.local.compute import LocalCompute
         from wfgen.local.faults import Faults
         from wfgen.local.pubsub import LocalPublisher, emulator_endpoint
-        from wfgen.local.vm import container_engine_works
 
         self.project = project
         self.location = location
         self.notify = notify
         self.log_sink = log_sink
         self.faults = faults or Faults()
-        if use_container_engine is None:
-            use_container_engine = container_engine_works()
-        self.use_container_engine = use_container_engine
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
         self._revisions: dict[str, list[tuple[str, str]]] = {}  # workflow -> [(id, source)]
-        self.compute = LocalCompute(notify=notify, output=output, faults=self.faults,
-                                    use_container_engine=use_container_engine,
-                                    on_host=on_host,  # wfgen.local.host_policy
-                                    project_metadata=project_metadata)
         self._parsed: dict[tuple[str, str], Any] = {}  # (filename, source) -> Workflow
+        self._shut = False  # shutdown() ran: a Compute Engine made later refuses new VMs
+
+        def compute() -> Any:
+            from wfgen.local.compute import LocalCompute
+            from wfgen.local.vm import container_engine_works
+
+            engine = container_engine_works() if use_container_engine is None \
+                else use_container_engine
+            made = LocalCompute(notify=notify, output=output, faults=self.faults,
+                                use_container_engine=engine,
+                                on_host=on_host,  # wfgen.local.host_policy
+                                project_metadata=project_metadata)
+            if self._shut:
+                made.shutdown_all()
+            return made
+
+        def hub() -> Any:
+            # serve passes its own hub (callbacks answered on its REST port); it
+            # gets the token check of these VMs: callbacks(check_token)
+            if callbacks is not None:
+                return callbacks(self._token_ok)
+            from wfgen.local.callbacks import CallbackServer
+
+            return CallbackServer(self._token_ok, refuse_first=self.faults.refuse_callbacks,
+                                  on_request=self._on_callback).start()
+
         # Pub/Sub publish: to the serve of WORKFLOWS_EMULATOR_HOST (serve sets its own)
         self.publisher = LocalPublisher(notify, emulator_endpoint())
-        # serve passes its own hub (callbacks answered on its REST port); it
-        # gets the token check of these VMs: callbacks(check_token)
-        self.callbacks = callbacks(self._token_ok) if callbacks is not None else CallbackServer(
-            self._token_ok, refuse_first=self.faults.refuse_callbacks,
-            on_request=self._on_callback).start()
+        self._compute: OnDemand[Any] = OnDemand(compute)
+        self._callbacks: OnDemand[Any] = OnDemand(hub)
+        self._registry: Any = None  # connectors() is the same for every execution
+        self._workers = Workers()  # threads reused across executions (serve starts many)
+
+    @property
+    def compute(self) -> Any:
+        """Local Compute Engine (wfgen.local.compute), started on first use."""
+        return self._compute.get()
+
+    @property
+    def callbacks(self) -> Any:
+        """The callback hub (wfgen.local.callbacks), started on first use."""
+        return self._callbacks.get()
+
+    def _instances(self) -> list[Any]:
+        """Every instance record so far, without starting Compute Engine."""
+        compute = self._compute.built
+        return compute.known_instances() if compute is not None else []
 
     # -- the services every execution gets ----------------------------------
     def _token_ok(self, token: str) -> bool:
-        return any(vm.metadata.check_token(token) for vm in list(self.compute.all_vms))
+        compute = self._compute.built
+        return compute is not None and any(vm.metadata.check_token(token)
+                                           for vm in list(compute.all_vms))
 
     def _on_callback(self, url: str, event: dict[str, Any]) -> None:
         body = event["http_request"]["body"]
@@ -123,17 +161,19 @@ class LocalBackend(Backend):
     def connectors(self) -> Any:
         """The connector registry: Compute Engine, Pub/Sub publish and events.*."""
         from wfgen.engine.connectors import ConnectorRegistry
+        from wfgen.local.connector_names import COMPUTE_CONNECTORS
         from wfgen.local.pubsub import NAME as PUBLISH
 
         registry = ConnectorRegistry()
         check = self.connector_check
-        self.compute.register(registry if check is None else _Checking(registry, check))
+        target = registry if check is None else _Checking(registry, check)
+        for connector, method in COMPUTE_CONNECTORS.items():
+            target.register(connector, DeferredConnector(self._compute.get, method))
         registry.register(PUBLISH, self.publisher)
-        callbacks = self.callbacks
         registry.register("events.create_callback_endpoint",
                           lambda rt, connector_params=None, http_callback_method="POST", **_:
-                          callbacks.create_endpoint(rt.env, http_callback_method))
-        registry.register("events.await_callback", _AwaitCallback(callbacks))
+                          self.callbacks.create_endpoint(rt.env, http_callback_method))
+        registry.register("events.await_callback", _AwaitCallback(self._callbacks.get))
         return registry
 
     # -- deploy -------------------------------------------------------------
@@ -169,33 +209,42 @@ class LocalBackend(Backend):
                      revision_id: str = "000001-000", filename: str | None = None,
                      on_end: OnEnd | None = None, services: Any = None) -> Execution:
         """Run `source` as the execution `name`; returns at once (state ACTIVE)."""
-        from wfgen.engine import RealClock, Services, load_workflow, prepare
+        from wfgen.engine import RealClock, Services, prepare
         from wfgen.engine.services import default_env
 
         project, location, workflow_id, execution_id = split_execution_name(name)
-        key = (filename or workflow_id, source)
-        workflow = self._parsed.get(key)
-        if workflow is None:  # parsing takes milliseconds; running a small workflow far less
-            workflow = load_workflow(source, key[0])
-            with self._lock:
-                if len(self._parsed) >= 256:
-                    self._parsed.clear()
-                self._parsed[key] = workflow
+        workflow = self.parsed(source, filename or workflow_id)
         env = default_env(project_id=project, location=location, workflow_id=workflow_id,
                           revision_id=revision_id, execution_id=execution_id)
         if services is None:
             services = Services(clock=RealClock(), env=env, log_sink=self.log_sink)
         else:
             services.env = env
-        engine = prepare(workflow, services=services, connectors=self.connectors())
+        if self._registry is None:
+            self._registry = self.connectors()
+        engine = prepare(workflow, services=services, connectors=self._registry)
         record = Execution(name=name, state=ACTIVE, argument=argument, start_time=_now(),
                            revision_id=revision_id)
         run = _Run(record, engine, on_end=on_end)
         with self._lock:
             self._runs[name] = run
-        threading.Thread(target=self._work, args=(run, argument), name=f"wfgen-{execution_id}",
-                         daemon=True).start()
+        self._workers.submit(self._work, run, argument, name=f"wfgen-{execution_id}")
         return record
+
+    def parsed(self, source: str, filename: str) -> Any:
+        """`source` parsed (wfgen.engine.load_workflow, which raises its syntax
+        errors), kept: parsing takes milliseconds, running a small workflow far less."""
+        from wfgen.engine import load_workflow
+
+        key = (filename, source)
+        workflow = self._parsed.get(key)
+        if workflow is None:
+            workflow = load_workflow(source, filename)
+            with self._lock:
+                if len(self._parsed) >= 256:
+                    self._parsed.clear()
+                self._parsed[key] = workflow
+        return workflow
 
     def _work(self, run: _Run, argument: Any) -> None:
         try:
@@ -276,7 +325,7 @@ class LocalBackend(Backend):
         sent: dict[str, int] = {}  # instance id -> lines already given
         while True:
             ended = run.done.is_set()
-            for record in self.compute.known_instances():
+            for record in self._instances():
                 if record.labels.get(LABEL_EXECUTION) != run.record.id:
                     continue
                 lines = record.console.snapshot()
@@ -291,7 +340,7 @@ class LocalBackend(Backend):
     def list_vms(self, execution: str | None = None) -> list[Vm]:
         wanted = split_execution_name(execution)[3] if execution else None
         out = []
-        for record in self.compute.known_instances():
+        for record in self._instances():
             labels = record.labels
             if record.deleted is not None or not any(k.startswith("wfgen-") for k in labels):
                 continue
@@ -303,7 +352,9 @@ class LocalBackend(Backend):
         return out
 
     def delete_vms(self, vms: list[Vm]) -> list[str]:
-        deleted = []
+        deleted: list[str] = []
+        if self._compute.built is None:
+            return deleted  # no VM was ever made here
         for vm in vms:
             try:
                 self.compute.delete(None, project=self.project, zone=vm.zone, instance=vm.name)
@@ -319,15 +370,21 @@ class LocalBackend(Backend):
         for run in runs:
             if not run.done.is_set():
                 run.engine.cancel()
-        left = self.compute.shutdown_all()  # also refuses new VMs from here on
+        self._shut = True
+        compute = self._compute.built
+        left = compute.shutdown_all() if compute is not None else []  # refuses new VMs too
         for run in runs:
             run.done.wait(5)
-        self.callbacks.stop()
+        hub = self._callbacks.built
+        if hub is not None:
+            hub.stop()
         return left
 
     def hurry_up(self) -> None:
         """A second stop request: cut every running shutdown script short."""
-        self.compute.hurry_up()
+        compute = self._compute.built
+        if compute is not None:
+            compute.hurry_up()
 
 
 class _AwaitCallback:
@@ -335,12 +392,12 @@ class _AwaitCallback:
 
     bills_external = True
 
-    def __init__(self, callbacks: Any) -> None:
-        self.callbacks = callbacks
+    def __init__(self, callbacks: Callable[[], Any]) -> None:
+        self.callbacks = callbacks  # the hub, started on first use
 
     def __call__(self, rt: Any, connector_params: Any = None, callback: Any = None,
                  timeout: float = 43200, **_: Any) -> Any:
-        return self.callbacks.await_request(callback, timeout, getattr(rt, "cancel_event", None))
+        return self.callbacks().await_request(callback, timeout, getattr(rt, "cancel_event", None))
 
 
 class _Checking:

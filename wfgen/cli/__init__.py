@@ -6,7 +6,8 @@ exit status (2 bad usage or file, 125 could not run, the container's own code
 when it ran and failed); no other module prints errors or picks exit codes.
 stdout carries the product (workflow YAML, result JSON); progress and
 diagnostics go to stderr. Commands import their machinery lazily so
-`generate` and `validate` start fast."""
+`generate` and `validate` start fast, and the parser imports only the module
+of the command chosen (COMMANDS holds every command's one-line help)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,25 @@ from collections.abc import Sequence
 from wfgen import __version__
 from wfgen.errors import EXIT_NOT_RUN, EXIT_USAGE, SpecError, WfgenError
 
-# command name -> module under wfgen.cli (imported only to build the parser)
-COMMANDS = ("init", "generate", "validate", "schema", "run", "serve", "deploy", "status", "logs",
-            "list", "cancel", "gc", "schedule", "trigger")
+# command name -> its one-line help (the module's HELP; tests/test_cli.py holds them
+# equal), so that `wfgen --help` and a chosen command import no other command's module
+COMMANDS = {
+    "init": "write a commented job.yaml to start from",
+    "generate": "emit the workflow YAML for a job spec",
+    "validate": "check job specs or any Cloud Workflows YAML",
+    "schema": "print the job spec's JSON Schema (for editors)",
+    "run": "run a job spec or a workflow on Cloud Workflows, or here with --local",
+    "serve": "serve the Workflows, Executions, Compute Engine, Cloud Scheduler, Eventarc and "
+             "Pub/Sub APIs locally",
+    "deploy": "deploy a job spec's workflow (or a workflow YAML) to Cloud Workflows",
+    "status": "show an execution: state, step, attempt, VM, duration, result or error",
+    "logs": "print a job's output: from its VM's console, or Cloud Logging once the VM is gone",
+    "list": "list recent executions (of one workflow, or of every workflow in the location)",
+    "cancel": "cancel an execution and delete its VMs (waits until they are gone)",
+    "gc": "list (or --delete) VMs left by executions that are no longer running",
+    "schedule": "start a job on a cron schedule (Cloud Scheduler)",
+    "trigger": "start a job for every message on a Pub/Sub topic (Eventarc)",
+}
 
 
 def _err(message: str) -> None:
@@ -32,7 +49,9 @@ def _err(message: str) -> None:
     print(f"{paint('wfgen:', 'bold_red', sys.stderr)} {message}", file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser. Given argv, only the command it names gets its arguments (and
+    its module imported); without, every command does."""
     parser = argparse.ArgumentParser(
         prog="wfgen",
         description="Turn a short job spec into a Cloud Workflows definition that runs one "
@@ -44,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"wfgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), None)
+    for name, summary in COMMANDS.items():
+        if argv is not None and name != chosen:
+            sub.add_parser(name, help=summary)  # listed; never parsed in this run
+            continue
         module = importlib.import_module(f"wfgen.cli.{_module_name(name)}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            epilog=module.EXAMPLES,
@@ -89,7 +112,7 @@ def _suggest_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(argv)
     suggestion = _suggest_command(argv)
     if suggestion:
         _err(suggestion)

@@ -283,6 +283,9 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
     """A fault's task=N must name a task of this run (a plain job has none)."""
     if not faults.tasks:
         return
+    if faults.target == "node":
+        _check_fault_nodes(faults, spec)
+        return
     if spec.data["tasks"] is None:
         raise UsageError(f"--fault ...,task=N: {spec.name} is not a fan-out job (no tasks: "
                          "block); leave out task=N")
@@ -295,17 +298,32 @@ def _check_fault_tasks(faults: Any, spec: Any, argument: Any) -> None:
                              f"numbered 0 to {count - 1}")
 
 
+def _check_fault_nodes(faults: Any, spec: Any) -> None:
+    """A fault's node=N must name a node of this multi-node job."""
+    count = spec.data["nodes"]
+    if count <= 1:
+        raise UsageError(f"--fault ...,node=N: {spec.name} is not a multi-node job (no "
+                         "nodes: N); leave out node=N")
+    for fault, node in faults.tasks.items():
+        if node >= count:
+            raise UsageError(f"--fault {fault},node={node}: this job has {count} nodes, "
+                             f"ranks 0 to {count - 1}")
+
+
 def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
                       services: Any = None, on_host: bool = False) -> int:
     """Any workflow file on the engine, with local Compute Engine and callbacks."""
     from wfgen.backends.local import LocalBackend
-    from wfgen.engine import WorkflowSyntaxError, load_workflow
+    from wfgen.engine import WorkflowSyntaxError
     from wfgen.engine.parse import step_position
-    from wfgen.job.spec import read_source
+    from wfgen.yamlload import read_source
 
     text = read_source(path)
+    console = Console()
+    backend = LocalBackend(notify=console.notify, output=console.output,
+                           log_sink=_json_log_line, on_host=on_host)  # starts nothing yet
     try:
-        workflow = load_workflow(text, path)
+        workflow = backend.parsed(text, path)  # kept: start_source parses it no more
     except WorkflowSyntaxError as exc:
         raise UsageError("\n".join(f"{path}:{i.line}:{i.column}: {i.message}"
                                     for i in exc.issues)) from None
@@ -317,9 +335,6 @@ def run_workflow_file(path: str, data: str | None, *, stats: bool = False,
             argument = data_argument(data)
         except ValueError as exc:
             raise UsageError(f"--data: {exc}") from None
-    console = Console()
-    backend = LocalBackend(notify=console.notify, output=console.output,
-                           log_sink=_json_log_line, on_host=on_host)
     name = _execution_name("local-project", "us-central1", Path(path).stem or "workflow")
     record = _follow(backend, name, text, argument, filename=path, console=console,
                      services=services)

@@ -223,13 +223,19 @@ class Parser:
 
         Dotted names (text.split, googleapis.*) are left to run time: the
         standard library grows, and a false alarm here would reject valid files."""
-        from wfgen.engine.stdlib import BUILTINS
-
-        known = subworkflows | {n for n in BUILTINS if "." not in n}
+        known = set(subworkflows)
+        plain: set[str] = set()  # the core builtins, loaded with the stdlib on the first need
 
         def check(name: str, pos: tuple[int, int]) -> None:
             if "." in name or name in known:
                 return
+            if not plain:
+                from wfgen.engine.stdlib import BUILTINS
+
+                plain.update(n for n in BUILTINS if "." not in n)
+                known.update(plain)
+                if name in known:
+                    return
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             self.err(pos, f"'{name}' is not a subworkflow or a standard function{hint}")

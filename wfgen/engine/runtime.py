@@ -625,7 +625,7 @@ def prepare(
     services: Services | None = None,
     connectors: ConnectorRegistry | dict[str, Callable[..., Any]] | None = None,
 ) -> Execution:
-    """An Execution to `run(argument)` later, e.g. on a thread, so it can be cancel()ed."""
-    import wfgen.engine.stdlib  # noqa: F401  (importing it registers every builtin)
+    """An Execution to `run(argument)` later, e.g. on a thread, so it can be cancel()ed.
+    The standard library is imported when the workflow first calls into it."""
     return Execution(compile_workflow(workflow), services, connectors)
 

@@ -176,7 +176,7 @@ class Program:
             def assign_var(ctx: Ctx) -> Any:
                 v = val(ctx)
                 t = type(v)
-                if t is dict or t is list or t is str:
+                if t is not int and (t is dict or t is list or t is str):
                     v = store(ctx, v)
                 ctx.vars[name] = v
                 return nxt
@@ -298,6 +298,21 @@ class Program:
                                                                                   resolve))
                     for c in s.conditions]
         truth_err = V.truth
+        only = s.conditions[0] if len(s.conditions) == 1 else None
+        if only is not None and only.next is not None and not (
+                only.assign or only.steps or only.has_return or only.has_raise):
+            # `- condition: ${i < n}` + `next: x`, the test of a loop: one closure
+            cond, target = branches[0][0], resolve(only.next)
+
+            def jump(ctx: Ctx) -> Any:
+                c = cond(ctx)
+                if c is True:
+                    return target
+                if c is not False:
+                    truth_err(c)
+                return nxt
+
+            return jump
 
         def switch(ctx: Ctx) -> Any:
             for cond, action in branches:

@@ -65,6 +65,7 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
     zone = data["zone"]
     machine = data["machine"]
     fanout = data["tasks"] is not None
+    short = fanout or data["nodes"] > 1  # VM names with room for a task or a node rank
     payload = json.dumps(container_payload(spec), ensure_ascii=False, sort_keys=True,
                          separators=(",", ":"))
     project_expr = (expression_literal(data["project"]) if data["project"] else
@@ -93,7 +94,7 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "labels": data["labels"],
         "label_job": label_value(data["name"]),
         "project_yaml": quote(data["project"]) if data["project"] else "${" + project_expr + "}",
-        "vm_base_expr": (f"{expression_literal(vm_prefix(data['name'], tasks=fanout) + '-')} + "
+        "vm_base_expr": (f"{expression_literal(vm_prefix(data['name'], tasks=short) + '-')} + "
                          "text.substring("
                          "text.replace_all(sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\"), "
                          "\"-\", \"\"), 0, 12)"),
@@ -124,7 +125,24 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "backstop_margin_s": spec.heartbeat_s + 300,
         "retries": data["retries"],
         **fanout_values(spec),
+        **gang_context(spec, project_expr),
     }
+
+
+def gang_context(spec: JobSpec, project_expr: str) -> dict[str, Any]:
+    """What a multi-node job's template needs (wfgen.job.gang); nodes is 0 otherwise."""
+    from wfgen.job.gang import gang_values
+
+    values = gang_values(spec, project_expr)
+    if values["nodes"]:
+        values["gang_logs_expr"] = (f"{expression_literal(LOGS_QUERY)} + vm_base + \"-\" + "
+                                    "string(attempt) + \"-\" + string(default(rank, 0)) + "
+                                    f"\"%22?project=\" + {project_expr}")
+        values["startup_script_yaml"] = yaml_string(
+            startup_script("startup.sh")).replace("$", "\\x24")
+        values["shutdown_script_yaml"] = yaml_string(
+            startup_script("shutdown.sh")).replace("$", "\\x24")
+    return values
 
 
 def preemption_values(spec: JobSpec, fanout: bool) -> dict[str, Any]:

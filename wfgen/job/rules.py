@@ -59,6 +59,7 @@ _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DURATION_PATTERN = r"^([0-9]+[dhms])+$"
 MAX_TIMEOUT_S = 100 * 86400  # below Compute Engine's maxRunDuration limit (120 days)
 MAX_TASKS = 10_000  # task indexes keep to 4 digits in VM names
+MAX_NODES = 64  # a multi-node job's VMs (ranks keep to 2 digits in VM names)
 
 
 def parse_duration(value: Any) -> int:
@@ -338,6 +339,12 @@ JOB_FIELDS: tuple[Field, ...] = (
     Field("retry_on_failure", "bool", "Also retry when the container exits non-zero.",
           default=False),
     Field("labels", "strmap", "Labels for the VMs.", default={}, check=_check_labels),
+    Field("nodes", "int", "Multi-node: run the container on this many identical VMs in one "
+          "zone as one job (WFGEN_NODE_RANK, WFGEN_NUM_NODES, WFGEN_MASTER_ADDR, "
+          "WFGEN_MASTER_PORT, WFGEN_NODE_HOSTS, WFGEN_GPUS_PER_NODE tell each node its part); "
+          "1 is a single VM.", default=1, minimum=1, maximum=MAX_NODES),
+    Field("master_port", "int", "Multi-node: the port node 0 listens on for the rendezvous "
+          "(WFGEN_MASTER_PORT).", default=29500, minimum=1024, maximum=65535),
     Field("tasks", "object", "Fan-out: run the container once per item, each task on its own "
           "VM, at most `parallelism` at once (WFGEN_TASK_INDEX, WFGEN_TASK_COUNT and "
           "WFGEN_TASK_ITEM tell a task which it is).", children=(

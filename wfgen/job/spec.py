@@ -23,6 +23,7 @@ from wfgen.job.budget import (
     longest_timeout,
     memory_problem,
 )
+from wfgen.job.gang import gang_steps_problem
 from wfgen.job.model import JobSpec
 from wfgen.job.rules import (
     _KIND_NAMES,
@@ -39,6 +40,7 @@ from wfgen.job.rules import (
     heartbeat_conflict,
     parse_duration,
 )
+from wfgen.yamlload import read_source  # here, and cheap to import alone (wfgen.cli.run)
 
 __all__ = ["JobSpec", "load_spec", "load_spec_text", "read_source"]
 
@@ -396,6 +398,8 @@ def _plan_capacity(spec: JobSpec, tree: Any, loader: _Loader) -> None:
     the first zone tried, the plan the rest."""
     from wfgen.job import capacity
 
+    if any(e.location and e.location.field in ("location", "zone") for e in loader.errors):
+        return  # _check_region said what is wrong with them; no plan from a wrong place
     data = spec.data
     given = tree.get("zone") if isinstance(tree, dict) else None
     try:
@@ -472,11 +476,22 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     seconds["stop_grace"] = _stop_grace(data, tree, loader)
     if data["checkpoint_dir"] is not None:
         data["checkpoint_dir"] = data["checkpoint_dir"].rstrip("/")
+    if data["nodes"] > 1 and data["tasks"] is not None:
+        raise loader.fail("nodes (one job on several VMs) and tasks (one VM per item) cannot "
+                          "be combined; use one or the other", tree, "nodes", "nodes",
+                          value=False)
     spec = JobSpec(data=data, path=loader.path, seconds=seconds, lines=loader.lines)
     _plan_capacity(spec, tree, loader)
+    if data["nodes"] > 1 and spec.plan is not None and spec.plan.failover:
+        where = next((k for k in ("fallback", "regions", "zone") if tree.get(k) is not None),
+                     "nodes")
+        raise loader.fail("a multi-node job runs in one zone with one machine choice for now: "
+                          "give zone a single zone, without regions or fallback (failover of "
+                          "the group as a whole is not built yet)", tree, where, where,
+                          value=False)
     if data["tasks"] is not None:
         _finish_tasks(spec, tree, loader)
-    problem = budget_problem(spec)
+    problem = budget_problem(spec) or gang_steps_problem(spec)
     if problem:
         if data["tasks"] is not None:
             node, key = _task_size_node(tree)
@@ -519,21 +534,6 @@ def _finish_tasks(spec: JobSpec, tree: Any, loader: _Loader) -> None:
         node, key = _task_size_node(tree)
         raise loader.fail(problem, node, key, f"tasks.{key}")
 
-
-
-def read_source(path: str | Path) -> str:
-    """A YAML file's text; unreadable files become a SpecError naming the file."""
-    name = str(path)
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", Location(name)) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, not a YAML file", Location(name)) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(name)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror}", Location(name)) from None
 
 
 def load_spec(path: str | Path, *, heartbeat: str | None = None,

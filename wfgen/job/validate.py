@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from wfgen.errors import SpecError, WfgenError
-from wfgen.job.spec import read_source
+from wfgen.limits import MAX_SOURCE_BYTES
+from wfgen.yamlload import read_source
 
 
 def classify(text: str) -> str:
@@ -20,10 +21,12 @@ def classify(text: str) -> str:
 def _classify(text: str) -> tuple[str, Any]:
     """The kind and the loaded tree (None if it does not load), so the file is parsed once."""
     from wfgen.engine import flow_exprs
-    from wfgen.job.rules import MAX_SPEC_BYTES
 
-    if len(text) > MAX_SPEC_BYTES:
-        return "job", None  # the spec loader refuses it without parsing
+    if len(text) > MAX_SOURCE_BYTES:  # only then can it pass the spec limit (twice this)
+        from wfgen.job.rules import MAX_SPEC_BYTES
+
+        if len(text) > MAX_SPEC_BYTES:
+            return "job", None  # the spec loader refuses it without parsing
     try:
         tree = flow_exprs.load(text)  # YAML 1.2, as the engine reads it
     except Exception:

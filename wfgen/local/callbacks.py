@@ -59,8 +59,7 @@ class CallbackServer:
     # -- lifecycle -------------------------------------------------------
     def start(self) -> CallbackServer:
         self._server = LoopbackServer([self], log=_log)
-        # a short poll interval: stop() waits for it, and every local run ends with one
-        self._server.start(poll_interval=0.05)
+        self._server.start()
         self._base_url = self._server.url
         return self
 

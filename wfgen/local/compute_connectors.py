@@ -9,6 +9,7 @@ from typing import Any
 
 from wfgen.engine.errors import make_error
 from wfgen.local.compute_records import ComputeError
+from wfgen.local.connector_names import COMPUTE_CONNECTORS
 
 
 class ComputeConnectors:
@@ -72,10 +73,5 @@ class ComputeConnectors:
         return self.image_from_family(project, family)
 
     def register(self, registry: Any) -> None:
-        prefix = "googleapis.compute.v1."
-        registry.register(prefix + "instances.insert", self.insert)
-        registry.register(prefix + "instances.get", self.get)
-        registry.register(prefix + "instances.delete", self.delete)
-        registry.register(prefix + "instances.stop", self.stop)
-        registry.register(prefix + "instances.start", self.start)
-        registry.register(prefix + "images.getFromFamily", self.get_image_from_family)
+        for name, method in COMPUTE_CONNECTORS.items():
+            registry.register(name, getattr(self, method))

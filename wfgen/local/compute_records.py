@@ -207,8 +207,10 @@ def _parse_time(text: str) -> float | None:
 
 
 def _task_of(body: dict[str, Any]) -> int | None:
-    """The fan-out task of a VM (its wfgen-task label), None for a single job."""
-    task = (body.get("labels") or {}).get("wfgen-task")
+    """The fan-out task of a VM (its wfgen-task label), or the rank of a multi-node
+    job's VM (wfgen-node: faults name it with node=N); None for a single job."""
+    labels = body.get("labels") or {}
+    task = labels.get("wfgen-task", labels.get("wfgen-node"))
     return int(task) if isinstance(task, str) and task.isdigit() else None
 
 

@@ -3,7 +3,8 @@
 Faults make the reliability paths of a generated workflow testable by running
 them. Each acts on the first VM of the run, so the retry can succeed; in a
 fan-out job, on the first VM of task 0, or of task N with `,task=N`
-(`preempt@2s,task=3`):
+(`preempt@2s,task=3`); in a multi-node job, on the first VM of node 0, or of
+the node of rank N with `,node=N` (`insert-fail,node=3`):
 
   preempt@DELAY        preempt the VM DELAY after it boots (shutdown script runs,
                        the metadata server says preempted, the Spot VM is deleted)
@@ -50,6 +51,7 @@ class Faults:
     stockouts: list[str] = field(default_factory=list)  # ZONE[/MODEL] (wfgen.local.capacity)
     flex_wait: float | None = None
     tasks: dict[str, int] = field(default_factory=dict)  # fault -> its task (default 0)
+    target: str = "task"  # what tasks' numbers name: a fan-out "task" or a "node" rank
 
     def task_of(self, fault: str) -> int:
         """The fan-out task whose first VM `fault` acts on."""
@@ -63,7 +65,7 @@ class Faults:
             name, sep, value = spec.partition("@") if "@" in spec else spec.partition("=")
             if target:
                 key, _, number = target.partition("=")
-                if key.strip() != "task" or not number.strip().isdigit():
+                if key.strip() not in ("task", "node") or not number.strip().isdigit():
                     raise UsageError(f"fault {given!r}: after the comma write task=N (the "
                                      "fan-out task whose first VM it acts on)")
                 if name.strip().lower() == "refuse-callbacks":
@@ -73,6 +75,10 @@ class Faults:
                     raise UsageError(f"{name.strip()} acts on zones, whichever task inserts "
                                      "there; it takes no task=N")
                 faults.tasks[name.strip().lower()] = int(number)
+                if faults.tasks and key.strip() != faults.target and len(faults.tasks) > 1:
+                    raise UsageError("faults name either tasks (task=N) or nodes (node=N), "
+                                     "not both")
+                faults.target = key.strip()
             name = name.strip().lower()
             if name == "preempt" and sep == "@":
                 faults.preempt_after = parse_delay(value)

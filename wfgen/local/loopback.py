@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import selectors
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -182,16 +185,37 @@ class LoopbackServer:
         host = self._server.server_address[0]
         return f"http://{host}:{self.port}"
 
-    def start(self, poll_interval: float = 0.5) -> LoopbackServer:
-        """Serve on a daemon thread; stop() waits up to poll_interval for it."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": poll_interval},
-                                        name="wfgen-serve-http", daemon=True)
+    def start(self, poll_interval: float | None = None) -> LoopbackServer:
+        """Serve on a daemon thread until stop() (which wakes it at once; nothing
+        polls, so `poll_interval`, kept for callers that still pass it, is unused)."""
+        del poll_interval
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="wfgen-serve-http",
+                                        daemon=True)
         self._thread.start()
         return self
 
+    def _serve(self) -> None:
+        """Accept until the wake socket speaks. socketserver's serve_forever
+        notices shutdown() only at its next poll, and every local run ends with
+        a stop, so this loop waits on the listening socket and a wake socket."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = selector.select()
+                if any(key.fileobj is self._wake_r for key, _ in ready):
+                    return
+                self._server._handle_request_noblock()  # accept + hand to a thread
+
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop accepting and close the socket; returns as soon as the loop ends."""
+        if self._thread is not None:
+            self._wake_w.send(b"x")
+            self._thread.join()
+            self._thread = None
+            self._wake_r.close()
+            self._wake_w.close()
         self._server.server_close()
 
     def dispatch(self, request: Request) -> Response:
@@ -221,6 +245,9 @@ class _Server(ThreadingHTTPServer):
         self.owner.log(f"request from {client_address[0]} dropped: {type(exc).__name__}: {exc}")
 
 
+_DATE_CACHE: list[Any] = [0, ""]  # [epoch second, its HTTP date]
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_owner: LoopbackServer
     protocol_version = "HTTP/1.1"
@@ -231,6 +258,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: serve logs its own lines
         del format, args
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, formatted once a second rather than once a response."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        second = int(time.time())
+        cached = _DATE_CACHE
+        if cached[0] != second:
+            cached[:] = [second, super().date_time_string(second)]
+        return str(cached[1])
 
     def _handle(self) -> None:
         owner = self.server_owner
@@ -308,9 +345,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers.items():
                 self.send_header(name, value)
-            self.end_headers()
+            # headers and body in one write (one syscall, one TCP segment when small)
+            self._headers_buffer.append(b"\r\n")
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self._headers_buffer.append(response.body)
+            self.flush_headers()
+            if self.command != "HEAD":
                 for chunk in response.stream or ():
                     self.wfile.write(chunk)
         except (BrokenPipeError, ConnectionResetError):  # the client went away

@@ -90,7 +90,7 @@ class MetadataServer:
             return self
         self._stopping = False
         self._httpd = LoopbackServer([self], port=self._port, log=_log)
-        self._httpd.start(poll_interval=0.05)
+        self._httpd.start()
         return self
 
     def stop(self) -> None:

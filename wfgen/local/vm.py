@@ -119,6 +119,8 @@ class LocalVM:
             "WFGEN_STANDIN_RECORD": str(self.scratch / "standins.jsonl"),
             "WFGEN_NVIDIA_REMOUNT": "0",  # no /var/lib/nvidia to remount on this machine
             "WFGEN_POWEROFF": "wfgen-poweroff",  # leaves state/powered-off: see _watch
+            # a multi-node job's nodes all run on this host: they meet on loopback
+            "WFGEN_NODE_ADDRESS": "127.0.0.1",
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         # The agent's own knobs (WFGEN_REPORT_DEADLINE, WFGEN_BACKOFF_MS, ...) pass

@@ -30,6 +30,10 @@ CREATE_FIELDS = {"argument", "callLogLevel", "labels", "executionHistoryLevel",
 RESTART_MESSAGE = ("wfgen serve stopped while this execution was running; it was marked "
                    "FAILED when serve started again")
 MAX_ARGUMENT_BYTES = 32 * 1024  # the service's limit on an execution argument
+# create waits this long for the new execution before it answers (ACTIVE either
+# way): the execution's thread gets the interpreter at once, and a short workflow
+# has ended by the client's first GET instead of costing a round of polls
+HEAD_START_S = 0.010
 
 
 class Runner(Protocol):
@@ -48,6 +52,11 @@ class _Live:
         self.resource = resource
         self.source = source  # its definition, for the line numbers of an error
         self.ended = threading.Event()
+        # create writes the store after the head start: an execution over by then is
+        # written once, in its final form (`final`), instead of twice
+        self.lock = threading.Lock()
+        self.stored = False
+        self.final: Resource | None = None
 
 
 class ExecutionsService:
@@ -127,7 +136,6 @@ class ExecutionsService:
         live = _Live(dict(resource), workflow["sourceContents"])
         with self._lock:
             self._live[name] = live
-        self.store.add_execution(resource)
         try:
             self.runner.start_source(name, workflow["sourceContents"], argument,
                                      revision_id=workflow["revisionId"],
@@ -138,8 +146,14 @@ class ExecutionsService:
             resource.update(state="FAILED", endTime=wire.now()[1], error={
                 "payload": _dump({"message": str(exc), "tags": ["UnavailableError"]}),
                 "context": f"UnavailableError: {exc}"})
-            self.store.update_execution(resource)
+            self.store.add_execution(resource)
             raise ApiError(503, f"the execution could not start: {exc}") from None
+        live.ended.wait(HEAD_START_S)  # the answer is still the ACTIVE resource, as Google's
+        with live.lock:
+            self.store.add_execution(live.final or resource)
+            live.stored = True
+        if live.final is not None:
+            self._gone(record_name=name, live=live)
         return resource
 
     def _ended(self, record: Execution) -> None:
@@ -161,14 +175,26 @@ class ExecutionsService:
         elif record.error is not None:
             resource["error"] = _error_resource(record, self.workflows.parsed(
                 live.source, record.workflow.rsplit("/", 1)[-1]))
-        self.store.update_execution(resource)
         trace.save(self.store, record.name, self.runner, record.steps)  # for the dashboard
+        with live.lock:
+            stored = live.stored
+            if stored:
+                self.store.update_execution(resource)
+            else:  # still in its head start: create stores this final form
+                live.final = resource
+        if stored:
+            self._gone(record.name, live)
+        else:
+            live.ended.set()
+
+    def _gone(self, record_name: str, live: _Live) -> None:
+        """An ended execution, now in the store, leaves memory."""
         with self._lock:
-            self._live.pop(record.name, None)
+            self._live.pop(record_name, None)
         live.ended.set()
-        self.runner.forget(record.name)  # the store has it now
+        self.runner.forget(record_name)  # the store has it now
         if self.hub is not None:
-            self.hub.forget(record.name)
+            self.hub.forget(record_name)
 
     # -- reads -----------------------------------------------------------------
     def get(self, name: str, view: Any = None) -> Resource:

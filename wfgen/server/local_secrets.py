@@ -90,7 +90,7 @@ class LocalSecrets:
             _call(api, "POST", f"/v1/projects/{project}/secrets/{name}:addVersion",
                   {"payload": {"data": base64.b64encode(data).decode()}})
         self.given = set(values)
-        self.server = LoopbackServer([api]).start(poll_interval=0.1)
+        self.server = LoopbackServer([api]).start()
         self.endpoint = self.server.url
 
     @property

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -179,12 +181,8 @@ class SecretManagerRest:
         return secret
 
     def list_secrets(self, parent: str, request: Request) -> Resource:
-        _no_filter(request)
-        out = wire.paged("secrets", parent, request.arg("pageSize"), request.arg("pageToken"),
-                         lambda offset, n: self.store.list_secrets(parent, offset, n),
-                         default=25000, maximum=25000)
-        out["totalSize"] = len(self.store.list_secrets(parent, 0, -1))
-        return out
+        return _filtered_page("secrets", parent, request,
+                              lambda offset, n: self.store.list_secrets(parent, offset, n))
 
     def delete(self, name: str, etag: str | None) -> Resource:
         secret = self._secret(name)
@@ -250,12 +248,8 @@ class SecretManagerRest:
 
     def list_versions(self, secret: str, request: Request) -> Resource:
         self._secret(secret)
-        _no_filter(request)
-        out = wire.paged("versions", secret, request.arg("pageSize"), request.arg("pageToken"),
-                         lambda offset, n: self.store.list_secret_versions(secret, offset, n),
-                         default=25000, maximum=25000)
-        out["totalSize"] = len(self.store.list_secret_versions(secret, 0, -1))
-        return out
+        return _filtered_page("versions", secret, request,
+                              lambda offset, n: self.store.list_secret_versions(secret, offset, n))
 
     def set_state(self, secret: str, version: str, verb: str, body: Any) -> Resource:
         found, _payload = self._version(secret, version)
@@ -347,9 +341,57 @@ def _replication_status(replication: Resource) -> Resource:
     return {"automatic": {}}
 
 
-def _no_filter(request: Request) -> None:
-    if request.arg("filter"):
-        raise ApiError(501, "wfgen serve does not implement list filters for Secret Manager")
+_TERM = re.compile(r"([A-Za-z_][\w.]*)\s*([:=])\s*(\"[^\"]*\"|[^\s\"]+)")
+
+
+def _filtered_page(kind: str, parent: str, request: Request,
+                   read: Any) -> Resource:
+    """A list page; with `filter`, the terms Secret Manager documents in their
+    simplest form (`FIELD:VALUE` has/contains with `*`, `FIELD=VALUE` equals,
+    joined by spaces or AND), evaluated over every item before paging."""
+    text = (request.arg("filter") or "").strip()
+    if not text:
+        out = wire.paged(kind, parent, request.arg("pageSize"), request.arg("pageToken"),
+                         read, default=25000, maximum=25000)
+        out["totalSize"] = len(read(0, -1))
+        return out
+    terms = _filter_terms(text)
+    kept = [item for item in read(0, -1) if all(_matches(item, *t) for t in terms)]
+    out = wire.paged(kind, parent, request.arg("pageSize"), request.arg("pageToken"),
+                     lambda offset, n: kept[offset:] if n < 0 else kept[offset:offset + n],
+                     default=25000, maximum=25000)
+    out["totalSize"] = len(kept)
+    return out
+
+
+def _filter_terms(text: str) -> list[tuple[str, str, str]]:
+    terms, at = [], 0
+    while at < len(text):
+        space = re.match(r"\s+(?:AND\s+)?", text[at:])
+        if space:
+            at += space.end()
+            continue
+        term = _TERM.match(text, at)
+        if term is None:
+            raise ApiError(400, f"Invalid filter: cannot read {text[at:at + 40]!r} (wfgen "
+                                "serve reads FIELD:VALUE and FIELD=VALUE terms joined by AND)")
+        terms.append((term.group(1), term.group(2), term.group(3).strip('"')))
+        at = term.end()
+    return terms
+
+
+def _matches(item: Any, field: str, op: str, value: str) -> bool:
+    found: Any = item
+    for part in field.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    if found is None:
+        return False
+    got = found if isinstance(found, str) else json.dumps(found)
+    if op == "=":
+        return got == value
+    if value == "*":
+        return True
+    return fnmatch.fnmatchcase(got.lower(), f"*{value.lower()}*")
 
 
 def _not_allowed(request: Request) -> ApiError:

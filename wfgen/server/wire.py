@@ -30,11 +30,14 @@ def now() -> tuple[float, str]:
 
 
 def timestamp(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    """Epoch seconds of a timestamp() (fromisoformat: strptime costs ten times more)."""
+    if not text.endswith("Z") or len(text) != 27:
+        raise ValueError(f"not an RFC 3339 UTC timestamp with microseconds: {text!r}")
+    return datetime.fromisoformat(text).timestamp()
 
 
 def duration(seconds: float) -> str:

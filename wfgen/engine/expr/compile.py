@@ -25,6 +25,7 @@ from wfgen.engine.expr.ast import (
     Var,
     dotted_name,
 )
+from wfgen.engine.expr.int_fast import var_const
 from wfgen.engine.values import FunctionRef
 
 Fn = Callable[[Any], Any]
@@ -235,6 +236,9 @@ def _binary(node: Binary, env: CompileEnv) -> Fn:
     if type(ln) is Var and type(rn) is Const:
         a_name, b_const = ln.name, rn.value
         subs = env.subworkflows
+        fast = var_const(op, a_name, b_const, f, subs, missing_var)  # int loop counters
+        if fast is not None:
+            return fast
 
         def vc(ctx: Any) -> Any:
             try:
