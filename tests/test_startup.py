@@ -107,6 +107,15 @@ def test_a_callback_starts_the_callback_server_and_still_no_vm_machinery(
     assert _loaded(modules, VM_MACHINERY[:6]) == []
 
 
+def test_validate_parses_and_lints_without_the_runtime() -> None:
+    code, out, modules = _probe("validate", "examples/hello.yaml")
+    assert code == 0 and "ok" in out.lower()
+    assert "wfgen.engine.lint" in modules  # the probe did lint the workflow
+    assert _loaded(modules, ("wfgen.engine.runtime", "wfgen.engine.services",
+                             "wfgen.engine.connectors")) == []
+    assert _loaded(modules, VM_MACHINERY) == [] and _google(modules) == []
+
+
 def test_help_imports_no_command_module() -> None:
     code, out, modules = _probe("--help")
     assert code == 0
