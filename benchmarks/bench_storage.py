@@ -1,12 +1,13 @@
 """Cloud Storage in `wfgen serve`: MB/s up and down, and serve's memory.
 
-One serve (--data-dir in a temporary directory). Moved each way, by the
-Python client (google-cloud-storage, what a local VM's transfer step uses)
-and by the real `gcloud storage cp` (where installed):
+One serve (--data-dir in a temporary directory). Moved each way, by the VM's
+transfer step (wfgen.backends.cloud_transfer: google-cloud-storage, parallel,
+resumable, sliced, verified: what a local VM runs) and by the real
+`gcloud storage cp` (where installed):
 
-- 1 x 500 MB (BENCH_STORAGE_MB to change): a resumable upload, one download;
-- 1,000 x 10 KB: the client with 16 threads; gcloud with `cp -r` (its own
-  parallelism).
+- 1 x 500 MB (BENCH_STORAGE_MB to change): one file output, one file input;
+- 1,000 x 10 KB: one folder output and one folder input (the step's pool);
+  gcloud with `cp -r` (its own parallelism).
 
 Reported: MB/s for each, and serve's resident memory before and its peak
 (VmHWM) after all of it. Goal: the peak grows by less than 50 MB while
@@ -22,12 +23,10 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BIG_MB = int(os.environ.get("BENCH_STORAGE_MB", "500"))
 SMALL_COUNT, SMALL_BYTES = 1000, 10 * 1024
-THREADS = 16
 
 
 def rss_kb(pid: int, field: str) -> int:
@@ -90,7 +89,7 @@ def main() -> None:
             from google.cloud import storage
 
             client = storage.Client(project="bench")
-            bucket = client.create_bucket("bench")
+            client.create_bucket("bench")
             big = tmp / "big.bin"
             with big.open("wb") as out:
                 for _ in range(BIG_MB):
@@ -104,23 +103,22 @@ def main() -> None:
             base = rss_kb(proc.pid, "VmRSS")
             print(f"  serve resident at start: {base / 1024:.1f} MB", flush=True)
 
-            timed(f"python client up   1 x {BIG_MB} MB", big_bytes,
-                  lambda: bucket.blob("py/big.bin").upload_from_filename(str(big)))
-            timed(f"python client down 1 x {BIG_MB} MB", big_bytes,
-                  lambda: bucket.blob("py/big.bin").download_to_filename(str(tmp / "b1")))
+            from wfgen.backends.cloud_transfer import WORKERS, Transfers
 
-            def many(fn) -> None:
-                with ThreadPoolExecutor(THREADS) as pool:
-                    list(pool.map(fn, range(SMALL_COUNT)))
-
-            timed(f"python client up   {SMALL_COUNT} x 10 KB ({THREADS} threads)", small_total,
-                  lambda: many(lambda i: bucket.blob(f"py/small/f{i:04d}")
-                               .upload_from_filename(str(small / f"f{i:04d}"))))
-            (tmp / "down").mkdir()
-            timed(f"python client down {SMALL_COUNT} x 10 KB ({THREADS} threads)",
-                  small_total, lambda: many(lambda i: bucket.blob(f"py/small/f{i:04d}")
-                                            .download_to_filename(str(tmp / "down" /
-                                                                      f"f{i:04d}"))))
+            step = Transfers(client)
+            vm_up, vm_down = tmp / "vm-up", tmp / "vm-down"
+            vm_up.mkdir()
+            os.link(big, vm_up / "big")
+            shutil.copytree(small, vm_up / "small")
+            timed(f"VM transfer step up   1 x {BIG_MB} MB", big_bytes,
+                  lambda: step.upload({"big": "gs://bench/vm/big.bin"}, vm_up))
+            timed(f"VM transfer step down 1 x {BIG_MB} MB", big_bytes,
+                  lambda: step.download({"big": "gs://bench/vm/big.bin"}, vm_down))
+            timed(f"VM transfer step up   {SMALL_COUNT} x 10 KB ({WORKERS} workers)",
+                  small_total, lambda: step.upload({"small": "gs://bench/vm/small/"}, vm_up))
+            timed(f"VM transfer step down {SMALL_COUNT} x 10 KB ({WORKERS} workers)",
+                  small_total,
+                  lambda: step.download({"small": "gs://bench/vm/small/"}, vm_down))
             if gcloud:
                 env = gcloud_env(tmp, lines)
 

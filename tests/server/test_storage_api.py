@@ -29,6 +29,11 @@ def serve(tmp_path_factory):
     server = Serve(tmp, on_host=False).start()
     yield server
     assert server.stop() == 0, server.log()
+    # every request of gcloud and google-cloud-storage passed Google's description, and
+    # every answer field is in it
+    for mark in ("is not in Google's description", "Cannot bind", "Unknown name",
+                 "Invalid value at", "internal error"):
+        assert mark not in server.log(), server.log()
 
 
 def printed(serve: Serve, name: str) -> str:

@@ -129,7 +129,22 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "retries": data["retries"],
         **fanout_values(spec),
         **gang_context(spec, project_expr),
+        **disk_values(spec),
     }
+
+
+def disk_values(spec: JobSpec) -> dict[str, Any]:
+    """The boot disk's type and the Local SSD disks of the insert body: a partial URL
+    in the VM's zone (a literal, or the failover's zone of this try)."""
+    machine = spec.data["machine"]
+
+    def in_zone(kind: str) -> str:
+        if spec.plan.failover:
+            return "${" + f'"zones/" + failover.at.zone + "/diskTypes/{kind}"' + "}"
+        return quote(f"zones/{spec.data['zone']}/diskTypes/{kind}")
+
+    return {"boot_disk_type_yaml": in_zone(machine["disk_type"]) if machine["disk_type"] else "",
+            "local_ssd": machine["local_ssd"], "local_ssd_type_yaml": in_zone("local-ssd")}
 
 
 def gang_context(spec: JobSpec, project_expr: str) -> dict[str, Any]:

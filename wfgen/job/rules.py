@@ -213,6 +213,11 @@ _RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{
     r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 
 
+def _choice(allowed: tuple[str, ...], what: str) -> Callable[[str], str | None]:
+    return lambda value: None if value in allowed else (
+        f"{value!r} is not a {what}; use one of {', '.join(allowed)}")
+
+
 def _machine_choice_fields(*, defaults: bool) -> tuple[Field, ...]:
     """The machine keys a fallback may change (with the machine's defaults, or none)."""
     return (
@@ -322,6 +327,14 @@ JOB_FIELDS: tuple[Field, ...] = (
     Field("machine", "object", "The VM.", default={}, children=(
         *_machine_choice_fields(defaults=True),
         Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
+        Field("disk_type", "str", "Boot disk type: pd-balanced, pd-ssd, pd-standard or "
+              "hyperdisk-balanced (series such as C4 and N4 take only Hyperdisk, N1/N2/E2 "
+              "only Persistent Disk). Unset: Compute Engine's default for the series.",
+              check=_choice(("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"),
+                            "disk type"), example="pd-ssd"),
+        Field("local_ssd", "int", "Local SSD disks (375 GiB each, NVMe) to attach as scratch, "
+              "formatted and mounted into the container at /scratch (WFGEN_SCRATCH_DIR); the "
+              "machine type decides the allowed counts.", default=0, minimum=0, maximum=24),
         Field("image_family", "str", "Boot image family (Container-Optimized OS).",
               default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
         Field("image_project", "str", "Project of the boot image family.", default="cos-cloud",

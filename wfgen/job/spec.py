@@ -414,11 +414,38 @@ def _check_machine(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
     """Machine type and GPU combinations Compute Engine would refuse."""
     from wfgen.job import machines
 
-    found = machines.machine_problem(data["machine"])
+    found = machines.machine_problem(data["machine"]) or _disk_problem(data)
     if found:
         where, message = found
         node, key = _node_for(tree, where)
         raise loader.fail(message, node, key, where, value=False)
+
+
+def _disk_problem(data: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) when the machine type (or a fallback's) cannot take the boot
+    disk type or the count of Local SSD disks (wfgen.job.disks)."""
+    from wfgen.job import disks
+
+    machine = data["machine"]
+    if machine["local_ssd"] and data["nodes"] > 1:
+        return "machine.local_ssd", "local_ssd is not supported for multi-node jobs yet"
+    if machine["disk_type"] and data["nodes"] > 1:
+        return "machine.disk_type", "disk_type is not supported for multi-node jobs yet"
+    if machine["local_ssd"] and data["fallback"] and any(
+            choice.get("type") for choice in data["fallback"]):
+        return ("machine.local_ssd", "local_ssd with a fallback that changes machine.type is "
+                "not supported yet (the allowed counts depend on the type)")
+    if machine["disk_type"]:
+        problem = disks.disk_type_problem(machine["type"], machine["disk_type"])
+        if problem:
+            return "machine.disk_type", problem
+        for choice in data["fallback"] or ():
+            problem = choice.get("type") and disks.disk_type_problem(choice["type"],
+                                                                     machine["disk_type"])
+            if problem:
+                return "machine.disk_type", f"a fallback's machine: {problem}"
+    problem = disks.local_ssd_problem(machine["type"], machine["local_ssd"])
+    return ("machine.local_ssd", problem) if problem else None
 
 
 def _plan_capacity(spec: JobSpec, tree: Any, loader: _Loader) -> None:

@@ -126,6 +126,8 @@ class LocalVM:
             # a host process (wfgen.backends.cloud_transfer; a real VM runs gcloud storage)
             "WFGEN_DATA_DIR": str(self.scratch / "data"),
             "WFGEN_TRANSFER": f"{sys.executable} -m wfgen.backends.cloud_transfer",
+            # Local SSD scratch (wfgen-local-ssd): a directory, not formatted disks
+            "WFGEN_SCRATCH_ROOT": str(self.scratch / "local-ssd"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         # The agent's own knobs (WFGEN_REPORT_DEADLINE, WFGEN_BACKOFF_MS, ...) pass
