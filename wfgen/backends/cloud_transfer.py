@@ -18,6 +18,7 @@ path below the prefix. Errors name the URI and the HTTP status."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ class Tally:
     objects: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    failed: list[Path] = field(default_factory=list, repr=False)
     _started: float = field(default_factory=time.monotonic, repr=False)
 
     def add(self, size: int) -> None:
@@ -153,12 +155,16 @@ class Transfers:
 
     # uploads
 
-    def upload(self, outputs: dict[str, str], data_dir: Path) -> dict[str, Any]:
+    def upload(self, outputs: dict[str, str], data_dir: Path,
+               manifest: Path | None = None) -> dict[str, Any]:
         """Every output from data_dir/NAME (a folder: every file below it); the tally.
         Every upload is tried; the first failure is raised after all of them, naming
-        the object. A missing output path uploads nothing."""
+        the object. A missing output path uploads nothing. With a manifest (a JSON
+        file of path -> [size, mtime_ns] of what was uploaded before: sync_every),
+        only new or changed files go, and the manifest is updated."""
         tally = Tally()
         jobs: list[tuple[Any, Path, str]] = []
+        seen = _read_manifest(manifest)
         for name, text in outputs.items():
             uri = parse_uri(text, output=True)
             source = data_dir / name
@@ -172,7 +178,18 @@ class Transfers:
                 rel = path.relative_to(source).as_posix()
                 jobs.append((bucket.blob(uri.path + rel, chunk_size=UPLOAD_CHUNK), path,
                              f"gs://{uri.bucket}/{uri.path}{rel}"))
-        self._run(jobs, self._upload_one, tally)
+        stamps = {str(job[1]): _stamp(job[1]) for job in jobs}
+        if manifest is not None:
+            jobs = [job for job in jobs if seen.get(str(job[1])) != stamps[str(job[1])]]
+        try:
+            self._run(jobs, self._upload_one, tally)
+        finally:
+            if manifest is not None:  # what went up (a failed one goes again next time)
+                done = {str(job[1]) for job in jobs} - {str(p) for p in tally.failed}
+                seen.update({k: v for k, v in stamps.items() if k in done})
+                tmp = manifest.with_name(manifest.name + ".tmp")
+                tmp.write_text(json.dumps(seen), encoding="utf-8")
+                os.replace(tmp, manifest)
         return tally.done()
 
     def _upload_one(self, blob: Any, source: Path, uri: str) -> int:
@@ -198,14 +215,31 @@ class Transfers:
         failures: list[TransferError] = []
         with ThreadPoolExecutor(min(self.workers, len(jobs))) as pool:
             futures = [pool.submit(one, *job) for job in jobs]
-            for future in futures:
+            for job, future in zip(jobs, futures, strict=True):
                 try:
                     tally.add(future.result())
                 except TransferError as exc:
                     failures.append(exc)
+                    tally.failed.append(job[1])
         if failures:
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             raise TransferError(f"{failures[0]}{more}")
+
+
+def _stamp(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns]
+
+
+def _read_manifest(manifest: Path | None) -> dict[str, list[int]]:
+    """What a sync uploaded before (empty when there is none yet or it is unreadable)."""
+    if manifest is None:
+        return {}
+    try:
+        seen = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return seen if isinstance(seen, dict) else {}
 
 
 def _files(root: Path) -> Iterable[Path]:
@@ -216,15 +250,17 @@ def _files(root: Path) -> Iterable[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m wfgen.backends.cloud_transfer download|upload DATA_DIR JSON_MAP`:
-    the step as a process (what the VM agent runs): the tally as one JSON line on
-    stdout, exit 0; or the error naming URI and status on stderr, exit 1 (2: usage)."""
-    import json
+    """`python -m wfgen.backends.cloud_transfer download|upload DATA_DIR JSON_MAP
+    [MANIFEST]`: the step as a process (what the VM agent runs): the tally as one
+    JSON line on stdout, exit 0; or the error naming URI and status on stderr, exit
+    1 (2: usage). MANIFEST (uploads): only files changed since the last upload."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[0] not in ("download", "upload"):
-        print("usage: cloud_transfer download|upload DATA_DIR JSON_MAP", file=sys.stderr)
+    usage = "usage: cloud_transfer download|upload DATA_DIR JSON_MAP [MANIFEST]"
+    if not 3 <= len(args) <= (4 if args[:1] == ["upload"] else 3) \
+            or args[0] not in ("download", "upload"):
+        print(usage, file=sys.stderr)
         return 2
     try:
         mapping = json.loads(args[2])
@@ -236,8 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         steps = Transfers()
-        tally = (steps.download if args[0] == "download" else steps.upload)(
-            mapping, Path(args[1]))
+        if args[0] == "download":
+            tally = steps.download(mapping, Path(args[1]))
+        else:
+            tally = steps.upload(mapping, Path(args[1]), Path(args[3]) if len(args) > 3
+                                 else None)
     except (TransferError, ValueError) as exc:
         print(f"cloud_transfer: {exc}", file=sys.stderr)
         return 1

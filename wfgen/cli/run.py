@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import re
 import signal
 import sys
 import threading
@@ -219,8 +221,9 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     backend = LocalBackend(project=project, location=spec.data["location"],
                            notify=console.notify, output=console.output, faults=parsed_faults,
                            log_sink=console.log, use_container_engine=engine, on_host=on_host,
-                           project_metadata=local_secrets.project_metadata
-                           if local_secrets else None)
+                           project_metadata={**(local_secrets.project_metadata
+                                                if local_secrets else {}),
+                                             **_storage_metadata(spec)} or None)
     for note in notes:
         console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
@@ -252,6 +255,23 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"
                               + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
     return 0
+
+
+def _storage_metadata(spec: Any) -> dict[str, str]:
+    """Where a local run's VMs move inputs and outputs: the Cloud Storage of
+    STORAGE_EMULATOR_HOST (wfgen serve prints it); nothing for a job without data."""
+    if not spec.data["inputs"] and not spec.data["outputs"]:
+        return {}
+    host = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    if not host:
+        raise UsageError(f"{spec.path}: inputs and outputs need a Cloud Storage: start "
+                         "`wfgen serve` and set the STORAGE_EMULATOR_HOST it prints "
+                         "(or run the job against serve or Google); nothing was started")
+    url = host if "://" in host else f"http://{host}"
+    if not re.fullmatch(r"https?://[A-Za-z0-9.:-]+/?", url):
+        raise UsageError(f"STORAGE_EMULATOR_HOST={host[:80]!r}: expected HOST:PORT or "
+                         "http://HOST:PORT")
+    return {"wfgen-storage-endpoint": url.rstrip("/")}
 
 
 def _local_secrets(spec: Any, argument: Any, project: str, options: list[str]) -> Any:

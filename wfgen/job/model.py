@@ -53,4 +53,11 @@ def container_payload(spec: JobSpec) -> dict[str, Any]:
     }
     if c.get("secret_env") is not None:  # references only; absent for other jobs
         payload["secret_env"] = dict(c["secret_env"])
+    data = spec.data
+    if data.get("inputs"):  # a job's data (absent for other jobs): NAME -> URI
+        payload["inputs"] = dict(data["inputs"])
+    if data.get("outputs"):  # URIs, and sync_every in seconds for the synced ones
+        payload["outputs"] = {k: v["uri"] for k, v in data["outputs"].items()}
+        payload["sync"] = {k: str(spec.seconds[f"sync:{k}"]) for k, v in
+                           data["outputs"].items() if v["sync_every"] is not None}
     return payload

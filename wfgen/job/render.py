@@ -98,9 +98,12 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
                          "text.substring("
                          "text.replace_all(sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\"), "
                          "\"-\", \"\"), 0, 12)"),
-        "argument_checks": workflow_checks("default(input, {})",
-                                           ("items",) if fanout else (), argument_keys(secrets)),
+        "argument_checks": workflow_checks(
+            "default(input, {})", ("items",) if fanout else (),
+            argument_keys(secrets, bool(data["inputs"]), bool(data["outputs"]))),
         "secrets": secrets,
+        "inputs": bool(data["inputs"]),
+        "outputs": bool(data["outputs"]),
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '
                          'string(container.script != null)), container.command))'),

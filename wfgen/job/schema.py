@@ -42,6 +42,9 @@ def _field_schema(f: Field) -> dict[str, Any]:
     elif f.kind == "strlist":
         schema["type"] = "array"
         schema["items"] = {"type": ["string", "integer"]}
+    elif f.kind == "strmap" and f.name == "inputs":
+        schema.update(type="object", propertyNames={"pattern": f"^{ENV_NAME_RE}$"},
+                      additionalProperties={"type": "string", "pattern": "^gs://"})
     elif f.kind == "strmap":
         schema["type"] = "object"
         schema["additionalProperties"] = {"type": ["string", "integer"]}
@@ -51,6 +54,10 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["anyOf"] = [{"type": "string", "pattern": f.pattern},
                            {"type": "array", "minItems": 1,
                             "items": {"type": "string", "pattern": f"^{_ZONE_RE}$"}}]
+    elif f.kind == "outputs":
+        schema.update(type="object", propertyNames={"pattern": f"^{ENV_NAME_RE}$"},
+                      additionalProperties={"anyOf": [{"type": "string"},
+                                                      _object_schema(f.children)]})
     elif f.kind == "fallback":
         item = _object_schema(f.children)
         item["properties"] = {k: {"anyOf": [v, {"type": "null"}]}

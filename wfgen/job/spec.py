@@ -33,6 +33,7 @@ from wfgen.job.rules import (
     MAX_SPEC_BYTES,
     MAX_TASKS,
     MAX_TIMEOUT_S,
+    OUTPUT_FIELDS,
     Field,
     default_heartbeat,
     default_name,
@@ -123,6 +124,8 @@ class _Loader:
             return self.json_list(value, f, path, node, key)
         if kind == "fallback":
             return self.fallback(value, f, path, node, key)
+        if kind == "outputs":
+            return self.outputs(value, f, path, node, key)
         if kind == "duration":
             try:
                 parse_duration(value)
@@ -204,6 +207,31 @@ class _Loader:
             loaded = self.load_object(item, f.children, f"{path}[{i}].", value, i)
             out.append({k: loaded[k] for k in item if k in loaded})
         return out
+
+    def outputs(self, value: Any, f: Field, path: str, node: Any, key: Any
+                ) -> dict[str, dict[str, Any]]:
+        """outputs: NAME -> URI, or NAME -> {uri, sync_every}; as NAME -> {uri,
+        sync_every (None when not given)}."""
+        if not isinstance(value, dict):
+            raise self.fail(f"expected {_KIND_NAMES[f.kind]}, got {_describe(value)}",
+                            node, key, path)
+
+        def entry(name: Any, item: Any) -> dict[str, Any]:
+            where = f"{path}.{name}"
+            if not isinstance(name, str):
+                raise self.fail(f"key {name!r} must be a string", value, name, where,
+                                value=False)
+            if not isinstance(item, dict):
+                return {"uri": self.text(item, where, value, name, "str"), "sync_every": None}
+            loaded = self.load_object(item, OUTPUT_FIELDS, where + ".", value, name)
+            return loaded
+
+        result = dict(zip(value, self.each(value, value.items(), entry), strict=True))
+        if f.check is not None:
+            message = f.check(result)
+            if message:
+                raise self.fail(message, node, key, path)
+        return result
 
     def json_list(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
         """A list of any JSON values, as plain Python data."""
@@ -460,7 +488,7 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec | None:
         data["name"] = default_name(loader.path)
     before = len(loader.errors)
     spec = None
-    for check in (_check_container, _check_region, _check_machine, _durations):
+    for check in (_check_container, _check_data, _check_region, _check_machine, _durations):
         try:
             spec = check(data, tree, loader) or spec
         except SpecError as exc:
@@ -485,6 +513,57 @@ def _check_container(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
                           value=False)
 
 
+def _check_data(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """inputs/outputs: their names are the container's variables (none of env's or
+    secret_env's); a name in both is one local path (the same kind of URI); not yet
+    with tasks or nodes; sync_every at least 10s."""
+    from wfgen.job.data_uris import parse_uri
+
+    inputs, outputs = data["inputs"] or {}, data["outputs"] or {}
+    if not inputs and not outputs:
+        return
+    bad = False
+    for key, uris in (("inputs", inputs), ("outputs", {k: v["uri"] for k, v in
+                                                       outputs.items()})):
+        for name, uri in uris.items():
+            if uri is None:
+                bad = True  # its missing uri is reported already
+                continue
+            try:
+                parse_uri(uri, output=key == "outputs")
+            except ValueError as exc:
+                bad = True
+                node = tree[key][name]
+                where, at = (node, "uri") if isinstance(node, dict) else (tree[key], name)
+                loader.errors.append(loader.fail(str(exc), where, at, f"{key}.{name}"))
+    taken = set(data["container"]["env"]) | set(data["container"]["secret_env"] or {})
+    for key, names in (("inputs", inputs), ("outputs", outputs)):
+        both = sorted(set(names) & taken)
+        if both:
+            raise loader.fail(f"{both[0]} is in container.env or container.secret_env too: "
+                              f"${both[0]} holds the local path of this {key[:-1]}",
+                              tree[key], both[0], f"{key}.{both[0]}", value=False)
+    for name in sorted(set(inputs) & set(outputs)) if not bad else []:
+        try:
+            kinds = {parse_uri(inputs[name]).kind != "file",
+                     parse_uri(outputs[name]["uri"], output=True).kind != "file"}
+        except ValueError:
+            continue  # the field's own check said so
+        if len(kinds) > 1:
+            raise loader.fail(f"{name} is an input and an output: one local path, so both "
+                              "must be folders (ending in /) or both one object",
+                              tree["outputs"], name, f"outputs.{name}", value=False)
+    for name, out in outputs.items():
+        if out["sync_every"] is not None and parse_duration(out["sync_every"]) < 10:
+            raise loader.fail("must be at least 10s", tree["outputs"][name], "sync_every",
+                              f"outputs.{name}.sync_every")
+    for key in ("tasks", "nodes"):
+        if data[key] is not None and data[key] != 1:
+            where = "inputs" if inputs else "outputs"
+            raise loader.fail(f"inputs and outputs are not built yet for a job with {key}",
+                              tree, where, where, value=False)
+
+
 def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     """Timeout and heartbeat, the fan-out plan and what fits one execution."""
     timeout_s = parse_duration(data["timeout"])
@@ -501,6 +580,9 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
     seconds["stop_grace"] = _stop_grace(data, tree, loader)
+    for name, out in (data["outputs"] or {}).items():
+        if out["sync_every"] is not None:
+            seconds[f"sync:{name}"] = parse_duration(out["sync_every"])
     if data["checkpoint_dir"] is not None:
         data["checkpoint_dir"] = data["checkpoint_dir"].rstrip("/")
     if data["nodes"] > 1 and data["tasks"] is not None:

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -123,6 +124,10 @@ class LocalVM:
             "WFGEN_NODE_ADDRESS": "127.0.0.1",
             # Local SSD scratch (wfgen-local-ssd): a directory, not formatted disks
             "WFGEN_SCRATCH_ROOT": str(self.scratch / "local-ssd"),
+            # a job's inputs and outputs: the data directory, and the transfer step as
+            # a host process (wfgen.backends.cloud_transfer; a real VM runs gcloud storage)
+            "WFGEN_DATA_DIR": str(self.scratch / "data"),
+            "WFGEN_TRANSFER": f"{sys.executable} -m wfgen.backends.cloud_transfer",
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         # The agent's own knobs (WFGEN_REPORT_DEADLINE, WFGEN_BACKOFF_MS, ...) pass

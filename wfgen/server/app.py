@@ -107,6 +107,8 @@ class App:
         from wfgen.server.local_secrets import ENDPOINT_KEY
 
         self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
+        # and a job's inputs and outputs from this server's Cloud Storage
+        self.runner.compute.project_metadata["wfgen-storage-endpoint"] = self.url
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
