@@ -378,12 +378,6 @@ DATA_DIR=${WFGEN_DATA_DIR:-/var/lib/wfgen-data}
 TRANSFER_IMAGE=${WFGEN_TRANSFER_IMAGE:-gcr.io/google.com/cloudsdktool/google-cloud-cli@sha256:39f4c48c083fb1d8d182eedc7de97545980afb646b1afdfec61a3f560969bc96}
 URI_RE='^gs://[a-z0-9][a-z0-9_.-]{1,220}[a-z0-9]/[^[:cntrl:]]*$'
 
-# data_dir: with Local SSDs (wfgen-local-ssd, scratch_volume), the data directory
-# lives on them.
-data_dir() {
-  [[ ! -f $STATE/md.local-ssd ]] || DATA_DIR=${WFGEN_SCRATCH_ROOT:-/mnt/disks/scratch}/wfgen-data
-}
-
 # data_map KEY: the metadata map wfgen-KEY (saved by main) into array J; 1 if absent.
 data_map() {
   local v i
@@ -662,8 +656,8 @@ gang_env() {
     "--env=WFGEN_GPUS_PER_NODE=$n")
 }
 
-# scratch_volume: wfgen-local-ssd N Local SSDs (RAID 0 if N > 1) as /scratch;
-# a local VM gives a directory (WFGEN_SCRATCH_ROOT).
+# scratch_volume: wfgen-local-ssd N Local SSDs (RAID 0 if N > 1) as /scratch
+# and DATA_DIR; a local VM gives a directory (WFGEN_SCRATCH_ROOT).
 scratch_volume() {
   local n d=${WFGEN_SCRATCH_ROOT:-/mnt/disks/scratch} v=/dev/md/scratch s=()
   [[ -f $STATE/md.local-ssd ]] || return 0
@@ -676,6 +670,9 @@ scratch_volume() {
     [[ -e $v ]] || mdadm -C "$v" -l 0 -n "$n" --run "${s[@]}" >&2 || fail "mdadm failed"
     blkid "$v" >/dev/null || mkfs.ext4 -Fq "$v" >&2 || fail "mkfs failed"
     { mkdir -p "$d" && mount -o discard "$v" "$d"; } || fail "could not mount $v"
+    # the job's data directory (inputs, outputs) lives there too
+    { mkdir -p "$d/.data" "$DATA_DIR" && mount --bind "$d/.data" "$DATA_DIR"; } \
+      || fail "could not put $DATA_DIR on the Local SSDs"
   fi
   { mkdir -p "$d" && chmod 1777 "$d"; } || fail "could not make $d"
   run+=("--volume=$d:/scratch" --env=WFGEN_SCRATCH_DIR=/scratch)
@@ -725,7 +722,7 @@ main() {
     -f -H 'Metadata-Flavor: Google' "${a[@]}" "$MD/instance/name" -o "$STATE/md.name" \
     "$MD/instance/zone" -o "$STATE/md.zone" || true
   a=()  # optional: absent (a quiet 404) when the workflow does not set them
-  for k in stop-grace execution-id attempt checkpoint-dir local-ssd inputs outputs sync; do
+  for k in stop-grace execution-id attempt checkpoint-dir inputs outputs sync local-ssd; do
     a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
   done
   curl -sf --connect-timeout 2 --max-time 10 -H 'Metadata-Flavor: Google' "${a[@]}" || true
@@ -763,7 +760,6 @@ main() {
   read_secrets  # before the driver and the pull: a wrong secret fails in seconds
 
   STEP="downloading inputs"
-  data_dir
   download_inputs  # a missing input fails before anything runs
   output_flags
 
