@@ -56,7 +56,7 @@ transfer() {
   local pid t0=$SECONDS kind
   storage_env
   mkdir -p "$DATA_DIR"
-  if [[ -n ${WFGEN_TRANSFER:-} ]]; then
+  if [[ -n ${WFGEN_TRANSFER:-} && -z ${WFGEN_GCLOUD:-} ]]; then
     local cmd; read -ra cmd <<<"$WFGEN_TRANSFER"
     STORAGE_EMULATOR_HOST=$STORAGE_ENDPOINT "${cmd[@]}" "$dir" "$DATA_DIR" "$map" ${3:+"$3"} \
       >"$out" 2>"$err" &
@@ -125,8 +125,9 @@ gcloud_transfer() {
       [[ -f $target ]] || continue
       "${g[@]}" storage cp "$target" "$uri" 2>"$err"
     fi || {
-      last=$(grep -v '^ *$' "$err" | tail -n 1)
-      case $last in
+      last=$(grep -m 1 ERROR "$err" || grep -v '^ *$' "$err" | tail -n 1)
+      last=${last#ERROR: } last=${last%:}
+      case $(<"$err") in
         *"matched no objects"* | *404* | *"not found"* | *NotFound*) status=404 ;;
         *403* | *AccessDenied* | *"does not have"* | *Forbidden*) status=403 ;;
         *) status='' ;;
