@@ -13,7 +13,7 @@ import pytest
 from google.cloud import storage
 
 from tests.cloud.serve_cli import Serve
-from tests.local.test_run_local import job_file, result_of, run_local
+from tests.local.test_run_local import _billed, job_file, result_of, run_local
 
 pytestmark = pytest.mark.xdist_group("data_local")
 BUCKET = "wfgen-local-data"
@@ -60,11 +60,12 @@ def test_a_preempted_attempt_uploads_before_the_retry(bucket, tmp_path):
 
 def test_an_input_arrives_on_the_local_runtime(bucket, tmp_path):
     job = job_file(tmp_path, {"script": 'cat "$DATA"'},
-                   inputs={"DATA": f"gs://{BUCKET}/in/data.txt"})
-    run = run_local(tmp_path, job)
+                   inputs={"DATA": f"gs://{BUCKET}/in/data.txt"}, heartbeat="1m")
+    run = run_local(tmp_path, job, "--stats")
     assert run.returncode == 0, run.stderr
     result = result_of(run)
     assert result["output_tail"] == "local-input\n"
+    assert _billed(run.stderr) == 11  # data moves on the VM: no step of the workflow
     assert result["data"]["in"] == {**result["data"]["in"], "objects": 1, "bytes": 12}
 
 
