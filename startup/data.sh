@@ -53,7 +53,7 @@ json_map() {
 # moved every 5 s while it runs.
 transfer() {
   local dir=$1 map=$2 out=$STATE/transfer.$BASHPID err=$STATE/transfer-err.$BASHPID rc=0
-  local pid t0=$SECONDS kind
+  local pid t0=$SECONDS
   storage_env
   mkdir -p "$DATA_DIR"
   if [[ -n ${WFGEN_TRANSFER:-} && -z ${WFGEN_GCLOUD:-} ]]; then
@@ -65,8 +65,8 @@ transfer() {
   fi
   pid=$!
   while ! wait_for "$pid" 5; do
-    kind=$(du -sb "$DATA_DIR" 2>/dev/null) || kind=0
-    log "${dir}ing: ${kind%%[[:space:]]*} bytes in $DATA_DIR after $((SECONDS - t0))s"
+    files_in "$DATA_DIR"
+    log "${dir}ing: ${REPLY#* } bytes in $DATA_DIR after $((SECONDS - t0))s"
   done
   wait "$pid" || rc=$?
   if ((rc == 0)) && [[ $(<"$out") =~ \"objects\":\ ([0-9]+),\ \"bytes\":\ ([0-9]+),\ \"seconds\":\ ([0-9.]+) ]]; then
@@ -78,6 +78,11 @@ transfer() {
   REPLY=${REPLY#cloud_transfer: }
   [[ -n ${REPLY// /} ]] || REPLY="the transfer step exited $rc"
   rm -f "$out" "$err"; return 1
+}
+
+# files_in PATH: "FILES BYTES" of the regular files at or below PATH into REPLY.
+files_in() {
+  REPLY=$(find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{n++; s += $1} END {print n + 0, s + 0}')
 }
 
 # wait_for PID SECONDS: 0 once PID has ended, 1 after SECONDS while it runs.
@@ -95,7 +100,7 @@ wait_for() {
 # for files and wildcards, cp -r (downloads) and rsync -r (uploads: changed files
 # only) for folders. Prints the tally as transfer() reads it; errors name the URI.
 gcloud_transfer() {
-  local dir=$1 i name uri target files=0 bytes=0 n b t0=$SECONDS err last status
+  local dir=$1 i name uri target files=0 bytes=0 t0=$SECONDS err last status
   local -a g
   if [[ -n ${WFGEN_GCLOUD:-} ]]; then read -ra g <<<"$WFGEN_GCLOUD"
   else
@@ -136,8 +141,8 @@ gcloud_transfer() {
       continue
     }
     [[ -e $target ]] || continue
-    n=$(find "$target" -type f | wc -l) b=$(find "$target" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
-    files=$((files + n)) bytes=$((bytes + b))
+    files_in "$target"
+    files=$((files + ${REPLY% *})) bytes=$((bytes + ${REPLY#* }))
   done
   rm -f "$err"
   [[ -z $failed ]] || { echo "$failed" >&2; return 1; }

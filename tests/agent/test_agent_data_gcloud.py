@@ -97,3 +97,24 @@ def test_gcloud_storage_names_a_missing_input(storage_url, tmp_path):
     assert rc == 1, log
     assert reply.startswith("input gs://agent-data/nope.bin: HTTP 404: "), reply
     assert "matched no objects" in reply
+
+
+def test_a_long_transfer_logs_its_progress(tmp_path):
+    """A step that takes 6 s (here a script that writes 1 MB, waits and reports, in
+    the transfer step's place): the agent logs the bytes so far every 5 s."""
+    step = tmp_path / "slow-step"
+    step.write_text('#!/bin/bash\nmkdir -p "$2/D"; head -c 1048576 /dev/zero > "$2/D/f"\n'
+                    'sleep 6\necho \'{"objects": 1, "bytes": 1048576, "seconds": 6.0}\'\n')
+    step.chmod(0o755)
+    script = (f'source {startup_dir() / "startup.sh"}; source {startup_dir() / "data.sh"}; '
+              'STORAGE_ENDPOINT=http://127.0.0.1:9; mkdir -p "$STATE"; '
+              'transfer download \'{"D": "gs://agent-data/d/"}\' && echo "OK $REPLY"')
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "WFGEN_STATE_DIR": str(tmp_path / "state"), "WFGEN_DATA_DIR": str(tmp_path / "data"),
+           "WFGEN_TRANSFER": str(step)}
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert done.stdout.strip() == 'OK {"objects": 1, "bytes": 1048576, "seconds": 6.0}'
+    progress = [line for line in done.stderr.splitlines() if "downloading: " in line]
+    assert len(progress) == 1, done.stderr
+    assert "1048576 bytes in" in progress[0] and "after 5s" in progress[0]
