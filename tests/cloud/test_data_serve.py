@@ -150,7 +150,9 @@ def test_sync_every_uploads_while_the_container_runs(serve, client, tmp_path):
             run.kill()
     assert run.returncode == 0, err
     assert client.bucket(BUCKET).blob("ck/step2").download_as_bytes() == b"two\n"
-    assert json.loads(out)["data"]["out"]["objects"] == 1  # step1 went up already
+    # step1 went up while it ran and is unchanged: the last upload does not send it again
+    # (step2 goes with it, unless a sync took it between its write and the exit)
+    assert json.loads(out)["data"]["out"]["objects"] <= 1
 
 
 def test_the_argument_overrides_an_input(serve, client, tmp_path):
