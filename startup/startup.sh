@@ -678,6 +678,21 @@ scratch_volume() {
   run+=("--volume=$d:/scratch" --env=WFGEN_SCRATCH_DIR=/scratch)
 }
 
+# workdir_volume: wfgen-workdir (a tar.gz wfgen packed) by the transfer step,
+# unpacked as the container's working directory /workdir.
+workdir_volume() {
+  local u w=$DATA_DIR/.workdir
+  [[ -f $STATE/md.workdir ]] || return 0
+  u=$(<"$STATE/md.workdir")
+  [[ $u =~ $URI_RE && $u != */ ]] || fail "bad wfgen-workdir"
+  json_map .workdir.tgz "$u"
+  transfer download "$REPLY" || fail "workdir: $REPLY"
+  { rm -rf "$w" && mkdir -p "$w" && tar -xzf "$DATA_DIR/.workdir.tgz" -C "$w" \
+    --no-same-owner && rm -f "$DATA_DIR/.workdir.tgz"; } || fail "could not unpack $u"
+  log "workdir: $u"
+  run+=("--volume=$w:/workdir" --workdir=/workdir)
+}
+
 # --- the job ---
 
 # identity_env: docker --env flags in IDENTITY: WFGEN_EXECUTION_ID and
@@ -722,7 +737,8 @@ main() {
     -f -H 'Metadata-Flavor: Google' "${a[@]}" "$MD/instance/name" -o "$STATE/md.name" \
     "$MD/instance/zone" -o "$STATE/md.zone" || true
   a=()  # optional: absent (a quiet 404) when the workflow does not set them
-  for k in stop-grace execution-id attempt checkpoint-dir inputs outputs sync local-ssd; do
+  for k in stop-grace execution-id attempt checkpoint-dir inputs outputs sync local-ssd \
+    workdir; do
     a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
   done
   curl -sf --connect-timeout 2 --max-time 10 -H 'Metadata-Flavor: Google' "${a[@]}" || true
@@ -759,6 +775,8 @@ main() {
   STEP="reading secrets"
   read_secrets  # before the driver and the pull: a wrong secret fails in seconds
 
+  STEP="downloading the workdir"
+  workdir_volume
   STEP="downloading inputs"
   download_inputs  # a missing input fails before anything runs
   output_flags

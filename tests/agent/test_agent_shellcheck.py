@@ -33,8 +33,9 @@ def test_scripts_are_compact() -> None:
     # base64 in the workflow (4/3 of this), which Workflows caps at 128 KB of source;
     # a generated workflow is about 60 KB with them (secrets took it past 20 KB)
     total = sum(len(startup_script(n).encode()) for n in SCRIPTS)
-    # (31,000 until Local SSD scratch: +1 KB)
-    assert total < 32_000, total  # each is in the workflow twice: 2.3x this in its source
+    # (31,000 until issue 31: Local SSD scratch, workdir, and the data transfer step
+    # of inputs/outputs; the biggest example's workflow is then 97 KB of the 128 KB)
+    assert total < 45_000, total  # each is in the workflow twice: 2.3x this in its source
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -61,6 +61,10 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
     from wfgen.job.arguments import workflow_checks
 
     data = spec.data
+    if data["workdir"] and spec.workdir_uri is None:  # named by its content in staging
+        from wfgen.job.workdir import prepare
+
+        prepare(spec)
     secrets = data["container"].get("secret_env") is not None
     zone = data["zone"]
     machine = data["machine"]
@@ -100,7 +104,9 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
                          "\"-\", \"\"), 0, 12)"),
         "argument_checks": workflow_checks(
             "default(input, {})", ("items",) if fanout else (),
-            argument_keys(secrets, bool(data["inputs"]), bool(data["outputs"]))),
+            argument_keys(secrets, bool(data["inputs"]), bool(data["outputs"]),
+                          bool(data["workdir"]))),
+        "workdir": bool(data["workdir"]),
         "secrets": secrets,
         "inputs": bool(data["inputs"]),
         "outputs": bool(data["outputs"]),
