@@ -39,17 +39,11 @@ if [[ ! -e $STATE/report.json ]]; then
   # the container is gone: let startup.sh write the last of its output (<= 2 s)
   for _ in {1..20}; do [[ -z $grace || -e $STATE/container.rc ]] && break; sleep 0.1; done
 fi
-# The outputs, after the grace (the container's last checkpoint included), once
-# (startup.sh's upload_outputs; the agent does not upload a container stopped here).
-data='' upload_note=''
-if [[ ! -e $STATE/report.json && -e $STATE/started && -e $STATE/container.id ]]; then
-  # shellcheck disable=SC1090
-  upload_note=$(source <(md instance/attributes/startup-script) &&
-    { upload_outputs >/dev/null || printf '; %s' "$REPLY"; }) || upload_note=''
-fi
+# The outputs after the grace (data.sh's stop_data): the message's ending, the data.
 # shellcheck disable=SC1090
-data=$(source <(md instance/attributes/startup-script) && data_json && printf '%s' "$REPLY") \
-  || data=''
+data=$(source <(md instance/attributes/startup-script) && data stop_data) || data=''
+upload_note=${data%%$'\n'*} data=${data#*$'\n'}
+upload_note=${upload_note//[^a-zA-Z0-9 .,:;\/_*?=()-]/}
 [[ $data =~ ^(,\ \"data\":\ \{[a-z0-9\"\ :,.{}]*\})?$ ]] || data=''
 END=$((SECONDS + ${WFGEN_STOP_DEADLINE:-20}))  # report retries start after the grace
 # A guest reboot is no stop: the job resumes at the next boot (restarts + 1).
@@ -74,15 +68,11 @@ elif mkdir "$STATE/stop-claim" 2>/dev/null; then
   [[ $note =~ ^[a-zA-Z0-9.,:\;\ ]*$ && $extra =~ ^(, \"[a-z_]+\": [a-z0-9]+)*$ ]] ||
     note='' extra=''
   # Instance and zone names are [a-z0-9-]: no JSON escaping needed.
-  # the upload's error names a URI: JSON-quoted by startup.sh's json_quote
-  # shellcheck disable=SC1090
-  msg=$(source <(md instance/attributes/startup-script) && json_quote "VM $st$note$upload_note" &&
-    printf '%s' "$REPLY") || msg="\"VM $st$note\""
-  [[ $msg == \"*\" && $msg != *$'\n'* ]] || msg="\"VM $st$note\""
   printf '{"status": "%s", "exit_code": null, "started_at": "%s", "finished_at": "%s",
- "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": %s, "message": %s%s%s}\n' \
+ "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": %s, "message": "VM %s%s%s"%s%s}\n' \
     "$st" "$started" "$now" "${name//[^a-z0-9-]/}" "${zone##*/}" \
-    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$tail" "$msg" "$extra" "$data" \
+    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$tail" "$st" "$note" "$upload_note" \
+    "$extra" "$data" \
     >"$STATE/stop.json"
   body=$STATE/stop.json
 else

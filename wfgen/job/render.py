@@ -109,6 +109,9 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "workdir": bool(data["workdir"]),
         "secrets": secrets,
         "inputs": bool(data["inputs"]),
+        # the VM agent's data step (startup/data.sh), carried only by a job with data
+        "data_b64": _b64(startup_script("data.sh"))
+        if data["inputs"] or data["outputs"] or data["workdir"] else "",
         "outputs": bool(data["outputs"]),
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '

@@ -98,18 +98,21 @@ def json_schema() -> dict[str, Any]:
     tasks["oneOf"] = [{"required": ["items"]}, {"required": ["count"]}]
     tasks["properties"]["parallelism"]["maximum"] = MAX_CONCURRENT_BRANCHES
     # The execution argument a deployed workflow accepts (gcloud workflows run --data)
-    schema["$defs"] = {"execution_argument": argument_schema(secrets=True)}
+    schema["$defs"] = {"execution_argument": argument_schema(secrets=True, inputs=True,
+                                                             outputs=True)}
     return schema
 
 
 _NO_NUL = "[^\\u0000]*"  # ECMA regex: no NUL character
 
 
-def argument_schema(secrets: bool = False) -> dict[str, Any]:
+def argument_schema(secrets: bool = False, inputs: bool = False,
+                    outputs: bool = False) -> dict[str, Any]:
     """The execution argument's JSON Schema (a fragment: no $schema); with `secrets`,
-    the secret_env key of a job whose spec has container.secret_env."""
+    the secret_env key of a job whose spec has container.secret_env (`inputs`,
+    `outputs`: those keys, for a job with data)."""
     props: dict[str, Any] = {}
-    for rule in argument_keys(secrets):
+    for rule in argument_keys(secrets, inputs, outputs):
         schema: dict[str, Any] = {"description": rule.doc}
         if rule.kind == "str":
             schema.update(type="string", pattern=f"^{rule.pattern or _NO_NUL}$")
