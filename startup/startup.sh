@@ -445,12 +445,27 @@ scratch_volume() {
     [[ -e $v ]] || mdadm -C "$v" -l 0 -n "$n" --run "${s[@]}" >&2 || fail "mdadm failed"
     blkid "$v" >/dev/null || mkfs.ext4 -Fq "$v" >&2 || fail "mkfs failed"
     { mkdir -p "$d" && mount -o discard "$v" "$d"; } || fail "could not mount $v"
-    # the job's data directory (inputs, outputs) lives there too
+    # and DATA_DIR
     { mkdir -p "$d/.data" "$DATA_DIR" && mount --bind "$d/.data" "$DATA_DIR"; } \
       || fail "could not put $DATA_DIR on the Local SSDs"
   fi
   { mkdir -p "$d" && chmod 1777 "$d"; } || fail "could not make $d"
   run+=("--volume=$d:/scratch" --env=WFGEN_SCRATCH_DIR=/scratch)
+}
+
+# workdir_volume: wfgen-workdir (a tar.gz) by the data step, unpacked at /workdir.
+workdir_volume() {
+  local u w=$DATA_DIR/.workdir
+  [[ -f $STATE/md.workdir ]] || return 0
+  u=$(<"$STATE/md.workdir")
+  [[ $u =~ ^gs://[a-z0-9][-a-z0-9_.]+/[^[:cntrl:]]*[^/]$ && -s $STATE/md.data-script ]] \
+    || fail "bad wfgen-workdir"
+  data json_map .workdir.tgz "$u"
+  data transfer download "$REPLY" || fail "workdir: $REPLY"
+  { rm -rf "$w" && mkdir -p "$w" && tar -xzf "$DATA_DIR/.workdir.tgz" -C "$w" \
+    --no-same-owner && rm -f "$DATA_DIR/.workdir.tgz"; } || fail "could not unpack $u"
+  log "workdir: $u"
+  run+=("--volume=$w:/workdir" --workdir=/workdir)
 }
 
 # --- the job ---
@@ -497,7 +512,7 @@ main() {
     "$MD/instance/zone" -o "$STATE/md.zone" || true
   a=()  # optional: absent (a quiet 404) when the workflow does not set them
   for k in stop-grace execution-id attempt checkpoint-dir inputs outputs sync local-ssd \
-    data-script; do
+    data-script workdir; do
     a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
   done
   curl -sf --connect-timeout 2 --max-time 10 -H 'Metadata-Flavor: Google' "${a[@]}" || true
@@ -534,6 +549,8 @@ main() {
   STEP="reading secrets"
   read_secrets  # before the driver and the pull: a wrong secret fails in seconds
 
+  STEP="downloading the workdir"
+  workdir_volume
   STEP="downloading inputs"
   data download_inputs  # a missing input fails before anything runs
   data output_flags

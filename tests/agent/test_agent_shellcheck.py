@@ -35,8 +35,9 @@ def test_scripts_are_compact() -> None:
     # a generated workflow is about 60 KB with them (secrets took it past 20 KB)
     total = sum(len(startup_script(n).encode()) for n in SCRIPTS)
     # (31,000 until Local SSD scratch: +1 KB; 32,000 until the data hooks: +1.6 KB; the
-    # data step itself, startup/data.sh, travels only in a job with inputs or outputs)
-    assert total < 33_500, total  # each is in the workflow twice: 2.3x this in its source
+    # data step itself, startup/data.sh, travels only in a job with inputs, outputs or a
+    # workdir; 33,500 until the workdir's hook: +0.7 KB)
+    assert total < 34_000, total  # each is in the workflow twice: 2.3x this in its source
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -51,7 +51,8 @@ def parse_job_argument(data: str | None, spec: Any = None) -> dict[str, Any] | N
     secrets = spec is not None and spec.data["container"].get("secret_env") is not None
     data = spec is not None and spec.data
     problem = check_argument(value, argument_keys(
-        secrets, bool(data and data.get("inputs")), bool(data and data.get("outputs"))))
+        secrets, bool(data and data.get("inputs")), bool(data and data.get("outputs")),
+        bool(data and data.get("workdir"))))
     if problem:
         raise UsageError(f"--data: {problem}")
     return value if items is None else {**value, "items": items}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from wfgen.job.machines import series_of
+
 DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
 # Series whose boot disk must be Hyperdisk (no Persistent Disk at all)
 HYPERDISK_ONLY = ("c4", "c4a", "c4d", "n4", "n4a", "n4d", "h4d", "x4", "m4", "a4", "a4x")
@@ -39,10 +41,6 @@ A2_LOCAL_SSD = {1: (1, 2, 4, 8), 2: (2, 4, 8), 4: (4, 8), 8: (8,), 16: (8,)}
 # Series whose Local SSD comes only built into the machine type (-lssd, or the GPU types)
 BUILT_IN_LOCAL_SSD = ("c3", "c3d", "c4", "c4a", "c4d", "z3", "a3", "a4", "a4x", "h4d")
 LOCAL_SSD_GB = 375
-
-
-def series_of(machine_type: str) -> str:
-    return machine_type.split("-", 1)[0]
 
 
 def hyperdisk_only(machine_type: str) -> bool:

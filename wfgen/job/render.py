@@ -61,6 +61,10 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
     from wfgen.job.arguments import workflow_checks
 
     data = spec.data
+    if data["workdir"] and spec.workdir_uri is None:  # named by its content in staging
+        from wfgen.job.workdir import prepare
+
+        prepare(spec)
     secrets = data["container"].get("secret_env") is not None
     zone = data["zone"]
     machine = data["machine"]
@@ -100,12 +104,14 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
                          "\"-\", \"\"), 0, 12)"),
         "argument_checks": workflow_checks(
             "default(input, {})", ("items",) if fanout else (),
-            argument_keys(secrets, bool(data["inputs"]), bool(data["outputs"]))),
+            argument_keys(secrets, bool(data["inputs"]), bool(data["outputs"]),
+                          bool(data["workdir"]))),
+        "workdir": bool(data["workdir"]),
         "secrets": secrets,
         "inputs": bool(data["inputs"]),
         # the VM agent's data step (startup/data.sh), carried only by a job with data
-        "data_b64": _b64(startup_script("data.sh")) if data["inputs"] or data["outputs"]
-        else "",
+        "data_b64": _b64(startup_script("data.sh"))
+        if data["inputs"] or data["outputs"] or data["workdir"] else "",
         "outputs": bool(data["outputs"]),
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '

@@ -181,6 +181,12 @@ OUTPUT_FIELDS = (
 )
 
 
+def _check_workdir(value: str) -> str | None:
+    if not value or value.startswith("/") or "\\" in value or "\x00" in value:
+        return f"{value!r}: write a folder relative to the spec, such as ./src"
+    return None
+
+
 def _check_tags(value: list[str]) -> str | None:
     return _every([t for t in value if not re.fullmatch(_GCE_NAME_RE, t)],
                   "network tag", "lowercase letters, digits and -")
@@ -418,6 +424,16 @@ JOB_FIELDS: tuple[Field, ...] = (
               "ended and another starts).", default=["end"], check=_check_events,
               example=["end", "retry"]),
     )),
+    Field("workdir", "str", "A folder beside the spec (a path relative to it) that run and "
+          "deploy pack (honouring its .wfgenignore and .gitignore) and upload once, named by "
+          "its content, to staging; the VM unpacks it as the container's working directory "
+          "/workdir. Edited code runs without an image rebuild.", check=_check_workdir,
+          example="./src"),
+    Field("staging", "str", "Where run and deploy upload the packed workdir: "
+          "gs://BUCKET/PREFIX (or --staging).",
+          check=lambda v: f"{len(v)} characters; at most 200" if len(v) > 200 else _regex(
+              _GCS_DIR_RE, "a Cloud Storage path such as gs://my-bucket/staging")(v),
+          pattern=f"^{_GCS_DIR_RE}$", example="gs://my-bucket/staging"),
 )
 
 _KIND_NAMES = {
@@ -543,12 +559,33 @@ OUTPUTS_KEY = ArgumentKey(
     value_check=_uri_value_check(True), workflow_refuse=URI_REFUSE)
 
 
+def _check_workdir_uri(value: str) -> str | None:
+    from wfgen.job.data_uris import parse_uri
+
+    try:
+        uri = parse_uri(value, output=True)
+    except ValueError as exc:
+        return str(exc)
+    return None if uri.kind == "file" else f"{value!r} is a folder; name one packed tree " \
+        "(gs://BUCKET/PREFIX/workdir-SHA256.tar.gz)"
+
+
+# Known only to a job whose spec has a workdir: another packed tree for this run.
+WORKDIR_KEY = ArgumentKey(
+    "workdir", "str", "Another packed tree for this run's working directory: the gs:// URI "
+    "of a workdir-SHA256.tar.gz that run or deploy uploaded (only for a job whose spec has "
+    "a workdir).", pattern=OUTPUT_URI_RE + r"[^/]", what="a gs://BUCKET/PATH URI of one object",
+    workflow_pattern=OUTPUT_URI_RE + r"[^/\\]", value_check=_check_workdir_uri,
+    workflow_refuse=URI_REFUSE)
+
+
 def argument_keys(secrets: bool = False, inputs: bool = False,
-                  outputs: bool = False) -> tuple[ArgumentKey, ...]:
-    """The keys an argument may give: secret_env, inputs, outputs only when the spec
-    has them."""
+                  outputs: bool = False, workdir: bool = False) -> tuple[ArgumentKey, ...]:
+    """The keys an argument may give: secret_env, inputs, outputs and workdir only when
+    the spec has them."""
     return ARGUMENT_KEYS + ((SECRET_ENV_KEY,) if secrets else ()) + (
-        (INPUTS_KEY,) if inputs else ()) + ((OUTPUTS_KEY,) if outputs else ())
+        (INPUTS_KEY,) if inputs else ()) + ((OUTPUTS_KEY,) if outputs else ()) + (
+        (WORKDIR_KEY,) if workdir else ())
 # Pairs of keys one argument may not give together, and why.
 EXCLUSIVE: tuple[tuple[str, str, str], ...] = (
     ("command", "script", "script runs with sh -c; it cannot be combined with command"),
@@ -565,7 +602,8 @@ def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) ->
         if key not in names:
             why = (" (the job spec has no container.secret_env)"
                    if key == SECRET_ENV_KEY.name else
-                   f" (the job spec has no {key})" if key in ("inputs", "outputs") else "")
+                   f" (the job spec has no {key})" if key in ("inputs", "outputs", "workdir")
+                   else "")
             close = difflib.get_close_matches(str(key), names, n=1) if not why else []
             hint = f"; did you mean {close[0]!r}?" if close else ""
             return f"unknown key {key!r}{why}{hint or ';'} known keys: {', '.join(names)}"

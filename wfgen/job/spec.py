@@ -488,7 +488,8 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec | None:
         data["name"] = default_name(loader.path)
     before = len(loader.errors)
     spec = None
-    for check in (_check_container, _check_data, _check_region, _check_machine, _durations):
+    for check in (_check_container, _check_data, _check_workdir, _check_region, _check_machine,
+                  _durations):
         try:
             spec = check(data, tree, loader) or spec
         except SpecError as exc:
@@ -511,6 +512,22 @@ def _check_container(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
                           "a variable comes from env or from secret_env, not both",
                           ctree["secret_env"], both[0], f"container.secret_env.{both[0]}",
                           value=False)
+
+
+def _check_workdir(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """workdir: a folder beside the spec (packed by run and deploy); not yet with
+    tasks or nodes."""
+    if not data["workdir"]:
+        return
+    if data["tasks"] is not None or data["nodes"] > 1:
+        raise loader.fail("workdir is not supported with tasks or nodes yet", tree,
+                          "workdir", "workdir", value=False)
+    if loader.path.startswith("<"):
+        return  # a spec without a file (a test's text): nothing to look beside
+    folder = Path(loader.path).parent / data["workdir"]
+    if not folder.is_dir():
+        raise loader.fail(f"{data['workdir']!r}: no folder {folder} (workdir is a path "
+                          "relative to the spec file)", tree, "workdir", "workdir", value=False)
 
 
 def _check_data(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
