@@ -89,6 +89,14 @@ KEEP: dict[tuple[str, str], list[str]] = {
         "secretmanager.projects.secrets.versions.disable",
         "secretmanager.projects.secrets.versions.destroy",
     ],
+    ("storage", "v1"): [
+        "storage.buckets.insert", "storage.buckets.get", "storage.buckets.list",
+        "storage.buckets.patch", "storage.buckets.update", "storage.buckets.delete",
+        "storage.buckets.getStorageLayout",
+        "storage.objects.insert", "storage.objects.get", "storage.objects.list",
+        "storage.objects.patch", "storage.objects.update", "storage.objects.delete",
+        "storage.objects.copy", "storage.objects.rewrite", "storage.objects.compose",
+    ],
 }
 
 # what a check needs of a parameter or a schema; prose and examples are dropped
@@ -141,6 +149,12 @@ def trim(doc: dict[str, Any], method_ids: list[str], version: str) -> dict[str, 
         kept = {key: method[key] for key in ("httpMethod", "path", "flatPath",
                                               "parameterOrder", "request", "response")
                 if key in method}
+        upload = method.get("mediaUpload", {}).get("protocols", {})
+        if upload:  # the upload service's paths (media, multipart, resumable bodies)
+            kept["mediaUpload"] = {kind: {"path": spec["path"]} for kind, spec in
+                                   sorted(upload.items())}
+        if method.get("useMediaDownloadService"):  # alt=media also under /download/
+            kept["useMediaDownloadService"] = True
         kept["parameters"] = _trim({"parameters": method.get("parameters", {})})["parameters"]
         methods[method_id] = kept
     schemas: dict[str, Any] = {}

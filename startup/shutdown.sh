@@ -39,6 +39,12 @@ if [[ ! -e $STATE/report.json ]]; then
   # the container is gone: let startup.sh write the last of its output (<= 2 s)
   for _ in {1..20}; do [[ -z $grace || -e $STATE/container.rc ]] && break; sleep 0.1; done
 fi
+# The outputs after the grace (data.sh's stop_data): the message's ending, the data.
+# shellcheck disable=SC1090
+data=$(source <(md instance/attributes/startup-script) && data stop_data) || data=''
+upload_note=${data%%$'\n'*} data=${data#*$'\n'}
+upload_note=${upload_note//[^a-zA-Z0-9 .,:;\/_*?=()-]/}
+[[ $data =~ ^(,\ \"data\":\ \{[a-z0-9\"\ :,.{}]*\})?$ ]] || data=''
 END=$((SECONDS + ${WFGEN_STOP_DEADLINE:-20}))  # report retries start after the grace
 # A guest reboot is no stop: the job resumes at the next boot (restarts + 1).
 if timeout 3 systemctl list-jobs --no-legend 2>/dev/null | grep -q '^ *[0-9]* *reboot\.target'; then
@@ -63,9 +69,10 @@ elif mkdir "$STATE/stop-claim" 2>/dev/null; then
     note='' extra=''
   # Instance and zone names are [a-z0-9-]: no JSON escaping needed.
   printf '{"status": "%s", "exit_code": null, "started_at": "%s", "finished_at": "%s",
- "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": %s, "message": "VM %s%s"%s}\n' \
+ "instance": "%s", "zone": "%s", "restarts": %d, "output_tail": %s, "message": "VM %s%s%s"%s%s}\n' \
     "$st" "$started" "$now" "${name//[^a-z0-9-]/}" "${zone##*/}" \
-    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$tail" "$st" "$note" "$extra" \
+    "$(cat "$STATE/restarts" 2>/dev/null || echo 0)" "$tail" "$st" "$note" "$upload_note" \
+    "$extra" "$data" \
     >"$STATE/stop.json"
   body=$STATE/stop.json
 else

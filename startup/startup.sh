@@ -158,7 +158,8 @@ report_json() {
     if [[ $k == restarts:* ]]; then json+=", \"restarts\": ${k#*:}"; continue; fi
     json_quote "${k#*:}"; json+=", \"${k%%:*}\": $REPLY"
   done
-  printf '%s%s}\n' "$json" "${REPORT_EXTRA:-}" >"$1.tmp" && mv -f "$1.tmp" "$1"
+  data data_json  # the transfers' tallies
+  printf '%s%s%s}\n' "$json" "${REPORT_EXTRA:-}" "$REPLY" >"$1.tmp" && mv -f "$1.tmp" "$1"
 }
 
 # fresh_token: a new access token of the VM's service account into REPLY.
@@ -214,8 +215,10 @@ stop_report() {
   local st=stopped
   [[ $(md instance/preempted 2>/dev/null) != TRUE ]] || st=preempted
   grace_report
+  local note=$REPLY
+  data upload_outputs || note+="; $REPLY"
   REPORT_EXTRA=$GRACE_JSON report_json "$STATE/stop.json" "$st" null \
-    "VM $st while the job ran$REPLY"
+    "VM $st while the job ran$note"
   send "$STATE/stop.json" "$STOP_DEADLINE"
 }
 
@@ -361,6 +364,19 @@ docker_run() {
   exec docker "$@"
 }
 
+# --- data in and out: startup/data.sh (wfgen-data-script) of a job with inputs or
+# outputs; DATA_DIR is where they are (scratch_volume: on the Local SSDs).
+
+DATA_DIR=${WFGEN_DATA_DIR:-/var/lib/wfgen-data}
+# data FUNCTION ARGS...: data.sh's FUNCTION; nothing (REPLY empty) for other jobs.
+data() {
+  REPLY=''
+  [[ -s $STATE/md.data-script ]] || return 0
+  # shellcheck disable=SC1091
+  declare -F stop_data >/dev/null || source "$STATE/md.data-script"
+  "$@"
+}
+
 # --- exits and signals ---
 
 STEP=starting STATUS='' CODE='' MSG='' STOP='' DOCKER_PID='' CALLBACK=''
@@ -418,6 +434,43 @@ gang_env() {
     "--env=WFGEN_GPUS_PER_NODE=$n")
 }
 
+# scratch_volume: wfgen-local-ssd N Local SSDs (RAID 0 if N > 1) as /scratch
+# and DATA_DIR; a local VM gives a directory (WFGEN_SCRATCH_ROOT).
+scratch_volume() {
+  local n d=${WFGEN_SCRATCH_ROOT:-/mnt/disks/scratch} v=/dev/md/scratch s=()
+  [[ -f $STATE/md.local-ssd ]] || return 0
+  n=$(<"$STATE/md.local-ssd")
+  [[ $n =~ ^[1-9][0-9]?$ ]] || fail "bad wfgen-local-ssd"
+  if [[ -z ${WFGEN_SCRATCH_ROOT:-} ]] && ! mountpoint -q "$d"; then
+    s=(/dev/disk/by-id/google-local-nvme-ssd-*)
+    ((${#s[@]} == n)) || fail "expected $n Local SSDs, found ${#s[@]}"
+    ((n > 1)) || v=${s[0]}
+    [[ -e $v ]] || mdadm -C "$v" -l 0 -n "$n" --run "${s[@]}" >&2 || fail "mdadm failed"
+    blkid "$v" >/dev/null || mkfs.ext4 -Fq "$v" >&2 || fail "mkfs failed"
+    { mkdir -p "$d" && mount -o discard "$v" "$d"; } || fail "could not mount $v"
+    # and DATA_DIR
+    { mkdir -p "$d/.data" "$DATA_DIR" && mount --bind "$d/.data" "$DATA_DIR"; } \
+      || fail "could not put $DATA_DIR on the Local SSDs"
+  fi
+  { mkdir -p "$d" && chmod 1777 "$d"; } || fail "could not make $d"
+  run+=("--volume=$d:/scratch" --env=WFGEN_SCRATCH_DIR=/scratch)
+}
+
+# workdir_volume: wfgen-workdir (a tar.gz) by the data step, unpacked at /workdir.
+workdir_volume() {
+  local u w=$DATA_DIR/.workdir
+  [[ -f $STATE/md.workdir ]] || return 0
+  u=$(<"$STATE/md.workdir")
+  [[ $u =~ ^gs://[a-z0-9][-a-z0-9_.]+/[^[:cntrl:]]*[^/]$ && -s $STATE/md.data-script ]] \
+    || fail "bad wfgen-workdir"
+  data json_map .workdir.tgz "$u"
+  data transfer download "$REPLY" || fail "workdir: $REPLY"
+  { rm -rf "$w" && mkdir -p "$w" && tar -xzf "$DATA_DIR/.workdir.tgz" -C "$w" \
+    --no-same-owner && rm -f "$DATA_DIR/.workdir.tgz"; } || fail "could not unpack $u"
+  log "workdir: $u"
+  run+=("--volume=$w:/workdir" --workdir=/workdir)
+}
+
 # --- the job ---
 
 # identity_env: docker --env flags in IDENTITY: WFGEN_EXECUTION_ID and
@@ -461,7 +514,8 @@ main() {
     -f -H 'Metadata-Flavor: Google' "${a[@]}" "$MD/instance/name" -o "$STATE/md.name" \
     "$MD/instance/zone" -o "$STATE/md.zone" || true
   a=()  # optional: absent (a quiet 404) when the workflow does not set them
-  for k in stop-grace execution-id attempt checkpoint-dir; do
+  for k in stop-grace execution-id attempt checkpoint-dir inputs outputs sync local-ssd \
+    data-script workdir; do
     a+=("$MD/instance/attributes/wfgen-$k" -o "$STATE/md.$k")
   done
   curl -sf --connect-timeout 2 --max-time 10 -H 'Metadata-Flavor: Google' "${a[@]}" || true
@@ -492,9 +546,17 @@ main() {
   n=${m[accelerator-count]//[$' \t\r\n']/}
   [[ $n =~ ^[0-9]+$ ]] || fail "bad wfgen-accelerator-count"
   gang_env
+  STEP="mounting the Local SSD scratch"
+  scratch_volume
 
   STEP="reading secrets"
   read_secrets  # before the driver and the pull: a wrong secret fails in seconds
+
+  STEP="downloading the workdir"
+  workdir_volume
+  STEP="downloading inputs"
+  data download_inputs  # a missing input fails before anything runs
+  data output_flags
 
   if ((n > 0)); then
     STEP="installing the GPU driver"
@@ -536,6 +598,7 @@ main() {
   now STARTED_AT
   echo "$STARTED_AT" >"$STATE/started"
   log "docker run (restarts: $RESTARTS)"
+  data sync_outputs
   docker_run "${run[@]}" --cidfile="$STATE/container.id" "$image" "${cmd[@]:1}" \
     "${args[@]}" > >(exec tee "$STATE/out.fifo") 2>&1 &
   DOCKER_PID=$!
@@ -551,7 +614,13 @@ main() {
   if ((rc > 128)) && [[ $(md instance/preempted 2>/dev/null) == TRUE ]]; then
     STOP=preempted; exit 0
   fi
+  STEP="uploading outputs"
   CODE=$rc
+  if ! data upload_outputs; then  # the job fails, naming the object, even after exit 0
+    STATUS=failed MSG="container exited $rc; $REPLY"
+    ((rc)) || STATUS=error CODE=125 MSG="container exited 0, but $REPLY"
+    return
+  fi
   case $rc in
     0) STATUS=succeeded MSG="container exited 0" ;;
     125) STATUS=error MSG="docker run could not run the container (exit 125)" ;;

@@ -127,6 +127,9 @@ def test_readme_block_runs_as_written(workdir, line):
 def test_readme_job_spec_validates(tmp_path, block):
     spec = tmp_path / "job.yaml"
     spec.write_text(block.text + "\n", encoding="utf-8")
+    workdir = re.search(r"^workdir:\s*(\S+)", block.text, re.M)
+    if workdir:  # the folder a spec's workdir names sits beside it
+        (tmp_path / workdir.group(1)).mkdir(parents=True)
     done = subprocess.run([sys.executable, "-m", "wfgen", "validate", str(spec)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"README.md:{block.line}:\n{done.stdout}{done.stderr}"

@@ -13,6 +13,7 @@ import pytest
 from wfgen.job.resources import startup_dir, startup_script
 
 SCRIPTS = ["startup.sh", "shutdown.sh"]
+CHECKED = [*SCRIPTS, "data.sh"]
 
 
 def shellcheck() -> str:
@@ -22,7 +23,7 @@ def shellcheck() -> str:
     return found
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("name", CHECKED)
 def test_shellcheck_clean(name: str) -> None:
     r = subprocess.run([shellcheck(), "--shell=bash", "--severity=style",
                         str(startup_dir() / name)], capture_output=True, text=True)
@@ -33,7 +34,10 @@ def test_scripts_are_compact() -> None:
     # base64 in the workflow (4/3 of this), which Workflows caps at 128 KB of source;
     # a generated workflow is about 60 KB with them (secrets took it past 20 KB)
     total = sum(len(startup_script(n).encode()) for n in SCRIPTS)
-    assert total < 31_000, total  # each is in the workflow twice: 2.3x this in its source
+    # (31,000 until Local SSD scratch: +1 KB; 32,000 until the data hooks: +1.6 KB; the
+    # data step itself, startup/data.sh, travels only in a job with inputs, outputs or a
+    # workdir; 33,500 until the workdir's hook: +0.7 KB)
+    assert total < 34_000, total  # each is in the workflow twice: 2.3x this in its source
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

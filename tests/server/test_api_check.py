@@ -103,6 +103,9 @@ UNKNOWN_FIELD = [  # (API, method, path, body, Google's message)
      {"replication": {"automatic": {}}, "rotate": True},
      "Invalid JSON payload received. Unknown name \"rotate\" at 'secret': Cannot find "
      "field."),
+    ("storage", "POST", f"/storage/v1/b?project={PROJECT}", {"name": "bkt-a", "colour": "b"},
+     "Invalid JSON payload received. Unknown name \"colour\" at 'resource': Cannot find "
+     "field."),
 ]
 
 UNKNOWN_QUERY = [  # (API, method, path): each gets ?wfgenBogus=1
@@ -114,6 +117,7 @@ UNKNOWN_QUERY = [  # (API, method, path): each gets ?wfgenBogus=1
     ("eventarc", "GET", f"/v1/{PARENT}/triggers"),
     ("pubsub", "GET", f"/v1/projects/{PROJECT}/topics/topic-a"),
     ("secretmanager", "GET", f"/v1/projects/{PROJECT}/secrets"),
+    ("storage", "GET", "/storage/v1/b/bkt-a/o/dir%2Ffile.txt"),
 ]
 
 BAD_VALUE = [  # (API, method, path, body, the start of Google's message)
@@ -140,6 +144,8 @@ BAD_VALUE = [  # (API, method, path, body, the start of Google's message)
     ("secretmanager", "POST", f"/v1/projects/{PROJECT}/secrets?secretId=s-b",
      {"replication": {"automatic": {}}, "versionDestroyTtl": 7},
      "Invalid value at 'secret.version_destroy_ttl' (TYPE_STRING), 7"),
+    ("storage", "GET", "/storage/v1/b/bkt-a/o?projection=everything", None,
+     "Invalid value at 'projection' (TYPE_ENUM), \"everything\""),
 ]
 
 
@@ -150,11 +156,11 @@ def test_an_unknown_body_field_is_refused_with_googles_message(serve, api, metho
     status, answer = serve.call(method, path, body)
     assert status == 400, answer
     assert answer["error"]["message"] == message
-    if api != "compute":  # google.rpc.Status with a BadRequest detail
+    if api not in ("compute", "storage"):  # google.rpc.Status with a BadRequest detail
         assert answer["error"]["status"] == "INVALID_ARGUMENT"
         assert answer["error"]["details"][0]["@type"] == \
             "type.googleapis.com/google.rpc.BadRequest"
-    else:  # Compute Engine's own shape
+    else:  # Compute Engine's and Cloud Storage's own shape
         assert answer["error"]["errors"][0]["reason"] == "invalid"
 
 
@@ -355,3 +361,56 @@ def test_each_part_of_a_compute_batch_is_checked(serve):
     first, second = text.split("HTTP/1.1 ")[1:]
     assert first.startswith("404 ")  # checked, then answered: no such VM
     assert second.startswith("400 ") and "Cannot bind query parameter" in second
+
+
+def _raw(serve: Serve, method: str, path: str, body: bytes = b"",
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=30)
+    connection.request(method, path, body=body, headers=headers or {})
+    answer = connection.getresponse()
+    data = answer.read()
+    connection.close()
+    return answer.status, data
+
+
+def test_storage_upload_and_download_paths_are_checked_and_media_is_not_json(serve):
+    status, answer = serve.call("POST", f"/storage/v1/b?project={PROJECT}", {"name": "bkt-m"})
+    assert status == 200, answer
+    media = b"{not json at all\x00\xff"
+    upload = "/upload/storage/v1/b/bkt-m/o?uploadType=media&name=dir%2Fm.bin"
+    status, data = _raw(serve, "POST", upload + "&ifGenerationMatch=abc", media)
+    assert status == 400
+    error = json.loads(data)["error"]
+    assert error["message"] == "Invalid value at 'if_generation_match' (TYPE_INT64), \"abc\""
+    assert error["errors"][0]["reason"] == "invalid"
+    status, data = _raw(serve, "POST", upload, media)  # the media body streams on unparsed
+    assert status == 200, data
+    assert json.loads(data)["size"] == str(len(media))
+    status, data = _raw(serve, "GET", "/download/storage/v1/b/bkt-m/o/dir%2Fm.bin?alt=media")
+    assert status == 200 and data == media
+    status, data = _raw(serve, "GET",
+                        "/download/storage/v1/b/bkt-m/o/dir%2Fm.bin?alt=media&wfgenBogus=1")
+    assert status == 400 and b"Cannot bind query parameter" in data
+    # a resumable upload's start is the object's metadata: checked like any body
+    status, data = _raw(serve, "POST", "/resumable/upload/storage/v1/b/bkt-m/o?"
+                        "uploadType=resumable&name=r.bin", json.dumps({"colour": "b"}).encode(),
+                        {"Content-Type": "application/json"})
+    assert status == 400 and b'Unknown name \\"colour\\"' in data, data
+    status, data = _raw(serve, "POST", "/resumable/upload/storage/v1/b/bkt-m/o?"
+                        "uploadType=resumable&name=r.bin",
+                        json.dumps({"contentType": "text/plain"}).encode(),
+                        {"Content-Type": "application/json"})
+    assert status == 200, data
+
+
+def test_storage_null_clears_a_field_as_its_patch_semantics_say(serve):
+    status, answer = serve.call("POST", f"/storage/v1/b?project={PROJECT}", {"name": "bkt-n"})
+    assert status == 200, answer
+    status, _ = _raw(serve, "POST", "/upload/storage/v1/b/bkt-n/o?uploadType=media&name=n",
+                     b"x")
+    assert status == 200
+    status, answer = serve.call("PATCH", "/storage/v1/b/bkt-n/o/n",
+                                {"metadata": {"a": "1", "b": "2"}})
+    assert status == 200 and answer["metadata"] == {"a": "1", "b": "2"}, answer
+    status, answer = serve.call("PATCH", "/storage/v1/b/bkt-n/o/n", {"metadata": {"a": None}})
+    assert status == 200 and answer["metadata"] == {"b": "2"}, answer

@@ -8,6 +8,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,9 @@ class Target:
     extra: list[tuple[str, str]] = field(default_factory=list)  # (id, source) deployed first
 
 
-def load_target(path: str, name: str | None = None) -> Target:
-    """A job spec (rendered) or a workflow YAML (checked), ready to deploy."""
+def load_target(path: str, name: str | None = None, staging: str | None = None) -> Target:
+    """A job spec (rendered; its workdir staged) or a workflow YAML (checked), ready
+    to deploy."""
     from wfgen.job.spec import read_source
     from wfgen.job.validate import classify
 
@@ -62,6 +64,8 @@ def load_target(path: str, name: str | None = None) -> Target:
         from wfgen.job.spec import load_spec_text
 
         spec = load_spec_text(text, path)
+        stage_workdir(spec, staging, lambda message: print(f"wfgen: {message}",
+                                                           file=sys.stderr))
         workflow_id = name or spec.name
         if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
             from wfgen.job.render_split import render_split
@@ -175,3 +179,16 @@ def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)
                                ).rstrip() for row in rows)
+
+
+def stage_workdir(spec: Any, staging: str | None, notify: Any) -> None:
+    """A job's workdir packed, named by its content in staging (--staging, else the
+    spec's) and uploaded unless it is there already (wfgen.backends.cloud_staging)."""
+    if not spec.data.get("workdir"):
+        return
+    from wfgen.backends.cloud_staging import stage
+    from wfgen.job.workdir import prepare
+
+    packed = prepare(spec, staging)
+    assert packed is not None and spec.workdir_uri is not None
+    stage(packed, spec.workdir_uri, notify)

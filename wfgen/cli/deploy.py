@@ -29,6 +29,8 @@ def add_deploy_options(p: argparse.ArgumentParser) -> None:
                    help="the service account the workflow runs as (it creates the VMs)")
     p.add_argument("--name", help="the workflow's name (default: the job's name, or the "
                                   "workflow file's name)")
+    p.add_argument("--staging", metavar="gs://BUCKET/PREFIX",
+                   help="where a job's workdir is uploaded (default: the spec's staging)")
 
 
 def gcloud_line(target: Target, workflow: str, service_account: str | None) -> str:
@@ -67,7 +69,7 @@ def deploy_target(args: argparse.Namespace, target: Target, backend: Any) -> Any
 
 
 def run(args: argparse.Namespace) -> int:
-    target = load_target(args.file, args.name)
+    target = load_target(args.file, args.name, args.staging)
     backend = backend_for(args, target)
     revision = deploy_target(args, target, backend)
     print("wfgen: the same with gcloud:\n" + gcloud_line(target, revision.name,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import re
 import signal
 import sys
 import threading
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         return run_workflow_file(args.file, args.data, stats=args.stats, on_host=args.on_host)
     return run_job(args.file, args.data, stats=args.stats, faults=args.fault,
                    heartbeat=args.heartbeat, timeout=args.timeout, on_host=args.on_host,
-                   secrets=args.secret)
+                   secrets=args.secret, staging=args.staging)
 
 
 NO_ENGINE = ("no container engine works here (no docker daemon answers), so the image {image} "
@@ -183,7 +185,7 @@ def _stats(record: Execution, stats: bool, tasks: int | None = None) -> None:
 def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[str] | None = None,
             heartbeat: str | None = None, timeout: str | None = None,
             console: Console | None = None, on_host: bool = True,
-            secrets: list[str] | None = None) -> int:
+            secrets: list[str] | None = None, staging: str | None = None) -> int:
     """A job spec's whole lifecycle here: generate, run, delete every VM."""
     from wfgen.backends.local import LocalBackend
     from wfgen.job.arguments import parse_job_argument
@@ -196,6 +198,9 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     argument = parse_job_argument(data, spec)
     parsed_faults = Faults.parse(faults or [])
     _check_fault_tasks(parsed_faults, spec, argument)
+    from wfgen.job.workdir import prepare
+
+    packed = prepare(spec, staging)  # named by its content: the workflow passes the name
     split = None
     if spec.data["tasks"] is not None and spec.data["tasks"].get("split"):
         from wfgen.job.render_split import render_split
@@ -223,11 +228,17 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
     console = console or Console()
     project = spec.data["project"] or "local-project"
     local_secrets = _local_secrets(spec, argument, project, secrets or [])
+    storage = _storage_metadata(spec)
+    if packed is not None and spec.workdir_uri:
+        from wfgen.backends.cloud_staging import stage
+
+        stage(packed, spec.workdir_uri, console.notify)
     backend = LocalBackend(project=project, location=spec.data["location"],
                            notify=console.notify, output=console.output, faults=parsed_faults,
                            log_sink=console.log, use_container_engine=engine, on_host=on_host,
-                           project_metadata=local_secrets.project_metadata
-                           if local_secrets else None)
+                           project_metadata={**(local_secrets.project_metadata
+                                                if local_secrets else {}),
+                                             **storage} or None)
     for note in notes:
         console.notify(note)
     name = _execution_name(project, spec.data["location"], spec.name)
@@ -263,6 +274,23 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         raise ExecutionFailed(f"{spec.name}: execution {record.state}"
                               + (f", exit code {code}" if code != EXIT_NOT_RUN else ""), code)
     return 0
+
+
+def _storage_metadata(spec: Any) -> dict[str, str]:
+    """Where a local run's VMs move inputs and outputs: the Cloud Storage of
+    STORAGE_EMULATOR_HOST (wfgen serve prints it); nothing for a job without data."""
+    if not spec.data["inputs"] and not spec.data["outputs"] and not spec.data["workdir"]:
+        return {}
+    host = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    if not host:
+        raise UsageError(f"{spec.path}: inputs, outputs and workdir need a Cloud Storage: start "
+                         "`wfgen serve` and set the STORAGE_EMULATOR_HOST it prints "
+                         "(or run the job against serve or Google); nothing was started")
+    url = host if "://" in host else f"http://{host}"
+    if not re.fullmatch(r"https?://[A-Za-z0-9.:-]+/?", url):
+        raise UsageError(f"STORAGE_EMULATOR_HOST={host[:80]!r}: expected HOST:PORT or "
+                         "http://HOST:PORT")
+    return {"wfgen-storage-endpoint": url.rstrip("/")}
 
 
 def _local_secrets(spec: Any, argument: Any, project: str, options: list[str]) -> Any:

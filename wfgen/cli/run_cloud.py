@@ -38,7 +38,7 @@ def run_cloud(args: argparse.Namespace) -> int:
     if is_file(args.file):
         from wfgen.cli.deploy import deploy_target
 
-        target = load_target(args.file, args.name)
+        target = load_target(args.file, args.name, args.staging)
         argument = _argument(args.data, target)
         backend = backend_for(args, target)
         workflow = deploy_target(args, target, backend).name

@@ -20,6 +20,7 @@ from wfgen.job.rules import (
     ARGUMENT_KEYS,
     ENV_NAME_RE,
     EXCLUSIVE,
+    URI_REFUSE_TEXT,
     ArgumentKey,
     argument_keys,
     check_argument,
@@ -48,7 +49,10 @@ def parse_job_argument(data: str | None, spec: Any = None) -> dict[str, Any] | N
         if problem:
             raise UsageError(f"--data: {problem}")
     secrets = spec is not None and spec.data["container"].get("secret_env") is not None
-    problem = check_argument(value, argument_keys(secrets))
+    data = spec is not None and spec.data
+    problem = check_argument(value, argument_keys(
+        secrets, bool(data and data.get("inputs")), bool(data and data.get("outputs")),
+        bool(data and data.get("workdir"))))
     if problem:
         raise UsageError(f"--data: {problem}")
     return value if items is None else {**value, "items": items}
@@ -169,6 +173,12 @@ def workflow_checks(arg: str = "arg", extra_keys: tuple[str, ...] = (),
                            f"{_wf_string('^(?:' + rule.workflow_pattern + ')$')})",
                            f"{_wf_string(rule.name + ': ')} + json.encode_to_string({value}) + "
                            f"{_wf_string(' is not ' + rule.what)}"))
+        if rule.workflow_refuse:
+            enc = f"json.encode_to_string({value})"
+            checks.append((f"{present} and text.match_regex({enc}, "
+                           f"{_wf_string(rule.workflow_refuse)})",
+                           f"{_wf_string(rule.name + ': each value must be ' + URI_REFUSE_TEXT)}"
+                           f" + {_wf_string('; got ')} + {enc}"))
     for first, second, why in EXCLUSIVE:
         checks.append((f"{_wf_string(first)} in {arg} and {_wf_string(second)} in {arg}",
                        _wf_string(why)))

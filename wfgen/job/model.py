@@ -19,6 +19,7 @@ class JobSpec:
     seconds: dict[str, int] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # field path -> line in the file
     plan: Any = None  # wfgen.job.capacity.Plan: the zones and machine choices, in order
+    workdir_uri: str | None = None  # the packed workdir in staging (wfgen.job.workdir)
 
     def location(self, field_path: str) -> Location:
         """Where a field is in the spec file (its parent's line when it is absent)."""
@@ -53,4 +54,13 @@ def container_payload(spec: JobSpec) -> dict[str, Any]:
     }
     if c.get("secret_env") is not None:  # references only; absent for other jobs
         payload["secret_env"] = dict(c["secret_env"])
+    if spec.data.get("workdir"):  # the packed tree (absent for other jobs)
+        payload["workdir"] = spec.workdir_uri
+    data = spec.data
+    if data.get("inputs"):  # a job's data (absent for other jobs): NAME -> URI
+        payload["inputs"] = dict(data["inputs"])
+    if data.get("outputs"):  # URIs, and sync_every in seconds for the synced ones
+        payload["outputs"] = {k: v["uri"] for k, v in data["outputs"].items()}
+        payload["sync"] = {k: str(spec.seconds[f"sync:{k}"]) for k, v in
+                           data["outputs"].items() if v["sync_every"] is not None}
     return payload

@@ -61,6 +61,10 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
     from wfgen.job.arguments import workflow_checks
 
     data = spec.data
+    if data["workdir"] and spec.workdir_uri is None:  # named by its content in staging
+        from wfgen.job.workdir import prepare
+
+        prepare(spec)
     secrets = data["container"].get("secret_env") is not None
     zone = data["zone"]
     machine = data["machine"]
@@ -98,9 +102,17 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
                          "text.substring("
                          "text.replace_all(sys.get_env(\"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID\"), "
                          "\"-\", \"\"), 0, 12)"),
-        "argument_checks": workflow_checks("default(input, {})",
-                                           ("items",) if fanout else (), argument_keys(secrets)),
+        "argument_checks": workflow_checks(
+            "default(input, {})", ("items",) if fanout else (),
+            argument_keys(secrets, bool(data["inputs"]), bool(data["outputs"]),
+                          bool(data["workdir"]))),
+        "workdir": bool(data["workdir"]),
         "secrets": secrets,
+        "inputs": bool(data["inputs"]),
+        # the VM agent's data step (startup/data.sh), carried only by a job with data
+        "data_b64": _b64(startup_script("data.sh"))
+        if data["inputs"] or data["outputs"] or data["workdir"] else "",
+        "outputs": bool(data["outputs"]),
         "command_expr": ('json.encode_to_string(default(map.get({"true": ["sh", "-c", '
                          f'container.script, {expression_literal(data["name"])}]}}, '
                          'string(container.script != null)), container.command))'),
@@ -126,7 +138,22 @@ def template_context(spec: JobSpec) -> dict[str, Any]:
         "retries": data["retries"],
         **fanout_values(spec),
         **gang_context(spec, project_expr),
+        **disk_values(spec),
     }
+
+
+def disk_values(spec: JobSpec) -> dict[str, Any]:
+    """The boot disk's type and the Local SSD disks of the insert body: a partial URL
+    in the VM's zone (a literal, or the failover's zone of this try)."""
+    machine = spec.data["machine"]
+
+    def in_zone(kind: str) -> str:
+        if spec.plan.failover:
+            return "${" + f'"zones/" + failover.at.zone + "/diskTypes/{kind}"' + "}"
+        return quote(f"zones/{spec.data['zone']}/diskTypes/{kind}")
+
+    return {"boot_disk_type_yaml": in_zone(machine["disk_type"]) if machine["disk_type"] else "",
+            "local_ssd": machine["local_ssd"], "local_ssd_type_yaml": in_zone("local-ssd")}
 
 
 def gang_context(spec: JobSpec, project_expr: str) -> dict[str, Any]:

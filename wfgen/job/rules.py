@@ -165,6 +165,28 @@ def _check_secret_env(value: dict[str, str]) -> str | None:
         SECRET_REF_TEXT + " (the value itself belongs in Secret Manager)")
 
 
+def _check_data_names(value: dict[str, Any]) -> str | None:
+    """inputs/outputs names (their URIs: wfgen.job.spec, one error per entry)."""
+    return _every([k for k in value if not re.fullmatch(ENV_NAME_RE, k)],
+                  "name", "letters, digits and _ (an environment variable name)")
+
+
+# An output written as a map: {uri, sync_every}.
+OUTPUT_FIELDS = (
+    Field("uri", "str", "Where the output goes: gs://BUCKET/PATH (a folder when it ends in "
+          "/, else one object).", required=True),
+    Field("sync_every", "duration", "While the container runs, upload the files changed "
+          "since the last upload at this interval (e.g. 10m), so even a VM that vanishes "
+          "leaves its last checkpoint behind."),
+)
+
+
+def _check_workdir(value: str) -> str | None:
+    if not value or value.startswith("/") or "\\" in value or "\x00" in value:
+        return f"{value!r}: write a folder relative to the spec, such as ./src"
+    return None
+
+
 def _check_tags(value: list[str]) -> str | None:
     return _every([t for t in value if not re.fullmatch(_GCE_NAME_RE, t)],
                   "network tag", "lowercase letters, digits and -")
@@ -200,6 +222,11 @@ def _check_placement(value: str) -> str | None:
 
 _RESERVATION_RE = r"any|[a-z]([-a-z0-9]{0,61}[a-z0-9])?|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/" \
     r"reservations/[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _choice(allowed: tuple[str, ...], what: str) -> Callable[[str], str | None]:
+    return lambda value: None if value in allowed else (
+        f"{value!r} is not a {what}; use one of {', '.join(allowed)}")
 
 
 def _machine_choice_fields(*, defaults: bool) -> tuple[Field, ...]:
@@ -324,6 +351,14 @@ JOB_FIELDS: tuple[Field, ...] = (
     Field("machine", "object", "The VM.", default={}, children=(
         *_machine_choice_fields(defaults=True),
         Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
+        Field("disk_type", "str", "Boot disk type: pd-balanced, pd-ssd, pd-standard or "
+              "hyperdisk-balanced (series such as C4 and N4 take only Hyperdisk, N1/N2/E2 "
+              "only Persistent Disk). Unset: Compute Engine's default for the series.",
+              check=_choice(("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"),
+                            "disk type"), example="pd-ssd"),
+        Field("local_ssd", "int", "Local SSD disks (375 GiB each, NVMe) to attach as scratch, "
+              "formatted and mounted into the container at /scratch (WFGEN_SCRATCH_DIR); the "
+              "machine type decides the allowed counts.", default=0, minimum=0, maximum=24),
         Field("image_family", "str", "Boot image family (Container-Optimized OS).",
               default="cos-stable", check=_regex(r"[a-z][-a-z0-9]*", "an image family")),
         Field("image_project", "str", "Project of the boot image family.", default="cos-cloud",
@@ -406,6 +441,18 @@ JOB_FIELDS: tuple[Field, ...] = (
           check=lambda v: f"{len(v)} characters; at most 200" if len(v) > 200 else _regex(
               _GCS_DIR_RE, "a Cloud Storage path such as gs://my-bucket/checkpoints")(v),
           pattern=f"^{_GCS_DIR_RE}$", example="gs://my-bucket/checkpoints"),
+    Field("inputs", "strmap", "Data downloaded to the VM's disk before the container starts: "
+          "NAME -> gs://BUCKET/PATH (a folder when it ends in /, a wildcard with * in the "
+          "last part, else one object); the container's $NAME is its local path. The VM's "
+          "service account needs roles/storage.objectViewer.", check=_check_data_names,
+          example={"DATASET": "gs://my-bucket/datasets/imagenet/"}),
+    Field("outputs", "outputs", "Data uploaded after the container exits (success, failure "
+          "or preemption): NAME -> gs://BUCKET/PATH (a folder when it ends in /, else one "
+          "object), or {uri, sync_every} to also upload changed files at that interval while "
+          "the container runs. The container writes to $NAME; the VM's service account "
+          "needs roles/storage.objectCreator.", check=_check_data_names, children=OUTPUT_FIELDS,
+          example={"CHECKPOINTS": {"uri": "gs://my-bucket/runs/ckpt/", "sync_every": "10m"},
+                   "MODEL": "gs://my-bucket/runs/model.pt"}),
     Field("notify", "object", "Publish a message on Pub/Sub when the job ends (and, with "
           "events: [end, retry], when an attempt is retried): the result map as JSON data, "
           "attributes wfgen_job, wfgen_execution, wfgen_event and status.", children=(
@@ -416,6 +463,16 @@ JOB_FIELDS: tuple[Field, ...] = (
               "ended and another starts).", default=["end"], check=_check_events,
               example=["end", "retry"]),
     )),
+    Field("workdir", "str", "A folder beside the spec (a path relative to it) that run and "
+          "deploy pack (honouring its .wfgenignore and .gitignore) and upload once, named by "
+          "its content, to staging; the VM unpacks it as the container's working directory "
+          "/workdir. Edited code runs without an image rebuild.", check=_check_workdir,
+          example="./src"),
+    Field("staging", "str", "Where run and deploy upload the packed workdir: "
+          "gs://BUCKET/PREFIX (or --staging).",
+          check=lambda v: f"{len(v)} characters; at most 200" if len(v) > 200 else _regex(
+              _GCS_DIR_RE, "a Cloud Storage path such as gs://my-bucket/staging")(v),
+          pattern=f"^{_GCS_DIR_RE}$", example="gs://my-bucket/staging"),
 )
 
 _KIND_NAMES = {
@@ -423,6 +480,7 @@ _KIND_NAMES = {
     "duration": "a duration like 90s, 10m, 36h or 7d", "strlist": "a list of strings",
     "strmap": "a map of strings", "object": "a map", "jsonlist": "a list",
     "zones": "a zone, a list of zones or any", "fallback": "a list of machine choices (maps)",
+    "outputs": "a map of NAME: gs://BUCKET/PATH or NAME: {uri, sync_every}",
 }
 
 
@@ -475,6 +533,8 @@ class ArgumentKey:
     # the workflow's check (shorter: a Workflows expression holds 400 characters)
     workflow_pattern: str | None = None
     nonempty: bool = False  # a list that needs at least one item
+    value_check: Check | None = None  # more than a pattern says (a strmap: each value)
+    workflow_refuse: str | None = None  # the workflow: the JSON text may not match this
 
 
 ARGUMENT_KEYS: tuple[ArgumentKey, ...] = (
@@ -499,9 +559,72 @@ SECRET_ENV_KEY = ArgumentKey(
     workflow_pattern=r"[\w-]+|projects/[\w.:-]+/secrets/[\w-]+/versions/[\w-]+")
 
 
-def argument_keys(secrets: bool = False) -> tuple[ArgumentKey, ...]:
-    """The keys an argument may give: secret_env only when the spec has secret_env."""
-    return ARGUMENT_KEYS + ((SECRET_ENV_KEY,) if secrets else ())
+# A gs:// URI as the workflow checks it (RE2, on the JSON text, within the 400
+# characters of an expression): a bucket and a path without '"' or '\\'
+# (escapes), no wildcard in an output; then no '.' or '..' part, no '//', no
+# wildcard before an input's last part (URI_REFUSE). The CLI checks the whole rule
+# (wfgen.job.data_uris).
+_URI_BUCKET = r"gs://[a-z0-9][\w.-]{1,220}[a-z0-9]/"
+INPUT_URI_RE = _URI_BUCKET + r'[^"\\]*'
+OUTPUT_URI_RE = _URI_BUCKET + r'[^"\\*?\[]*'
+URI_REFUSE = r'/\.\.?[/"]|[^:]//|[*?\[][^"]*/'
+URI_REFUSE_TEXT = "a path with no '.' or '..' part, no '//', and a wildcard only in its last part"
+
+
+def _uri_value_check(output: bool) -> Check:
+    def check(value: str) -> str | None:
+        from wfgen.job.data_uris import parse_uri
+
+        try:
+            parse_uri(value, output=output)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+# Known only to a job whose spec has inputs (outputs): merged over the spec's, as env.
+INPUTS_KEY = ArgumentKey(
+    "inputs", "strmap", "Input URIs for this run, merged over the spec's inputs: NAME -> "
+    "gs://BUCKET/PATH (only for a job whose spec has inputs).", pattern=INPUT_URI_RE,
+    what="a gs://BUCKET/PATH URI", workflow_pattern=INPUT_URI_RE,
+    value_check=_uri_value_check(False), workflow_refuse=URI_REFUSE)
+OUTPUTS_KEY = ArgumentKey(
+    "outputs", "strmap", "Output URIs for this run, merged over the spec's outputs (each "
+    "keeps its sync_every): NAME -> gs://BUCKET/PATH, no wildcard (only for a job whose "
+    "spec has outputs).", pattern=OUTPUT_URI_RE,
+    what="a gs://BUCKET/PATH URI without a wildcard", workflow_pattern=OUTPUT_URI_RE,
+    value_check=_uri_value_check(True), workflow_refuse=URI_REFUSE)
+
+
+def _check_workdir_uri(value: str) -> str | None:
+    from wfgen.job.data_uris import parse_uri
+
+    try:
+        uri = parse_uri(value, output=True)
+    except ValueError as exc:
+        return str(exc)
+    return None if uri.kind == "file" else f"{value!r} is a folder; name one packed tree " \
+        "(gs://BUCKET/PREFIX/workdir-SHA256.tar.gz)"
+
+
+# Known only to a job whose spec has a workdir: another packed tree for this run.
+WORKDIR_KEY = ArgumentKey(
+    "workdir", "str", "Another packed tree for this run's working directory: the gs:// URI "
+    "of a workdir-SHA256.tar.gz that run or deploy uploaded (only for a job whose spec has "
+    "a workdir).", pattern=OUTPUT_URI_RE + r"[^/]", what="a gs://BUCKET/PATH URI of one object",
+    workflow_pattern=OUTPUT_URI_RE + r"[^/\\]", value_check=_check_workdir_uri,
+    workflow_refuse=URI_REFUSE)
+
+
+def argument_keys(secrets: bool = False, inputs: bool = False,
+                  outputs: bool = False, workdir: bool = False) -> tuple[ArgumentKey, ...]:
+    """The keys an argument may give: secret_env, inputs, outputs and workdir only when
+    the spec has them."""
+    return ARGUMENT_KEYS + ((SECRET_ENV_KEY,) if secrets else ()) + (
+        (INPUTS_KEY,) if inputs else ()) + ((OUTPUTS_KEY,) if outputs else ()) + (
+        (WORKDIR_KEY,) if workdir else ())
 # Pairs of keys one argument may not give together, and why.
 EXCLUSIVE: tuple[tuple[str, str, str], ...] = (
     ("command", "script", "script runs with sh -c; it cannot be combined with command"),
@@ -517,7 +640,9 @@ def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) ->
     for key in value:
         if key not in names:
             why = (" (the job spec has no container.secret_env)"
-                   if key == SECRET_ENV_KEY.name else "")
+                   if key == SECRET_ENV_KEY.name else
+                   f" (the job spec has no {key})" if key in ("inputs", "outputs", "workdir")
+                   else "")
             close = difflib.get_close_matches(str(key), names, n=1) if not why else []
             hint = f"; did you mean {close[0]!r}?" if close else ""
             return f"unknown key {key!r}{why}{hint or ';'} known keys: {', '.join(names)}"
@@ -543,6 +668,10 @@ def check_argument(value: Any, keys: tuple[ArgumentKey, ...] = ARGUMENT_KEYS) ->
         if bad:
             hint = image_hint(bad[0]) if rule.name == "image" else ""
             return f"{rule.name}: {bad[0]!r} is not {rule.what}{hint}"
+        for name, text in (item.items() if isinstance(item, dict) else [("", item)]):
+            problem = rule.value_check(text) if rule.value_check else None
+            if problem:
+                return f"{rule.name}{'.' + name if name else ''}: {problem}"
     for first, second, why in EXCLUSIVE:
         if first in value and second in value:
             return why

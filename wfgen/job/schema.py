@@ -43,6 +43,9 @@ def _field_schema(f: Field) -> dict[str, Any]:
     elif f.kind == "strlist":
         schema["type"] = "array"
         schema["items"] = {"type": ["string", "integer"]}
+    elif f.kind == "strmap" and f.name == "inputs":
+        schema.update(type="object", propertyNames={"pattern": f"^{ENV_NAME_RE}$"},
+                      additionalProperties={"type": "string", "pattern": "^gs://"})
     elif f.kind == "strmap":
         schema["type"] = "object"
         schema["additionalProperties"] = {"type": ["string", "integer"]}
@@ -52,6 +55,10 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["anyOf"] = [{"type": "string", "pattern": f.pattern},
                            {"type": "array", "minItems": 1,
                             "items": {"type": "string", "pattern": f"^{_ZONE_RE}$"}}]
+    elif f.kind == "outputs":
+        schema.update(type="object", propertyNames={"pattern": f"^{ENV_NAME_RE}$"},
+                      additionalProperties={"anyOf": [{"type": "string"},
+                                                      _object_schema(f.children)]})
     elif f.kind == "fallback":
         item = _object_schema(f.children)
         item["properties"] = {k: {"anyOf": [v, {"type": "null"}]}
@@ -96,18 +103,21 @@ def json_schema() -> dict[str, Any]:
     tasks["then"] = {"properties": {"parallelism": {"maximum": MAX_CONCURRENT_BRANCHES}}}
     tasks["properties"]["parallelism"]["maximum"] = MAX_SPLIT_PARALLELISM
     # The execution argument a deployed workflow accepts (gcloud workflows run --data)
-    schema["$defs"] = {"execution_argument": argument_schema(secrets=True)}
+    schema["$defs"] = {"execution_argument": argument_schema(secrets=True, inputs=True,
+                                                             outputs=True)}
     return schema
 
 
 _NO_NUL = "[^\\u0000]*"  # ECMA regex: no NUL character
 
 
-def argument_schema(secrets: bool = False) -> dict[str, Any]:
+def argument_schema(secrets: bool = False, inputs: bool = False,
+                    outputs: bool = False) -> dict[str, Any]:
     """The execution argument's JSON Schema (a fragment: no $schema); with `secrets`,
-    the secret_env key of a job whose spec has container.secret_env."""
+    the secret_env key of a job whose spec has container.secret_env (`inputs`,
+    `outputs`: those keys, for a job with data)."""
     props: dict[str, Any] = {}
-    for rule in argument_keys(secrets):
+    for rule in argument_keys(secrets, inputs, outputs):
         schema: dict[str, Any] = {"description": rule.doc}
         if rule.kind == "str":
             schema.update(type="string", pattern=f"^{rule.pattern or _NO_NUL}$")

@@ -35,6 +35,7 @@ from wfgen.job.rules import (
     MAX_SPEC_BYTES,
     MAX_TASKS,
     MAX_TIMEOUT_S,
+    OUTPUT_FIELDS,
     Field,
     default_heartbeat,
     default_name,
@@ -128,6 +129,8 @@ class _Loader:
             return self.json_list(value, f, path, node, key)
         if kind == "fallback":
             return self.fallback(value, f, path, node, key)
+        if kind == "outputs":
+            return self.outputs(value, f, path, node, key)
         if kind == "duration":
             try:
                 parse_duration(value)
@@ -209,6 +212,31 @@ class _Loader:
             loaded = self.load_object(item, f.children, f"{path}[{i}].", value, i)
             out.append({k: loaded[k] for k in item if k in loaded})
         return out
+
+    def outputs(self, value: Any, f: Field, path: str, node: Any, key: Any
+                ) -> dict[str, dict[str, Any]]:
+        """outputs: NAME -> URI, or NAME -> {uri, sync_every}; as NAME -> {uri,
+        sync_every (None when not given)}."""
+        if not isinstance(value, dict):
+            raise self.fail(f"expected {_KIND_NAMES[f.kind]}, got {_describe(value)}",
+                            node, key, path)
+
+        def entry(name: Any, item: Any) -> dict[str, Any]:
+            where = f"{path}.{name}"
+            if not isinstance(name, str):
+                raise self.fail(f"key {name!r} must be a string", value, name, where,
+                                value=False)
+            if not isinstance(item, dict):
+                return {"uri": self.text(item, where, value, name, "str"), "sync_every": None}
+            loaded = self.load_object(item, OUTPUT_FIELDS, where + ".", value, name)
+            return loaded
+
+        result = dict(zip(value, self.each(value, value.items(), entry), strict=True))
+        if f.check is not None:
+            message = f.check(result)
+            if message:
+                raise self.fail(message, node, key, path)
+        return result
 
     def json_list(self, value: Any, f: Field, path: str, node: Any, key: Any) -> list[Any]:
         """A list of any JSON values, as plain Python data."""
@@ -391,11 +419,38 @@ def _check_machine(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
     """Machine type and GPU combinations Compute Engine would refuse."""
     from wfgen.job import machines
 
-    found = machines.machine_problem(data["machine"])
+    found = machines.machine_problem(data["machine"]) or _disk_problem(data)
     if found:
         where, message = found
         node, key = _node_for(tree, where)
         raise loader.fail(message, node, key, where, value=False)
+
+
+def _disk_problem(data: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) when the machine type (or a fallback's) cannot take the boot
+    disk type or the count of Local SSD disks (wfgen.job.disks)."""
+    from wfgen.job import disks
+
+    machine = data["machine"]
+    if machine["local_ssd"] and data["nodes"] > 1:
+        return "machine.local_ssd", "local_ssd is not supported for multi-node jobs yet"
+    if machine["disk_type"] and data["nodes"] > 1:
+        return "machine.disk_type", "disk_type is not supported for multi-node jobs yet"
+    if machine["local_ssd"] and data["fallback"] and any(
+            choice.get("type") for choice in data["fallback"]):
+        return ("machine.local_ssd", "local_ssd with a fallback that changes machine.type is "
+                "not supported yet (the allowed counts depend on the type)")
+    if machine["disk_type"]:
+        problem = disks.disk_type_problem(machine["type"], machine["disk_type"])
+        if problem:
+            return "machine.disk_type", problem
+        for choice in data["fallback"] or ():
+            problem = choice.get("type") and disks.disk_type_problem(choice["type"],
+                                                                     machine["disk_type"])
+            if problem:
+                return "machine.disk_type", f"a fallback's machine: {problem}"
+    problem = disks.local_ssd_problem(machine["type"], machine["local_ssd"])
+    return ("machine.local_ssd", problem) if problem else None
 
 
 def _plan_capacity(spec: JobSpec, tree: Any, loader: _Loader) -> None:
@@ -438,7 +493,8 @@ def _finish(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec | None:
         data["name"] = default_name(loader.path)
     before = len(loader.errors)
     spec = None
-    for check in (_check_container, _check_region, _check_machine, _durations):
+    for check in (_check_container, _check_data, _check_workdir, _check_region, _check_machine,
+                  _durations):
         try:
             spec = check(data, tree, loader) or spec
         except SpecError as exc:
@@ -463,6 +519,73 @@ def _check_container(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
                           value=False)
 
 
+def _check_workdir(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """workdir: a folder beside the spec (packed by run and deploy); not yet with
+    tasks or nodes."""
+    if not data["workdir"]:
+        return
+    if data["tasks"] is not None or data["nodes"] > 1:
+        raise loader.fail("workdir is not supported with tasks or nodes yet", tree,
+                          "workdir", "workdir", value=False)
+    if loader.path.startswith("<"):
+        return  # a spec without a file (a test's text): nothing to look beside
+    folder = Path(loader.path).parent / data["workdir"]
+    if not folder.is_dir():
+        raise loader.fail(f"{data['workdir']!r}: no folder {folder} (workdir is a path "
+                          "relative to the spec file)", tree, "workdir", "workdir", value=False)
+
+
+def _check_data(data: dict[str, Any], tree: Any, loader: _Loader) -> None:
+    """inputs/outputs: their names are the container's variables (none of env's or
+    secret_env's); a name in both is one local path (the same kind of URI); not yet
+    with tasks or nodes; sync_every at least 10s."""
+    from wfgen.job.data_uris import parse_uri
+
+    inputs, outputs = data["inputs"] or {}, data["outputs"] or {}
+    if not inputs and not outputs:
+        return
+    bad = False
+    for key, uris in (("inputs", inputs), ("outputs", {k: v["uri"] for k, v in
+                                                       outputs.items()})):
+        for name, uri in uris.items():
+            if uri is None:
+                bad = True  # its missing uri is reported already
+                continue
+            try:
+                parse_uri(uri, output=key == "outputs")
+            except ValueError as exc:
+                bad = True
+                node = tree[key][name]
+                where, at = (node, "uri") if isinstance(node, dict) else (tree[key], name)
+                loader.errors.append(loader.fail(str(exc), where, at, f"{key}.{name}"))
+    taken = set(data["container"]["env"]) | set(data["container"]["secret_env"] or {})
+    for key, names in (("inputs", inputs), ("outputs", outputs)):
+        both = sorted(set(names) & taken)
+        if both:
+            raise loader.fail(f"{both[0]} is in container.env or container.secret_env too: "
+                              f"${both[0]} holds the local path of this {key[:-1]}",
+                              tree[key], both[0], f"{key}.{both[0]}", value=False)
+    for name in sorted(set(inputs) & set(outputs)) if not bad else []:
+        try:
+            kinds = {parse_uri(inputs[name]).kind != "file",
+                     parse_uri(outputs[name]["uri"], output=True).kind != "file"}
+        except ValueError:
+            continue  # the field's own check said so
+        if len(kinds) > 1:
+            raise loader.fail(f"{name} is an input and an output: one local path, so both "
+                              "must be folders (ending in /) or both one object",
+                              tree["outputs"], name, f"outputs.{name}", value=False)
+    for name, out in outputs.items():
+        if out["sync_every"] is not None and parse_duration(out["sync_every"]) < 10:
+            raise loader.fail("must be at least 10s", tree["outputs"][name], "sync_every",
+                              f"outputs.{name}.sync_every")
+    for key in ("tasks", "nodes"):
+        if data[key] is not None and data[key] != 1:
+            where = "inputs" if inputs else "outputs"
+            raise loader.fail(f"inputs and outputs are not built yet for a job with {key}",
+                              tree, where, where, value=False)
+
+
 def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     """Timeout and heartbeat, the fan-out plan and what fits one execution."""
     timeout_s = parse_duration(data["timeout"])
@@ -479,6 +602,9 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if seconds["heartbeat"] < 1:
         raise loader.fail("heartbeat must be at least 1s", tree, "heartbeat", "heartbeat")
     seconds["stop_grace"] = _stop_grace(data, tree, loader)
+    for name, out in (data["outputs"] or {}).items():
+        if out["sync_every"] is not None:
+            seconds[f"sync:{name}"] = parse_duration(out["sync_every"])
     if data["checkpoint_dir"] is not None:
         data["checkpoint_dir"] = data["checkpoint_dir"].rstrip("/")
     if data["nodes"] > 1 and data["tasks"] is not None:

@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +61,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     body: bytes = b""
+    raw_path: str = ""  # as sent, still percent-encoded (names that may hold '/')
+    stream: BodyStream | None = None  # the unread body, for an API that streams it
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -85,6 +87,8 @@ class Response:
     content_type: str = "application/json; charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
     value: Any = None  # what of_json encoded (serve's answer check reads it, not the bytes)
+    # a body too big to hold: chunks written as they come (Content-Length in headers)
+    stream: Iterable[bytes] | None = None
 
     @classmethod
     def of_json(cls, value: Any, status: int = 200) -> Response:
@@ -114,6 +118,38 @@ class ApiError(Exception):
 
 class Api(Protocol):
     def handle(self, request: Request) -> Response | None: ...
+
+
+class BodyStream:
+    """A request body read as it arrives (Content-Length bytes), for APIs whose
+    `streams(path)` says so: uploads far bigger than MAX_BODY, never held whole."""
+
+    def __init__(self, rfile: Any, length: int) -> None:
+        self._rfile = rfile
+        self.length = length
+        self.left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self.left:
+            size = self.left
+        data = self._rfile.read(size) if size else b""
+        if size and not data:
+            raise ConnectionError("the client closed the connection mid-body")
+        self.left -= len(data)
+        return data
+
+    def drain(self, limit: int = 1 << 20) -> bool:
+        """Read what the API left unread (up to limit); False: close the connection."""
+        try:
+            while self.left and limit > 0:
+                limit -= len(self.read(min(self.left, 1 << 16)))
+        except (ConnectionError, OSError):
+            return False
+        return not self.left
+
+
+def _never(_path: str) -> bool:
+    return False
 
 
 Log = Callable[[str], None]
@@ -235,39 +271,52 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         owner = self.server_owner
-        refused = self._refused_body()
+        split = urlsplit(self.path)
+        streamed = any(getattr(api, "streams", _never)(split.path) for api in owner.apis)
+        refused = self._refused_body(streamed)
         if refused is not None:  # never read: the connection closes after the answer
             self.close_connection = True
             self._send(refused.response())
             return
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if len(body) < length:  # the client went away mid-body
+        stream = BodyStream(self.rfile, length) if streamed else None
+        body = self.rfile.read(length) if length and stream is None else b""
+        if len(body) < length and stream is None:  # the client went away mid-body
             self.close_connection = True
             return
-        split = urlsplit(self.path)
         request = Request(method=self.command, path=unquote(split.path),
                           query=parse_qs(split.query, keep_blank_values=True),
-                          headers={k.lower(): v for k, v in self.headers.items()}, body=body)
+                          headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+                          raw_path=split.path, stream=stream)
+        if stream is not None:  # an upload: its body arrives while it is answered (no turn)
+            response = owner.dispatch(request)
+            if not stream.drain():
+                self.close_connection = True
+            self._send(response)
+            return
         # a turn, or after TURN_WAIT anyway (answers that wait on something, such as an
         # operation, may hold every turn)
         turn = owner.busy.acquire(timeout=TURN_WAIT)
         try:
-            self._send(owner.dispatch(request))
+            response = owner.dispatch(request)
+            if response.stream is None:
+                self._send(response)
         finally:
             if turn:
                 owner.busy.release()
+        if response.stream is not None:  # a download: its turn ends before its bytes go
+            self._send(response)
 
-    def _refused_body(self) -> ApiError | None:
+    def _refused_body(self, streamed: bool = False) -> ApiError | None:
         """Why the body is not read at all: chunked (clients of Google APIs send a
-        length), a bad length, or more than MAX_BODY."""
+        length), a bad length, or more than MAX_BODY (unless the API streams it)."""
         if self.headers.get("Transfer-Encoding"):
             return ApiError(411, "Length Required: send the body with a Content-Length",
                             code_name="INVALID_ARGUMENT")
         text = (self.headers.get("Content-Length") or "0").strip()
         if not text.isdigit() or len(text) > 12:
             return ApiError(400, f"Bad Content-Length {text[:40]!r}")
-        if int(text) > MAX_BODY:
+        if int(text) > MAX_BODY and not streamed:
             return ApiError(413, f"Request payload size exceeds the limit: {MAX_BODY} bytes.",
                             code_name="INVALID_ARGUMENT")
         return None
@@ -292,7 +341,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(response.status, HTTPStatus(response.status).phrase
                                if response.status in HTTPStatus._value2member_map_ else None)
             self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
+            if response.stream is None:
+                self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers.items():
                 self.send_header(name, value)
             # headers and body in one write (one syscall, one TCP segment when small)
@@ -300,6 +350,9 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self._headers_buffer.append(response.body)
             self.flush_headers()
+            if self.command != "HEAD":
+                for chunk in response.stream or ():
+                    self.wfile.write(chunk)
         except (BrokenPipeError, ConnectionResetError):  # the client went away
             self.close_connection = True
 

@@ -127,6 +127,12 @@ class LocalVM:
             "WFGEN_POWEROFF": "wfgen-poweroff",  # leaves state/powered-off: see _watch
             # a multi-node job's nodes all run on this host: they meet on loopback
             "WFGEN_NODE_ADDRESS": "127.0.0.1",
+            # Local SSD scratch (wfgen-local-ssd): a directory, not formatted disks
+            "WFGEN_SCRATCH_ROOT": str(self.scratch / "local-ssd"),
+            # a job's inputs and outputs: the data directory, and the transfer step as
+            # a host process (wfgen.backends.cloud_transfer; a real VM runs gcloud storage)
+            "WFGEN_DATA_DIR": str(self.scratch / "data"),
+            "WFGEN_TRANSFER": f"{sys.executable} -m wfgen.backends.cloud_transfer",
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         # The agent's own knobs (WFGEN_REPORT_DEADLINE, WFGEN_BACKOFF_MS, ...) pass

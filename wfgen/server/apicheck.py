@@ -29,6 +29,8 @@ from wfgen.local.loopback import Api, Request, Response, loads_json
 from wfgen.server.discovery import Method, Routes, routes
 
 MAX_DEPTH = 100  # nesting Google's JSON parser accepts
+RESUMABLE_START_BYTES = 1 << 20  # a resumable upload's first request: metadata only
+LEGACY_ERRORS = ("compute", "storage")  # APIs that answer {"error": {"errors": [...]}}
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "uint32": (0, 2**32 - 1),
               "int64": (-(2**63), 2**63 - 1), "uint64": (0, 2**64 - 1)}
 PROTO_TYPES = {"int32": "TYPE_INT32", "uint32": "TYPE_UINT32", "int64": "TYPE_INT64",
@@ -156,7 +158,7 @@ def body_prefix(method: Method) -> str:
     """The request field the body fills, as Google's messages name it: Compute
     Engine says 'resource'; a body that is the whole request message (…Request,
     or a PUT of the resource itself) is no field."""
-    if method.api == "compute":
+    if method.api in LEGACY_ERRORS:
         return "resource"
     if not method.request or method.request.endswith("Request") or method.http_method == "PUT":
         return ""
@@ -183,6 +185,9 @@ class BodyChecker:
         self.method = method
         self.schemas = method.document.schemas
         self.changed = False  # a null field was dropped: the handler gets the cleaned body
+        # Cloud Storage's JSON API reads null as "clear this field" (patch semantics),
+        # not as proto3's "unset": its nulls reach the handler
+        self.keep_nulls = method.api == "storage"
 
     def check(self, value: Any) -> Any:
         prefix = body_prefix(self.method)
@@ -207,6 +212,9 @@ class BodyChecker:
                     raise Refused(f'Invalid JSON payload received. Unknown name "{key}"{at}: '
                                   "Cannot find field.", _join(path, key))
             if item is None:  # proto3 JSON: null is the field's default, i.e. unset
+                if self.keep_nulls:
+                    out[key] = None
+                    continue
                 self.changed = True
                 continue
             field = _join(path, snake(key))
@@ -253,6 +261,9 @@ class BodyChecker:
                 return value
             out_map = {}
             for key, item in value.items():
+                if item is None and self.keep_nulls:
+                    out_map[key] = None
+                    continue
                 if item is None:
                     raise Refused(f"Invalid value at '{path}[{key}]': a map value may not "
                                   "be null", f"{path}[{key}]")
@@ -455,8 +466,12 @@ class Checked:
         self.routes = table or routes()
         self._reported: set[str] = set()
 
+    def streams(self, path: str) -> bool:
+        """Whether an API behind the check reads this path's body as it arrives."""
+        return any(getattr(api, "streams", None) and api.streams(path) for api in self.apis)
+
     def handle(self, request: Request) -> Response | None:
-        method = self.routes.find(request.method, request.path)
+        method = self.routes.find(request.method, request.path, request.raw_path)
         if method is None:
             return self._ask(request)
         try:
@@ -471,19 +486,29 @@ class Checked:
     def check(self, method: Method, request: Request) -> Request:
         """The request as the handlers get it (query names as documented, nulls
         dropped), or Refused."""
-        match = method.pattern.fullmatch(request.path)
+        path = request.raw_path or request.path if method.document.encoded_paths \
+            else request.path
+        match = method.pattern.fullmatch(path)
         assert match is not None
         check_path(method, match.groups())
         query = check_query(method, request.query, request.headers.get("user-agent", ""))
-        body = request.body
-        if method.request and method.http_method in ("POST", "PUT", "PATCH"):
+        body, stream = request.body, request.stream
+        if method.media == "upload" and (query.get("uploadType") or [""])[-1] == "resumable":
+            # a resumable upload starts with the object's metadata as JSON (media follows
+            # in later requests); other uploads' bodies are media and stream on unread
+            if stream is not None and stream.length <= RESUMABLE_START_BYTES:
+                body, stream = stream.read(), None
+        elif method.media:
+            return request if query == request.query else replace(request, query=query)
+        if method.request and method.http_method in ("POST", "PUT", "PATCH") and \
+                stream is None:
             checker = BodyChecker(method)
             cleaned = checker.check(parse_body(body))
             if checker.changed:
                 body = json.dumps(cleaned, ensure_ascii=False).encode()
-        if query == request.query and body is request.body:
+        if query == request.query and body is request.body and stream is request.stream:
             return request
-        return replace(request, query=query, body=body)
+        return replace(request, query=query, body=body, stream=stream)
 
     def _ask(self, request: Request) -> Response | None:
         for api in self.apis:
@@ -512,7 +537,7 @@ class Checked:
 def refusal(method: Method, exc: Refused) -> Response:
     """The error body of the API: Compute Engine's legacy shape or google.rpc.Status."""
     status_name = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 413: "INVALID_ARGUMENT"}
-    if method.api == "compute":
+    if method.api in LEGACY_ERRORS:
         return Response.of_json({"error": {
             "code": exc.status, "message": exc.message,
             "errors": [{"message": exc.message, "domain": "global", "reason": "invalid"}]}},

@@ -92,6 +92,7 @@ class App:
         apis += [compute, LoggingApi(self.runner.compute)]
         apis += self._event_apis()
         apis.append(self._secret_manager())
+        apis.append(self._storage_api())
         apis.append(self._dashboard())
         # past the guard, every request is checked against Google's descriptions
         checked = Checked(apis[1:], log)
@@ -109,6 +110,8 @@ class App:
         from wfgen.server.local_secrets import ENDPOINT_KEY
 
         self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
+        # and a job's inputs and outputs from this server's Cloud Storage
+        self.runner.compute.project_metadata["wfgen-storage-endpoint"] = self.url
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
@@ -151,6 +154,16 @@ class App:
 
         return SecretManagerRest(self.store, who)
 
+    def _storage_api(self) -> Any:
+        """Cloud Storage (JSON API): buckets and objects under --data-dir/storage."""
+        from wfgen.server.storage_api import StorageApi
+        from wfgen.server.storage_store import ObjectStore
+
+        data_dir = self.options.data_dir
+        root = None if data_dir == ":memory:" else Path(data_dir or default_data_dir()) / "storage"
+        self.objects = ObjectStore(root)
+        return StorageApi(self.objects, self.options.project)
+
     def _dashboard(self) -> Any:
         """The web pages at /ui/ (read-only views of all the above, two forms)."""
         from wfgen.server.ui.dashboard import Dashboard
@@ -186,6 +199,8 @@ class App:
         lines = [f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}={url}"
                  for api in ("WORKFLOWS", "WORKFLOWEXECUTIONS", "COMPUTE", "CLOUDSCHEDULER",
                              "EVENTARC", "PUBSUB", "SECRETMANAGER")]
+        lines.append(f"export CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE={url}storage/v1/")
+        lines.append(f"export STORAGE_EMULATOR_HOST={self.url}")
         lines.append("export CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true")
         lines.append(f"export WORKFLOWS_EMULATOR_HOST={self.reach_host}:{self.http.port}")
         if self.grpc is not None:
@@ -220,6 +235,7 @@ class App:
         self.shutdown_scripts = [vm.shutdown_script for vm in vms if vm.shutdown_script]
         self.executions.wait_all(5.0)  # their final state reaches the store
         self.store.close()
+        self.objects.close()
         return deleted
 
     def serve_forever(self, ready: Callable[[], None] | None = None) -> int:

@@ -12,7 +12,8 @@ script, with --on-host), so a page in the user's browser must not reach it:
 - a body must be application/json, as Google's REST APIs require (a browser
   sends text/plain and form bodies cross-site without asking first);
   multipart/mixed on the batch path (gcloud's batches) and any type on a
-  callback (sendHttpCallback takes an arbitrary HttpBody) pass too.
+  callback (sendHttpCallback takes an arbitrary HttpBody) or a Cloud Storage
+  upload (/upload/storage/v1/: the object's own bytes, streamed) pass too.
 
 Paths under /ui/ (the dashboard: same-origin form POSTs with a CSRF token)
 are exempt from the content-type rule only. gcloud, Google's Python clients
@@ -29,6 +30,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARDS = ("", "0.0.0.0", "::")
 UI_PREFIX = "/ui/"
 BATCH_PREFIX = "/batch/"
+UPLOAD_PREFIXES = ("/upload/storage/v1/", "/resumable/upload/storage/v1/")
 CALLBACK_RE = re.compile(r"/v1/projects/[^/]+/locations/[^/]+/workflows/[^/]+/executions/"
                          r"[^/]+/callbacks/[^/]+")
 BROWSER_SITES = ("same-origin", "none")  # Sec-Fetch-Site values serve accepts
@@ -72,7 +74,8 @@ class BrowserGuard:
         if site is not None and site.strip().lower() not in BROWSER_SITES:
             return ApiError(403, f"Sec-Fetch-Site {site!r}: wfgen serve does not answer "
                             "requests that other web sites make")
-        if request.body and not self._content_ok(request):
+        has_body = bool(request.body) or bool(request.stream and request.stream.length)
+        if has_body and not self._content_ok(request):
             given = headers.get("content-type") or "(none)"
             return ApiError(415, f"Content-Type {given!r} is not supported: a request body "
                             "must be application/json", code_name="INVALID_ARGUMENT")
@@ -80,7 +83,7 @@ class BrowserGuard:
 
     def _content_ok(self, request: Request) -> bool:
         path = request.path
-        if path.startswith(UI_PREFIX) or CALLBACK_RE.fullmatch(path):
+        if path.startswith((UI_PREFIX, *UPLOAD_PREFIXES)) or CALLBACK_RE.fullmatch(path):
             return True
         media = _media_type(request.headers.get("content-type", ""))
         return media == "application/json" or (

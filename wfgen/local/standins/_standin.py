@@ -24,6 +24,10 @@ them when the job's main process exits, as a container's processes end with its
 PID 1 (no orphan keeps the output pipe open). Everything stays in the caller's
 process group: killing a local VM's group kills its "containers" too.
 
+A process cannot see a mount, so `--volume=HOST:PATH` is honoured by naming:
+an --env value or the --workdir at or below PATH is given as the same place
+below HOST (a job reads $WFGEN_SCRATCH_DIR, not a fixed /scratch).
+
 `docker run --cidfile=F` writes a container id (64 hex digits that name the
 stand-in's own pid and its job's), which `docker kill [--signal=S] ID`
 (the signal goes to the job's main process, as docker sends it to PID 1) and
@@ -84,6 +88,7 @@ class RunOptions:
         self.entrypoint: bytes | None = None
         self.workdir: bytes | None = None
         self.cidfile: bytes | None = None
+        self.volumes: list[tuple[bytes, bytes]] = []  # (host, container)
 
 
 def parse_run(args: list[bytes]) -> tuple[RunOptions, list[bytes]] | str:
@@ -117,10 +122,21 @@ def parse_run(args: list[bytes]) -> tuple[RunOptions, list[bytes]] | str:
                 opts.workdir = value
             elif name == b"--cidfile":
                 opts.cidfile = value
+            elif name in (b"--volume", b"-v"):
+                host, _, target = value.partition(b":")
+                opts.volumes.append((host, target.partition(b":")[0]))
         elif a not in flags:
             return f"unknown flag: {os.fsdecode(a)}"
         i += 1
     return "no image given"
+
+
+def on_host(value: bytes, volumes: list[tuple[bytes, bytes]]) -> bytes:
+    """A container path as the host path a --volume puts there (else unchanged)."""
+    for host, target in volumes:
+        if target and (value == target or value.startswith(target.rstrip(b"/") + b"/")):
+            return host + value[len(target):]
+    return value
 
 
 def container_env(pairs: list[bytes]) -> dict[bytes, bytes]:
@@ -209,7 +225,9 @@ def docker_run(args: list[bytes]) -> int:
     _become_subreaper()
     keep = set(_children())
     try:
-        proc = subprocess.Popen(argv, env=container_env(opts.env), cwd=opts.workdir)
+        env = {k: on_host(v, opts.volumes) for k, v in container_env(opts.env).items()}
+        workdir = on_host(opts.workdir, opts.volumes) if opts.workdir else None
+        proc = subprocess.Popen(argv, env=env, cwd=workdir)
     except FileNotFoundError:
         print(f"docker: Error response from daemon: exec: {os.fsdecode(argv[0])!r}: "
               "executable file not found in $PATH (stand-in)", file=sys.stderr)

@@ -5,7 +5,12 @@ they define: which documented method a request's HTTP method and path name.
 
 A path no document describes (the callbacks, the /ui/ pages, wfgen's own test
 hooks, an API whose document is not here yet) is not matched and passes on
-unchecked: a new API is checked once its document is in this folder."""
+unchecked: a new API is checked once its document is in this folder.
+
+Cloud Storage adds two things: a method that takes a media body also answers
+on the upload service's paths (/upload/..., /resumable/upload/...) and one that
+gives media on /download/...; and its object names hold "/" (sent as %2F), so
+its paths are matched as sent, still percent-encoded."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ class Document:
     source: str  # "google-api-python-client 2.202.0"
     system_parameters: dict[str, Any]  # alt, fields, prettyPrint ... (any method)
     schemas: dict[str, Any]
+    encoded_paths: bool = False  # a path parameter may hold "/": match the path as sent
 
     def schema(self, ref: str) -> dict[str, Any]:
         return self.schemas.get(ref, {})
@@ -47,6 +53,7 @@ class Method:
     request: str | None  # schema names
     response: str | None
     document: Document = field(repr=False, compare=False)
+    media: str = ""  # "upload" / "download": the route of the media services
 
     @property
     def api(self) -> str:
@@ -70,18 +77,25 @@ def _pattern(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
 def load(path: Path) -> list[Method]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     source = raw.get("x-wfgen-source", {})
+    service = raw.get("servicePath", "")
     document = Document(raw["name"], raw["version"],
                         f"{source.get('package', '?')} {source.get('version', '?')}",
-                        raw.get("parameters", {}), raw.get("schemas", {}))
+                        raw.get("parameters", {}), raw.get("schemas", {}),
+                        encoded_paths=raw["name"] == "storage")
     methods = []
     for method_id, spec in raw["methods"].items():
-        template = raw.get("servicePath", "") + spec.get("flatPath", spec["path"])
-        pattern, names = _pattern(template)
-        slashes = -1 if "{+" in template else template.count("/") + 1
-        methods.append(Method(method_id, spec["httpMethod"], pattern, names, slashes,
-                              spec.get("parameters", {}),
-                              (spec.get("request") or {}).get("$ref"),
-                              (spec.get("response") or {}).get("$ref"), document))
+        templates = [(service + spec.get("flatPath", spec["path"]), "")]
+        templates += [(upload["path"].lstrip("/"), "upload")
+                      for upload in spec.get("mediaUpload", {}).values()]
+        if spec.get("useMediaDownloadService"):
+            templates.append(("download/" + service + spec["path"], "download"))
+        for template, media in templates:
+            pattern, names = _pattern(template)
+            slashes = -1 if "{+" in template else template.count("/") + 1
+            methods.append(Method(method_id, spec["httpMethod"], pattern, names, slashes,
+                                  spec.get("parameters", {}),
+                                  (spec.get("request") or {}).get("$ref"),
+                                  (spec.get("response") or {}).get("$ref"), document, media))
     return methods
 
 
@@ -100,13 +114,19 @@ class Routes:
                 key = (method.http_method, method.slashes)
                 self._index.setdefault(key, []).append(method)
 
-    def find(self, http_method: str, path: str) -> Method | None:
-        """The documented method this request names, or None."""
+    def find(self, http_method: str, path: str, raw_path: str = "") -> Method | None:
+        """The documented method this request names, or None: `path` percent-decoded,
+        `raw_path` as sent (for a document whose names may hold "/")."""
+        raw_path = raw_path or path
         for method in self._index.get((http_method, path.count("/")), ()):
-            if method.pattern.fullmatch(path):
+            if not method.document.encoded_paths and method.pattern.fullmatch(path):
+                return method
+        for method in self._index.get((http_method, raw_path.count("/")), ()):
+            if method.document.encoded_paths and method.pattern.fullmatch(raw_path):
                 return method
         for method in self._spanning:
-            if method.http_method == http_method and method.pattern.fullmatch(path):
+            if method.http_method == http_method and method.pattern.fullmatch(
+                    raw_path if method.document.encoded_paths else path):
                 return method
         return None
 
