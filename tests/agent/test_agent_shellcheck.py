@@ -36,8 +36,9 @@ def test_scripts_are_compact() -> None:
     total = sum(len(startup_script(n).encode()) for n in SCRIPTS)
     # (31,000 until Local SSD scratch: +1 KB; 32,000 until the data hooks: +1.6 KB; the
     # data step itself, startup/data.sh, travels only in a job with inputs, outputs or a
-    # workdir; 33,500 until the workdir's hook: +0.7 KB)
-    assert total < 34_000, total  # each is in the workflow twice: 2.3x this in its source
+    # workdir; 33,500 until the workdir's hook: +0.7 KB; 34,000 until the gang's
+    # domain-scoped master name: +0.2 KB)
+    assert total < 34_500, total  # each is in the workflow twice: 2.3x this in its source
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
