@@ -98,10 +98,29 @@ def test_a_failover_names_the_disk_types_in_the_zone_of_each_try():
         '${"zones/" + failover.at.zone + "/diskTypes/local-ssd"}'
 
 
-def test_without_the_fields_the_body_is_as_before():
+def test_without_the_fields_the_boot_disk_is_balanced_and_there_is_no_scratch():
     body = _create_vm(_spec("  type: n1-standard-8\n"))["body"]
-    assert len(body["disks"]) == 1 and "diskType" not in body["disks"][0]["initializeParams"]
+    assert len(body["disks"]) == 1
+    assert body["disks"][0]["initializeParams"]["diskType"] == \
+        "zones/us-central1-a/diskTypes/pd-balanced"
     assert "wfgen-local-ssd" not in {item["key"] for item in body["metadata"]["items"]}
+    assert problems(body) == []
+
+
+@pytest.mark.parametrize(("machine", "expected"), [
+    ("  type: c4-standard-8\n", "hyperdisk-balanced"),  # Hyperdisk only
+    ("  type: c3-standard-8\n", "pd-balanced"),  # takes both
+    ("  type: n2-standard-8\n", "pd-balanced"),
+])
+def test_the_default_boot_disk_follows_the_series(machine, expected):
+    params = _create_vm(_spec(machine))["body"]["disks"][0]["initializeParams"]
+    assert params["diskType"] == f"zones/us-central1-a/diskTypes/{expected}"
+
+
+def test_choices_that_disagree_on_the_default_leave_it_to_compute_engine():
+    text = _spec("  type: n2-standard-8\n", "fallback:\n  - type: c4-standard-8\n")
+    params = _create_vm(text)["body"]["disks"][0]["initializeParams"]
+    assert "diskType" not in params
 
 
 @pytest.mark.xdist_group("run_local")

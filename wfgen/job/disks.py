@@ -61,6 +61,16 @@ def disk_type_problem(machine_type: str, disk_type: str) -> str | None:
     return None
 
 
+def default_disk_type(machine_type: str) -> str | None:
+    """wfgen's boot disk when the spec names none: pd-balanced (Compute Engine's own
+    default is pd-standard on N1/N2/E2, slow for a job's data), hyperdisk-balanced
+    where the series takes only Hyperdisk; None for a series wfgen does not know."""
+    if hyperdisk_only(machine_type):
+        return "hyperdisk-balanced"
+    series = series_of(machine_type)
+    return "pd-balanced" if series in PD_ONLY or series in BOTH else None
+
+
 def _vcpus(machine_type: str) -> int | None:
     """The vCPUs a standard/highmem/highcpu type names (n2-standard-8 -> 8)."""
     match = re.search(r"-(?:custom-)?([0-9]+)(?:-[0-9]+)?$", machine_type)

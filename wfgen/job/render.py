@@ -152,8 +152,20 @@ def disk_values(spec: JobSpec) -> dict[str, Any]:
             return "${" + f'"zones/" + failover.at.zone + "/diskTypes/{kind}"' + "}"
         return quote(f"zones/{spec.data['zone']}/diskTypes/{kind}")
 
-    return {"boot_disk_type_yaml": in_zone(machine["disk_type"]) if machine["disk_type"] else "",
+    disk_type = machine["disk_type"] or _default_disk_type(spec)
+    return {"boot_disk_type_yaml": in_zone(disk_type) if disk_type else "",
             "local_ssd": machine["local_ssd"], "local_ssd_type_yaml": in_zone("local-ssd")}
+
+
+def _default_disk_type(spec: JobSpec) -> str | None:
+    """The boot disk type every machine choice of the job agrees on (wfgen.job.disks),
+    or None: then the insert names none and Compute Engine picks per series."""
+    from wfgen.job.disks import default_disk_type
+
+    types = {spec.data["machine"]["type"]} | {
+        choice["type"] for choice in spec.data["fallback"] or () if choice.get("type")}
+    defaults = {default_disk_type(machine_type) for machine_type in types}
+    return defaults.pop() if len(defaults) == 1 else None
 
 
 def gang_context(spec: JobSpec, project_expr: str) -> dict[str, Any]:

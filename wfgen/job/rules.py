@@ -353,7 +353,8 @@ JOB_FIELDS: tuple[Field, ...] = (
         Field("disk_gb", "int", "Boot disk size in GB.", default=50, minimum=10, maximum=65536),
         Field("disk_type", "str", "Boot disk type: pd-balanced, pd-ssd, pd-standard or "
               "hyperdisk-balanced (series such as C4 and N4 take only Hyperdisk, N1/N2/E2 "
-              "only Persistent Disk). Unset: Compute Engine's default for the series.",
+              "only Persistent Disk). Unset: pd-balanced, or hyperdisk-balanced on a "
+              "Hyperdisk-only series.",
               check=_choice(("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"),
                             "disk type"), example="pd-ssd"),
         Field("local_ssd", "int", "Local SSD disks (375 GiB each, NVMe) to attach as scratch, "
