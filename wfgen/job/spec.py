@@ -434,8 +434,6 @@ def _disk_problem(data: dict[str, Any]) -> tuple[str, str] | None:
     machine = data["machine"]
     if machine["local_ssd"] and data["nodes"] > 1:
         return "machine.local_ssd", "local_ssd is not supported for multi-node jobs yet"
-    if machine["disk_type"] and data["nodes"] > 1:
-        return "machine.disk_type", "disk_type is not supported for multi-node jobs yet"
     if machine["local_ssd"] and data["fallback"] and any(
             choice.get("type") for choice in data["fallback"]):
         return ("machine.local_ssd", "local_ssd with a fallback that changes machine.type is "
