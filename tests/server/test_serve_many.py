@@ -83,7 +83,8 @@ def test_executions_started_from_many_threads_each_end_with_their_own_result(
         assert json.loads(execution["result"]) == 2 * n
 
 
-def test_answers_on_one_keep_alive_connection_are_whole(serve) -> None:
+def test_answers_on_one_keep_alive_connection_are_whole(serve, executions) -> None:
+    del executions  # deploys "echo": this test must not lean on the order tests run in
     path = f"/v1/{PARENT}/workflows/echo".encode()
     host = f"127.0.0.1:{serve.port}".encode()
     request = b"GET " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
