@@ -40,7 +40,7 @@ def finished(serve, tmp_path_factory):
     return done, name.group(1)
 
 
-def test_run_deploys_both_and_exits_with_the_first_failed_tasks_code(serve, finished):
+def _run_deploys_both_and_exits_with_the_first_failed_tasks_code(serve, finished):
     done, _ = finished
     assert done.returncode == 3, done.stderr[-3000:]
     summary = json.loads(done.stdout)
@@ -51,7 +51,7 @@ def test_run_deploys_both_and_exits_with_the_first_failed_tasks_code(serve, fini
     assert serve.vms() == []
 
 
-def test_status_task_names_its_child_execution_and_vm(serve, finished):
+def _status_task_names_its_child_execution_and_vm(serve, finished):
     _, parent = finished
     status = serve.wfgen("status", parent, "--task", "900")
     assert status.returncode == 5, status.stderr  # the task's own exit code
@@ -67,7 +67,7 @@ def test_status_task_names_its_child_execution_and_vm(serve, finished):
     assert bad.returncode == 2 and "tasks 0 to 999" in bad.stderr
 
 
-def test_logs_task_prints_that_tasks_output_only(serve, finished):
+def _logs_task_prints_that_tasks_output_only(serve, finished):
     _, parent = finished
     logs = serve.wfgen("logs", parent, "--task", "7")
     assert logs.returncode == 0, logs.stderr
@@ -75,6 +75,14 @@ def test_logs_task_prints_that_tasks_output_only(serve, finished):
     assert "output of task 8" not in logs.stdout and "output of task 17" not in logs.stdout
     assert "output of task 70" not in logs.stdout
     assert serve.wfgen("logs", parent, "--task", "7", "--follow").returncode == 2
+
+
+def test_a_thousand_tasks_run_then_status_and_logs_find_a_task(serve, finished):
+    # one test, not three: xdist may tear a module fixture down between tests of a
+    # group, and this fixture is a 1,000-task run
+    _run_deploys_both_and_exits_with_the_first_failed_tasks_code(serve, finished)
+    _status_task_names_its_child_execution_and_vm(serve, finished)
+    _logs_task_prints_that_tasks_output_only(serve, finished)
 
 
 def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_path):
