@@ -165,6 +165,8 @@ class LocalBackend(Backend):
     def connectors(self) -> Any:
         """The connector registry: Compute Engine, Pub/Sub publish, events.*, executions."""
         from wfgen.backends.child_executions import ExecutionsConnector, LocalChildren
+        from wfgen.backends.storage_connector import NAME as STORAGE_GET
+        from wfgen.backends.storage_connector import ObjectsGet
         from wfgen.engine.connectors import ConnectorRegistry
         from wfgen.local.connector_names import COMPUTE_CONNECTORS
         from wfgen.local.pubsub import NAME as PUBLISH
@@ -180,6 +182,7 @@ class LocalBackend(Backend):
                           self.callbacks.create_endpoint(rt.env, http_callback_method))
         registry.register("events.await_callback", _AwaitCallback(self._callbacks.get))
         ExecutionsConnector(self.children or LocalChildren(self)).register(target)
+        target.register(STORAGE_GET, ObjectsGet())  # a split job's staged items
         return registry
 
     # -- deploy -------------------------------------------------------------
