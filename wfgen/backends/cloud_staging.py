@@ -23,11 +23,12 @@ from wfgen.job.workdir import Workdir, collect, write
 Notify = Callable[[str], None]
 
 
-def storage_client(project: str | None = None) -> Any:
-    """A Cloud Storage client for this run's endpoint (serve's when it is set)."""
+def storage_client(project: str | None = None, endpoint: str | None = None) -> Any:
+    """A Cloud Storage client for `endpoint`, else this run's (serve's when it is set)."""
     from google.cloud import storage
 
-    host = os.environ.get("STORAGE_EMULATOR_HOST") or os.environ.get("WORKFLOWS_EMULATOR_HOST")
+    host = (endpoint or os.environ.get("STORAGE_EMULATOR_HOST")
+            or os.environ.get("WORKFLOWS_EMULATOR_HOST"))
     if not host:
         return storage.Client(project=project)
     from google.auth.credentials import AnonymousCredentials

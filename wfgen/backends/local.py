@@ -161,6 +161,8 @@ class LocalBackend(Backend):
     connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
     # serve sets it: who runs child executions (wfgen.backends.child_executions)
     children: Any = None
+    # serve sets it: the Cloud Storage the storage connector calls (else the run's)
+    storage_endpoint: str | None = None
 
     def connectors(self) -> Any:
         """The connector registry: Compute Engine, Pub/Sub publish, events.*, executions."""
@@ -182,7 +184,7 @@ class LocalBackend(Backend):
                           self.callbacks.create_endpoint(rt.env, http_callback_method))
         registry.register("events.await_callback", _AwaitCallback(self._callbacks.get))
         ExecutionsConnector(self.children or LocalChildren(self)).register(target)
-        target.register(STORAGE_GET, ObjectsGet())  # a split job's staged items
+        target.register(STORAGE_GET, ObjectsGet(lambda: self.storage_endpoint))  # staged items
         return registry
 
     # -- deploy -------------------------------------------------------------

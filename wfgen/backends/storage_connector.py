@@ -1,7 +1,8 @@
 """The Cloud Storage connector's `googleapis.storage.v1.objects.get` for the local
 runtime: a split job's child reads its shard's items with it (wfgen.job.
-render_split). It calls the Cloud Storage of this run (STORAGE_EMULATOR_HOST,
-serve's, else Google's: wfgen.backends.cloud_staging.storage_client). As Google's
+render_split). It calls the Cloud Storage `endpoint()` names (serve sets its
+own), else this run's (STORAGE_EMULATOR_HOST, else Google's:
+wfgen.backends.cloud_staging.storage_client). As Google's
 connector: `object` arrives URL-encoded; `alt: media` answers the object's
 bytes, decoded when they are JSON (else text); without it, the object's
 metadata. A missing object raises the HttpError 404 a connector raises."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 NAME = "googleapis.storage.v1.objects.get"
@@ -18,7 +20,8 @@ NAME = "googleapis.storage.v1.objects.get"
 class ObjectsGet:
     """The connector function; the storage client is made on its first call."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: Callable[[], str | None] = lambda: None) -> None:
+        self._endpoint = endpoint
         self._client: Any = None
 
     def __call__(self, rt: Any, connector_params: Any = None, *, bucket: str, object: str,
@@ -30,7 +33,7 @@ class ObjectsGet:
 
         name = urllib.parse.unquote(object)
         if self._client is None:
-            self._client = storage_client()
+            self._client = storage_client(endpoint=self._endpoint())
         blob = self._client.bucket(bucket).blob(name)
         try:
             if alt != "media":
