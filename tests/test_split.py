@@ -242,6 +242,16 @@ def test_items_past_the_source_limit_go_to_staging_one_object_per_shard():
                                 + small.removeprefix(BASE))) == plain
 
 
+def test_validate_says_the_items_go_to_staging(tmp_path, cli):
+    path = tmp_path / "job.yaml"
+    items = ["x" * 40 + str(i) for i in range(3000)]
+    path.write_text(BASE + "staging: gs://stage-bucket/runs\ntasks: {parallelism: 40, "
+                    "items: " + json.dumps(items) + "}\n")
+    run = cli("validate", str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "upload them to gs://stage-bucket/runs, one object per shard" in run.stdout
+
+
 def test_generate_writes_both_and_validate_says_how_it_splits(tmp_path, cli):
     path = tmp_path / "job.yaml"
     path.write_text(BASE + "tasks: {count: 1000, parallelism: 100, split: true}\n")
