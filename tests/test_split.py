@@ -5,6 +5,7 @@ cancelling the parent, and a preempted task retried alone."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -215,6 +216,40 @@ def test_items_past_the_source_limit_are_refused_naming_tasks_items():
         render_split(spec_of(BASE + "tasks: {parallelism: 40, split: true, items: "
                              + json.dumps(items) + "}\n"))
     assert "128 KB" in str(info.value) and info.value.location.field == "tasks.items"
+    assert "set staging: gs://BUCKET/PREFIX (or --staging)" in str(info.value)
+
+
+def test_items_past_the_source_limit_go_to_staging_one_object_per_shard():
+    items = ["x" * 40 + str(i) for i in range(3000)]
+    spec = spec_of(BASE + "staging: gs://stage-bucket/runs/\ntasks: {parallelism: 40, "
+                   "split: true, items: " + json.dumps(items) + "}\n")
+    split = render_split(spec)
+    assert len(split.shard.encode()) <= MAX_SOURCE_BYTES
+    load_workflow(split.shard, "shard")
+    assert "googleapis.storage.v1.objects.get" in split.shard and "x" * 40 not in split.shard
+    ranges = shards.split_plan(spec).ranges()
+    assert len(split.staged_items) == len(ranges)
+    for (uri, body), (first, count) in zip(split.staged_items, ranges, strict=True):
+        digest = hashlib.sha256(body).hexdigest()
+        assert uri == f"gs://stage-bucket/runs/items-{digest}.json"
+        assert json.loads(body) == items[first:first + count]
+        assert uri.split("/", 3)[3] in split.shard  # the child finds its object by index
+    # items that fit stay in the source: nothing staged, the workflows unchanged
+    small = BASE + "tasks: {parallelism: 40, split: true, items: [a, b, c]}\n"
+    plain = render_split(spec_of(small))
+    assert plain.staged_items == ()
+    assert render_split(spec_of(BASE + "staging: gs://stage-bucket/runs\n"
+                                + small.removeprefix(BASE))) == plain
+
+
+def test_validate_says_the_items_go_to_staging(tmp_path, cli):
+    path = tmp_path / "job.yaml"
+    items = ["x" * 40 + str(i) for i in range(3000)]
+    path.write_text(BASE + "staging: gs://stage-bucket/runs\ntasks: {parallelism: 40, "
+                    "items: " + json.dumps(items) + "}\n")
+    run = cli("validate", str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "upload them to gs://stage-bucket/runs, one object per shard" in run.stdout
 
 
 def test_generate_writes_both_and_validate_says_how_it_splits(tmp_path, cli):

@@ -102,3 +102,28 @@ def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_p
     logs = serve.wfgen("logs", parent, "--task", "27")
     assert logs.stdout.splitlines().count("nested task 27") == 1, logs.stdout
     assert serve.vms() == []
+
+
+def test_items_past_128_kb_are_staged_and_each_child_reads_its_own(serve, tmp_path):
+    """`wfgen run` through serve: the shard items go to serve's Cloud Storage
+    (one object per shard) and each child, run by serve, reads its own with the
+    storage connector; a task fails unless its item is the one made for its index."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": f"http://{serve.host}"})
+    bucket = client.create_bucket("wfgen-split-stage")
+    items = [f"{i:05d}-" + "z" * 700 for i in range(200)]
+    spec = job(tmp_path / "staged.yaml", "staged",
+               'case "$WFGEN_TASK_ITEM" in "$(printf %05d "$WFGEN_TASK_INDEX")-"*) exit 0;; '
+               '*) exit 7;; esac', heartbeat="1s", timeout="5m",
+               staging="gs://wfgen-split-stage/stage",
+               tasks={"items": items, "parallelism": 40})
+    done = serve.wfgen("run", spec, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"succeeded": 200, "failed": 0}
+    staged = list(bucket.list_blobs(prefix="stage/items-"))
+    assert len(staged) == len(summary["shards"]) >= 2
+    assert serve.vms() == []

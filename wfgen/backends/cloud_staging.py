@@ -23,11 +23,12 @@ from wfgen.job.workdir import Workdir, collect, write
 Notify = Callable[[str], None]
 
 
-def storage_client(project: str | None = None) -> Any:
-    """A Cloud Storage client for this run's endpoint (serve's when it is set)."""
+def storage_client(project: str | None = None, endpoint: str | None = None) -> Any:
+    """A Cloud Storage client for `endpoint`, else this run's (serve's when it is set)."""
     from google.cloud import storage
 
-    host = os.environ.get("STORAGE_EMULATOR_HOST") or os.environ.get("WORKFLOWS_EMULATOR_HOST")
+    host = (endpoint or os.environ.get("STORAGE_EMULATOR_HOST")
+            or os.environ.get("WORKFLOWS_EMULATOR_HOST"))
     if not host:
         return storage.Client(project=project)
     from google.auth.credentials import AnonymousCredentials
@@ -71,3 +72,30 @@ def stage(packed: Workdir, uri: str, notify: Notify, client: Any = None) -> bool
     notify(f"workdir {Path(packed.root).name}/ staged: {len(packed.files)} files, "
            f"{packed.size} bytes -> {uri}")
     return True
+
+
+def stage_items(objects: tuple[tuple[str, bytes], ...], notify: Notify,
+                client: Any = None) -> int:
+    """Upload a split job's shard items (wfgen.job.render_split: each named by its
+    sha256) unless they are there; how many this call uploaded."""
+    from google.api_core import exceptions
+
+    client = client or storage_client()
+    uploaded = 0
+    for uri, body in objects:
+        target = parse_uri(uri, output=True)
+        blob = client.bucket(target.bucket).blob(target.path)
+        try:
+            if blob.exists():
+                continue
+            blob.upload_from_string(body, content_type="application/json",
+                                    if_generation_match=0)
+            uploaded += 1
+        except exceptions.PreconditionFailed:
+            continue
+        except exceptions.GoogleAPICallError as exc:
+            raise WfgenError(f"tasks.items: staging {uri}: HTTP {exc.code}: "
+                             f"{exc.message}") from None
+    notify(f"items staged: {len(objects)} shard objects ({uploaded} uploaded, "
+           f"{len(objects) - uploaded} already there) under {objects[0][0].rsplit('/', 1)[0]}/")
+    return uploaded

@@ -161,10 +161,14 @@ class LocalBackend(Backend):
     connector_check: Callable[[str, dict[str, Any]], str | None] | None = None
     # serve sets it: who runs child executions (wfgen.backends.child_executions)
     children: Any = None
+    # serve sets it: the Cloud Storage the storage connector calls (else the run's)
+    storage_endpoint: str | None = None
 
     def connectors(self) -> Any:
         """The connector registry: Compute Engine, Pub/Sub publish, events.*, executions."""
         from wfgen.backends.child_executions import ExecutionsConnector, LocalChildren
+        from wfgen.backends.storage_connector import NAME as STORAGE_GET
+        from wfgen.backends.storage_connector import ObjectsGet
         from wfgen.engine.connectors import ConnectorRegistry
         from wfgen.local.connector_names import COMPUTE_CONNECTORS
         from wfgen.local.pubsub import NAME as PUBLISH
@@ -180,6 +184,7 @@ class LocalBackend(Backend):
                           self.callbacks.create_endpoint(rt.env, http_callback_method))
         registry.register("events.await_callback", _AwaitCallback(self._callbacks.get))
         ExecutionsConnector(self.children or LocalChildren(self)).register(target)
+        target.register(STORAGE_GET, ObjectsGet(lambda: self.storage_endpoint))  # staged items
         return registry
 
     # -- deploy -------------------------------------------------------------

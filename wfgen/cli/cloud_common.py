@@ -71,6 +71,11 @@ def load_target(path: str, name: str | None = None, staging: str | None = None) 
             from wfgen.job.render_split import render_split
 
             split = render_split(spec)  # the shard (and group) workflows go first
+            if split.staged_items:  # items past 128 KB: one object per shard
+                from wfgen.backends.cloud_staging import stage_items
+
+                stage_items(split.staged_items, lambda message: print(
+                    f"wfgen: {message}", file=sys.stderr))
             extra = [(_check_id(other, "--name" if name else
                                 f"{path}: name (plus {other[len(workflow_id):]})"), source)
                      for other, source in split.others(workflow_id)]
@@ -184,11 +189,12 @@ def table(rows: list[list[str]]) -> str:
 def stage_workdir(spec: Any, staging: str | None, notify: Any) -> None:
     """A job's workdir packed, named by its content in staging (--staging, else the
     spec's) and uploaded unless it is there already (wfgen.backends.cloud_staging)."""
-    if not spec.data.get("workdir"):
-        return
-    from wfgen.backends.cloud_staging import stage
     from wfgen.job.workdir import prepare
 
-    packed = prepare(spec, staging)
+    packed = prepare(spec, staging)  # --staging: the workdir's and the split items' place
+    if packed is None:
+        return
+    from wfgen.backends.cloud_staging import stage
+
     assert packed is not None and spec.workdir_uri is not None
     stage(packed, spec.workdir_uri, notify)

@@ -233,6 +233,10 @@ def run_job(path: str, data: str | None, *, stats: bool = False, faults: list[st
         from wfgen.backends.cloud_staging import stage
 
         stage(packed, spec.workdir_uri, console.notify)
+    if split is not None and split.staged_items:
+        from wfgen.backends.cloud_staging import stage_items
+
+        stage_items(split.staged_items, console.notify)
     backend = LocalBackend(project=project, location=spec.data["location"],
                            notify=console.notify, output=console.output, faults=parsed_faults,
                            log_sink=console.log, use_container_engine=engine, on_host=on_host,

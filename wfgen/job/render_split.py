@@ -6,11 +6,17 @@ is deployed as the parent's name plus SHARD_SUFFIX: the parent finds it from
 its own workflow ID, so `wfgen deploy --name` keeps the pair together.
 
 Items travel in the shard workflow's own source, one base64 block per shard
-(never in an execution argument, which Google caps at 32 KB); items that do not
-fit its 128 KB are refused, naming tasks.items."""
+(never in an execution argument, which Google caps at 32 KB). Items that do not
+fit its 128 KB go to Cloud Storage when the spec names `staging`: one JSON
+array per shard, named by its sha256 (`items-SHA.json`, uploaded once by
+run/deploy, wfgen.backends.cloud_staging), which the child reads with the
+Cloud Storage connector (objects.get, alt=media: the decoded JSON) so each
+child reads only its own shard, far under the 2 MB response limit. Without
+staging such items are refused, naming tasks.items and the bound."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -40,6 +46,8 @@ class SplitWorkflows:
     parent: str
     shard: str
     group: str | None = None  # nested: the group workflow (parent -> groups -> shards)
+    # items past the source limit: (gs:// URI, JSON bytes) of every shard, to upload first
+    staged_items: tuple[tuple[str, bytes], ...] = ()
 
     def others(self, name: str) -> list[tuple[str, str]]:
         """(workflow id, source) of the workflows the parent starts, in deploy order."""
@@ -71,12 +79,14 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
     env = _environment()
     context = template_context(spec)
     items = items_of(spec) if spec.data["tasks"]["items"] is not None else None
+    shard_texts = None if items is None else [
+        json.dumps(items[first:first + size], ensure_ascii=False, separators=(",", ":"))
+        for first, size in ranges]
     context.update(
         shard=True, parallelism=plan.tasks_per_child, task_index="first + index",
         task_count=str(plan.count), total=plan.count,
-        shard_items_b64=None if items is None else [
-            _b64(json.dumps(items[first:first + size], ensure_ascii=False,
-                            separators=(",", ":"))) for first, size in ranges],
+        shard_items_b64=None if shard_texts is None else [_b64(t) for t in shard_texts],
+        shard_items_bucket=None, shard_items_objects=None,
         argument_checks=workflow_checks("default(input, {})", ("shard",),
                                         argument_keys(secrets)),
         item_checks=[('not("shard" in default(input, {}))',
@@ -84,6 +94,13 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
                                  "workflow, which gives each child its shard"))],
     )
     shard = env.get_template("workflow.yaml.j2").render(**context)
+    staged: tuple[tuple[str, bytes], ...] = ()
+    if (shard_texts is not None and len(shard.encode("utf-8")) > MAX_SOURCE_BYTES
+            and spec.data.get("staging")):
+        bucket, objects, staged = _staged_items(spec.data["staging"], shard_texts)
+        context.update(shard_items_b64=None, shard_items_bucket=bucket,
+                       shard_items_objects=objects)
+        shard = env.get_template("workflow.yaml.j2").render(**context)
     common = dict(
         version=context["version"], source=context["source"], count=plan.count,
         shards=plan.shards, shard_size=plan.shard_size, tasks_per_child=plan.tasks_per_child,
@@ -115,8 +132,26 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
         size = len(text.encode("utf-8"))
         if size > MAX_SOURCE_BYTES:
             where = "tasks.items_file" if spec.data["tasks"].get("items_file") else "tasks.items"
+            staging = ("" if what != "shard" or spec.data.get("staging") else
+                       "; or set staging: gs://BUCKET/PREFIX (or --staging) and the items "
+                       "go to Cloud Storage, one object per shard")
             raise SpecError(f"the generated {what} workflow would be {size // 1024} KB, over "
                             "the 128 KB Cloud Workflows accepts: the items are carried in its "
                             "source; use smaller items (or give each task an index into data "
-                            "it reads itself)", spec.location(where))
-    return SplitWorkflows(parent, shard, group)
+                            f"it reads itself){staging}", spec.location(where))
+    return SplitWorkflows(parent, shard, group, staged)
+
+
+def _staged_items(staging: str, texts: list[str]
+                  ) -> tuple[str, list[str], tuple[tuple[str, bytes], ...]]:
+    """(bucket, object name per shard, (URI, bytes) per distinct object): each
+    shard's items as one JSON array named by its sha256 under the staging prefix."""
+    bucket, _, prefix = staging[len("gs://"):].partition("/")
+    prefix = prefix.strip("/")
+    objects, staged = [], {}
+    for text in texts:
+        body = text.encode("utf-8")
+        name = f"{prefix}/items-{hashlib.sha256(body).hexdigest()}.json".lstrip("/")
+        objects.append(name)
+        staged[f"gs://{bucket}/{name}"] = body
+    return bucket, objects, tuple(staged.items())

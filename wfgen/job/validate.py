@@ -100,7 +100,12 @@ def _check_split(spec: Any, path: str) -> tuple[list[str], list[str], list[str]]
             more = _split(lint_workflow_text(text, f"{Path(path).name} ({what})"),
                           f"{path}: generated {what} workflow: ")
             errors, warnings = errors + more[0], warnings + more[1]
-    return errors, warnings, _fan_out_notes(spec, path)
+    notes = _fan_out_notes(spec, path)
+    if split.staged_items:
+        notes.append(f"{path}: note: the items are past the shard workflow's 128 KB: run and "
+                     f"deploy upload them to {spec.data['staging']}, one object per shard "
+                     f"({len(split.staged_items)}), which each child reads")
+    return errors, warnings, notes
 
 
 def _split(findings: list[Any], prefix: str) -> tuple[list[str], list[str]]:

@@ -133,13 +133,14 @@ def prepare(spec: Any, staging: str | None = None) -> Workdir | None:
     from wfgen.job.data_uris import parse_uri
 
     data = spec.data
-    if not data.get("workdir"):
-        return None
-    if staging:
+    if staging:  # --staging: also where a split job's items past 128 KB go
         try:
             parse_uri(staging.rstrip("/") + "/", output=True)
         except ValueError as exc:
             raise UsageError(f"--staging: {exc}") from None
+        data["staging"] = staging
+    if not data.get("workdir"):
+        return None
     staging = staging or data.get("staging")
     if not staging:
         raise SpecError("workdir needs a staging place: set staging: gs://BUCKET/PREFIX in "

@@ -112,6 +112,7 @@ class App:
         self.runner.compute.project_metadata[ENDPOINT_KEY] = self.url
         # and a job's inputs and outputs from this server's Cloud Storage
         self.runner.compute.project_metadata["wfgen-storage-endpoint"] = self.url
+        self.runner.storage_endpoint = self.url  # and a split job's staged items
         self.grpc: Any = None
         if options.grpc_port is not None:
             from wfgen.server.grpc_api import start_grpc
