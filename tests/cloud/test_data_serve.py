@@ -31,9 +31,8 @@ def serve(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(serve):
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{serve.host}"
-    try:
+    with pytest.MonkeyPatch.context() as env:  # set for the module, restored after
+        env.setenv("STORAGE_EMULATOR_HOST", f"http://{serve.host}")
         made = storage.Client(project="local-project")
         bucket = made.create_bucket(BUCKET)
         bucket.blob("train/a.txt").upload_from_string(b"alpha\n")
@@ -43,11 +42,6 @@ def client(serve):
         bucket.blob("shards/skip.txt").upload_from_string(b"no\n")
         bucket.blob("weights.bin").upload_from_string(BLOB)
         yield made
-    finally:
-        if old is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = old
 
 
 def job(tmp: Path, name: str, script: str, *, inputs: dict[str, str] | None = None,

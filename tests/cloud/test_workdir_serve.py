@@ -7,7 +7,6 @@ with the same image; an unchanged tree uploads nothing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,15 +30,9 @@ def serve(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bucket(serve):
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{serve.host}"
-    try:
+    with pytest.MonkeyPatch.context() as env:  # set for the module, restored after
+        env.setenv("STORAGE_EMULATOR_HOST", f"http://{serve.host}")
         yield storage.Client(project="local-project").create_bucket(BUCKET)
-    finally:
-        if old is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = old
 
 
 def project(tmp: Path, prefix: str, **extra: Any) -> Path:

@@ -6,7 +6,6 @@ Cloud Storage connector, and every task sees its own item."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from google.cloud import storage
@@ -25,15 +24,11 @@ CHECK = ('case "$WFGEN_TASK_ITEM" in "$(printf %05d "$WFGEN_TASK_INDEX")-"*) exi
 @pytest.fixture(scope="module")
 def bucket(tmp_path_factory):
     server = Serve(tmp_path_factory.mktemp("split-items-serve")).start()
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{server.host}"
     try:
-        yield storage.Client(project="local-project").create_bucket(BUCKET)
+        with pytest.MonkeyPatch.context() as env:  # set for the module, restored after
+            env.setenv("STORAGE_EMULATOR_HOST", f"http://{server.host}")
+            yield storage.Client(project="local-project").create_bucket(BUCKET)
     finally:
-        if old is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = old
         assert server.stop() == 0
 
 

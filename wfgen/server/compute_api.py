@@ -79,6 +79,15 @@ def _page(items: list[dict[str, Any]], request: Request) -> tuple[list[dict[str,
     return page, base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else ""
 
 
+def _json_body(request: Request) -> Any:
+    """An insert's body, or Compute Engine's 400 for JSON that does not parse."""
+    try:
+        return json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise ComputeError(400, f"Invalid JSON payload received. {exc}",
+                           "parseError") from None
+
+
 def _filtered(items: list[dict[str, Any]], request: Request) -> list[dict[str, Any]]:
     text = request.arg("filter") or ""
     if text.strip():
@@ -197,12 +206,8 @@ class ComputeApi:
         return Response.of_json(body)
 
     def insert(self, request: Request, project: str, zone: str) -> Response:
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError as exc:
-            raise ComputeError(400, f"Invalid JSON payload received. {exc}",
-                               "parseError") from None
-        return Response.of_json(self.compute.insert_instance(project, zone, body))
+        return Response.of_json(self.compute.insert_instance(project, zone,
+                                                             _json_body(request)))
 
     def get(self, request: Request, project: str, zone: str, name: str) -> Response:
         return Response.of_json(self.compute.get_instance(project, zone, name))
@@ -238,12 +243,8 @@ class ComputeApi:
         return Response.of_json(body)
 
     def insert_policy(self, request: Request, project: str, region: str) -> Response:
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError as exc:
-            raise ComputeError(400, f"Invalid JSON payload received. {exc}",
-                               "parseError") from None
-        return Response.of_json(self.compute.insert_policy(project, region, body))
+        return Response.of_json(self.compute.insert_policy(project, region,
+                                                           _json_body(request)))
 
     def get_policy(self, request: Request, project: str, region: str, name: str) -> Response:
         return Response.of_json(self.compute.get_policy(project, region, name))
