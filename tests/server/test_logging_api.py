@@ -82,6 +82,19 @@ def test_filter_by_instance_id_and_time(bed, ended):
     assert texts(result) == [f"a-line-{i}" for i in range(2, 6)]
 
 
+def test_a_lines_own_timestamp_as_the_bound(bed, ended):
+    """serve skips lines before a timestamp>= bound without building them: the
+    lines exactly at the bound are still in (>=) or out (>), to the microsecond."""
+    every = entries(bed, filter=BY_NAME.format("log-a"), pageSize=1000)[1]["entries"]
+    stamp = next(e["timestamp"] for e in every if e["textPayload"] == "a-line-3")
+    for op, keep in ((">=", lambda t: t >= stamp), (">", lambda t: t > stamp)):
+        query = BY_NAME.format("log-a") + f' timestamp{op}"{stamp}"'
+        got = entries(bed, filter=query, pageSize=1000)[1]
+        assert texts(got) == [e["textPayload"] for e in every if keep(e["timestamp"])]
+    assert "a-line-3" in texts(entries(bed, filter=BY_NAME.format("log-a")
+                                       + f' timestamp>="{stamp}"', pageSize=1000)[1])
+
+
 def test_paging_and_descending_order(bed, ended):
     query = BY_NAME.format("log-a") + ' textPayload=~"^a-line-[0-9]$"'
     seen, token = [], None
