@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = ROOT / "tests" / "data"  # reference files, kept in the repository
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """wfgen's bytecode, compiled once (the controller, before any worker): the
+    suite starts `python -m wfgen`, serve and the local VMs' stand-ins hundreds
+    of times, and with PYTHONDONTWRITEBYTECODE set each would compile every
+    module it imports again (a third of a short command's CPU)."""
+    if not hasattr(session.config, "workerinput"):
+        compileall.compile_dir(ROOT / "wfgen", quiet=2)
 
 
 def run_cli(*args: str, cwd: Path | None = None, input_text: str | None = None,

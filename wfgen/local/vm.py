@@ -132,7 +132,6 @@ class LocalVM:
             "TMPDIR": str(self.scratch / "tmp"),
             "GCE_METADATA_HOST": self.metadata.host,
             "WFGEN_STATE_DIR": str(self.scratch / "state"),
-            "WFGEN_STANDIN_RECORD": str(self.scratch / "standins.jsonl"),
             "WFGEN_NVIDIA_REMOUNT": "0",  # no /var/lib/nvidia to remount on this machine
             "WFGEN_POWEROFF": "wfgen-poweroff",  # leaves state/powered-off: see _watch
             # a multi-node job's nodes all run on this host: they meet on loopback
