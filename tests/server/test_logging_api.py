@@ -66,6 +66,17 @@ def test_lines_of_a_deleted_vm_by_name(bed, ended):
     assert stamps == sorted(stamps)
 
 
+def test_a_part_of_the_vm_name_selects_its_vms(bed, ended):
+    """labels."...resource_name":TEXT holds for the VMs whose name contains TEXT
+    (any case): serve passes over the others before looking at their lines."""
+    part = 'labels."compute.googleapis.com/resource_name":"{}"'
+    both = texts(entries(bed, filter=part.format("log-"), pageSize=1000)[1])
+    assert "a-line-1" in both and "b-line-1" in both
+    only_b = texts(entries(bed, filter=part.format("OG-B"), pageSize=1000)[1])
+    assert "b-line-1" in only_b and not [x for x in only_b if x.startswith("a-line")]
+    assert entries(bed, filter=BY_NAME.format("log-c"))[1] == {}
+
+
 def test_filter_by_instance_id_and_time(bed, ended):
     instance_id, before = ended
     status, result = entries(bed, filter=f'resource.labels.instance_id="{instance_id}" AND '
