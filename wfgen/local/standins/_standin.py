@@ -262,9 +262,13 @@ def docker_run(args: list[bytes]) -> int:
 
 
 def _containers_dir() -> str:
-    import tempfile
-
-    return os.path.join(tempfile.gettempdir(), "wfgen-standin-containers")
+    """Where container statuses are kept: under $TMPDIR (tempfile.gettempdir's
+    first choice; importing tempfile would double the cost of a `docker run`)."""
+    for key in ("TMPDIR", "TEMP", "TMP"):
+        folder = os.environ.get(key)
+        if folder and os.path.isdir(folder):
+            return os.path.join(folder, "wfgen-standin-containers")
+    return os.path.join("/tmp", "wfgen-standin-containers")
 
 
 def _container(cid: str) -> tuple[int, int] | None:
