@@ -311,7 +311,8 @@ def marked_pids(marker: str, root: Path | None = None) -> list[int]:
                 environ = f.read()
         except OSError:
             continue
-        hit = environ.startswith(needle + b"\0") or inner in environ or environ == needle
+        hit = inner in environ or environ.startswith(needle + b"\0") or environ in (
+            needle, inner[1:]) or environ.endswith(inner[:-1])
         if not hit and prefix is not None:
             try:
                 cwd = os.readlink(base + "cwd")
