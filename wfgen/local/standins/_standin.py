@@ -228,6 +228,20 @@ def docker_run(args: list[bytes]) -> int:
         return 125
     _become_subreaper()
     keep = set(_children())
+    # the handlers go in before the job starts: a signal that comes as soon as the
+    # job runs (it may write a pid file before Popen returns here) waits for it
+    job: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if not job:
+            pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            job[0].send_signal(signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, forward)
     try:
         env = {k: on_host(v, opts.volumes) for k, v in container_env(opts.env).items()}
         workdir = on_host(opts.workdir, opts.volumes) if opts.workdir else None
@@ -240,13 +254,10 @@ def docker_run(args: list[bytes]) -> int:
         print(f"docker: Error response from daemon: exec: {os.fsdecode(argv[0])!r}: "
               "permission denied (stand-in)", file=sys.stderr)
         return 126
-
-    def forward(signum: int, _frame: object) -> None:
+    job.append(proc)
+    for signum in pending:  # those that came while it started
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signum)
-
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, forward)
     cid = f"{os.getpid():032x}{proc.pid:032x}"
     if opts.cidfile:
         with open(opts.cidfile, "w", encoding="ascii") as f:
