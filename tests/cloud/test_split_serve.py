@@ -13,7 +13,9 @@ import pytest
 
 from tests.cloud.serve_cli import PROJECT, Serve, job
 
-pytestmark = pytest.mark.xdist_group("split_serve")
+# the 1,000-task run has a group of its own, which tests/conftest.py sends to a
+# worker first (each worker running tests of this module starts its own serve)
+SMALL = pytest.mark.xdist_group("split_serve")
 SHARDS = f"projects/{PROJECT}/locations/us-central1/workflows/wide-shard/executions/"
 
 
@@ -77,6 +79,7 @@ def _logs_task_prints_that_tasks_output_only(serve, finished):
     assert serve.wfgen("logs", parent, "--task", "7", "--follow").returncode == 2
 
 
+@pytest.mark.xdist_group("split_serve_1000")
 def test_a_thousand_tasks_run_then_status_and_logs_find_a_task(serve, finished):
     # one test, not three: xdist may tear a module fixture down between tests of a
     # group, and this fixture is a 1,000-task run
@@ -85,6 +88,7 @@ def test_a_thousand_tasks_run_then_status_and_logs_find_a_task(serve, finished):
     _logs_task_prints_that_tasks_output_only(serve, finished)
 
 
+@SMALL
 def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_path):
     """A heartbeat so short that a child runs one task at once: 21 VMs at once
     need 21 children, so the parent runs 2 group executions of nest-group."""
@@ -104,6 +108,7 @@ def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_p
     assert serve.vms() == []
 
 
+@SMALL
 def test_items_past_128_kb_are_staged_and_each_child_reads_its_own(serve, tmp_path):
     """`wfgen run` through serve: the shard items go to serve's Cloud Storage
     (one object per shard) and each child, run by serve, reads its own with the

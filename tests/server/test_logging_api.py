@@ -66,6 +66,17 @@ def test_lines_of_a_deleted_vm_by_name(bed, ended):
     assert stamps == sorted(stamps)
 
 
+def test_a_part_of_the_vm_name_selects_its_vms(bed, ended):
+    """labels."...resource_name":TEXT holds for the VMs whose name contains TEXT
+    (any case): serve passes over the others before looking at their lines."""
+    part = 'labels."compute.googleapis.com/resource_name":"{}"'
+    both = texts(entries(bed, filter=part.format("log-"), pageSize=1000)[1])
+    assert "a-line-1" in both and "b-line-1" in both
+    only_b = texts(entries(bed, filter=part.format("OG-B"), pageSize=1000)[1])
+    assert "b-line-1" in only_b and not [x for x in only_b if x.startswith("a-line")]
+    assert entries(bed, filter=BY_NAME.format("log-c"))[1] == {}
+
+
 def test_filter_by_instance_id_and_time(bed, ended):
     instance_id, before = ended
     status, result = entries(bed, filter=f'resource.labels.instance_id="{instance_id}" AND '
@@ -80,6 +91,19 @@ def test_filter_by_instance_id_and_time(bed, ended):
     status, result = entries(bed, filter='textPayload:"a-line" -textPayload:"a-line-1" '
                                          'OR textPayload="nothing"')
     assert texts(result) == [f"a-line-{i}" for i in range(2, 6)]
+
+
+def test_a_lines_own_timestamp_as_the_bound(bed, ended):
+    """serve skips lines before a timestamp>= bound without building them: the
+    lines exactly at the bound are still in (>=) or out (>), to the microsecond."""
+    every = entries(bed, filter=BY_NAME.format("log-a"), pageSize=1000)[1]["entries"]
+    stamp = next(e["timestamp"] for e in every if e["textPayload"] == "a-line-3")
+    for op, keep in ((">=", lambda t: t >= stamp), (">", lambda t: t > stamp)):
+        query = BY_NAME.format("log-a") + f' timestamp{op}"{stamp}"'
+        got = entries(bed, filter=query, pageSize=1000)[1]
+        assert texts(got) == [e["textPayload"] for e in every if keep(e["timestamp"])]
+    assert "a-line-3" in texts(entries(bed, filter=BY_NAME.format("log-a")
+                                       + f' timestamp>="{stamp}"', pageSize=1000)[1])
 
 
 def test_paging_and_descending_order(bed, ended):

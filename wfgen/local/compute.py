@@ -308,6 +308,8 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle, ComputePolicies):
 
     def _trim_history(self) -> None:
         """Forget the oldest deleted VMs past HISTORY (live ones always stay)."""
+        if len(self.history) - len(self.records) <= HISTORY:  # (no list made per delete)
+            return
         dead = [key for key, rec in self.history.items() if rec.deleted is not None]
         for key in dead[:max(0, len(dead) - HISTORY)]:
             del self.history[key]
@@ -479,7 +481,7 @@ class LocalCompute(ComputeConnectors, ComputeLifecycle, ComputePolicies):
             "canIpForward": bool(body.get("canIpForward", False)),
             "networkInterfaces": interfaces, "disks": disks,
             "metadata": {"kind": "compute#metadata", "items": metadata_items,
-                         "fingerprint": _fingerprint(metadata_items)},
+                         "fingerprint": record.metadata_fingerprint},
             "serviceAccounts": body.get("serviceAccounts") or [],
             "scheduling": scheduling, "labels": labels,
             "labelFingerprint": _fingerprint(sorted(labels.items())),

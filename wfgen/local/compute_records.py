@@ -149,6 +149,16 @@ class Instance:
     busy: bool = False  # a stop or delete is under way
 
     @property
+    def metadata_fingerprint(self) -> str:
+        """Of the metadata items, hashed once (nothing changes them after the
+        insert, and a list of VMs shows every VM's startup script)."""
+        cached = self.__dict__.get("_metadata_fingerprint")
+        if cached is None:
+            items = (self.body.get("metadata") or {}).get("items") or []
+            cached = self.__dict__["_metadata_fingerprint"] = _fingerprint(items)
+        return cached
+
+    @property
     def key(self) -> tuple[str, str, str]:
         return (self.project, self.zone, self.name)
 

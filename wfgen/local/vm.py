@@ -65,6 +65,19 @@ def container_engine_works() -> bool:
     return probe.returncode == 0 and bool(probe.stdout.strip())
 
 
+def _shim(tool: Path) -> str:
+    """The PATH entry of a stand-in: this interpreter, without site-packages
+    (`#!/usr/bin/env python3` may find a version manager's shim, a dozen
+    processes per call), started straight from the #! line where its path fits
+    there (no shell in between; the stand-ins' code then loads from its cached
+    bytecode), else through sh."""
+    exe = sys.executable
+    if len(exe) < 200 and not any(c.isspace() for c in exe) and "\\" not in exe:
+        return (f"#!{exe} -S\nimport sys\nsys.path.insert(0, {str(tool.parent)!r})\n"
+                f"from _standin import main\nmain({tool.name!r})\n")
+    return f"#!/bin/sh\nexec {shlex.quote(exe)} -S {shlex.quote(str(tool))} \"$@\"\n"
+
+
 class LocalVM:
     """One instance: metadata server + startup script process group."""
 
@@ -111,10 +124,7 @@ class LocalVM:
                 continue
             target = shims / tool.name
             if not target.exists():
-                # this interpreter, without site-packages: `#!/usr/bin/env python3`
-                # may find a version manager's shim, a dozen processes per call
-                target.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "
-                                  f"{shlex.quote(str(tool))} \"$@\"\n")
+                target.write_text(_shim(tool))
                 target.chmod(0o755)
         env = {
             "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -122,7 +132,6 @@ class LocalVM:
             "TMPDIR": str(self.scratch / "tmp"),
             "GCE_METADATA_HOST": self.metadata.host,
             "WFGEN_STATE_DIR": str(self.scratch / "state"),
-            "WFGEN_STANDIN_RECORD": str(self.scratch / "standins.jsonl"),
             "WFGEN_NVIDIA_REMOUNT": "0",  # no /var/lib/nvidia to remount on this machine
             "WFGEN_POWEROFF": "wfgen-poweroff",  # leaves state/powered-off: see _watch
             # a multi-node job's nodes all run on this host: they meet on loopback
@@ -230,7 +239,7 @@ class LocalVM:
         while proc.poll() is None:
             if self.hurry.is_set() or time.monotonic() > deadline:
                 self.shutdown_script = "cut short"
-                _kill_group(proc.pid, hard=True)
+                _kill_group(proc, hard=True)
                 proc.wait()
                 break
             time.sleep(0.05)
@@ -246,7 +255,7 @@ class LocalVM:
             if run_shutdown:
                 self.run_shutdown_script()
             if self._proc is not None:  # hurried: no grace for SIGTERM either
-                _kill_group(self._proc.pid, hard=hard or self.hurry.is_set())
+                _kill_group(self._proc, hard=hard or self.hurry.is_set())
                 kill_marked(self.marker, self.scratch)  # what left the group (setsid)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=5)
@@ -279,34 +288,50 @@ def shutdown_window(body: dict) -> float:
 
 def marked_pids(marker: str, root: Path | None = None) -> list[int]:
     """Live processes whose environment carries this VM's marker, or whose working
-    directory lies in `root` (the VM's scratch directory); empty without /proc."""
+    directory lies in `root` (the VM's scratch directory); empty without /proc.
+
+    Every VM's deletion scans all of /proc, so this reads as little as it can: the
+    environment, the working directory only when the marker is not there, and the
+    state only of a process that matches."""
     needle = f"{MARKER_VAR}={marker}".encode()
+    inner = b"\0" + needle + b"\0"
     prefix = str(root) if root is not None else None
     found: list[int] = []
-    proc = Path("/proc")
-    if not proc.is_dir():
+    try:
+        names = os.listdir("/proc")
+    except OSError:
         return found
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    me = str(os.getpid())
+    for name in names:
+        if not name.isdigit() or name == me:
             continue
+        base = f"/proc/{name}/"
         try:
-            environ = (entry / "environ").read_bytes()
-            stat = (entry / "stat").read_text()
+            with open(base + "environ", "rb") as f:
+                environ = f.read()
         except OSError:
             continue
-        if stat[stat.rfind(")") + 2:][:1] in ("Z", "X"):
-            continue
-        if needle in environ.split(b"\0") or (prefix is not None and _cwd_in(entry, prefix)):
-            found.append(int(entry.name))
+        hit = inner in environ or environ.startswith(needle + b"\0") or environ in (
+            needle, inner[1:]) or environ.endswith(inner[:-1])
+        if not hit and prefix is not None:
+            try:
+                cwd = os.readlink(base + "cwd")
+            except OSError:
+                continue
+            hit = cwd == prefix or cwd.startswith(prefix + "/")
+        if hit and _state(base) not in ("Z", "X", ""):
+            found.append(int(name))
     return found
 
 
-def _cwd_in(entry: Path, prefix: str) -> bool:
+def _state(base: str) -> str:
+    """A process's state letter from /proc/PID/stat ("" when it is gone)."""
     try:
-        cwd = os.readlink(entry / "cwd")
+        with open(base + "stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
     except OSError:
-        return False
-    return cwd == prefix or cwd.startswith(prefix + "/")
+        return ""
+    return stat[stat.rfind(")") + 2:][:1]
 
 
 def kill_marked(marker: str, root: Path | None = None, rounds: int = 20) -> None:
@@ -322,6 +347,9 @@ def kill_marked(marker: str, root: Path | None = None, rounds: int = 20) -> None
 
 
 SCRATCH_PREFIX = "wfgen-vm-"
+SWEEP_EVERY_S = 10.0  # a temporary directory is swept at most this often per process
+_SWEPT: dict[str, float] = {}
+_SWEPT_LOCK = threading.Lock()
 
 
 def sweep_stale_scratch(root: str | None = None) -> list[Path]:
@@ -331,8 +359,14 @@ def sweep_stale_scratch(root: str | None = None) -> list[Path]:
     owns it yet); its name carries the pid of the wfgen that made it."""
     removed: list[Path] = []
     base = Path(root or tempfile.gettempdir())
+    if root is None:  # each VM asks; a look through the directory every few seconds will do
+        now = time.monotonic()
+        with _SWEPT_LOCK:
+            if now - _SWEPT.get(str(base), -SWEEP_EVERY_S) < SWEEP_EVERY_S:
+                return removed
+            _SWEPT[str(base)] = now
     try:
-        entries = list(base.glob(f"{SCRATCH_PREFIX}*"))
+        entries = [base / name for name in os.listdir(base) if name.startswith(SCRATCH_PREFIX)]
     except OSError:
         return removed
     for entry in entries:
@@ -356,19 +390,25 @@ def _group_alive(pgid: int) -> bool:
     """Does a live (not zombie) process of the group remain?
 
     kill(0) alone cannot tell: it succeeds on zombies, such as a group leader
-    that its parent has not reaped yet. Where /proc exists, read the states."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
+    that its parent has not reaped yet. It can tell that the group is empty,
+    though, which is the common case and needs no look at all of /proc; else,
+    where /proc exists, read the states."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        names = os.listdir("/proc")
+    except OSError:
         return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
+    for name in names:
+        if not name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
@@ -377,8 +417,11 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _kill_group(pgid: int, *, hard: bool = False) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after a moment."""
+def _kill_group(leader: subprocess.Popen[bytes], *, hard: bool = False) -> None:
+    """SIGTERM the leader's process group, then SIGKILL what is left after a
+    moment. The leader is reaped as soon as it ends, so that an emptied group is
+    seen as gone without a look through /proc."""
+    pgid = leader.pid
     steps = ((signal.SIGKILL, 0.0),) if hard else ((signal.SIGTERM, 1.0), (signal.SIGKILL, 0.0))
     for sig, pause in steps:
         try:
@@ -387,6 +430,7 @@ def _kill_group(pgid: int, *, hard: bool = False) -> None:
             return
         deadline = time.monotonic() + pause
         while time.monotonic() < deadline:
+            leader.poll()
             if not _group_alive(pgid):
                 return
             time.sleep(0.01)

@@ -229,7 +229,9 @@ def lookup(resource: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def _time(text: str) -> datetime | None:
+def parse_time(text: str) -> datetime | None:
+    """A filter's time value (RFC 3339, or a date), UTC when it names no zone;
+    None when the text is not a time."""
     if not _TIME.fullmatch(text.strip()):
         return None
     try:
@@ -249,7 +251,7 @@ def _scalar(value: Any) -> str:
 
 def _ordered(left: str, right: str) -> tuple[Any, Any]:
     """Comparable forms of two values: times, then numbers, then text."""
-    lt, rt = _time(left), _time(right)
+    lt, rt = parse_time(left), parse_time(right)
     if lt is not None and rt is not None:
         return lt, rt
     try:
@@ -343,7 +345,7 @@ class Matcher:
         if order is not None:
             left, right = order(text), order(node.value)
         elif node.op == "=" and not isinstance(value, int | float):
-            lt, rt = _time(text), _time(node.value)
+            lt, rt = parse_time(text), parse_time(node.value)
             left, right = (lt, rt) if lt is not None and rt is not None else (text, node.value)
         else:
             left, right = _ordered(text, node.value)

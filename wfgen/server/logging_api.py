@@ -20,13 +20,15 @@ google.rpc.Status, as the service's do."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from wfgen.local.compute import ConsoleLine, Instance, LocalCompute
 from wfgen.local.loopback import ApiError, Request, Response
-from wfgen.server.filters import FilterError, Matcher
+from wfgen.server.filters import Compare, FilterError, Matcher, parse_time
 
 PATH = "/v2/entries:list"
 SERIAL_LOG = "serialconsole.googleapis.com%2Fserial_port_1_output"
@@ -47,9 +49,30 @@ def _severity(text: str) -> int:
         raise FilterError(f"unknown severity {text!r}") from None
 
 
+@lru_cache(maxsize=4096)
+def _second(second: int) -> str:
+    """"YYYY-MM-DDTHH:MM:SS." of a whole second: a follower asks for the same
+    lines again and again, and formatting a datetime was most of serve's time."""
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
 def _rfc3339(when: float) -> str:
-    stamp = datetime.fromtimestamp(when, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond:06d}000Z"
+    fraction, whole = math.modf(when)  # as datetime.fromtimestamp rounds
+    second, micro = int(whole), round(fraction * 1_000_000)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    return f"{_second(second)}{micro:06d}000Z"
+
+
+def _not_before(matcher: Matcher) -> float | None:
+    """The earliest time a `timestamp>=T` (or `>`) term of the filter lets
+    through, a little early: lines before it need no entry built (the filter
+    itself still decides the rest)."""
+    bounds = [parse_time(term.value) for term in matcher.conjuncts()
+              if isinstance(term, Compare) and term.path == ("timestamp",)
+              and term.op in (">=", ">")]
+    found = [b.timestamp() - 0.001 for b in bounds if b is not None]
+    return max(found) if found else None
 
 
 def entry(record: Instance, line: ConsoleLine) -> dict[str, Any]:
@@ -158,12 +181,40 @@ class LoggingApi:
         (name, id, zone, log) rule out is skipped without looking at its lines."""
         per_vm = [term for term in matcher.conjuncts()
                   if matcher.about_only(term, ("resource", "labels", "logName"))]
+        since = _not_before(matcher)
+        named = _name_terms(matcher)
         records = [r for r in self.compute.known_instances() if r.project in projects]
         for record in records:
-            lines = record.console.snapshot()
-            if not lines:
+            if not record.console.lines or not all(rule(record.name) for rule in named):
                 continue
-            if per_vm and not all(matcher.holds(t, entry(record, lines[0])) for t in per_vm):
+            # the VM's own fields (a line's do not matter here) before its lines are copied
+            if per_vm and not all(matcher.holds(t, entry(record, _ANY_LINE)) for t in per_vm):
                 continue
-            for line in lines:
-                yield (line.time, line.seq), entry(record, line)
+            for line in record.console.snapshot():
+                if since is None or line.time >= since:
+                    yield (line.time, line.seq), entry(record, line)
+
+
+_ANY_LINE = ConsoleLine(0, 0.0, "")
+NAME_PATH = ("labels", "compute.googleapis.com/resource_name")
+
+
+def _contains(part: str) -> Callable[[str], bool]:
+    return lambda name: part in name.lower()
+
+
+def _name_terms(matcher: Matcher) -> list[Callable[[str], bool]]:
+    """The filter's terms on the VM's name (`labels."compute.googleapis.com/
+    resource_name"` = or : a text) as tests of a name, to pass over the other VMs
+    without building an entry for each: a follower asks for one VM's lines at a
+    time, and serve keeps thousands of VMs' logs. The filter still decides."""
+    rules: list[Callable[[str], bool]] = []
+    for term in matcher.conjuncts():
+        if not isinstance(term, Compare) or term.path != NAME_PATH:
+            continue
+        value = term.value
+        if term.op == "=" and parse_time(value) is None:
+            rules.append(value.__eq__)
+        elif term.op == ":" and value != "*":
+            rules.append(_contains(value.lower()))
+    return rules

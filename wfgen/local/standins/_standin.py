@@ -38,9 +38,8 @@ in $TMPDIR/wfgen-standin-containers) take, as the real commands do.
 from __future__ import annotations
 
 # Only what every call needs is imported here: a local VM runs this a few times,
-# and a fan-out runs thousands of VMs. The rest is imported where it is used.
-import contextlib
-import json
+# and a fan-out runs thousands of VMs. The rest is imported where it is used
+# (json and contextlib alone cost more than the interpreter's own start).
 import os
 import sys
 import time
@@ -52,6 +51,8 @@ def record(tool: str, argv: list[str]) -> None:
     path = os.environ.get("WFGEN_STANDIN_RECORD")
     if not path:
         return
+    import json
+
     line = json.dumps({"tool": tool, "argv": argv, "time": time.time(), "pid": os.getpid()})
     with open(path, "a", encoding="utf-8") as f:
         f.write(line + "\n")
@@ -155,6 +156,7 @@ def container_env(pairs: list[bytes]) -> dict[bytes, bytes]:
 
 def _become_subreaper() -> None:
     """Adopt the job's orphans (Linux prctl PR_SET_CHILD_SUBREAPER); best effort."""
+    import contextlib
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
@@ -190,6 +192,7 @@ def _kill_leftovers(keep: set[int]) -> None:
     KEEP are children we had before the job: e.g. a `tee` that bash started in
     a process substitution before exec'ing us reads our output; not ours to kill.
     """
+    import contextlib
     import signal
 
     for _ in range(100):
@@ -205,6 +208,7 @@ def _kill_leftovers(keep: set[int]) -> None:
 
 
 def docker_run(args: list[bytes]) -> int:
+    import contextlib
     import signal
     import subprocess
 
@@ -224,6 +228,20 @@ def docker_run(args: list[bytes]) -> int:
         return 125
     _become_subreaper()
     keep = set(_children())
+    # the handlers go in before the job starts: a signal that comes as soon as the
+    # job runs (it may write a pid file before Popen returns here) waits for it
+    job: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if not job:
+            pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            job[0].send_signal(signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, forward)
     try:
         env = {k: on_host(v, opts.volumes) for k, v in container_env(opts.env).items()}
         workdir = on_host(opts.workdir, opts.volumes) if opts.workdir else None
@@ -236,13 +254,10 @@ def docker_run(args: list[bytes]) -> int:
         print(f"docker: Error response from daemon: exec: {os.fsdecode(argv[0])!r}: "
               "permission denied (stand-in)", file=sys.stderr)
         return 126
-
-    def forward(signum: int, _frame: object) -> None:
+    job.append(proc)
+    for signum in pending:  # those that came while it started
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signum)
-
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, forward)
     cid = f"{os.getpid():032x}{proc.pid:032x}"
     if opts.cidfile:
         with open(opts.cidfile, "w", encoding="ascii") as f:
@@ -258,9 +273,13 @@ def docker_run(args: list[bytes]) -> int:
 
 
 def _containers_dir() -> str:
-    import tempfile
-
-    return os.path.join(tempfile.gettempdir(), "wfgen-standin-containers")
+    """Where container statuses are kept: under $TMPDIR (tempfile.gettempdir's
+    first choice; importing tempfile would double the cost of a `docker run`)."""
+    for key in ("TMPDIR", "TEMP", "TMP"):
+        folder = os.environ.get(key)
+        if folder and os.path.isdir(folder):
+            return os.path.join(folder, "wfgen-standin-containers")
+    return os.path.join("/tmp", "wfgen-standin-containers")
 
 
 def _container(cid: str) -> tuple[int, int] | None:
@@ -320,6 +339,8 @@ def docker_kill(args: list[str]) -> int:
 
 def docker_wait(args: list[str]) -> int:
     """`docker wait ID...`: block until each container is gone; print its status."""
+    import contextlib
+
     rc = 0
     for cid in args:
         found = _container(cid)
@@ -339,6 +360,16 @@ def docker_wait(args: list[str]) -> int:
     return rc
 
 
+def _which(name: str) -> str | None:
+    """shutil.which without importing shutil (a third of this stand-in's start)."""
+    dirs = [""] if os.sep in name else os.environ.get("PATH", os.defpath).split(os.pathsep)
+    for folder in dirs:
+        path = os.path.join(folder, name) if folder else name
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def main(tool: str) -> None:
     argv = sys.argv[1:]
     record(tool, argv)
@@ -356,9 +387,7 @@ def main(tool: str) -> None:
         fail = knob_fail(tool, sub)
         if fail is not None:
             sys.exit(fail)
-        import shutil
-
-        exe = shutil.which(sub)  # toolbox CMD: run CMD here, as toolbox would inside
+        exe = _which(sub)  # toolbox CMD: run CMD here, as toolbox would inside
         if exe is None:
             sys.exit(127)
         os.execv(exe, [exe, *argv[1:]])
