@@ -74,3 +74,60 @@ def test_a_job_in_one_execution_writes_its_report_itself(bucket, tmp_path):
     assert run.returncode == 5, run.stderr[-3000:]
     assert result_of(run)["failed"] == 2
     _check_report(_lines(bucket, "one/report.jsonl"), 40)
+
+
+def _report_workflow(tmp_path, main: str, *, compose: bool, total: int, shard_size: int):
+    """`main` followed by the report's subworkflows as a parent of `total` tasks
+    in shards of `shard_size` carries them (templates/report.yaml.j2)."""
+    from wfgen.job.render import _environment
+
+    module = _environment().get_template("report.yaml.j2").make_module({
+        "report": {"bucket": BUCKET, "object": "sub/report.jsonl",
+                   "uri": f"gs://{BUCKET}/sub/report.jsonl"},
+        "total": total, "shard_size": shard_size})
+    path = tmp_path / "report.yaml"
+    path.write_text(main + str(module.subworkflows(compose)))
+    return path
+
+
+def _run_workflow(path):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "wfgen", "run", "--local", "--stats",
+                           str(path)], capture_output=True, text=True, timeout=300)
+
+
+def test_seventy_parts_compose_in_rounds_in_order_then_go(bucket, tmp_path):
+    parts = 70  # over 32: 3 intermediate objects, then the report
+    for k in range(parts):
+        bucket.blob(f"sub/report.jsonl.parts/run-a/{k}.jsonl").upload_from_string(
+            "".join(json.dumps({"index": 2 * k + j}) + "\n" for j in range(2)))
+    main = ("main:\n  steps:\n    - compose:\n        call: report_compose\n"
+            f"        args: {{parent_id: run-a, parts: {parts}}}\n        result: error\n"
+            "    - done:\n        return: ${error}\n")
+    run = _run_workflow(_report_workflow(tmp_path, main, compose=True, total=140,
+                                         shard_size=2))
+    assert run.returncode == 0 and json.loads(run.stdout) is None, run.stderr
+    assert [line["index"] for line in _lines(bucket, "sub/report.jsonl")] == list(range(140))
+    assert [b.name for b in bucket.list_blobs(prefix="sub/")] == ["sub/report.jsonl"]
+    billed = int(run.stderr.split("billed steps: ")[1].split(" internal")[0])
+    from wfgen.job.shards import STEPS_REPORT_FIXED, STEPS_REPORT_PER_SHARD
+
+    assert billed <= STEPS_REPORT_FIXED + parts * STEPS_REPORT_PER_SHARD  # the budget holds
+
+
+def test_a_part_no_child_wrote_has_an_error_line_per_task(bucket, tmp_path):
+    main = ('main:\n  steps:\n    - missing:\n        call: report_missing\n'
+            '        args: {parent_id: run-b, first_shard: 1, shards: 2, '
+            'message: "cancelled \\"x\\" \\\\ y"}\n')
+    run = _run_workflow(_report_workflow(tmp_path, main, compose=False, total=25,
+                                         shard_size=10))
+    assert run.returncode == 0, run.stderr
+    names = sorted(b.name for b in bucket.list_blobs(prefix="sub/report.jsonl.parts/run-b/"))
+    assert names == [f"sub/report.jsonl.parts/run-b/{k}.jsonl" for k in (1, 2)]
+    second, third = (_lines(bucket, name) for name in names)
+    assert [line["index"] for line in second + third] == list(range(10, 25))  # shard 2: 5
+    assert all(line == {"index": line["index"], "status": "error", "exit_code": None,
+                        "attempts": None, "instance": None, "message": 'cancelled "x" \\ y'}
+               for line in second + third)
