@@ -86,3 +86,20 @@ def test_a_report_past_one_string_splits_the_job_and_keeps_each_part_under_it():
     assert spec.data["tasks"]["split"] is True
     assert "256 KB of one string" in shards.one_execution_problem(spec)
     assert shards.split_plan(spec).shard_size <= shards.REPORT_MOST_LINES
+
+
+def test_serves_check_takes_a_media_body_as_the_objects_content():
+    from wfgen.server.apicheck import check_connector
+
+    insert = {"bucket": "b-1", "name": "r%2Fp.jsonl", "body": "{\"index\":0}\n"}
+    assert check_connector("googleapis.storage.v1.objects.insert",
+                           {**insert, "uploadType": "media"}) is None
+    # without uploadType media the body is the Object resource, as Google reads it
+    assert "Expected an object" in check_connector("googleapis.storage.v1.objects.insert",
+                                                   {**insert, "uploadType": "multipart"})
+    compose = {"destinationBucket": "b-1", "destinationObject": "r.jsonl"}
+    assert check_connector("googleapis.storage.v1.objects.compose", {
+        **compose, "body": {"sourceObjects": [{"name": "p/0.jsonl"}],
+                            "destination": {"contentType": "application/jsonl"}}}) is None
+    assert "Unknown name" in check_connector("googleapis.storage.v1.objects.compose", {
+        **compose, "body": {"sources": []}})
