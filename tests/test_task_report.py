@@ -103,3 +103,14 @@ def test_serves_check_takes_a_media_body_as_the_objects_content():
                             "destination": {"contentType": "application/jsonl"}}}) is None
     assert "Unknown name" in check_connector("googleapis.storage.v1.objects.compose", {
         **compose, "body": {"sources": []}})
+
+
+def test_items_given_at_run_time_are_held_to_the_reports_bytes_too():
+    from wfgen.job.tasks import item_rules, items_problem
+
+    plain = item_rules(_spec("{count: 10, parallelism: 2}"))
+    reported = item_rules(_spec("{count: 10, parallelism: 2, report: gs://b-1/r.jsonl}"))
+    assert reported.most <= budget.REPORT_MOST_LINES and not plain.report
+    items = [str(i) for i in range(900)]
+    assert items_problem(items, plain) is None
+    assert "KB of workflow variables" in items_problem(items, reported)

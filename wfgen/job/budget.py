@@ -28,7 +28,12 @@ from typing import Any
 
 from wfgen.job.model import JobSpec, container_payload
 from wfgen.job.rules import MAX_TASKS, format_duration
-from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS, MAX_VARIABLE_BYTES
+from wfgen.limits import (
+    MAX_CONCURRENT_BRANCHES,
+    MAX_STEPS,
+    MAX_STRING_BYTES,
+    MAX_VARIABLE_BYTES,
+)
 
 # Steps (billed, each counted once per execution). A task on its success path
 # (one attempt: callback, insert, one wait, delete, its result) and the extra
@@ -55,6 +60,7 @@ MEMORY_BUDGET = int(0.9 * MAX_VARIABLE_BYTES)
 # execution that holds the results (a split job's child uploads its shard's part)
 REPORT_LINE_BYTES = 170  # a task's result as compact JSON (a 63-character instance, a zone)
 STEPS_REPORT_WRITE = 4  # build the text, upload it, drop it (and a log when it fails)
+REPORT_MOST_LINES = MAX_STRING_BYTES // REPORT_LINE_BYTES  # a report (or part): one string
 
 
 @dataclass(frozen=True)

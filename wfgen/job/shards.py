@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from wfgen.job.budget import (
     MEMORY_BUDGET,
-    REPORT_LINE_BYTES,
+    REPORT_MOST_LINES,
     RESULT_BYTES,
     STEP_BUDGET,
     STEPS_PER_HEARTBEAT,
@@ -69,8 +69,6 @@ PARENT_RESULTS_BYTES = 300 * 1024  # the children's results the parent holds at 
 STEPS_REPORT_FIXED = 20
 STEPS_REPORT_PER_SHARD = 10
 STEPS_REPORT_PER_MISSING_TASK = 1
-# a report (or a part) is one string: at most 256 KB
-REPORT_MOST_LINES = MAX_STRING_BYTES // REPORT_LINE_BYTES
 
 
 def one_execution_problem(spec: JobSpec) -> str | None:
