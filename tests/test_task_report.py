@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from wfgen.engine import load_workflow
+from wfgen.engine.errors import WorkflowError
 from wfgen.errors import SpecError
 from wfgen.job import budget, shards
 from wfgen.job.render import render_workflow
@@ -114,3 +115,16 @@ def test_items_given_at_run_time_are_held_to_the_reports_bytes_too():
     items = [str(i) for i in range(900)]
     assert items_problem(items, plain) is None
     assert "KB of workflow variables" in items_problem(items, reported)
+
+
+def test_without_credentials_the_upload_fails_as_a_connector_error(monkeypatch, tmp_path):
+    from wfgen.backends.storage_connector import ObjectsInsert
+
+    for name in ("STORAGE_EMULATOR_HOST", "WORKFLOWS_EMULATOR_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))
+    with pytest.raises(WorkflowError) as info:  # the HttpError a workflow can catch
+        ObjectsInsert()(None, bucket="b-1", name="r.jsonl", body="x\n", uploadType="media")
+    error = info.value.value
+    assert error["tags"] == ["HttpError"] and error["code"] == 401
+    assert "STORAGE_EMULATOR_HOST" in error["message"]

@@ -46,11 +46,16 @@ class _Connector:
 def _as_http_errors(bucket: str, name: str) -> Iterator[None]:
     """The client's errors as the HttpError a workflow's connector call raises."""
     from google.api_core import exceptions
+    from google.auth import exceptions as auth_exceptions
 
     from wfgen.local.compute_records import ComputeError
 
     try:
         yield
+    except auth_exceptions.GoogleAuthError as exc:  # no credentials for Google's Storage
+        raise ComputeError(401, f"Cloud Storage: {exc} (under wfgen run --local, set "
+                           "STORAGE_EMULATOR_HOST to use a wfgen serve's)",
+                           "required").workflow_error() from None
     except exceptions.NotFound:
         raise ComputeError(404, f"No such object: {bucket}/{name}",
                            "notFound").workflow_error() from None
@@ -65,8 +70,8 @@ class ObjectsGet(_Connector):
     def __call__(self, rt: Any, connector_params: Any = None, *, bucket: str, object: str,
                  alt: str = "json", **_: Any) -> Any:
         name = urllib.parse.unquote(object)
-        blob = self.bucket(bucket).blob(name)
         with _as_http_errors(bucket, name):
+            blob = self.bucket(bucket).blob(name)
             if alt != "media":
                 blob.reload()
                 return dict(blob._properties)
@@ -94,8 +99,8 @@ class ObjectsInsert(_Connector):
             from wfgen.engine.stdlib.json_ import to_json_text
 
             data, content_type = to_json_text(body).encode("utf-8"), "application/json"
-        blob = self.bucket(bucket).blob(object_name)
         with _as_http_errors(bucket, object_name):
+            blob = self.bucket(bucket).blob(object_name)
             blob.upload_from_string(data, content_type=content_type)
         return dict(blob._properties)
 
@@ -106,15 +111,15 @@ class ObjectsCompose(_Connector):
     def __call__(self, rt: Any, connector_params: Any = None, *, destinationBucket: str,
                  destinationObject: str, body: Any = None, **_: Any) -> Any:
         name = urllib.parse.unquote(destinationObject)
-        bucket = self.bucket(destinationBucket)
         body = body if isinstance(body, dict) else {}
-        sources = [bucket.blob(s["name"]) for s in body.get("sourceObjects") or []
-                   if isinstance(s, dict) and isinstance(s.get("name"), str)]
-        blob = bucket.blob(name)
-        content_type = (body.get("destination") or {}).get("contentType")
-        if content_type:
-            blob.content_type = content_type
         with _as_http_errors(destinationBucket, name):
+            bucket = self.bucket(destinationBucket)
+            sources = [bucket.blob(s["name"]) for s in body.get("sourceObjects") or []
+                       if isinstance(s, dict) and isinstance(s.get("name"), str)]
+            blob = bucket.blob(name)
+            content_type = (body.get("destination") or {}).get("contentType")
+            if content_type:
+                blob.content_type = content_type
             blob.compose(sources)
         return dict(blob._properties)
 
