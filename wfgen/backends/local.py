@@ -166,9 +166,8 @@ class LocalBackend(Backend):
 
     def connectors(self) -> Any:
         """The connector registry: Compute Engine, Pub/Sub publish, events.*, executions."""
+        from wfgen.backends import storage_connector
         from wfgen.backends.child_executions import ExecutionsConnector, LocalChildren
-        from wfgen.backends.storage_connector import NAME as STORAGE_GET
-        from wfgen.backends.storage_connector import ObjectsGet
         from wfgen.engine.connectors import ConnectorRegistry
         from wfgen.local.connector_names import COMPUTE_CONNECTORS
         from wfgen.local.pubsub import NAME as PUBLISH
@@ -184,7 +183,8 @@ class LocalBackend(Backend):
                           self.callbacks.create_endpoint(rt.env, http_callback_method))
         registry.register("events.await_callback", _AwaitCallback(self._callbacks.get))
         ExecutionsConnector(self.children or LocalChildren(self)).register(target)
-        target.register(STORAGE_GET, ObjectsGet(lambda: self.storage_endpoint))  # staged items
+        # staged items (objects.get), tasks.report (objects.insert, compose, delete)
+        storage_connector.register(target, lambda: self.storage_endpoint)
         return registry
 
     # -- deploy -------------------------------------------------------------

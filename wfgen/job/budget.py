@@ -28,7 +28,12 @@ from typing import Any
 
 from wfgen.job.model import JobSpec, container_payload
 from wfgen.job.rules import MAX_TASKS, format_duration
-from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STEPS, MAX_VARIABLE_BYTES
+from wfgen.limits import (
+    MAX_CONCURRENT_BRANCHES,
+    MAX_STEPS,
+    MAX_STRING_BYTES,
+    MAX_VARIABLE_BYTES,
+)
 
 # Steps (billed, each counted once per execution). A task on its success path
 # (one attempt: callback, insert, one wait, delete, its result) and the extra
@@ -50,6 +55,12 @@ RESULT_BYTES = 210
 TASK_FRAME_BYTES = 12 * 1024
 MAIN_FIXED_BYTES = 4 * 1024
 MEMORY_BUDGET = int(0.9 * MAX_VARIABLE_BYTES)
+
+# tasks.report (templates/report.yaml.j2): one JSON line per task, uploaded by the
+# execution that holds the results (a split job's child uploads its shard's part)
+REPORT_LINE_BYTES = 170  # a task's result as compact JSON (a 63-character instance, a zone)
+STEPS_REPORT_WRITE = 4  # build the text, upload it, drop it (and a log when it fails)
+REPORT_MOST_LINES = MAX_STRING_BYTES // REPORT_LINE_BYTES  # a report (or part): one string
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,18 @@ def steps_needed(count: int, parallelism: int, retries: int, timeout_s: int,
             + min(parallelism, count) * beats * STEPS_PER_HEARTBEAT)
 
 
+def has_report(spec: JobSpec) -> bool:
+    return bool((spec.data.get("tasks") or {}).get("report"))
+
+
+def report_bytes(count: int) -> int:
+    """Variables of a report's upload: the results as JSON, then as JSON Lines, both
+    held for a moment."""
+    return 2 * count * REPORT_LINE_BYTES
+
+
 def memory_needed(count: int, parallelism: int, items_bytes: int, largest_item_bytes: int,
-                  container_bytes: int) -> int:
+                  container_bytes: int, report: bool = False) -> int:
     """Estimated variable bytes at the fullest: the container (its base64 text, the
     decoded map, the argument), the items (their base64 text or the argument, the
     decoded list, the results list made from it), every result, and the tasks
@@ -111,7 +132,8 @@ def memory_needed(count: int, parallelism: int, items_bytes: int, largest_item_b
     run_job, and its item thrice: the loop's value, the env, the container's env)."""
     running = min(parallelism, count)
     return (MAIN_FIXED_BYTES + 3 * container_bytes + 3 * items_bytes + count * RESULT_BYTES
-            + running * (TASK_FRAME_BYTES + 2 * container_bytes + 3 * largest_item_bytes))
+            + running * (TASK_FRAME_BYTES + 2 * container_bytes + 3 * largest_item_bytes)
+            + (report_bytes(count) if report else 0))
 
 
 def plan(spec: JobSpec) -> Plan:
@@ -127,18 +149,20 @@ def plan(spec: JobSpec) -> Plan:
 
         container_bytes += state_bytes(spec.plan) // 2  # counted twice per running task
     messages = notify_steps(spec)
+    report = has_report(spec)
     steps = steps_needed(count, parallelism, retries, spec.timeout_s, spec.heartbeat_s,
-                         messages)
+                         messages) + (STEPS_REPORT_WRITE if report else 0)
     per_task = STEPS_PER_TASK + retries * (STEPS_PER_RETRY + messages[0])
     beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
-    fixed_steps = (STEPS_FIXED + messages[1]
+    fixed_steps = (STEPS_FIXED + messages[1] + (STEPS_REPORT_WRITE if report else 0)
                    + min(parallelism, count) * beats * STEPS_PER_HEARTBEAT)
     max_steps = max(0, (STEP_BUDGET - fixed_steps) // per_task)
-    memory = memory_needed(count, parallelism, items_bytes, largest, container_bytes)
+    memory = memory_needed(count, parallelism, items_bytes, largest, container_bytes, report)
     average = items_bytes / count
     fixed = (MAIN_FIXED_BYTES + 3 * container_bytes
              + parallelism * (TASK_FRAME_BYTES + 2 * container_bytes + 3 * largest))
-    max_memory = max(0, int((MEMORY_BUDGET - fixed) // (RESULT_BYTES + 3 * average + 1)))
+    per_result = RESULT_BYTES + (report_bytes(1) if report else 0)
+    max_memory = max(0, int((MEMORY_BUDGET - fixed) // (per_result + 3 * average + 1)))
     return Plan(count, parallelism, items_bytes, largest, container_bytes, steps,
                 min(max_steps, MAX_TASKS), memory, min(max_memory, MAX_TASKS))
 
@@ -172,7 +196,10 @@ def memory_problem(spec: JobSpec) -> str | None:
              if spec.data["tasks"]["items"] is not None else "")
     return (f"{p.count} tasks{items} at parallelism {p.parallelism} need about "
             f"{p.memory // 1024:,} KB of workflow variables "
-            f"(items, a {RESULT_BYTES}-byte result per task, {p.parallelism} at once), "
+            f"(items, a {RESULT_BYTES}-byte result per task"
+            + (f" and {report_bytes(1)} bytes for its line of tasks.report"
+               if has_report(spec) else "")
+            + f", {p.parallelism} at once), "
             f"over the {MEMORY_BUDGET // 1024} KB wfgen allows of the "
             f"{MAX_VARIABLE_BYTES // 1024} KB an execution may hold; "
             + (f"at most {p.max_count_memory} tasks of this size fit" if p.max_count_memory

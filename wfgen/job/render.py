@@ -219,6 +219,7 @@ def fanout_values(spec: JobSpec) -> dict[str, Any]:
     items = json.dumps(budget.items_of(spec), ensure_ascii=False, separators=(",", ":"))
     return {
         "tasks": spec.data["tasks"],
+        "report": report_values(spec),
         "parallelism": spec.data["tasks"]["parallelism"],
         "items_b64": _b64(items),
         # a split job's shard workflow sets these (wfgen.job.render_split)
@@ -231,6 +232,15 @@ def fanout_values(spec: JobSpec) -> dict[str, Any]:
         "startup_script_yaml": yaml_string(startup_script("startup.sh")).replace("$", "\\x24"),
         "shutdown_script_yaml": yaml_string(startup_script("shutdown.sh")).replace("$", "\\x24"),
     }
+
+
+def report_values(spec: JobSpec) -> dict[str, str] | None:
+    """tasks.report's bucket and object (templates/report.yaml.j2), or None."""
+    uri = (spec.data["tasks"] or {}).get("report")
+    if not uri:
+        return None
+    bucket, _, name = uri[len("gs://"):].partition("/")
+    return {"bucket": bucket, "object": name, "uri": uri}
 
 
 def expression(text: str) -> str:

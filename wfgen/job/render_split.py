@@ -108,7 +108,8 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
         ranges_yaml=json.dumps([list(r) for r in ranges], separators=(",", ":")),
         argument_checks=workflow_checks("default(input, {})", (), argument_keys(secrets)),
         child_timeout_s=min(MAX_CONNECTOR_TIMEOUT_S, spec.timeout_s + spec.heartbeat_s + 900),
-        poll_initial_s=POLL_INITIAL_S, poll_max_s=POLL_MAX_DELAY_S)
+        poll_initial_s=POLL_INITIAL_S, poll_max_s=POLL_MAX_DELAY_S,
+        report=context["report"], total=plan.count)
     template = env.get_template("split_parent.yaml.j2")
     group = None
     if plan.groups:

@@ -265,6 +265,27 @@ def _check_parallelism(value: int) -> str | None:
     return None
 
 
+MAX_REPORT_URI_CHARS = 900  # its parts' names add ~60 to Cloud Storage's 1,024 bytes
+
+
+def _check_report_uri(value: str) -> str | None:
+    """tasks.report: one object (not a folder, no wildcard), by data_uris' rules."""
+    from wfgen.job.data_uris import parse_uri
+
+    if len(value) > MAX_REPORT_URI_CHARS:
+        return f"{len(value)} characters; at most {MAX_REPORT_URI_CHARS}"
+    if any(c in value for c in "*?["):
+        return f"{value!r}: the report is one object, not a wildcard"
+    try:
+        uri = parse_uri(value, output=True)
+    except ValueError as exc:
+        return str(exc)
+    if uri.kind != "file":
+        return (f"{value!r} is a folder; name one object, e.g. "
+                f"gs://{uri.bucket}/{uri.path}report.jsonl")
+    return None
+
+
 def parallelism_problem(value: int, split: bool | None) -> str | None:
     """Why `parallelism` is too high for a job kept in one execution (split: false)."""
     if split is False and value > MAX_CONCURRENT_BRANCHES:
@@ -426,6 +447,11 @@ JOB_FIELDS: tuple[Field, ...] = (
               "refuses a job that does not fit."),
         Field("max_vms", "int", "Refuse the job if it could run more VMs than this at once "
               "(default: parallelism).", minimum=1, maximum=MAX_SPLIT_PARALLELISM),
+        Field("report", "str", "Write the full per-task report (one JSON object a line: "
+              "index, status, exit_code, attempts, instance) to this Cloud Storage object, "
+              "gs://BUCKET/PATH.jsonl, when the tasks end; the workflow's service account "
+              "needs roles/storage.objectUser on the bucket.", check=_check_report_uri,
+              example="gs://my-bucket/runs/report.jsonl"),
     )),
     Field("quota", "object", "Quotas of the project the job must fit, checked before any "
           "VM is made.", children=(

@@ -33,12 +33,15 @@ from dataclasses import dataclass
 
 from wfgen.job.budget import (
     MEMORY_BUDGET,
+    REPORT_MOST_LINES,
     RESULT_BYTES,
     STEP_BUDGET,
     STEPS_PER_HEARTBEAT,
     STEPS_PER_RETRY,
     STEPS_PER_TASK,
+    STEPS_REPORT_WRITE,
     _json_size,
+    has_report,
     item_text,
     items_of,
     memory_needed,
@@ -46,7 +49,7 @@ from wfgen.job.budget import (
     steps_needed,
 )
 from wfgen.job.model import JobSpec, container_payload
-from wfgen.limits import MAX_CONCURRENT_BRANCHES
+from wfgen.limits import MAX_CONCURRENT_BRANCHES, MAX_STRING_BYTES
 
 MAX_CHILDREN_AT_ONCE = MAX_CONCURRENT_BRANCHES
 STEPS_PER_SHARD = 12  # the parent: start a child, await it, add up its summary
@@ -59,6 +62,13 @@ SHARD_PASSING_BYTES = 400  # per shard in the parent: its range, name and counts
 SUMMARY_FAILURES = 20
 FAILURE_BYTES = 600  # one first_failures entry (index, exit code, instance, message)
 PARENT_RESULTS_BYTES = 300 * 1024  # the children's results the parent holds at once
+# tasks.report in a split job (templates/report.yaml.j2), measured: the parent's
+# compose (a call a round, then 32 sources a call); per shard: its source, the
+# part's delete (2), the check for a missing part (1) and, when its child wrote
+# none, the part the parent writes (4, and a line per task)
+STEPS_REPORT_FIXED = 20
+STEPS_REPORT_PER_SHARD = 10
+STEPS_REPORT_PER_MISSING_TASK = 1
 
 
 def one_execution_problem(spec: JobSpec) -> str | None:
@@ -69,6 +79,10 @@ def one_execution_problem(spec: JobSpec) -> str | None:
     if parallelism > MAX_CONCURRENT_BRANCHES:
         return (f"parallelism {parallelism} is over the {MAX_CONCURRENT_BRANCHES} concurrent "
                 "iterations one execution runs")
+    if has_report(spec) and len(items_of(spec)) > REPORT_MOST_LINES:
+        return (f"its report (tasks.report) of {len(items_of(spec))} lines would be over "
+                f"the {MAX_STRING_BYTES // 1024} KB of one string ({REPORT_MOST_LINES} "
+                "lines)")
     p = plan(spec)
     if p.steps > STEP_BUDGET:
         return (f"its worst case needs {p.steps:,} steps, over the {STEP_BUDGET:,} wfgen "
@@ -129,7 +143,14 @@ class SplitPlan:
 
 def _child_steps(size: int, per_child: int, spec: JobSpec) -> int:
     return (steps_needed(size, per_child, spec.data["retries"], spec.timeout_s, spec.heartbeat_s)
-            + size * STEPS_PER_SHARD_TASK)
+            + size * STEPS_PER_SHARD_TASK + (STEPS_REPORT_WRITE if has_report(spec) else 0))
+
+
+def _report_steps(shards: int, tasks: int, composes: bool) -> int:
+    """An awaiter's worst-case steps for tasks.report: every child it awaits ended
+    without writing its part (the awaiter writes it), and the parent's compose."""
+    return (shards * STEPS_REPORT_PER_SHARD + tasks * STEPS_REPORT_PER_MISSING_TASK
+            + (STEPS_REPORT_FIXED if composes else 0))
 
 
 def split_plan(spec: JobSpec) -> SplitPlan:
@@ -154,8 +175,11 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     # the largest shard one child's steps and variables hold
     fixed = _child_steps(0, 0, spec) + per_child * beats * STEPS_PER_HEARTBEAT
     size = max(1, (STEP_BUDGET - fixed) // per_task)
+    report = has_report(spec)
+    if report:  # a child's part of the report is one string
+        size = min(size, REPORT_MOST_LINES)
     while size > 1 and memory_needed(size, per_child, int(size * average), largest,
-                                     container_bytes) > MEMORY_BUDGET:
+                                     container_bytes, report) > MEMORY_BUDGET:
         size = size * 9 // 10
     # a child's result (every task's small result) lands in its awaiter's variables,
     # once decoded and, for a failed shard, once more as the error's JSON text
@@ -171,16 +195,22 @@ def split_plan(spec: JobSpec) -> SplitPlan:
                 4096 + 3 * container_bytes + children * SHARD_PASSING_BYTES
                 + at_once * held * 2 + SUMMARY_FAILURES * FAILURE_BYTES * 2)
 
-    child_memory = memory_needed(size, per_child, int(size * average), largest, container_bytes)
+    child_memory = memory_needed(size, per_child, int(size * average), largest, container_bytes,
+                                 report)
     if groups:
         per_group = math.ceil(shards / groups)
         group_steps, group_memory = awaiter(per_group, awaited, size * RESULT_BYTES)
         group_memory += shards * 16  # the whole shard table in its source, as a variable
         parent_steps, parent_memory = awaiter(groups, groups, per_group * SHARD_PASSING_BYTES)
+        if report:
+            group_steps += _report_steps(per_group, per_group * size, False)
+            parent_steps += _report_steps(shards, count, True)
         return SplitPlan(count, parallelism, groups, per_child, size, shards,
                          _child_steps(size, per_child, spec), parent_steps, child_memory,
                          parent_memory, most, groups, awaited, group_steps, group_memory)
     parent_steps, parent_memory = awaiter(shards, needed, size * RESULT_BYTES)
+    if report:
+        parent_steps += _report_steps(shards, count, True)
     return SplitPlan(count, parallelism, needed, per_child, size, shards,
                      _child_steps(size, per_child, spec), parent_steps, child_memory,
                      parent_memory, most)
@@ -247,9 +277,12 @@ def quota_problem(spec: JobSpec) -> tuple[str, str] | None:
 def describe(spec: JobSpec) -> list[str]:
     """`wfgen validate`'s lines on how a fan-out runs: in one execution or split (and why)."""
     tasks = spec.data["tasks"]
+    report = ([f"report: {tasks['report']}, one JSON line per task, in index order"
+               + (" (each child uploads its shard's part, the parent composes them)"
+                  if tasks.get("split") else "")] if has_report(spec) else [])
     if not tasks.get("split"):
         return [f"one execution: {len(items_of(spec))} tasks, {tasks['parallelism']} at once "
-                "(fits Cloud Workflows' limits; no split)"]
+                "(fits Cloud Workflows' limits; no split)", *report]
     why = one_execution_problem(spec)
     p = split_plan(spec)
     children = "child" if p.children_at_once == 1 else "children"
@@ -268,4 +301,5 @@ def describe(spec: JobSpec) -> list[str]:
         shape,
         f"worst-case billed steps: parent {p.parent_steps:,}{group}, each child up to "
         f"{p.child_steps:,} (of 100,000); about {p.steps_per_task:.0f} per task",
+        *report,
     ]

@@ -618,7 +618,8 @@ def _durations(data: dict[str, Any], tree: Any, loader: _Loader) -> JobSpec:
     if data["placement"] is not None and spec.plan is not None:
         _check_placement(spec, tree, loader)
     if data["tasks"] is not None:
-        for key, unset in (("items_file", None), ("max_vms", None), ("split", None)):
+        for key, unset in (("items_file", None), ("max_vms", None), ("split", None),
+                           ("report", None)):
             if data["tasks"].get(key, unset) == unset:
                 data["tasks"].pop(key, None)
         _finish_tasks(spec, tree, loader)

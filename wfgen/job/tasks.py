@@ -13,11 +13,14 @@ from typing import Any
 from wfgen.job.budget import (
     MAIN_FIXED_BYTES,
     MEMORY_BUDGET,
+    REPORT_MOST_LINES,
     RESULT_BYTES,
     TASK_FRAME_BYTES,
     _json_size,
+    has_report,
     memory_needed,
     plan,
+    report_bytes,
 )
 from wfgen.job.spec import JobSpec
 
@@ -37,15 +40,22 @@ class ItemRules:
     most: int
     parallelism: int
     container_bytes: int
+    report: bool = False  # tasks.report: its line of each task is built in the variables
+
+    @property
+    def result_bytes(self) -> int:
+        return RESULT_BYTES + (report_bytes(1) if self.report else 0)
 
     def memory(self, count: int, items_bytes: int) -> float:
         return memory_needed(count, self.parallelism, items_bytes, items_bytes / count,
-                             self.container_bytes)
+                             self.container_bytes, self.report)
 
 
 def item_rules(spec: JobSpec) -> ItemRules:
     p = plan(spec)
-    return ItemRules(p.max_count_steps, p.parallelism, p.container_bytes)
+    report = has_report(spec)
+    most = min(p.max_count_steps, REPORT_MOST_LINES) if report else p.max_count_steps
+    return ItemRules(most, p.parallelism, p.container_bytes, report)
 
 
 def items_problem(items: Any, rules: ItemRules) -> str | None:
@@ -73,7 +83,7 @@ def workflow_item_checks(arg: str, rules: ItemRules) -> list[tuple[str, str]]:
     given = f'"items" in {arg}'
     n, size, p = f"len({items})", f"len({enc})", rules.parallelism
     memory = (f"{MAIN_FIXED_BYTES + 3 * rules.container_bytes} + 3 * {size} + {n} * "
-              f"{RESULT_BYTES} + math.min({n}, {p}) * "
+              f"{rules.result_bytes} + math.min({n}, {p}) * "
               f"({TASK_FRAME_BYTES + 2 * rules.container_bytes} + 3 * {size} / {n})")
     return [
         (f"{given} and not text.match_regex({enc}, {json.dumps(_NONEMPTY_LIST)})",

@@ -431,9 +431,15 @@ def check_connector(name: str, args: dict[str, Any]) -> str | None:
     method = routes().method(f"{api}.{method_name}")
     if method is None:
         return None
+    # uploadType: media (a method with a media upload route): `body` is the
+    # object's content, not the method's request resource
+    media_body = args.get("uploadType") == "media" and any(
+        m.id == method.id and m.media == "upload" for m in routes().methods)
     try:
         values = {}
         for key, value in args.items():
+            if key == "body" and media_body:
+                continue
             if key == "body" and method.request:
                 BodyChecker(method).check(value)
                 continue
