@@ -99,6 +99,11 @@ def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_p
     assert done.returncode == 6, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["counts"] == {"succeeded": 29, "failed": 1}
+    assert "job report: status failed, 29 task(s) succeeded, 1 failed" in done.stderr
+    # every task's output line, shown once while the children ran (their VMs carry
+    # the child's tag, not the parent's)
+    shown = done.stderr + done.stdout
+    assert all(shown.count(f"nested task {i}\n") == 1 for i in range(30)), done.stderr[-3000:]
     assert all("/workflows/nest-group/executions/" in name for name in summary["shards"])
     parent = re.search(r"\((projects/\S+/workflows/nest/executions/\S+)\)", done.stderr).group(1)
     status = serve.wfgen("status", parent, "--task", "27")

@@ -207,11 +207,14 @@ class CloudVms:
                       only: str | None = None) -> Iterator[tuple[str, str]]:
         """(VM, line) of the execution's VMs' output from Cloud Logging: every VM
         whose name carries the execution's tag (NAME-TAG-ATTEMPT, see the
-        template) and is not in `skip`; with `only`, that one VM's."""
+        template) and is not in `skip`; with `only`, that one VM's, by its name
+        alone (a split job's VMs carry their child execution's tag, not the
+        parent's the follower asks with)."""
         tag = ex.id.replace("-", "")[:12]
-        flt = LOGS_FILTER.format(tag=tag)
         if only:
-            flt += f' AND labels."{LOGS_VM_LABEL}"="{only}"'
+            flt = f'resource.type="gce_instance" AND labels."{LOGS_VM_LABEL}"="{only}"'
+        else:
+            flt = LOGS_FILTER.format(tag=tag)
         if ex.start_time:
             flt += f' AND timestamp>="{ex.start_time}"'
         body: dict[str, Any] = {"resourceNames": [f"projects/{self.project}"], "filter": flt,
@@ -221,7 +224,7 @@ class CloudVms:
                 page = self._http("POST", f"{self.logging_url}/entries:list", json=body)
                 for entry in page.get("entries") or []:
                     vm = (entry.get("labels") or {}).get(LOGS_VM_LABEL, "")
-                    if vm not in skip and f"-{tag}-" in vm:
+                    if vm not in skip and (vm == only if only else f"-{tag}-" in vm):
                         yield from ((vm, line) for line in _entry_text(entry).splitlines())
                 if not page.get("nextPageToken"):
                     return

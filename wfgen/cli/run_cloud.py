@@ -100,9 +100,10 @@ def _follow(backend: Any, name: str, console: Any) -> int:
     for vm, line in missed_output(backend, ended, shown):
         console.output(vm, line)
     job = job_result(ended.state, ended.result, ended.error.payload if ended.error else None)
-    if isinstance(job, dict) and "tasks" in job:  # a fan-out job
-        console.notify(f"job report: status {job['status']}, {job.get('succeeded')} task(s) "
-                       f"succeeded, {job.get('failed')} failed")
+    if isinstance(job, dict) and "tasks" in job:  # a fan-out job, or a split job's summary
+        counts = job.get("counts") if isinstance(job.get("counts"), dict) else job
+        console.notify(f"job report: status {job['status']}, {counts.get('succeeded')} task(s) "
+                       f"succeeded, {counts.get('failed')} failed")
     elif isinstance(job, dict) and "status" in job:
         console.notify(f"job report: status {job['status']}, exit code "
                        f"{job.get('exit_code')}, attempts {job.get('attempts')}")
