@@ -41,6 +41,27 @@ def test_the_longest_runs_go_first_one_to_each_worker(tmp_path):
     assert sorted(firsts.values()) == ["long1", "long2"], order.read_text()
 
 
+GROUPED = ("import os\nimport pytest\n\n\n@pytest.mark.xdist_group('one')\n"
+           "@pytest.mark.parametrize('i', range(6))\n"
+           "def test_grouped(i):\n    with open(os.environ['ORDER'], 'a') as f:\n"
+           "        f.write(os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n")
+
+
+def test_an_xdist_group_runs_on_one_worker(tmp_path):
+    """The suite's groups (one serve per module, the local runs kept apart) hold
+    only if xdist's group reaches the scheduler: pytest 9.2 drops it (every test
+    became a scope of its own), so pyproject keeps pytest below 9.2."""
+    (tmp_path / "test_g.py").write_text(GROUPED)
+    order = tmp_path / "order.txt"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-n", "2", "--dist", "loadgroup", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**_env(), "ORDER": str(order)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    workers = order.read_text().split()
+    assert len(workers) == 6 and len(set(workers)) == 1, workers
+
+
 def _env() -> dict[str, str]:
     """This run's environment without the xdist worker's own variables."""
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
