@@ -90,7 +90,7 @@ def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_p
     need 21 children, so the parent runs 2 group executions of nest-group."""
     spec = job(tmp_path / "nest.yaml", "nest", 'echo "nested task $WFGEN_TASK_INDEX"; '
                '[ "$WFGEN_TASK_INDEX" != 27 ] || exit 6',
-               heartbeat="1s", timeout="8h", tasks={"count": 30, "parallelism": 21})
+               heartbeat="1s", timeout="4h", tasks={"count": 30, "parallelism": 21})
     done = serve.wfgen("run", spec, timeout=600)
     assert done.returncode == 6, done.stderr[-3000:]
     summary = json.loads(done.stdout)

@@ -83,8 +83,8 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
         json.dumps(items[first:first + size], ensure_ascii=False, separators=(",", ":"))
         for first, size in ranges]
     context.update(
-        shard=True, parallelism=plan.tasks_per_child, task_index="first + index",
-        task_count=str(plan.count), total=plan.count,
+        shard=True, shard_suffix=SHARD_SUFFIX, parallelism=plan.tasks_per_child,
+        task_index="first + index", task_count=str(plan.count), total=plan.count,
         shard_items_b64=None if shard_texts is None else [_b64(t) for t in shard_texts],
         shard_items_bucket=None, shard_items_objects=None,
         argument_checks=workflow_checks("default(input, {})", ("shard",),

@@ -52,6 +52,13 @@ MAX_CHILDREN_AT_ONCE = MAX_CONCURRENT_BRANCHES
 STEPS_PER_SHARD = 12  # the parent: start a child, await it, add up its summary
 STEPS_PARENT_FIXED = 12
 STEPS_PER_SHARD_TASK = 2  # a child building its shard's items (count: the indexes)
+# A child watching its parent (templates/parent_watch.yaml.j2): one executions.get
+# at each task's start, each retry and each heartbeat of a running task, 2 steps in
+# the worst case (the get fails and its except runs); at its end one more get, the
+# switch, and when the parent ended its own cancel and the sleep it never wakes from.
+STEPS_PER_WATCH = 2
+STEPS_CHILD_END = STEPS_PER_WATCH + 3
+CHILD_STEPS_PER_HEARTBEAT = STEPS_PER_HEARTBEAT + STEPS_PER_WATCH
 POLL_INITIAL_S = 10
 POLL_MAX_DELAY_S = 600
 POLL_WARMUP = 6  # polls before the delay reaches its maximum (10, 20, ... 320 s)
@@ -128,8 +135,12 @@ class SplitPlan:
 
 
 def _child_steps(size: int, per_child: int, spec: JobSpec) -> int:
-    return (steps_needed(size, per_child, spec.data["retries"], spec.timeout_s, spec.heartbeat_s)
-            + size * STEPS_PER_SHARD_TASK)
+    retries = spec.data["retries"]
+    beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
+    watching = (STEPS_CHILD_END + size * (1 + retries) * STEPS_PER_WATCH
+                + min(per_child, size) * beats * STEPS_PER_WATCH)
+    return (steps_needed(size, per_child, retries, spec.timeout_s, spec.heartbeat_s)
+            + size * STEPS_PER_SHARD_TASK + watching)
 
 
 def split_plan(spec: JobSpec) -> SplitPlan:
@@ -139,8 +150,11 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     # tasks at once in one child: 20 at most, fewer when their heartbeats over the
     # timeout (and at least one task each) would pass a child's step budget
     beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
-    per_task = STEPS_PER_TASK + spec.data["retries"] * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
-    most = (STEP_BUDGET - _child_steps(0, 0, spec)) // (beats * STEPS_PER_HEARTBEAT + per_task)
+    retries = spec.data["retries"]
+    per_task = (STEPS_PER_TASK + retries * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
+                + (1 + retries) * STEPS_PER_WATCH)
+    most = (STEP_BUDGET - _child_steps(0, 0, spec)) // (beats * CHILD_STEPS_PER_HEARTBEAT
+                                                        + per_task)
     most = max(1, min(MAX_CONCURRENT_BRANCHES, most))
     needed = math.ceil(parallelism / most)  # shard children at once
     # over 20: nest one level, the parent awaiting groups that await the shards
@@ -152,7 +166,7 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     largest = max(len(item_text(i).encode("utf-8")) for i in items)
     average = _json_size(items) / count
     # the largest shard one child's steps and variables hold
-    fixed = _child_steps(0, 0, spec) + per_child * beats * STEPS_PER_HEARTBEAT
+    fixed = _child_steps(0, 0, spec) + per_child * beats * CHILD_STEPS_PER_HEARTBEAT
     size = max(1, (STEP_BUDGET - fixed) // per_task)
     while size > 1 and memory_needed(size, per_child, int(size * average), largest,
                                      container_bytes) > MEMORY_BUDGET:
@@ -175,6 +189,7 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     if groups:
         per_group = math.ceil(shards / groups)
         group_steps, group_memory = awaiter(per_group, awaited, size * RESULT_BYTES)
+        group_steps += STEPS_CHILD_END  # it watches the parent at its end too
         group_memory += shards * 16  # the whole shard table in its source, as a variable
         parent_steps, parent_memory = awaiter(groups, groups, per_group * SHARD_PASSING_BYTES)
         return SplitPlan(count, parallelism, groups, per_child, size, shards,
