@@ -18,7 +18,10 @@ of task indexes, at most 20 tasks at once. So:
   figures as wfgen.job.budget) and as the parent can hold the results of `c`
   children at once (PARENT_RESULTS_BYTES), and there are at least `c` shards;
 - the parent bills a few steps per shard plus the connector's polling of the
-  children it awaits (initial 10 s, doubling, at most POLL_MAX_DELAY_S).
+  children it awaits (initial 10 s, doubling, at most POLL_MAX_DELAY_S);
+- a child watches its parent (STEPS_PER_WATCH at each task's start, retry and
+  heartbeat, STEPS_CHILD_END at its end), so its heartbeats cost
+  CHILD_STEPS_PER_HEARTBEAT.
 
 `one_execution_problem` says why a job does not fit one execution (the split
 is then automatic); `split_plan` computes the split; `split_problem` says what
