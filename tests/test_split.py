@@ -123,12 +123,38 @@ def test_a_short_heartbeat_gives_each_child_fewer_tasks_at_once_and_more_childre
     spec = spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
                    "tasks: {count: 1000, parallelism: 20}\n")
     p = shards.split_plan(spec)
-    assert (p.children_at_once, p.tasks_per_child) == (3, 6) and p.peak_vms <= 20
+    # 3,600 heartbeats x 5 steps (3, and a child's watch of its parent) per task at once
+    assert (p.children_at_once, p.tasks_per_child) == (5, 4) and p.peak_vms <= 20
     assert p.shard_size >= p.tasks_per_child and p.child_steps <= shards.STEP_BUDGET
     assert spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
                    "tasks: {count: 1000, parallelism: 200}\n").data["tasks"]["split"]
     assert shards.split_plan(spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
-                                     "tasks: {count: 1000, parallelism: 200}\n")).groups == 2
+                                     "tasks: {count: 1000, parallelism: 200}\n")).groups == 3
+
+
+def test_the_split_plan_counts_notify_messages_and_failover_state_as_one_execution_does():
+    """A child publishes the notify retry messages (2 steps each, per retry of
+    each task) and holds each running task's capacity-failover state: the split
+    plan counts both, as wfgen.job.budget does for one execution."""
+    from wfgen.job import budget, capacity
+
+    tasks = "tasks: {count: 400, parallelism: 40}\n"
+    plain = spec_of(BASE + tasks)
+    notify = spec_of(BASE + tasks + "notify: {pubsub_topic: projects/my-project/topics/training, "
+                                    "events: [retry, end]}\n")
+    a, b = shards.split_plan(plain), shards.split_plan(notify)
+    assert (a.shard_size, a.tasks_per_child) == (b.shard_size, b.tasks_per_child)
+    per_retry = budget.notify_steps(notify)[0]
+    assert per_retry == budget.STEPS_PER_MESSAGE
+    assert b.child_steps - a.child_steps == a.shard_size * 1 * per_retry  # retries: 1
+    machine = "machine: {type: g2-standard-8}\n"
+    failover = spec_of(BASE + tasks + machine + "zone: any\n"
+                       "fallback: [{provisioning: flex-start}]\n")
+    fixed = spec_of(BASE + tasks + machine)
+    c, d = shards.split_plan(fixed), shards.split_plan(failover)
+    assert capacity.state_bytes(failover.plan) > 0
+    assert d.child_memory - c.child_memory >= (
+        d.tasks_per_child * capacity.state_bytes(failover.plan))
 
 
 def test_a_child_over_its_steps_is_refused_naming_the_bound():

@@ -45,6 +45,7 @@ from wfgen.job.budget import (
     item_text,
     items_of,
     memory_needed,
+    notify_steps,
     plan,
     steps_needed,
 )
@@ -142,8 +143,22 @@ def _child_steps(size: int, per_child: int, spec: JobSpec) -> int:
     beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
     watching = (STEPS_CHILD_END + size * (1 + retries) * STEPS_PER_WATCH
                 + min(per_child, size) * beats * STEPS_PER_WATCH)
-    return (steps_needed(size, per_child, retries, spec.timeout_s, spec.heartbeat_s)
+    # a child publishes the notify retry messages (the end message is the parent's)
+    messages = (notify_steps(spec)[0], 0)
+    return (steps_needed(size, per_child, retries, spec.timeout_s, spec.heartbeat_s,
+                         messages)
             + size * STEPS_PER_SHARD_TASK + watching)
+
+
+def _container_bytes(spec: JobSpec) -> int:
+    """A running task's container (+ its env) and, with a capacity failover, its
+    failover state (counted twice per running task, as wfgen.job.budget does)."""
+    size = _json_size(container_payload(spec)) + 200
+    if spec.plan is not None:
+        from wfgen.job.capacity import state_bytes
+
+        size += state_bytes(spec.plan) // 2
+    return size
 
 
 def split_plan(spec: JobSpec) -> SplitPlan:
@@ -154,8 +169,8 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     # timeout (and at least one task each) would pass a child's step budget
     beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
     retries = spec.data["retries"]
-    per_task = (STEPS_PER_TASK + retries * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
-                + (1 + retries) * STEPS_PER_WATCH)
+    per_task = (STEPS_PER_TASK + retries * (STEPS_PER_RETRY + notify_steps(spec)[0])
+                + STEPS_PER_SHARD_TASK + (1 + retries) * STEPS_PER_WATCH)
     most = (STEP_BUDGET - _child_steps(0, 0, spec)) // (beats * CHILD_STEPS_PER_HEARTBEAT
                                                         + per_task)
     most = max(1, min(MAX_CONCURRENT_BRANCHES, most))
@@ -165,7 +180,7 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     awaited = needed // groups if groups else needed  # one awaiter's children at once
     running = awaited * (groups or 1)  # shard children at once in the whole job
     per_child = max(1, parallelism // needed)
-    container_bytes = _json_size(container_payload(spec)) + 200
+    container_bytes = _container_bytes(spec)
     largest = max(len(item_text(i).encode("utf-8")) for i in items)
     average = _json_size(items) / count
     # the largest shard one child's steps and variables hold
