@@ -1,7 +1,9 @@
 """The Workflow Executions connector on the local backend: `run` waits and
 returns the child's result, a failed child raises OperationError holding the
 child's error, `create` returns at once, a missing workflow is HttpError 404,
-an argument past 32 KB is refused, and cancelling the parent cancels the child."""
+an argument past 32 KB is refused, cancelling the parent leaves the child
+running (as on Google), `get` with view BASIC answers the basic fields, and an
+execution may cancel itself."""
 
 from __future__ import annotations
 
@@ -124,7 +126,8 @@ def test_create_returns_at_once_with_the_execution(backend: LocalBackend) -> Non
     backend.cancel(child["name"])
 
 
-def test_cancelling_the_parent_cancels_the_child(backend: LocalBackend) -> None:
+def test_cancelling_the_parent_leaves_the_child_running_as_on_google(
+        backend: LocalBackend) -> None:
     backend.deploy(ROOT + "parent", _parent("${r}"))
     parent = backend.start(ROOT + "parent", {"workflow": "child", "argument": {"n": 0}})
     for _ in range(100):
@@ -133,7 +136,70 @@ def test_cancelling_the_parent_cancels_the_child(backend: LocalBackend) -> None:
             break
         time.sleep(0.05)
     assert backend.cancel(parent.name).state == CANCELLED
-    assert backend.wait(children[0].name, 10).state == CANCELLED
+    time.sleep(0.5)
+    assert backend.get(children[0].name).state == "ACTIVE"
+    assert backend.cancel(children[0].name).state == CANCELLED
+
+
+GET = "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.get"
+CANCEL = "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.cancel"
+
+
+def test_get_with_view_basic_answers_the_basic_fields_only(backend: LocalBackend) -> None:
+    backend.deploy(ROOT + "parent", f"""
+main:
+  params: [args]
+  steps:
+    - go:
+        call: {GET}
+        args:
+          name: ${{args.name}}
+          view: ${{args.view}}
+        result: r
+    - done:
+        return: ${{r}}
+""")
+    child = backend.wait(backend.start(ROOT + "child", {"n": 4}).name, 30)
+    assert child.state == SUCCEEDED
+    full = backend.wait(backend.start(ROOT + "parent", {"name": child.name, "view": "FULL"})
+                        .name, 30)
+    assert full.result["result"] == "8" and full.result["argument"] == '{"n": 4}'
+    basic = backend.wait(backend.start(ROOT + "parent", {"name": child.name, "view": "BASIC"})
+                         .name, 30)
+    assert basic.result["state"] == SUCCEEDED and basic.result["name"] == child.name
+    assert set(basic.result) <= {"name", "startTime", "endTime", "duration", "state",
+                                 "workflowRevisionId"}
+    bad = backend.wait(backend.start(ROOT + "parent", {"name": child.name, "view": "ALL"})
+                       .name, 30)
+    assert bad.state == FAILED and json.loads(bad.error.payload)["code"] == 400
+
+
+OWN_NAME = " + ".join(['"projects/"', 'sys.get_env("GOOGLE_CLOUD_PROJECT_ID")', '"/locations/"',
+                       'sys.get_env("GOOGLE_CLOUD_LOCATION")', '"/workflows/"',
+                       'sys.get_env("GOOGLE_CLOUD_WORKFLOW_ID")', '"/executions/"',
+                       'sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")'])
+
+
+def test_an_execution_cancelling_itself_ends_cancelled_at_once(backend: LocalBackend) -> None:
+    backend.deploy(ROOT + "quitter", f"""
+main:
+  steps:
+    - me:
+        assign:
+          - name: '${{{OWN_NAME}}}'
+    - quit:
+        call: {CANCEL}
+        args:
+          name: ${{name}}
+    - wait:
+        call: sys.sleep
+        args: {{seconds: 120}}
+    - not_reached:
+        return: "still running"
+""")
+    started = time.monotonic()
+    done = backend.wait(backend.start(ROOT + "quitter").name, 30)
+    assert done.state == CANCELLED and time.monotonic() - started < 10
 
 
 def test_polling_is_billed_as_the_default_policy_polls() -> None:

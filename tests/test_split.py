@@ -111,7 +111,7 @@ def test_over_400_vms_at_once_nest_one_level_and_past_that_is_refused_naming_the
     assert [name for name, _ in split.others("many")] == ["many-shard", "many-group"]
     load_workflow(split.group, "many-group")
     # a heartbeat so short that a child runs one task at once: 401 VMs need 21 groups
-    err = error_of("container: {image: a}\ntimeout: 8h\nheartbeat: 1s\n"
+    err = error_of("container: {image: a}\ntimeout: 4h\nheartbeat: 1s\n"
                    "tasks: {count: 1000, parallelism: 401}\n")
     assert err.location.field == "tasks.parallelism"
     assert "21 group executions at once" in str(err) and "at most 400 VMs" in str(err)
@@ -123,12 +123,38 @@ def test_a_short_heartbeat_gives_each_child_fewer_tasks_at_once_and_more_childre
     spec = spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
                    "tasks: {count: 1000, parallelism: 20}\n")
     p = shards.split_plan(spec)
-    assert (p.children_at_once, p.tasks_per_child) == (3, 6) and p.peak_vms <= 20
+    # 3,600 heartbeats x 5 steps (3, and a child's watch of its parent) per task at once
+    assert (p.children_at_once, p.tasks_per_child) == (5, 4) and p.peak_vms <= 20
     assert p.shard_size >= p.tasks_per_child and p.child_steps <= shards.STEP_BUDGET
     assert spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
                    "tasks: {count: 1000, parallelism: 200}\n").data["tasks"]["split"]
     assert shards.split_plan(spec_of("container: {image: a}\ntimeout: 2h\nheartbeat: 2s\n"
-                                     "tasks: {count: 1000, parallelism: 200}\n")).groups == 2
+                                     "tasks: {count: 1000, parallelism: 200}\n")).groups == 3
+
+
+def test_the_split_plan_counts_notify_messages_and_failover_state_as_one_execution_does():
+    """A child publishes the notify retry messages (2 steps each, per retry of
+    each task) and holds each running task's capacity-failover state: the split
+    plan counts both, as wfgen.job.budget does for one execution."""
+    from wfgen.job import budget, capacity
+
+    tasks = "tasks: {count: 400, parallelism: 40}\n"
+    plain = spec_of(BASE + tasks)
+    notify = spec_of(BASE + tasks + "notify: {pubsub_topic: projects/my-project/topics/training, "
+                                    "events: [retry, end]}\n")
+    a, b = shards.split_plan(plain), shards.split_plan(notify)
+    assert (a.shard_size, a.tasks_per_child) == (b.shard_size, b.tasks_per_child)
+    per_retry = budget.notify_steps(notify)[0]
+    assert per_retry == budget.STEPS_PER_MESSAGE
+    assert b.child_steps - a.child_steps == a.shard_size * 1 * per_retry  # retries: 1
+    machine = "machine: {type: g2-standard-8}\n"
+    failover = spec_of(BASE + tasks + machine + "zone: any\n"
+                       "fallback: [{provisioning: flex-start}]\n")
+    fixed = spec_of(BASE + tasks + machine)
+    c, d = shards.split_plan(fixed), shards.split_plan(failover)
+    assert capacity.state_bytes(failover.plan) > 0
+    assert d.child_memory - c.child_memory >= (
+        d.tasks_per_child * capacity.state_bytes(failover.plan))
 
 
 def test_a_child_over_its_steps_is_refused_naming_the_bound():
@@ -333,22 +359,67 @@ def _start(backend, tmp_path: Path, script: str, count: int, parallelism: int,
 
 @pytest.mark.xdist_group("split_e2e")
 def test_cancelling_the_parent_cancels_every_child_and_leaves_no_vm(backend, tmp_path):
+    """As on Google, cancelling the parent does not touch its children (the
+    connector leaves them running): each child notices at its tasks' next
+    heartbeat, deletes its VMs, starts no queued task and cancels itself."""
     b = backend()
-    parent = _start(b, tmp_path, "sleep 120", 22, 22)
+    parent = _start(b, tmp_path, "sleep 120", 30, 22)
     deadline = time.monotonic() + 60
     while len(b.list_vms()) < 22 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(b.list_vms()) == 22  # 2 children x 11 tasks at once
+    assert len(b.list_vms()) == 22  # 2 children x 11 tasks at once, 8 tasks queued
     assert b.cancel(parent.name).state == CANCELLED
     children = b.list(ROOT + "many-shard")
     assert len(children) == 2
     for child in children:
         assert b.wait(child.name, 30).state == CANCELLED
-    # what `wfgen cancel` does next: the parent's VMs include its children's
-    left = b.list_vms(parent.name)
-    assert len(left) == 22 and {vm.labels["wfgen-parent"] for vm in left} == {parent.id}
-    assert sorted(b.delete_vms(left)) == sorted(vm.name for vm in left)
     assert b.list_vms() == []
+    assert len(b.compute.known_instances()) == 22  # no queued task made a VM
+
+
+SLEEPING_PARENT = ("main:\n  steps:\n    - wait:\n        call: sys.sleep\n"
+                   "        args: {seconds: 600}\n")
+
+
+def _child_steps(b, tmp_path: Path, script: str, count: int, heartbeat: str
+                 ) -> tuple[int, int]:
+    """(billed steps, heartbeats) of one shard child of `count` tasks at once,
+    its parent a stand-in that sleeps (ACTIVE) all along."""
+    spec = {"name": "many", "container": {"image": "alpine:3.20", "script": script},
+            "timeout": "5m", "heartbeat": heartbeat, "retries": 0,
+            "tasks": {"count": count, "parallelism": count, "split": True}}
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec))
+    b.deploy(ROOT + "many-shard", render_split(load_spec(path)).shard)
+    b.deploy(ROOT + "many", SLEEPING_PARENT)
+    parent = b.start(ROOT + "many")
+    child = b.start(ROOT + "many-shard", {"shard": {
+        "index": 0, "first": 0, "count": count, "parent": parent.name.rsplit("/", 1)[1]}})
+    done = b.wait(child.name, 120)
+    assert done.state == "SUCCEEDED", done.error
+    beats = sum(1 for _, _, step in b.step_log(child.name)[0] if step == "check_vm")
+    b.cancel(parent.name)
+    return sum(done.steps), beats
+
+
+@pytest.mark.xdist_group("split_e2e")
+def test_a_childs_watch_of_its_parent_bills_what_the_plan_counts(backend, tmp_path):
+    """One executions.get per task start and per heartbeat of a running task (4
+    steps a heartbeat instead of 3), two at the child's end: within the split
+    plan's figures (which count a failed get's except too)."""
+    b = backend()
+    one, none = _child_steps(b, tmp_path, "true", 1, "1m")
+    two, none2 = _child_steps(b, tmp_path, "true", 2, "1m")
+    assert none == none2 == 0
+    per_task = two - one
+    assert per_task == 16  # a fan-out task's 15 in a child, and its watch at its start
+    assert per_task <= (shards.STEPS_PER_TASK + shards.STEPS_PER_SHARD_TASK
+                        + shards.STEPS_PER_WATCH)
+    slow, beats = _child_steps(b, tmp_path, "sleep 3", 2, "1s")
+    assert beats >= 2 and slow - two == 4 * beats
+    assert shards.CHILD_STEPS_PER_HEARTBEAT >= 4
+    spec = load_spec(tmp_path / "job.yaml")
+    assert shards.split_plan(spec).child_steps >= slow
 
 
 @pytest.mark.xdist_group("split_e2e")
@@ -370,7 +441,7 @@ def _nested_job(tmp_path: Path, script: str) -> Path:
     path = tmp_path / "nest.yaml"
     path.write_text(json.dumps({
         "name": "nest", "container": {"image": "alpine:3.20", "script": script},
-        "timeout": "8h", "heartbeat": "1s", "retries": 0,
+        "timeout": "4h", "heartbeat": "1s", "retries": 0,
         "tasks": {"count": 30, "parallelism": 21}}))
     return path
 
@@ -387,6 +458,31 @@ def test_a_nested_split_runs_locally_with_exact_counts_and_the_first_failed_code
     assert summary["first_failed"]["index"] == 3
     assert len(summary["shards"]) == 2  # the parent's children: the two groups
     assert all("/workflows/nest-group/executions/" in name for name in summary["shards"])
+
+
+@pytest.mark.xdist_group("split_e2e")
+def test_cancelling_a_nested_parent_cancels_its_groups_and_shards_and_leaves_no_vm(
+        backend, tmp_path):
+    b = backend()
+    spec = load_spec(_nested_job(tmp_path, "sleep 120"))
+    plan = shards.split_plan(spec)
+    assert plan.groups == 2 and plan.shards == 15 and plan.shard_size == 2
+    split = render_split(spec)
+    for other, source in split.others("nest"):
+        b.deploy(ROOT + other, source)
+    b.deploy(ROOT + "nest", split.parent)
+    parent = b.start(ROOT + "nest")
+    deadline = time.monotonic() + 90
+    while len(b.list_vms()) < 15 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(b.list_vms()) == 15  # every shard's first task; its second waits
+    assert b.cancel(parent.name).state == CANCELLED
+    children = b.list(ROOT + "nest-group") + b.list(ROOT + "nest-shard", limit=100)
+    assert len(children) == 2 + 15
+    for child in children:
+        assert b.wait(child.name, 30).state == CANCELLED, child.name
+    assert b.list_vms() == []
+    assert len(b.compute.known_instances()) == 15  # no queued task made a VM
 
 
 @pytest.mark.xdist_group("split_e2e")

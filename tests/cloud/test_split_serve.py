@@ -94,7 +94,7 @@ def test_a_nested_split_deploys_three_workflows_and_finds_its_tasks(serve, tmp_p
     need 21 children, so the parent runs 2 group executions of nest-group."""
     spec = job(tmp_path / "nest.yaml", "nest", 'echo "nested task $WFGEN_TASK_INDEX"; '
                '[ "$WFGEN_TASK_INDEX" != 27 ] || exit 6',
-               heartbeat="1s", timeout="8h", tasks={"count": 30, "parallelism": 21})
+               heartbeat="1s", timeout="4h", tasks={"count": 30, "parallelism": 21})
     done = serve.wfgen("run", spec, timeout=600)
     assert done.returncode == 6, done.stderr[-3000:]
     summary = json.loads(done.stdout)
@@ -136,4 +136,31 @@ def test_items_past_128_kb_are_staged_and_each_child_reads_its_own(serve, tmp_pa
     assert summary["counts"] == {"succeeded": 200, "failed": 0}
     staged = list(bucket.list_blobs(prefix="stage/items-"))
     assert len(staged) == len(summary["shards"]) >= 2
+    assert serve.vms() == []
+
+
+def test_gcloud_cancelling_the_parent_cancels_every_child_and_leaves_no_vm(serve, tmp_path):
+    """`gcloud workflows executions cancel` of the parent, nothing of wfgen's:
+    serve leaves the children running (as Google does), and each child, watching
+    its parent, deletes its VMs, starts no queued task and cancels itself."""
+    spec = job(tmp_path / "halt.yaml", "halt", "sleep 300", heartbeat="1s", timeout="10m",
+               tasks={"count": 30, "parallelism": 22})
+    deployed = serve.wfgen("deploy", spec)
+    assert deployed.returncode == 0, deployed.stderr
+    started = serve.gcloud("workflows", "execute", "halt", "--format=value(name)")
+    assert started.returncode == 0, started.stderr
+    parent_id = started.stdout.strip().rsplit("/", 1)[-1]
+    serve.wait_for(lambda: len(serve.vms()) == 22, "22 VMs (2 children x 11 tasks)", 120)
+    cancelled = serve.gcloud("workflows", "executions", "cancel", parent_id,
+                             "--workflow=halt", "--quiet", "--format=json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert json.loads(cancelled.stdout)["state"] == "CANCELLED"
+
+    def children() -> list[dict]:
+        listed = serve.gcloud("workflows", "executions", "list", "halt-shard", "--format=json")
+        assert listed.returncode == 0, listed.stderr
+        return json.loads(listed.stdout)
+
+    serve.wait_for(lambda: [c["state"] for c in children()] == ["CANCELLED"] * 2,
+                   "both children CANCELLED", 60)
     assert serve.vms() == []

@@ -286,6 +286,24 @@ def test_a_connector_call_google_would_refuse_fails_the_step(serve, tmp_path):
     assert status == 404  # the refused call never reached the local compute
 
 
+def test_a_connector_of_a_name_method_takes_the_whole_resource_name():
+    """executions.get/cancel take `name` (the `{+name}` path, held to its
+    documented pattern), not the flat path's projectsId, locationsId, ..."""
+    from wfgen.server.apicheck import check_connector
+
+    get = "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.get"
+    cancel = "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.cancel"
+    name = f"{PARENT}/workflows/w/executions/e"
+    assert check_connector(get, {"name": name, "view": "BASIC"}) is None
+    assert check_connector(cancel, {"name": name}) is None
+    assert "Must be a match of regex" in check_connector(get, {"name": f"{PARENT}/w"})
+    assert check_connector(get, {"view": "BASIC"}) == "Required parameter 'name' not specified"
+    assert "TYPE_ENUM" in check_connector(get, {"name": name, "view": "ALL"})
+    assert check_connector("googleapis.compute.v1.instances.get",
+                           {"project": PROJECT, "zone": f"{LOCATION}-a"}) == \
+        "Required parameter 'instance' not specified"
+
+
 def test_grpc_junk_is_invalid_argument_and_resources_are_checked(serve):
     channel = grpc.insecure_channel(f"127.0.0.1:{serve.grpc_port}")
     call = channel.unary_unary(

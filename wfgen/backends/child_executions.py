@@ -11,17 +11,19 @@ cancelling other executions, as Google's connector reference describes it.
   was CANCELLED raises OperationError "Execution failed or cancelled." whose
   `operation` is the child's Execution resource (its `error.payload` holds the
   child's raised value as JSON text).
-- `get(name)`, `cancel(name)`.
+- `get(name, view)` (`view: BASIC`: name, times, state and revision only, as
+  the REST API answers), `cancel(name)`. An execution cancelling itself (a
+  split job's child whose parent ended) is cancelled once the call returned,
+  as it cannot wait for its own end.
 
 A missing workflow or execution raises HttpError 404, a bad argument 400, as
 the REST API answers. Who runs the children is a `ChildRunner`: the local
 backend's own executions (`wfgen run --local`), or serve's Executions API (so
 children show in `gcloud workflows executions list`).
 
-One wfgen addition, documented in README "Many items": when the execution
-waiting in `run` is cancelled, the child it waits for is cancelled too (on
-Google the generated shard workflow stops itself when its parent is no longer
-ACTIVE, so the outcome is the same)."""
+As on Google, cancelling the execution waiting in `run` leaves the child it
+waits for running: a split job's generated child watches its parent itself
+(templates/parent_watch.yaml.j2) and stops when the parent has ended."""
 
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ DEFAULT_TIMEOUT = 1800.0
 MAX_TIMEOUT = 31536000.0
 MAX_ARGUMENT_BYTES = 32 * 1024
 ENDED_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+VIEWS = ("EXECUTION_VIEW_UNSPECIFIED", "BASIC", "FULL")
+BASIC_FIELDS = ("name", "startTime", "endTime", "duration", "state", "workflowRevisionId")
 RUN_FAILED = "Execution failed or cancelled."
 
 
@@ -131,15 +135,27 @@ class ExecutionsConnector:
         raise make_error("OperationError", RUN_FAILED, operation=ended)
 
     def get(self, rt: Any, connector_params: Any = None, *, name: str,
-            **_: Any) -> dict[str, Any]:
+            view: Any = None, **_: Any) -> dict[str, Any]:
+        if view is not None and view not in VIEWS:
+            raise http_error(400, f"Invalid value at 'view' ({view!r}): expected one of "
+                                  + ", ".join(VIEWS))
         try:
-            return self.runner.get(name)
+            resource = self.runner.get(name)
         except NotFound as exc:
             raise http_error(404, str(exc)) from None
+        if view == "BASIC":
+            return {k: resource[k] for k in BASIC_FIELDS if k in resource}
+        return resource
 
     def cancel(self, rt: Any, connector_params: Any = None, *, name: str,
                body: Any = None, **_: Any) -> dict[str, Any]:
         try:
+            if name == own_name(rt):
+                # it cannot wait for its own end: the cancel goes on once this returns
+                resource = self.runner.get(name)
+                threading.Thread(target=self._cancel_quietly, args=(name,),
+                                 name="wfgen-cancel-self", daemon=True).start()
+                return resource
             return self.runner.cancel(name)
         except NotFound as exc:
             raise http_error(404, str(exc)) from None
@@ -154,13 +170,15 @@ class ExecutionsConnector:
         except NotFound as exc:
             raise http_error(404, str(exc)) from None
 
+    def _cancel_quietly(self, name: str) -> None:
+        with contextlib.suppress(Exception):  # it ended meanwhile
+            self.runner.cancel(name)
+
     def _await(self, name: str, timeout: float,
                cancelled: threading.Event | None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            if cancelled is not None and cancelled.is_set():
-                with contextlib.suppress(Exception):  # the parent stops: so does its child
-                    self.runner.cancel(name)
+            if cancelled is not None and cancelled.is_set():  # the child runs on
                 raise make_error("CancelledError", "the execution was cancelled")
             left = deadline - time.monotonic()
             if left <= 0:
@@ -169,6 +187,15 @@ class ExecutionsConnector:
             resource = self.runner.wait(name, min(left, 0.2))
             if resource.get("state") in ENDED_STATES:
                 return resource
+
+
+def own_name(rt: Any) -> str:
+    """The full name of the execution making a connector call (its env)."""
+    env = getattr(rt, "env", None) or {}
+    return (f"projects/{env.get('GOOGLE_CLOUD_PROJECT_ID', '')}/locations/"
+            f"{env.get('GOOGLE_CLOUD_LOCATION', '')}/workflows/"
+            f"{env.get('GOOGLE_CLOUD_WORKFLOW_ID', '')}/executions/"
+            f"{env.get('GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID', '')}")
 
 
 def resource_of(record: Any) -> dict[str, Any]:

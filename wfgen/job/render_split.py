@@ -12,7 +12,14 @@ array per shard, named by its sha256 (`items-SHA.json`, uploaded once by
 run/deploy, wfgen.backends.cloud_staging), which the child reads with the
 Cloud Storage connector (objects.get, alt=media: the decoded JSON) so each
 child reads only its own shard, far under the 2 MB response limit. Without
-staging such items are refused, naming tasks.items and the bound."""
+staging such items are refused, naming tasks.items and the bound.
+
+A child watches its parent (templates/parent_watch.yaml.j2), since on Google a
+cancelled parent leaves its children running: an executions.get of the parent
+(named from the child's own workflow ID less SHARD_SUFFIX, and the parent's ID
+in arg.shard) at each task's start, retry and heartbeat; once the parent has
+ended, its tasks delete their VMs, queued tasks do not start, and the child
+cancels itself. A group does the same at its end."""
 
 from __future__ import annotations
 
@@ -83,8 +90,8 @@ def render_split(spec: JobSpec) -> SplitWorkflows:
         json.dumps(items[first:first + size], ensure_ascii=False, separators=(",", ":"))
         for first, size in ranges]
     context.update(
-        shard=True, parallelism=plan.tasks_per_child, task_index="first + index",
-        task_count=str(plan.count), total=plan.count,
+        shard=True, shard_suffix=SHARD_SUFFIX, parallelism=plan.tasks_per_child,
+        task_index="first + index", task_count=str(plan.count), total=plan.count,
         shard_items_b64=None if shard_texts is None else [_b64(t) for t in shard_texts],
         shard_items_bucket=None, shard_items_objects=None,
         argument_checks=workflow_checks("default(input, {})", ("shard",),

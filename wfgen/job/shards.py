@@ -18,7 +18,10 @@ of task indexes, at most 20 tasks at once. So:
   figures as wfgen.job.budget) and as the parent can hold the results of `c`
   children at once (PARENT_RESULTS_BYTES), and there are at least `c` shards;
 - the parent bills a few steps per shard plus the connector's polling of the
-  children it awaits (initial 10 s, doubling, at most POLL_MAX_DELAY_S).
+  children it awaits (initial 10 s, doubling, at most POLL_MAX_DELAY_S);
+- a child watches its parent (STEPS_PER_WATCH at each task's start, retry and
+  heartbeat, STEPS_CHILD_END at its end), so its heartbeats cost
+  CHILD_STEPS_PER_HEARTBEAT.
 
 `one_execution_problem` says why a job does not fit one execution (the split
 is then automatic); `split_plan` computes the split; `split_problem` says what
@@ -45,6 +48,7 @@ from wfgen.job.budget import (
     item_text,
     items_of,
     memory_needed,
+    notify_steps,
     plan,
     steps_needed,
 )
@@ -55,6 +59,13 @@ MAX_CHILDREN_AT_ONCE = MAX_CONCURRENT_BRANCHES
 STEPS_PER_SHARD = 12  # the parent: start a child, await it, add up its summary
 STEPS_PARENT_FIXED = 12
 STEPS_PER_SHARD_TASK = 2  # a child building its shard's items (count: the indexes)
+# A child watching its parent (templates/parent_watch.yaml.j2): one executions.get
+# at each task's start, each retry and each heartbeat of a running task, 2 steps in
+# the worst case (the get fails and its except runs); at its end one more get, the
+# switch, and when the parent ended its own cancel and the sleep it never wakes from.
+STEPS_PER_WATCH = 2
+STEPS_CHILD_END = STEPS_PER_WATCH + 3
+CHILD_STEPS_PER_HEARTBEAT = STEPS_PER_HEARTBEAT + STEPS_PER_WATCH
 POLL_INITIAL_S = 10
 POLL_MAX_DELAY_S = 600
 POLL_WARMUP = 6  # polls before the delay reaches its maximum (10, 20, ... 320 s)
@@ -142,8 +153,27 @@ class SplitPlan:
 
 
 def _child_steps(size: int, per_child: int, spec: JobSpec) -> int:
-    return (steps_needed(size, per_child, spec.data["retries"], spec.timeout_s, spec.heartbeat_s)
-            + size * STEPS_PER_SHARD_TASK + (STEPS_REPORT_WRITE if has_report(spec) else 0))
+    retries = spec.data["retries"]
+    beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
+    watching = (STEPS_CHILD_END + size * (1 + retries) * STEPS_PER_WATCH
+                + min(per_child, size) * beats * STEPS_PER_WATCH)
+    # a child publishes the notify retry messages (the end message is the parent's)
+    messages = (notify_steps(spec)[0], 0)
+    return (steps_needed(size, per_child, retries, spec.timeout_s, spec.heartbeat_s,
+                         messages)
+            + size * STEPS_PER_SHARD_TASK + watching
+            + (STEPS_REPORT_WRITE if has_report(spec) else 0))
+
+
+def _container_bytes(spec: JobSpec) -> int:
+    """A running task's container (+ its env) and, with a capacity failover, its
+    failover state (counted twice per running task, as wfgen.job.budget does)."""
+    size = _json_size(container_payload(spec)) + 200
+    if spec.plan is not None:
+        from wfgen.job.capacity import state_bytes
+
+        size += state_bytes(spec.plan) // 2
+    return size
 
 
 def _report_steps(shards: int, tasks: int, composes: bool) -> int:
@@ -160,8 +190,11 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     # tasks at once in one child: 20 at most, fewer when their heartbeats over the
     # timeout (and at least one task each) would pass a child's step budget
     beats = math.ceil(spec.timeout_s / spec.heartbeat_s)
-    per_task = STEPS_PER_TASK + spec.data["retries"] * STEPS_PER_RETRY + STEPS_PER_SHARD_TASK
-    most = (STEP_BUDGET - _child_steps(0, 0, spec)) // (beats * STEPS_PER_HEARTBEAT + per_task)
+    retries = spec.data["retries"]
+    per_task = (STEPS_PER_TASK + retries * (STEPS_PER_RETRY + notify_steps(spec)[0])
+                + STEPS_PER_SHARD_TASK + (1 + retries) * STEPS_PER_WATCH)
+    most = (STEP_BUDGET - _child_steps(0, 0, spec)) // (beats * CHILD_STEPS_PER_HEARTBEAT
+                                                        + per_task)
     most = max(1, min(MAX_CONCURRENT_BRANCHES, most))
     needed = math.ceil(parallelism / most)  # shard children at once
     # over 20: nest one level, the parent awaiting groups that await the shards
@@ -169,11 +202,11 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     awaited = needed // groups if groups else needed  # one awaiter's children at once
     running = awaited * (groups or 1)  # shard children at once in the whole job
     per_child = max(1, parallelism // needed)
-    container_bytes = _json_size(container_payload(spec)) + 200
+    container_bytes = _container_bytes(spec)
     largest = max(len(item_text(i).encode("utf-8")) for i in items)
     average = _json_size(items) / count
     # the largest shard one child's steps and variables hold
-    fixed = _child_steps(0, 0, spec) + per_child * beats * STEPS_PER_HEARTBEAT
+    fixed = _child_steps(0, 0, spec) + per_child * beats * CHILD_STEPS_PER_HEARTBEAT
     size = max(1, (STEP_BUDGET - fixed) // per_task)
     report = has_report(spec)
     if report:  # a child's part of the report is one string
@@ -200,6 +233,7 @@ def split_plan(spec: JobSpec) -> SplitPlan:
     if groups:
         per_group = math.ceil(shards / groups)
         group_steps, group_memory = awaiter(per_group, awaited, size * RESULT_BYTES)
+        group_steps += STEPS_CHILD_END  # it watches the parent at its end too
         group_memory += shards * 16  # the whole shard table in its source, as a variable
         parent_steps, parent_memory = awaiter(groups, groups, per_group * SHARD_PASSING_BYTES)
         if report:

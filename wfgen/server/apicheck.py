@@ -451,7 +451,17 @@ def check_connector(name: str, args: dict[str, Any]) -> str | None:
             check_query(method, {key: [text]})
         names = [n for n in method.path_names if n in values]
         check_path(replace(method, path_names=tuple(names)), [values[n] for n in names])
-        missing = [n for n in method.path_names if n not in values]
+        # a `{+name}` method's connector takes the documented path parameter (name,
+        # parent: a whole resource name, held to its pattern), not the flat path's
+        documented = [n for n, spec in method.parameters.items()
+                      if spec.get("location") == "path"]
+        for key in documented:
+            pattern = method.parameters[key].get("pattern") or ""
+            if key in values and key not in method.path_names and pattern.startswith("^") \
+                    and not re.fullmatch(pattern, values[key]):
+                return (f"Invalid value for field '{key}': '{values[key]}'. Must be a match "
+                        f"of regex '{pattern}'")
+        missing = [n for n in documented if n not in values]
         if missing:
             return f"Required parameter '{missing[0]}' not specified"
     except Refused as exc:
