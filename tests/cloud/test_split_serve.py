@@ -164,3 +164,37 @@ def test_gcloud_cancelling_the_parent_cancels_every_child_and_leaves_no_vm(serve
     serve.wait_for(lambda: [c["state"] for c in children()] == ["CANCELLED"] * 2,
                    "both children CANCELLED", 60)
     assert serve.vms() == []
+
+
+@SMALL
+def test_gc_finds_the_vms_of_a_child_cancelled_by_hand(serve, tmp_path):
+    """A child cancelled with gcloud runs no cleanup: `wfgen gc` names its VMs
+    (and not those of its running sibling), `--delete` deletes them; the
+    parent, cancelled next, stops the other child through its watch."""
+    spec = job(tmp_path / "stray.yaml", "stray", "sleep 300", heartbeat="1s", timeout="10m",
+               tasks={"count": 30, "parallelism": 22})
+    assert serve.wfgen("deploy", spec).returncode == 0
+    started = serve.gcloud("workflows", "execute", "stray", "--format=value(name)")
+    assert started.returncode == 0, started.stderr
+    parent_id = started.stdout.strip().rsplit("/", 1)[-1]
+    serve.wait_for(lambda: len(serve.vms()) == 22, "22 VMs (2 children x 11 tasks)", 120)
+    listed = serve.gcloud("workflows", "executions", "list", "stray-shard", "--format=json")
+    child, sibling = [c["name"].rsplit("/", 1)[-1] for c in json.loads(listed.stdout)]
+    cancelled = serve.gcloud("workflows", "executions", "cancel", child,
+                             "--workflow=stray-shard", "--quiet")
+    assert cancelled.returncode == 0, cancelled.stderr
+    left = {vm["name"] for vm in serve.vms(child)}
+    assert len(left) == 11, "a child cancelled by hand deletes nothing itself"
+
+    found = serve.wfgen("gc")
+    assert found.returncode == 0, found.stderr
+    rows = [line for line in found.stdout.splitlines() if line.startswith("stray-")]
+    assert {row.split()[0] for row in rows} == left, found.stdout
+    assert all("its execution is CANCELLED" in row and child in row for row in rows)
+    deleted = serve.wfgen("gc", "--delete")
+    assert deleted.returncode == 0, deleted.stderr
+    assert serve.vms(child) == [] and len(serve.vms(sibling)) == 11
+
+    assert serve.gcloud("workflows", "executions", "cancel", parent_id, "--workflow=stray",
+                        "--quiet").returncode == 0
+    serve.wait_for(lambda: serve.vms() == [], "the sibling's VMs deleted by its watch", 60)

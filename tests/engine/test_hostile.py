@@ -204,7 +204,8 @@ f:
 @pytest.mark.parametrize(("body", "what"), [
     ("".join(f"    - a{i}\n" for i in range(200_000)), "args"),
     ("".join(f"    K{i}: v\n" for i in range(50_000)), "env"),
-])
+], ids=["args", "env"])  # short ids: pytest puts the test's id in PYTEST_CURRENT_TEST, which
+# the wfgen process inherits, and a 700 KB id passes the kernel's bound on one variable
 def test_huge_specs_are_refused_unparsed(tmp_path, body, what):
     run = wfgen(tmp_path, f"container:\n  image: busybox\n  {what}:\n{body}", "validate")
     assert run.returncode == 1

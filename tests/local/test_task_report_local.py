@@ -69,8 +69,9 @@ def test_a_split_job_writes_one_line_per_task_and_leaves_no_part(bucket, tmp_pat
 
 
 def test_a_nested_job_writes_its_report_through_its_groups(bucket, tmp_path):
-    # a heartbeat of 1s over 4h: one task a child (each beat also watches the parent), 22 children at once, so the
-    # parent awaits 2 group executions that await the shards
+    # a heartbeat of 1s over 4h: one task a child (each beat also watches the
+    # parent), 22 children at once, so the parent awaits 2 group executions that
+    # await the shards
     job = _job(tmp_path, 40, f"gs://{BUCKET}/nested/report.jsonl", parallelism=22)
     spec = json.loads(job.read_text())
     job.write_text(json.dumps({**spec, "timeout": "4h"}))

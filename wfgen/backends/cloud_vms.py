@@ -74,8 +74,11 @@ class CloudVms:
 
     def _owner(self, vm: Vm) -> str:
         """The execution a VM belongs to: its workflow is the one whose id gives
-        the VM's wfgen-job label, in the VM's region (else wfgen's location)."""
+        the VM's wfgen-job label, in the VM's region (else wfgen's location); a
+        split job's task VM (labelled wfgen-parent) belongs to an execution of
+        that workflow's shard workflow, NAME-shard."""
         from wfgen.job.render import label_value
+        from wfgen.job.render_split import SHARD_SUFFIX
 
         for location in dict.fromkeys([vm.zone.rsplit("-", 1)[0], self.location]):
             if location not in self._workflow_ids:
@@ -86,6 +89,9 @@ class CloudVms:
                 self._workflow_ids[location] = {
                     label_value(n.rsplit("/", 1)[-1]): n for n in names}
             name = self._workflow_ids[location].get(vm.labels.get(LABEL_JOB, ""))
+            if name and LABEL_PARENT in vm.labels:
+                shard = name + SHARD_SUFFIX
+                name = shard if shard in self._workflow_ids[location].values() else ""
             if name:
                 return f"{name}/executions/{vm.labels[LABEL_EXECUTION]}"
         return ""
