@@ -28,12 +28,7 @@ SUITE = {
 def test_the_longest_runs_go_first_one_to_each_worker(tmp_path):
     for name, text in SUITE.items():
         (tmp_path / name).write_text(text)
-    order = tmp_path / "order.txt"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-n", "2", "--dist", "loadgroup", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                         env={**_env(), "ORDER": str(order)})
-    assert run.returncode == 0, run.stdout + run.stderr
+    order = _run_two_workers(tmp_path)
     firsts: dict[str, str] = {}
     for line in order.read_text().splitlines():
         test, worker = line.split()
@@ -52,14 +47,21 @@ def test_an_xdist_group_runs_on_one_worker(tmp_path):
     only if xdist's group reaches the scheduler: pytest 9.2 drops it (every test
     became a scope of its own), so pyproject keeps pytest below 9.2."""
     (tmp_path / "test_g.py").write_text(GROUPED)
-    order = tmp_path / "order.txt"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-n", "2", "--dist", "loadgroup", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                         env={**_env(), "ORDER": str(order)})
-    assert run.returncode == 0, run.stdout + run.stderr
+    order = _run_two_workers(tmp_path)
     workers = order.read_text().split()
     assert len(workers) == 6 and len(set(workers)) == 1, workers
+
+
+def _run_two_workers(folder: Path) -> Path:
+    """Run the suite in `folder` under `-n 2 --dist loadgroup`; the file where
+    its tests noted what ran where."""
+    order = folder / "order.txt"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-n", "2", "--dist", "loadgroup", str(folder)],
+                         capture_output=True, text=True, timeout=120, cwd=folder,
+                         env={**_env(), "ORDER": str(order)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    return order
 
 
 def _env() -> dict[str, str]:

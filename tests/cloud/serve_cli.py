@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +164,20 @@ def job(path: Path, name: str, script: str, **fields: Any) -> str:
             "timeout": "10m", "heartbeat": "1m", "retries": 0, **fields}
     path.write_text(json.dumps(spec), encoding="utf-8")
     return str(path)
+
+
+@contextmanager
+def serve_bucket(folder: Path, bucket: str) -> Iterator[Any]:
+    """A bucket in a serve of its own, with STORAGE_EMULATOR_HOST pointing
+    google-cloud-storage (and `wfgen run --local`'s Storage connector) at it
+    while the block runs."""
+    import pytest
+    from google.cloud import storage
+
+    server = Serve(folder).start()
+    try:
+        with pytest.MonkeyPatch.context() as env:  # restored after the block
+            env.setenv("STORAGE_EMULATOR_HOST", f"http://{server.host}")
+            yield storage.Client(project="local-project").create_bucket(bucket)
+    finally:
+        assert server.stop() == 0

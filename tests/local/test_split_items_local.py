@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from google.cloud import storage
 
-from tests.cloud.serve_cli import Serve
+from tests.cloud.serve_cli import serve_bucket
 from tests.local.test_run_local import result_of, run_local
 
 pytestmark = pytest.mark.xdist_group("split_items_local")
@@ -23,13 +22,8 @@ CHECK = ('case "$WFGEN_TASK_ITEM" in "$(printf %05d "$WFGEN_TASK_INDEX")-"*) exi
 
 @pytest.fixture(scope="module")
 def bucket(tmp_path_factory):
-    server = Serve(tmp_path_factory.mktemp("split-items-serve")).start()
-    try:
-        with pytest.MonkeyPatch.context() as env:  # set for the module, restored after
-            env.setenv("STORAGE_EMULATOR_HOST", f"http://{server.host}")
-            yield storage.Client(project="local-project").create_bucket(BUCKET)
-    finally:
-        assert server.stop() == 0
+    with serve_bucket(tmp_path_factory.mktemp("split-items-serve"), BUCKET) as made:
+        yield made
 
 
 def _job(tmp_path, staging: str | None):
