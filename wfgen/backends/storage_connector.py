@@ -27,10 +27,10 @@ COMPOSE = "googleapis.storage.v1.objects.compose"
 DELETE = "googleapis.storage.v1.objects.delete"
 
 
-class _Connector:
-    """One connector function; the storage client is made on its first call."""
+class _Storage:
+    """The storage client the connector functions share, made on first use."""
 
-    def __init__(self, endpoint: Callable[[], str | None] = lambda: None) -> None:
+    def __init__(self, endpoint: Callable[[], str | None]) -> None:
         self._endpoint = endpoint
         self._client: Any = None
 
@@ -40,6 +40,17 @@ class _Connector:
         if self._client is None:
             self._client = storage_client(endpoint=self._endpoint())
         return self._client.bucket(name)
+
+
+class _Connector:
+    """One connector function over a (possibly shared) storage client."""
+
+    def __init__(self, endpoint: Callable[[], str | None] = lambda: None,
+                 storage: _Storage | None = None) -> None:
+        self._storage = storage or _Storage(endpoint)
+
+    def bucket(self, name: str) -> Any:
+        return self._storage.bucket(name)
 
 
 @contextmanager
@@ -136,7 +147,9 @@ class ObjectsDelete(_Connector):
 
 
 def register(target: Any, endpoint: Callable[[], str | None]) -> None:
-    """Register every Cloud Storage connector function above on `target`."""
+    """Register every Cloud Storage connector function above on `target`, over
+    one storage client."""
+    storage = _Storage(endpoint)
     for name, kind in ((NAME, ObjectsGet), (INSERT, ObjectsInsert),
                        (COMPOSE, ObjectsCompose), (DELETE, ObjectsDelete)):
-        target.register(name, kind(endpoint))
+        target.register(name, kind(storage=storage))
